@@ -1,0 +1,54 @@
+"""One filter set for the registry list page, the CSV export and the API."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django_filters import rest_framework as filters
+
+from apps.der_registry.engine.ieee1547 import COMM_PATHS, OWNERSHIPS
+from apps.der_registry.engine.lifecycle import Status
+from apps.der_registry.models import DER
+from apps.dms.models import Feeder
+
+
+def _choices(values: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
+    return [(v, v.replace("_", " ")) for v in values]
+
+
+class DERFilter(filters.FilterSet):
+    q = filters.CharFilter(method="search", label="Search (name, serial, bus, LFDI, SFDI, host)")
+    feeder = filters.ModelChoiceFilter(queryset=Feeder.objects.all(), to_field_name="name")
+    phase = filters.ChoiceFilter(choices=[("1", "1"), ("2", "2"), ("3", "3")], method="on_phase")
+    status = filters.ChoiceFilter(choices=_choices([s.value for s in Status]))
+    protocol = filters.ChoiceFilter(
+        field_name="comm_path", choices=_choices(COMM_PATHS), label="Protocol / path"
+    )
+    ownership = filters.ChoiceFilter(choices=_choices(OWNERSHIPS), label="Owner")
+    compliance = filters.ChoiceFilter(choices=DER.Compliance.choices)
+    group = filters.CharFilter(field_name="groups__name", label="Group")
+    bus = filters.CharFilter(method="on_bus")
+
+    class Meta:
+        model = DER
+        fields = ["q", "feeder", "phase", "status", "protocol", "ownership", "compliance", "group", "bus"]
+
+    def search(self, queryset: QuerySet[DER], name: str, value: str) -> QuerySet[DER]:
+        text = value.strip()
+        if not text:
+            return queryset
+        match = (
+            Q(name__icontains=text)
+            | Q(serial_number__icontains=text)
+            | Q(bus=text.lower())
+            | Q(lfdi=text.upper())
+            | Q(dnp3_host=text)
+        )
+        if text.isdigit() and len(text) <= 12:
+            match |= Q(sfdi=int(text))
+        return queryset.filter(match)
+
+    def on_phase(self, queryset: QuerySet[DER], name: str, value: str) -> QuerySet[DER]:
+        return queryset.filter(phases__contains=[int(value)])
+
+    def on_bus(self, queryset: QuerySet[DER], name: str, value: str) -> QuerySet[DER]:
+        return queryset.filter(bus=value.strip().lower())

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.forms.models import fields_for_model
+
+from apps.der_registry.adapters import record_from_values
+from apps.der_registry.engine import ieee1547
+from apps.der_registry.engine.ieee1547 import DERRecord, Issue
+from apps.der_registry.models import DER, DERGroup
+from apps.dms.models import Feeder
+
+RATINGS = list(ieee1547.RATING_FIELDS)
+SECTIONS: list[tuple[str, list[str]]] = [
+    ("Identity", ["name", "serial_number", "der_type", "manufacturer", "model", "firmware_version"]),
+    ("Nameplate (as built)", [f"np_{k}" for k in RATINGS] + ["normal_category", "abnormal_category"]),
+    ("Configuration (overrides, need agreement of DER operator and utility)", [f"cfg_{k}" for k in RATINGS]),
+    ("Management", ["supported_modes", "control_mode"]),
+    (
+        "Location and ownership",
+        ["feeder", "bus", "phases", "ownership", "comm_path", "aggregator", "microgrids"],
+    ),
+    (
+        "Communication",
+        [
+            "dnp3_host",
+            "dnp3_port",
+            "dnp3_outstation_address",
+            "dnp3_master_address",
+            "dnp3_tls",
+            "lfdi",
+            "sfdi",
+            "registration_pin",
+            "expected_update_s",
+        ],
+    ),
+]
+_MODEL_FIELDS = [
+    f
+    for _, names in SECTIONS
+    for f in names
+    if f not in ("feeder", "phases", "supported_modes", "aggregator", "microgrids")
+]
+
+
+class DERForm(forms.Form):
+    """Enroll / edit form. Field checks beyond types come from the engine, via the action."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields.update(fields_for_model(DER, fields=_MODEL_FIELDS))
+        for key in RATINGS:
+            unit = str(self.fields[f"np_{key}"].label).rsplit("(", 1)[-1]
+            self.fields[f"cfg_{key}"].label = f"Configured {ieee1547.RATING_FIELDS[key]} ({unit}"
+            self.fields[f"cfg_{key}"].required = False
+        self.fields["feeder"] = forms.ModelChoiceField(Feeder.objects.all(), to_field_name="name")
+        self.fields["phases"] = forms.TypedMultipleChoiceField(
+            choices=[(1, "1"), (2, "2"), (3, "3")], coerce=int, widget=forms.CheckboxSelectMultiple
+        )
+        self.fields["supported_modes"] = forms.MultipleChoiceField(
+            choices=[(m.value, lbl) for m, lbl in ieee1547.CONTROL_MODE_LABELS.items()],
+            widget=forms.CheckboxSelectMultiple,
+            initial=["active_reactive"],
+        )
+        self.fields["aggregator"] = forms.ModelChoiceField(
+            DERGroup.objects.filter(kind="aggregator"),
+            to_field_name="name",
+            required=False,
+            help_text="Required when the path is 'via aggregator'.",
+        )
+        self.fields["microgrids"] = forms.ModelMultipleChoiceField(
+            DERGroup.objects.filter(kind="microgrid"), to_field_name="name", required=False
+        )
+        self.order_fields([f for _, names in SECTIONS for f in names])
+
+    def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [(title, [self[name] for name in names]) for title, names in SECTIONS]
+
+    def to_record(self) -> DERRecord:
+        data = dict(self.cleaned_data)
+        data["feeder"] = data["feeder"].name
+        data["aggregator"] = data["aggregator"].name if data.get("aggregator") else ""
+        data["lfdi"] = (data.get("lfdi") or "").strip()
+        return record_from_values(data)
+
+    def group_names(self) -> list[str]:
+        return [g.name for g in self.cleaned_data.get("microgrids") or []]
+
+    def add_issues(self, issues: list[Issue]) -> None:
+        """Show engine issues beside the fields they are about."""
+        for issue in issues:
+            name = f"np_{issue.field}" if issue.field in ieee1547.RATING_FIELDS else issue.field
+            self.add_error(name if name in self.fields else None, issue.message)
+
+
+def initial_from_der(der: DER) -> dict[str, Any]:
+    initial: dict[str, Any] = {name: getattr(der, name) for name in _MODEL_FIELDS}
+    aggregator = der.aggregator()
+    initial.update(
+        feeder=der.feeder.name,
+        phases=der.phases,
+        supported_modes=der.supported_modes,
+        aggregator=aggregator.name if aggregator else None,
+        microgrids=[g.name for g in der.groups.filter(kind="microgrid")],
+    )
+    return initial
+
+
+class CsvUploadForm(forms.Form):
+    file = forms.FileField(help_text="UTF-8 CSV with the export's columns; at most 20 MB.")
+
+    def clean_file(self) -> str:
+        upload = self.cleaned_data["file"]
+        raw = upload.read()
+        try:
+            return str(raw.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError(
+                f"The file is not UTF-8 text (byte {exc.start} cannot be read). Save it as "
+                "'CSV UTF-8' and upload again."
+            ) from exc
+
+
+class TransitionForm(forms.Form):
+    target = forms.CharField()
+    reason = forms.CharField(required=False, max_length=300)
+
+
+class SetPointForm(forms.Form):
+    control_mode = forms.ChoiceField(
+        choices=[(m.value, lbl) for m, lbl in ieee1547.CONTROL_MODE_LABELS.items()]
+    )
+    p_limit_kw = forms.FloatField(required=False, label="P limit (kW)")
+    q_kvar = forms.FloatField(required=False, label="Q (kvar, + = injected)")
+    note = forms.CharField(required=False, max_length=200)

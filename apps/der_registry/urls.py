@@ -1,0 +1,17 @@
+from django.urls import path
+
+from apps.der_registry import views
+
+app_name = "der_registry"
+urlpatterns = [
+    path("", views.der_list, name="list"),
+    path("enroll/", views.der_enroll, name="enroll"),
+    path("export.csv", views.der_export, name="export"),
+    path("import/", views.der_import, name="import"),
+    path("import/<int:pk>/", views.der_import_preview, name="import_preview"),
+    path("<int:pk>/", views.der_detail, name="detail"),
+    path("<int:pk>/edit/", views.der_edit, name="edit"),
+    path("<int:pk>/lifecycle/", views.der_transition, name="transition"),
+    path("<int:pk>/agree/", views.der_agree, name="agree"),
+    path("<int:pk>/setpoint/", views.der_setpoint, name="setpoint"),
+]

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+
+class Feeder(models.Model):
+    """A distribution feeder behind one substation; its network model is versioned."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def current_version(self) -> FeederVersion | None:
+        """The newest imported model version, or None before the first import."""
+        return self.versions.order_by("-number").first()
+
+
+class FeederVersion(models.Model):
+    """One import of a feeder model. Re-importing adds a version; old ones stay for replay."""
+
+    feeder = models.ForeignKey(Feeder, related_name="versions", on_delete=models.CASCADE)
+    number = models.PositiveIntegerField()
+    source_name = models.CharField(max_length=200)
+    source_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["feeder", "-number"]
+        constraints = [models.UniqueConstraint(fields=["feeder", "number"], name="feeder_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.feeder.name} v{self.number}"
+
+
+class Bus(models.Model):
+    version = models.ForeignKey(FeederVersion, related_name="buses", on_delete=models.CASCADE)
+    name = models.CharField(max_length=64)  # lower-case, as OpenDSS reports it
+    phases = ArrayField(models.PositiveSmallIntegerField())
+    base_kv = models.FloatField(help_text="line-to-neutral base voltage, kV")
+    x = models.FloatField(null=True, blank=True)
+    y = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["version", "name"]
+        constraints = [models.UniqueConstraint(fields=["version", "name"], name="bus_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'.'.join(str(p) for p in self.phases)})"

@@ -1,0 +1,36 @@
+"""Pages that belong to no single app: the control-room home and the audit log."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from apps.der_registry.models import DER, LatestMonitoring
+from crest_web.accounts.models import AuditRecord
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    counts = dict(DER.objects.values_list("status").annotate(n=Count("id")))
+    now = timezone.now()
+    stale = sum(
+        1
+        for lm in LatestMonitoring.objects.select_related("der")
+        .filter(der__status="active")
+        .only("t", "der__expected_update_s")
+        .iterator(chunk_size=5000)
+        if lm.is_stale(now)
+    )
+    return render(request, "home.html", {"counts": counts, "total": sum(counts.values()), "stale": stale})
+
+
+@permission_required("accounts.view_auditrecord", raise_exception=True)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    qs = AuditRecord.objects.all()
+    if request.GET.get("action"):
+        qs = qs.filter(action=request.GET["action"])
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render(request, "audit.html", {"page": page})

@@ -1,0 +1,37 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from apps.der_registry.api import DERGroupViewSet, DERViewSet
+from apps.dms.api import FeederViewSet
+from crest_web import health, pages
+from crest_web.accounts import views as account_views
+from crest_web.accounts.api import AuditRecordViewSet
+
+
+class ApiDocsView(SpectacularSwaggerView):
+    is_page = True  # a page for people: anonymous visitors are sent to the sign-in form
+
+
+router = DefaultRouter()
+router.register("ders", DERViewSet, basename="der")
+router.register("der-groups", DERGroupViewSet, basename="dergroup")
+router.register("feeders", FeederViewSet, basename="feeder")
+router.register("audit", AuditRecordViewSet, basename="audit")
+
+urlpatterns = [
+    path("", pages.home, name="home"),
+    path("login/", login_not_required(account_views.LoginView.as_view()), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/token/", account_views.api_token, name="api_token"),
+    path("audit/", pages.audit_log, name="audit"),
+    path("ders/", include("apps.der_registry.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("api/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]

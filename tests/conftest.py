@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from apps.der_registry.engine.ieee1547 import DERRecord, Ratings
+from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
+from apps.dms.engine.dss_import import buses_from_json
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+LFDI = "3E4F45AB31EDFE5B67E343E5E4562E31984E23E5"  # IEEE 2030.5 worked example
+
+
+def make_record(**changes: Any) -> DERRecord:
+    """A valid 2030.5 PV inverter on IEEE 13 bus 675, phase 1; override any field."""
+    nameplate = Ratings(
+        active_power_kw=10.0,
+        apparent_power_kva=11.0,
+        reactive_injected_kvar=4.84,
+        reactive_absorbed_kvar=4.84,
+        v_nominal_v=240.0,
+        v_min_v=211.2,
+        v_max_v=264.0,
+    )
+    rec = DERRecord(
+        name="pv-675-a",
+        serial_number="SN-0001",
+        nameplate=nameplate,
+        feeder="ieee13",
+        bus="675",
+        phases=(1,),
+        lfdi=LFDI,
+        sfdi=sfdi_from_lfdi(LFDI),
+        supported_modes=("active_reactive", "volt_var"),
+        manufacturer="Invertix",
+        model="IX-10",
+    )
+    return replace(rec, **changes)
+
+
+@pytest.fixture
+def record() -> Callable[..., DERRecord]:
+    return make_record
+
+
+def _user(username: str, role: str | None) -> User:
+    user = User.objects.create_user(username, password=f"{username}-Password-123")
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    return _user("op1", "operator")
+
+
+@pytest.fixture
+def planner(db: None) -> User:
+    return _user("plan1", "planner")
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return _user("adm1", "admin")
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    return _user("nobody", None)
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_client(admin_user: User) -> Client:
+    return client_for(admin_user)
+
+
+@pytest.fixture
+def operator_client(operator: User) -> Client:
+    return client_for(operator)
+
+
+@pytest.fixture
+def ieee13(db: None) -> Any:
+    from apps.dms.actions import do_add_feeder_version
+
+    text = (ROOT / "apps" / "dms" / "fixtures" / "ieee13_buses.json").read_text()
+    return do_add_feeder_version(
+        None, "system", "ieee13", buses_from_json(text), source_name="ieee13_buses.json", source_text=text
+    ).feeder
+
+
+@pytest.fixture
+def enrolled(ieee13: Any) -> Callable[..., Any]:
+    """Enroll a DER through the action, optionally moving it to a lifecycle state."""
+    from apps.der_registry import actions
+
+    def make(status: str = "pending", **changes: Any) -> Any:
+        der = actions.do_enroll_der(None, "system", make_record(**changes))
+        path = {
+            "approved": ["approved"],
+            "active": ["approved", "active"],
+            "suspended": ["approved", "active", "suspended"],
+        }.get(status, [])
+        for target in path:
+            der = actions.do_transition_der(None, "system", der.pk, target)
+        return der
+
+    return make
+
+
+def as_json(response: Any) -> Any:
+    return json.loads(response.content)
+
+
+@pytest.fixture(autouse=True)
+def _forget_failed_logins() -> None:
+    """Sign-in lock-outs live in Redis, which outlives each test's database transaction."""
+    import os
+
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    keys = client.keys("*login-failures*")
+    if keys:
+        client.delete(*keys)

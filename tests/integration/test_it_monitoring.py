@@ -1,0 +1,81 @@
+"""Monitoring: samples with time and quality; a value older than its update period is stale."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.test import Client
+from django.utils import timezone
+
+from apps.der_registry import actions
+from apps.der_registry.models import LatestMonitoring, MonitoringSample
+from tests.conftest import as_json
+
+
+def test_it_records_a_sample_and_marks_it_fresh(operator_client: Client, enrolled: Any) -> None:
+    der = enrolled("active")
+    response = operator_client.post(
+        f"/api/ders/{der.pk}/monitoring/",
+        {
+            "p_kw": 6.5,
+            "q_kvar": -1.2,
+            "v_pu": 1.02,
+            "f_hz": 60.01,
+            "operating_state": "on",
+            "connection_status": "connected",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    monitoring = as_json(operator_client.get(f"/api/ders/{der.pk}/"))["monitoring"]
+    assert (monitoring["p_kw"], monitoring["stale"], monitoring["quality"]) == (6.5, False, "good")
+
+
+def test_it_shows_an_old_value_as_stale(operator_client: Client, enrolled: Any) -> None:
+    der = enrolled("active", expected_update_s=30)
+    actions.do_record_monitoring(
+        None, "system", der.pk, {"t": timezone.now() - dt.timedelta(seconds=31), "p_kw": 5.0}
+    )
+    assert as_json(operator_client.get(f"/api/ders/{der.pk}/"))["monitoring"]["stale"] is True
+    assert b"STALE" in operator_client.get(f"/ders/{der.pk}/").content
+    assert b'class="badge stale"' in operator_client.get("/ders/").content
+
+
+def test_it_keeps_the_newest_value_when_samples_arrive_out_of_order(enrolled: Any) -> None:
+    der = enrolled("active")
+    now = timezone.now()
+    actions.do_record_monitoring(None, "system", der.pk, {"t": now, "p_kw": 7.0})
+    actions.do_record_monitoring(None, "system", der.pk, {"t": now - dt.timedelta(minutes=1), "p_kw": 3.0})
+    assert LatestMonitoring.objects.get(der=der).p_kw == 7.0
+    assert MonitoringSample.objects.filter(der=der).count() == 2
+
+
+def test_it_rejects_impossible_values_and_stores_nothing(operator_client: Client, enrolled: Any) -> None:
+    der = enrolled("active")
+    for bad in (
+        {"v_pu": 7.0},
+        {"f_hz": "NaN"},
+        {"operating_state": "dancing"},
+        {"t": (timezone.now() + dt.timedelta(hours=1)).isoformat()},
+    ):
+        response = operator_client.post(
+            f"/api/ders/{der.pk}/monitoring/", bad, content_type="application/json"
+        )
+        assert response.status_code == 400, bad
+        assert as_json(response)["errors"], bad
+    assert not MonitoringSample.objects.exists()
+
+
+def test_it_lets_a_planner_read_but_not_write_monitoring(planner: Any, enrolled: Any) -> None:
+    from tests.conftest import client_for
+
+    der = enrolled("active")
+    client = client_for(planner)
+    assert client.get(f"/api/ders/{der.pk}/monitoring/").status_code == 200
+    assert (
+        client.post(
+            f"/api/ders/{der.pk}/monitoring/", {"p_kw": 1}, content_type="application/json"
+        ).status_code
+        == 403
+    )

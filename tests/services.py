@@ -1,0 +1,32 @@
+"""Pytest plugin (loaded with -p before pytest-django reads settings): real PostgreSQL and Redis.
+
+Embedded servers start in a temporary directory unless DATABASE_URL / REDIS_URL point at
+external ones; they are stopped and deleted when the session ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_services = contextlib.ExitStack()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    os.environ.setdefault("CREST_ENV", "test")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "k" * 30)
+    from crest_web.launcher import services
+
+    data_dir = Path(tempfile.mkdtemp(prefix="crest-test-"))
+    _services.enter_context(services(data_dir, ephemeral=True))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _services.close()
