@@ -18,7 +18,7 @@ _READ_REGISTRY = [
 ]
 
 PERMISSIONS: dict[str, list[str]] = {
-    OPERATOR: [*_READ_REGISTRY, "der_registry.record_monitoring"],
+    OPERATOR: [*_READ_REGISTRY, "der_registry.record_monitoring", "der_registry.issue_setpoint"],
     PLANNER: [*_READ_REGISTRY],
     ADMIN: [
         *_READ_REGISTRY,
