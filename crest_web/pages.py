@@ -9,21 +9,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from apps.der_registry.models import DER, LatestMonitoring
+from apps.der_registry.models import DER
 from crest_web.accounts.models import AuditRecord
 
 
 def home(request: HttpRequest) -> HttpResponse:
     counts = dict(DER.objects.values_list("status").annotate(n=Count("id")))
-    now = timezone.now()
-    stale = sum(
-        1
-        for lm in LatestMonitoring.objects.select_related("der")
-        .filter(der__status="active")
-        .only("t", "der__expected_update_s")
-        .iterator(chunk_size=5000)
-        if lm.is_stale(now)
-    )
+    stale = DER.objects.filter(status="active").with_stale_telemetry(timezone.now()).count()
     return render(request, "home.html", {"counts": counts, "total": sum(counts.values()), "stale": stale})
 
 

@@ -6,6 +6,7 @@ external ones; they are stopped and deleted when the session ends.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import tempfile
@@ -26,6 +27,8 @@ def pytest_load_initial_conftests(
 
     data_dir = Path(tempfile.mkdtemp(prefix="crest-test-"))
     _services.enter_context(services(data_dir, ephemeral=True))
+    # Also when start-up fails before pytest_unconfigure would run.
+    atexit.register(_services.close)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import ExpressionWrapper, F, Q, Value
 from django.utils import timezone
 
 from apps.der_registry.engine import ieee1547
@@ -88,6 +88,17 @@ class RatingFields(models.Model):
         )
 
 
+class DERQuerySet(models.QuerySet["DER"]):
+    def with_stale_telemetry(self, now: dt.datetime) -> DERQuerySet:
+        """DERs whose newest monitoring value is older than their expected update period,
+        or that never reported (computed in SQL: this runs every minute over every DER)."""
+        deadline = ExpressionWrapper(
+            Value(now) - F("expected_update_s") * Value(dt.timedelta(seconds=1)),
+            output_field=models.DateTimeField(),
+        )
+        return self.filter(Q(latest__isnull=True) | Q(latest__t__lt=deadline))
+
+
 class DER(RatingFields):
     class Compliance(models.TextChoices):
         OK = "ok", "Compliant"
@@ -144,6 +155,8 @@ class DER(RatingFields):
     compliance_notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DERQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

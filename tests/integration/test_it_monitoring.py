@@ -79,3 +79,27 @@ def test_it_lets_a_planner_read_but_not_write_monitoring(planner: Any, enrolled:
         ).status_code
         == 403
     )
+
+
+def test_it_counts_active_ders_without_fresh_telemetry_on_the_overview(
+    operator_client: Client, enrolled: Any
+) -> None:
+    fresh = enrolled("active")
+    silent = enrolled(
+        "active",
+        name="pv-silent",
+        serial_number="SN-S",
+        lfdi="",
+        sfdi=None,
+        comm_path="dnp3_direct",
+        dnp3_host="10.0.0.3",
+        dnp3_port=20000,
+        dnp3_outstation_address=4,
+        dnp3_master_address=1,
+    )  # never reported
+    actions.do_record_monitoring(None, "system", fresh.pk, {"p_kw": 1.0})
+    from apps.der_registry.models import DER
+
+    assert list(DER.objects.with_stale_telemetry(timezone.now())) == [silent]
+    page = operator_client.get("/")
+    assert page.context["stale"] == 1
