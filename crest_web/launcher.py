@@ -142,6 +142,8 @@ def _manage(*args: str) -> None:
 def demo() -> int:
     os.environ.setdefault("DJANGO_SECRET_KEY", _secret_key(DATA_DIR))
     os.environ.setdefault("CREST_REDIS_PORT", "6390")
+    os.environ.setdefault("DJANGO_DEBUG", "False")  # operators see our error pages, not Django's
+    os.environ.setdefault("CREST_DEMO", "True")  # simulated telemetry from the demo DERs
     with services(DATA_DIR, ephemeral=False):
         _manage("migrate", "--no-input", "-v", "0")
         _manage("collectstatic", "--no-input", "-v", "0")

@@ -19,6 +19,10 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", {"counts": counts, "total": sum(counts.values()), "stale": stale})
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "csrf_failure.html", status=403)
+
+
 @permission_required("accounts.view_auditrecord", raise_exception=True)
 def audit_log(request: HttpRequest) -> HttpResponse:
     qs = AuditRecord.objects.all()

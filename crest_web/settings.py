@@ -169,6 +169,10 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "crest_web.api.ReadOnlyBrowsableAPIRenderer",
+    ],
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -204,7 +208,8 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-CSRF_COOKIE_HTTPONLY = True  # no page script reads it; forms carry the token
+CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "crest_web.pages.csrf_failure"  # no page script reads it; forms carry the token
 SESSION_COOKIE_AGE = 12 * 3600  # one control-room shift
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
@@ -230,3 +235,7 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "crest.heartbeat", "schedule": float(CREST_BEAT_HEARTBEAT_S)},
     "registry-telemetry-sweep": {"task": "crest.registry.sweep_telemetry", "schedule": 60.0},
 }
+# `make demo` has no field devices: a task plays their telemetry so the board is not all stale.
+CREST_DEMO = env_bool("CREST_DEMO", False)
+if CREST_DEMO:
+    CELERY_BEAT_SCHEDULE["demo-telemetry"] = {"task": "crest.demo.telemetry", "schedule": 20.0}

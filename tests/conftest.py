@@ -117,7 +117,7 @@ def enrolled(ieee13: Any) -> Callable[..., Any]:
             "suspended": ["approved", "active", "suspended"],
         }.get(status, [])
         for target in path:
-            der = actions.do_transition_der(None, "system", der.pk, target)
+            der = actions.do_transition_der(None, "system", der.pk, target, "test set-up")
         return der
 
     return make

@@ -82,6 +82,7 @@ def new_der(rec: DERRecord, warnings: list[Issue], feeder: Feeder) -> DER:
 def do_enroll_der(
     actor: Actor, source: str, rec: DERRecord, groups: list[str] | None = None, replaces: DER | None = None
 ) -> DER:
+    rec = ieee1547.complete_identity(rec)
     warnings = _check(rec)
     der = new_der(rec, warnings, Feeder.objects.get(name=rec.feeder))
     der.replaces = replaces
@@ -108,6 +109,7 @@ def do_update_der(
     if der.status == Status.DECOMMISSIONED:
         raise refuse("status", "A decommissioned DER cannot be edited.")
     before = audit.snapshot(der)
+    rec = ieee1547.complete_identity(rec)
     warnings = _check(rec, (der.pk,))
     for key, value in der_values(rec, Feeder.objects.get(name=rec.feeder)).items():
         setattr(der, key, value)
@@ -156,7 +158,7 @@ def do_agree_configuration(actor: Actor, source: str, der_id: int, party: str) -
 @transaction.atomic
 def do_transition_der(actor: Actor, source: str, der_id: int, target: str, reason: str = "") -> DER:
     der = DER.objects.select_for_update().get(pk=der_id)
-    problem = transition_problem(der.status, target)
+    problem = transition_problem(der.status, target, reason)
     if problem:
         raise refuse("status", problem)
     previous = der.status
@@ -202,15 +204,31 @@ def do_replace_der(actor: Actor, source: str, old_id: int, rec: DERRecord, reaso
     return do_enroll_der(actor, source, rec, groups=groups, replaces=old)
 
 
+# How a value is named to an operator: field → (words, unit).
+LABELS = {
+    "p_kw": ("P", "kW"),
+    "q_kvar": ("Q", "kvar"),
+    "v_pu": ("The voltage", "pu"),
+    "f_hz": ("The frequency", "Hz"),
+    "p_limit_kw": ("The P limit", "kW"),
+}
+
+
 def _finite(name: str, value: Any, low: float, high: float) -> float | None:
     if value is None:
         return None
+    words, unit = LABELS.get(name, (name, ""))
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise refuse(name, f"{name} must be a number, not {value!r}.") from None
+        raise refuse(name, f"{words} must be a number, not {value!r}.") from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise refuse(name, f"{name} must be between {low:g} and {high:g} (got {value}).")
+        raise refuse(
+            name,
+            f"{words} must be between {low:g} and {high:g} {unit} (got {value:g} {unit})."
+            if math.isfinite(number)
+            else f"{words} must be a finite number.",
+        )
     return number
 
 
@@ -255,11 +273,14 @@ def do_issue_setpoint(
 ) -> SetPoint:
     """Record a set point for an active DER within its effective ratings (sending is the
     protocol gateway's job; this is the management history it works from)."""
+    if p_limit_kw is None and q_kvar is None and not params:
+        raise refuse("q_kvar", "A set point needs a P limit, a Q value or mode parameters.")
     der = DER.objects.select_for_update().get(pk=der_id)
     if der.status != Status.ACTIVE:
         raise refuse("der", f"{der.name} is {der.status}; only active DERs take set points.")
     if control_mode not in der.supported_modes:
-        raise refuse("control_mode", f"{der.name} does not support the {control_mode} mode.")
+        label = {m.value: t for m, t in ieee1547.CONTROL_MODE_LABELS.items()}.get(control_mode, control_mode)
+        raise refuse("control_mode", f"{der.name} does not support the {label} mode.")
     eff = {k: v.value for k, v in der.effective().items()}
     p = _finite("p_limit_kw", p_limit_kw, 0.0, float(eff["active_power_kw"] or 0.0))
     q = _finite(
@@ -328,7 +349,7 @@ def _report(parsed: csv_format.ParsedFile) -> dict[str, Any]:
     rows = [
         {
             "line": row.line,
-            "name": row.record.name if row.record else "",
+            "name": row.record.name if row.record else row.name,
             "errors": [{"field": i.field, "message": i.message} for i in row.issues if i.severity == "error"],
             "warnings": [
                 {"field": i.field, "message": i.message} for i in row.issues if i.severity == "warning"
@@ -337,7 +358,22 @@ def _report(parsed: csv_format.ParsedFile) -> dict[str, Any]:
         for row in parsed.rows
         if row.issues
     ]
+    preview = [
+        {
+            "line": row.line,
+            "name": row.record.name,
+            "serial_number": row.record.serial_number,
+            "feeder": row.record.feeder,
+            "bus": row.record.bus,
+            "phases": ".".join(str(p) for p in row.record.phases),
+            "comm_path": row.record.comm_path,
+            "active_power_kw": row.record.nameplate.active_power_kw,
+        }
+        for row in parsed.rows[:50]
+        if row.record is not None
+    ]
     return {
+        "preview": preview,
         "problems": parsed.problems,
         "rows": rows,
         "total": len(parsed.rows),

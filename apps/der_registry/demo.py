@@ -128,3 +128,30 @@ def _advance(der: DER, i: int, rng: random.Random) -> None:
     )
     if i % 31 == 9:
         actions.do_transition_der(None, "system", der.pk, "suspended", "demo: inverter fault")
+
+
+def play_telemetry(now: dt.datetime | None = None) -> int:
+    """One round of simulated field telemetry for the active demo DERs; a few stay silent on
+    purpose so the stale-telemetry display has something to show. Returns samples written."""
+    now = now or timezone.now()
+    rng = random.Random(int(now.timestamp()) // 20)
+    written = 0
+    for der in DER.objects.filter(status="active", serial_number__startswith="DEMO-"):
+        if int(der.serial_number[5:]) % 13 == 2:
+            continue
+        actions.do_record_monitoring(
+            None,
+            "task",
+            der.pk,
+            {
+                "t": now,
+                "p_kw": round(der.np_active_power_kw * rng.uniform(0.55, 0.75), 2),
+                "q_kvar": round(rng.uniform(-0.5, 0.5), 2),
+                "v_pu": round(rng.uniform(0.99, 1.03), 4),
+                "f_hz": round(rng.uniform(59.98, 60.02), 3),
+                "operating_state": "on",
+                "connection_status": "connected",
+            },
+        )
+        written += 1
+    return written

@@ -128,9 +128,23 @@ class TransitionForm(forms.Form):
 
 
 class SetPointForm(forms.Form):
-    control_mode = forms.ChoiceField(
-        choices=[(m.value, lbl) for m, lbl in ieee1547.CONTROL_MODE_LABELS.items()]
-    )
+    control_mode = forms.ChoiceField(label="Mode")
     p_limit_kw = forms.FloatField(required=False, label="P limit (kW)")
     q_kvar = forms.FloatField(required=False, label="Q (kvar, + = injected)")
     note = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args: Any, der: DER, **kwargs: Any) -> None:
+        super().__init__(*args, initial={"control_mode": der.control_mode}, **kwargs)
+        labels = {m.value: lbl for m, lbl in ieee1547.CONTROL_MODE_LABELS.items()}
+        field = self.fields["control_mode"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(m, labels.get(m, m)) for m in der.supported_modes]
+        eff = {k: v.value for k, v in der.effective().items()}
+        self.fields["p_limit_kw"].help_text = f"0–{eff['active_power_kw']:g} kW"
+        self.fields[
+            "q_kvar"
+        ].help_text = f"−{eff['reactive_absorbed_kvar']:g} to +{eff['reactive_injected_kvar']:g} kvar"
+
+    def add_issues(self, issues: list[Issue]) -> None:
+        for issue in issues:
+            self.add_error(issue.field if issue.field in self.fields else None, issue.message)

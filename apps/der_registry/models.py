@@ -7,9 +7,10 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from apps.der_registry.engine import ieee1547
@@ -178,8 +179,11 @@ class DER(RatingFields):
             models.Index(fields=["sfdi"]),
             models.Index(fields=["dnp3_host", "dnp3_port"]),
             GinIndex(fields=["phases"], name="der_phases_gin"),
-            GinIndex(name="der_name_trgm", fields=["name"], opclasses=["gin_trgm_ops"]),
-            GinIndex(name="der_serial_trgm", fields=["serial_number"], opclasses=["gin_trgm_ops"]),
+            # Django's icontains is UPPER(col) LIKE UPPER('%q%'): the trigram index must be on UPPER(col).
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="der_name_trgm"),
+            GinIndex(OpClass(Upper("serial_number"), name="gin_trgm_ops"), name="der_serial_trgm"),
+            # Page ids in name order by an index-only scan (see DeferredJoinPaginator).
+            models.Index(fields=["name"], include=["id"], name="der_name_id_cover"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -285,7 +289,7 @@ class SetPoint(models.Model):
     source = models.CharField(
         max_length=24,
         choices=[
-            ("manual", "Manual (operator)"),
+            ("manual", "Manual"),
             ("dms_dispatch", "DMS dispatch"),
             ("capability_study", "Capability study"),
             ("default", "Default control"),

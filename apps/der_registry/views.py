@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,6 +27,7 @@ from apps.der_registry.forms import (
 )
 from apps.der_registry.models import DER, CsvImport
 from crest_web.accounts.models import AuditRecord
+from crest_web.pagination import DeferredJoinPaginator
 
 VIEW = "der_registry.view_der"
 PAGE_SIZES = (25, 50, 100, 200)
@@ -43,7 +43,7 @@ def filtered(request: HttpRequest) -> tuple[DERFilter, QuerySet[DER]]:
 def der_list(request: HttpRequest) -> HttpResponse:
     fs, qs = filtered(request)
     size = int(request.GET["size"]) if request.GET.get("size", "").isdigit() else 50
-    page = Paginator(qs, size if size in PAGE_SIZES else 50).get_page(request.GET.get("page"))
+    page = DeferredJoinPaginator(qs, size if size in PAGE_SIZES else 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -59,9 +59,9 @@ def der_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required(VIEW, raise_exception=True)
-def der_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    der = get_object_or_404(DER.objects.select_related("feeder", "replaces"), pk=pk)
+def _detail_page(
+    request: HttpRequest, der: DER, setpoint_form: SetPointForm | None = None, status: int = 200
+) -> HttpResponse:
     lineage = der.lineage()
     effective = der.effective()
     rows = [
@@ -69,6 +69,7 @@ def der_detail(request: HttpRequest, pk: int) -> HttpResponse:
         for key, label in ieee1547.RATING_FIELDS.items()
     ]
     latest = getattr(der, "latest", None)
+    has_config = any(getattr(der, f"cfg_{key}") is not None for key in ieee1547.RATING_FIELDS)
     return render(
         request,
         "der_registry/detail.html",
@@ -78,17 +79,24 @@ def der_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "latest": latest,
             "stale": latest.is_stale() if latest else True,
             "samples": der.samples.all()[:20],
-            "setpoints": [sp for d in lineage for sp in d.setpoints.all()[:50]],
+            "setpoints": [sp for d in lineage for sp in d.setpoints.select_related("issued_by")[:50]],
             "lifecycle": [ev for d in lineage for ev in d.lifecycle.all()],
             "lineage": lineage,
             "targets": allowed_targets(der.status),
+            "has_config": has_config,
             "audit": AuditRecord.objects.filter(
                 object_type="der_registry.der", object_id__in=[str(d.pk) for d in lineage]
             )[:50],
-            "setpoint_form": SetPointForm(initial={"control_mode": der.control_mode}),
+            "setpoint_form": setpoint_form or SetPointForm(der=der),
             "mode_labels": dict(ieee1547.CONTROL_MODE_LABELS),
         },
+        status=status,
     )
+
+
+@permission_required(VIEW, raise_exception=True)
+def der_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail_page(request, get_object_or_404(DER.objects.select_related("feeder", "replaces"), pk=pk))
 
 
 def _form_page(
@@ -147,8 +155,8 @@ def der_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _flash_saved(request: HttpRequest, der: DER, what: str) -> None:
     messages.success(request, f"{der.name} {what}.")
-    for note in filter(None, der.compliance_notes.splitlines()):
-        messages.warning(request, f"IEEE 1547 compliance: {note}")
+    if der.compliance_notes:
+        messages.warning(request, "Saved with IEEE 1547 compliance warnings — see below.")
 
 
 @require_POST
@@ -182,16 +190,17 @@ def der_agree(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required("der_registry.issue_setpoint", raise_exception=True)
 def der_setpoint(request: HttpRequest, pk: int) -> HttpResponse:
-    form = SetPointForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "The set point has invalid values: " + form.errors.as_text())
-        return redirect("der_registry:detail", pk=pk)
-    try:
-        actions.do_issue_setpoint(request.user, "web", pk, **form.cleaned_data)
-        messages.success(request, "Set point recorded.")
-    except actions.RegistryError as exc:
-        messages.error(request, exc.issues[0].message)
-    return redirect("der_registry:detail", pk=pk)
+    der = get_object_or_404(DER.objects.select_related("feeder", "replaces"), pk=pk)
+    form = SetPointForm(request.POST, der=der)
+    if form.is_valid():
+        try:
+            actions.do_issue_setpoint(request.user, "web", pk, **form.cleaned_data)
+        except actions.RegistryError as exc:
+            form.add_issues(exc.issues)
+        else:
+            messages.success(request, f"Set point recorded for {der.name}.")
+            return redirect("der_registry:detail", pk=pk)
+    return _detail_page(request, der, setpoint_form=form, status=400)
 
 
 @permission_required("der_registry.import_der", raise_exception=True)

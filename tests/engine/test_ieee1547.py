@@ -135,3 +135,11 @@ def test_it_requires_an_aggregator_for_the_aggregator_path() -> None:
     rec = make_record(comm_path="via_aggregator", lfdi="", sfdi=None)
     assert fields_of(validate_der(rec, CTX)) == {"aggregator"}
     assert validate_der(replace(rec, aggregator="agg"), CTX) == []
+
+
+def test_it_derives_a_missing_sfdi_from_the_lfdi() -> None:
+    from apps.der_registry.engine.ieee1547 import complete_identity
+
+    rec = complete_identity(make_record(lfdi=LFDI.lower(), sfdi=None))
+    assert (rec.lfdi, rec.sfdi) == (LFDI, 167261211391)
+    assert validate_der(rec, CTX) == []

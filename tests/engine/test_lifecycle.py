@@ -6,7 +6,7 @@ from apps.der_registry.engine.lifecycle import allowed_targets, transition_probl
 def test_it_allows_the_documented_path_to_active() -> None:
     assert transition_problem("pending", "approved") == ""
     assert transition_problem("approved", "active") == ""
-    assert transition_problem("active", "suspended") == ""
+    assert transition_problem("active", "suspended", "inverter fault") == ""
     assert transition_problem("suspended", "active") == ""
 
 
@@ -23,3 +23,9 @@ def test_it_treats_decommissioned_as_final() -> None:
 
 def test_it_names_an_unknown_state() -> None:
     assert "'retired' is not a lifecycle state" in transition_problem("active", "retired")
+
+
+def test_it_requires_a_reason_to_take_a_der_out_of_service() -> None:
+    assert transition_problem("active", "suspended") == "Give a reason for making this DER suspended."
+    assert transition_problem("active", "suspended", "inverter fault") == ""
+    assert transition_problem("pending", "decommissioned", "  ") != ""

@@ -70,9 +70,10 @@ def test_it_matches_the_documented_permission_matrix() -> None:
 
 
 def test_it_authenticates_scripts_with_a_token(admin_client: Client, admin_user: User) -> None:
-    page = admin_client.post("/account/token/")
+    page = admin_client.post("/account/token/", follow=True)
     key = Token.objects.get(user=admin_user).key
     assert key.encode() in page.content
+    assert key.encode() not in admin_client.get("/account/token/").content  # shown once
     script = Client()
     assert script.get("/api/ders/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
     assert script.get("/api/ders/", HTTP_AUTHORIZATION="Token wrong").status_code == 401
@@ -111,3 +112,15 @@ def test_it_sends_security_headers_on_pages(operator_client: Client) -> None:
     assert "default-src 'self'" in response["Content-Security-Policy"]
     assert response["Referrer-Policy"] == "same-origin"
     assert response.cookies == {} or all(c["httponly"] for c in response.cookies.values())
+
+
+def test_it_explains_a_refusal_in_the_apps_own_page(operator_client: Client) -> None:
+    page = operator_client.get("/ders/enroll/")
+    assert page.status_code == 403
+    assert b"You are signed in as <strong>op1</strong> (operator)" in page.content
+
+
+def test_it_renders_the_browsable_api_for_an_admin(admin_client: Client, enrolled: object) -> None:
+    der = enrolled()  # type: ignore[operator]
+    page = admin_client.get(f"/api/ders/{der.pk}/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200 and b"pv-675-a" in page.content

@@ -138,3 +138,49 @@ def test_it_records_set_points_within_effective_limits(admin_client: Client, enr
 def test_it_does_not_delete_ders(admin_client: Client, enrolled: Any) -> None:
     der = enrolled()
     assert admin_client.delete(f"/api/ders/{der.pk}/").status_code == 405
+
+
+def test_it_refuses_an_empty_set_point_and_keeps_the_current_one(admin_client: Client, enrolled: Any) -> None:
+    der = enrolled("active")
+    admin_client.post(
+        f"/api/ders/{der.pk}/setpoints/",
+        {"control_mode": "active_reactive", "q_kvar": 2},
+        content_type="application/json",
+    )
+    empty = admin_client.post(
+        f"/api/ders/{der.pk}/setpoints/", {"control_mode": "active_reactive"}, content_type="application/json"
+    )
+    assert empty.status_code == 400
+    assert der.setpoints.get().status == "issued"
+
+
+def test_it_shows_set_point_errors_beside_the_form_with_units(admin_client: Client, enrolled: Any) -> None:
+    der = enrolled("active")
+    page = admin_client.post(f"/ders/{der.pk}/setpoint/", {"control_mode": "active_reactive", "q_kvar": "9"})
+    assert page.status_code == 400
+    assert "Q must be between -4.84 and 4.84 kvar (got 9 kvar)." in page.content.decode()
+    assert page.context["setpoint_form"].data["q_kvar"] == "9"  # what was typed is kept
+    modes = [c[0] for c in page.context["setpoint_form"].fields["control_mode"].choices]
+    assert modes == ["active_reactive", "volt_var"]  # only what the DER supports
+
+
+def test_it_filters_by_stale_telemetry(operator_client: Client, enrolled: Any) -> None:
+    from apps.der_registry import actions
+
+    fresh = enrolled("active")
+    silent = enrolled(
+        "active",
+        name="pv-quiet",
+        serial_number="SN-Q",
+        lfdi="",
+        sfdi=None,
+        comm_path="dnp3_direct",
+        dnp3_host="10.0.0.4",
+        dnp3_port=20000,
+        dnp3_outstation_address=9,
+        dnp3_master_address=1,
+    )
+    actions.do_record_monitoring(None, "system", fresh.pk, {"p_kw": 2.0})
+    names = [d["name"] for d in as_json(operator_client.get("/api/ders/?telemetry=stale"))["results"]]
+    assert names == [silent.name]
+    assert as_json(operator_client.get("/api/ders/?q=3E4F45AB31ED"))["results"][0]["name"] == fresh.name

@@ -109,7 +109,8 @@ def test_it_warns_about_compliance_but_enrolls(admin_client: Client, ieee13: Any
     response = admin_client.post("/ders/enroll/", form_data(np_reactive_injected_kvar="3"), follow=True)
     der = DER.objects.get()
     assert der.compliance == "warning"
-    assert b"IEEE 1547 compliance: Category B requires" in response.content
+    assert b"Saved with IEEE 1547 compliance warnings" in response.content
+    assert b"Category B requires the ability to inject at least 44%" in response.content
 
 
 def test_it_edits_a_der_and_audits_each_changed_field(admin_client: Client, enrolled: Any) -> None:

@@ -56,7 +56,7 @@ def test_it_keeps_the_old_devices_history_when_replaced(enrolled: Any, admin_use
 
 def test_it_refuses_to_replace_a_decommissioned_device(enrolled: Any) -> None:
     der = enrolled()
-    actions.do_transition_der(None, "system", der.pk, "decommissioned")
+    actions.do_transition_der(None, "system", der.pk, "decommissioned", "removed from site")
     with pytest.raises(actions.RegistryError, match="already decommissioned"):
         actions.do_replace_der(None, "system", der.pk, make_record(name="x", serial_number="y"))
     assert DER.objects.count() == 1
@@ -76,3 +76,42 @@ def test_it_uses_configuration_only_after_both_agree(admin_client: Client, enrol
     assert (der.effective()["active_power_kw"].value, der.cfg_agreed_at is not None) == (8.0, True)
     page = admin_client.get(f"/ders/{der.pk}/")
     assert b"configuration" in page.content
+
+
+def test_it_asks_for_a_reason_before_decommissioning(admin_client: Client, enrolled: Any) -> None:
+    der = enrolled("active")
+    page = admin_client.post(f"/ders/{der.pk}/lifecycle/", {"target": "decommissioned"}, follow=True)
+    assert b"Give a reason for making this DER decommissioned." in page.content
+    admin_client.post(f"/ders/{der.pk}/lifecycle/", {"target": "decommissioned", "reason": "site closed"})
+    der.refresh_from_db()
+    assert der.status == "decommissioned"
+    assert der.lifecycle.first().reason == "site closed"  # type: ignore[union-attr]
+
+
+def test_it_shows_agreement_controls_only_for_pending_overrides(admin_client: Client, enrolled: Any) -> None:
+    from dataclasses import replace
+
+    plain = enrolled()
+    assert b"Record utility agreement" not in admin_client.get(f"/ders/{plain.pk}/").content
+    configured = enrolled(
+        name="pv-cfg",
+        serial_number="SN-CFG",
+        lfdi="",
+        sfdi=None,
+        comm_path="dnp3_direct",
+        dnp3_host="10.9.9.9",
+        dnp3_port=20000,
+        dnp3_outstation_address=3,
+        dnp3_master_address=1,
+        configuration=replace(make_record().configuration, active_power_kw=9.0),
+    )
+    page = admin_client.get(f"/ders/{configured.pk}/").content
+    assert b"Record utility agreement" in page and b"not in effect" in page
+
+
+def test_it_hides_the_audit_trail_from_operators(
+    operator_client: Client, admin_client: Client, enrolled: Any
+) -> None:
+    der = enrolled()
+    assert b"<h2>Audit</h2>" not in operator_client.get(f"/ders/{der.pk}/").content
+    assert b"<h2>Audit</h2>" in admin_client.get(f"/ders/{der.pk}/").content

@@ -103,3 +103,15 @@ def test_it_counts_active_ders_without_fresh_telemetry_on_the_overview(
     assert list(DER.objects.with_stale_telemetry(timezone.now())) == [silent]
     page = operator_client.get("/")
     assert page.context["stale"] == 1
+
+
+def test_it_keeps_the_demo_board_fresh_except_the_deliberately_silent_ones(db: None) -> None:
+    from apps.der_registry.demo import play_telemetry, seed_registry
+    from apps.der_registry.models import DER
+
+    seed_registry(count=30)
+    written = play_telemetry()
+    active = DER.objects.filter(status="active")
+    stale = active.with_stale_telemetry(timezone.now())
+    assert written == active.count() - stale.count() > 0
+    assert all(int(d.serial_number[5:]) % 13 == 2 for d in stale)

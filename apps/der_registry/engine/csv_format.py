@@ -18,6 +18,7 @@ from apps.der_registry.engine.ieee1547 import (
     Issue,
     Ratings,
     RegistryContext,
+    complete_identity,
     validate_der,
 )
 
@@ -57,6 +58,7 @@ class ParsedRow:
     line: int
     record: DERRecord | None
     issues: list[Issue] = field(default_factory=list)
+    name: str = ""  # as written in the file, so a row that did not parse can still be named
 
     @property
     def ok(self) -> bool:
@@ -121,7 +123,7 @@ def _convert(column: str, raw: str, issues: list[Issue]) -> Any:
     try:
         return converter(text)
     except ValueError:
-        issues.append(Issue(column, f"{column} must be {expected}, not {text!r}."))
+        issues.append(Issue(column, f"Must be {expected}, not {text!r}."))
         return None
 
 
@@ -130,7 +132,7 @@ def record_from_row(row: dict[str, str]) -> tuple[DERRecord | None, list[Issue]]
     values = {col: _convert(col, row.get(col) or "", issues) for col in COLUMNS}
     for col in REQUIRED_COLUMNS:
         if values[col] is None and not any(i.field == col for i in issues):
-            issues.append(Issue(col, f"{col} is required."))
+            issues.append(Issue(col, "Required, but empty."))
     if issues:
         return None, issues
     modes = tuple(m.strip() for m in (values["supported_modes"] or "active_reactive").split(";") if m.strip())
@@ -144,7 +146,7 @@ def record_from_row(row: dict[str, str]) -> tuple[DERRecord | None, list[Issue]]
     )
     if values["control_mode"] is None:
         record = replace(record, control_mode=modes[0])
-    return record, issues
+    return complete_identity(record), issues
 
 
 def parse_csv(text: str) -> ParsedFile:
@@ -183,7 +185,7 @@ def parse_csv(text: str) -> ParsedFile:
                 )
                 continue
             record, issues = record_from_row(row)
-            rows.append(ParsedRow(reader.line_num, record, issues))
+            rows.append(ParsedRow(reader.line_num, record, issues, (row.get("name") or "").strip()))
     except csv.Error as exc:
         return ParsedFile([], [f"The file is not valid CSV near line {reader.line_num}: {exc}."])
     if not rows:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 
-from apps.der_registry.engine.sep2_identity import sfdi_matches_lfdi, sfdi_problem
+from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi, sfdi_matches_lfdi, sfdi_problem
 
 # IEEE 1547-2018 Table 7: reactive capability as a fraction of the nameplate apparent rating.
 REACTIVE_FRACTION = {"A": (0.44, 0.25), "B": (0.44, 0.44)}  # (injection, absorption)
@@ -247,7 +247,9 @@ def _validate_identity(rec: DERRecord, ctx: RegistryContext) -> list[Issue]:
     if bad:
         issues.append(Issue("supported_modes", f"Unknown control mode(s): {', '.join(bad)}."))
     if rec.control_mode not in rec.supported_modes:
-        issues.append(Issue("control_mode", "The active control mode must be one the DER supports."))
+        issues.append(
+            Issue("control_mode", "The active control mode must be one of the modes the DER supports.")
+        )
     return issues
 
 
@@ -347,6 +349,16 @@ def _validate_path(rec: DERRecord, ctx: RegistryContext) -> list[Issue]:
     elif rec.aggregator not in ctx.known_aggregators:
         issues.append(Issue("aggregator", f"There is no aggregator group {rec.aggregator!r}."))
     return issues
+
+
+def complete_identity(rec: DERRecord) -> DERRecord:
+    """Upper-case the LFDI and derive a missing SFDI from it (2030.5 §6.3.4): one less thing to
+    type, and a typed SFDI is still checked against the LFDI."""
+    lfdi = rec.lfdi.strip().upper()
+    sfdi = rec.sfdi
+    if sfdi is None and re.fullmatch(r"[0-9A-F]{40}", lfdi):
+        sfdi = sfdi_from_lfdi(lfdi)
+    return replace(rec, lfdi=lfdi, sfdi=sfdi)
 
 
 def validate_der(rec: DERRecord, ctx: RegistryContext) -> list[Issue]:

@@ -34,12 +34,18 @@ def allowed_targets(current: str) -> dict[Status, str]:
     return {to: verb for (frm, to), verb in TRANSITIONS.items() if frm == current}
 
 
-def transition_problem(current: str, target: str) -> str:
-    """Why current → target is not allowed, or '' when it is."""
+# Taking a DER out of service must say why: the next shift reads it in the history.
+REASON_REQUIRED = frozenset({Status.SUSPENDED, Status.DECOMMISSIONED})
+
+
+def transition_problem(current: str, target: str, reason: str = "") -> str:
+    """Why current → target (with this reason) is not allowed, or '' when it is."""
     valid = {s.value for s in Status}
     if target not in valid:
         return f"{target!r} is not a lifecycle state ({', '.join(sorted(valid))})."
     if (Status(current), Status(target)) in TRANSITIONS:
+        if Status(target) in REASON_REQUIRED and not reason.strip():
+            return f"Give a reason for making this DER {target}."
         return ""
     options = ", ".join(f"{verb} ({to})" for to, verb in allowed_targets(current).items())
     article = "An" if current[:1] in "aeiou" else "A"

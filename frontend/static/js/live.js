@@ -16,6 +16,12 @@ function describe(msg) {
   }
 }
 
+const timeZone = document.body.dataset.timeZone || "UTC";
+
+function clock() {
+  return new Date().toLocaleTimeString("en-GB", { hourCycle: "h23", timeZone });
+}
+
 function toast(text) {
   if (!toasts) return;
   const el = document.createElement("div");
@@ -29,9 +35,14 @@ function connect(delayMs) {
   if (!dot) return;  // signed-out pages have no live channel
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws/events/?topics=registry`);
-  ws.onopen = () => { dot.className = "live on"; dot.title = "Live updates connected"; delayMs = 1000; };
+  const label = dot.querySelector(".live-text");
+  ws.onopen = () => {
+    dot.className = "live on"; dot.title = "Live updates connected"; delayMs = 1000;
+    if (label) label.textContent = "LIVE";
+  };
   ws.onclose = () => {
     dot.className = "live off"; dot.title = "Live updates disconnected — retrying";
+    if (label) label.textContent = "OFFLINE — page may be out of date";
     setTimeout(() => connect(Math.min(delayMs * 2, 30000)), delayMs);
   };
   ws.onmessage = (ev) => {
@@ -40,7 +51,7 @@ function connect(delayMs) {
     toast(text);
     if (log) {
       const li = document.createElement("li");
-      li.textContent = `${new Date().toLocaleTimeString()} — ${text}`;
+      li.textContent = `${clock()} — ${text}`;
       log.prepend(li);
     }
   };
