@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -16,6 +18,7 @@ def _choices(values: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
     return [(v, v.replace("_", " ")) for v in values]
 
 
+HEX_PREFIX = re.compile(r"[0-9A-Fa-f]{8,40}")
 PATH_LABELS = [
     ("dnp3_direct", "DNP3 direct"),
     ("sep2_direct", "IEEE 2030.5 direct"),
@@ -66,9 +69,10 @@ class DERFilter(filters.FilterSet):
             Q(name__icontains=text)
             | Q(serial_number__icontains=text)
             | Q(bus=text.lower())
-            | Q(lfdi__startswith=text.upper())
             | Q(dnp3_host=text)
         )
+        if HEX_PREFIX.fullmatch(text):  # a partial LFDI, as read off a certificate or a log
+            match |= Q(lfdi__startswith=text.upper())
         if text.isdigit() and len(text) <= 12:
             match |= Q(sfdi=int(text))
         return queryset.filter(match)

@@ -175,7 +175,7 @@ class DER(RatingFields):
             models.Index(fields=["ownership", "name"]),
             models.Index(fields=["compliance", "name"]),
             models.Index(fields=["bus"]),
-            models.Index(fields=["lfdi"]),
+            models.Index(fields=["lfdi"], opclasses=["varchar_pattern_ops"], name="der_lfdi_prefix"),
             models.Index(fields=["sfdi"]),
             models.Index(fields=["dnp3_host", "dnp3_port"]),
             GinIndex(fields=["phases"], name="der_phases_gin"),

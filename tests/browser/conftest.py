@@ -11,8 +11,10 @@ CHROMIUM = os.environ.get("CREST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
+    """One browser per test, started after the test's data fixtures (list `page` last): while
+    Playwright's loop runs in this thread, Django's sync-to-async bridges cannot."""
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"Debian chromium not found at {CHROMIUM}; `make test` installs it (apt-get install chromium)"

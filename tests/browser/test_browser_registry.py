@@ -57,7 +57,7 @@ def fill_der_form(page: Page, apparent_kva: str) -> None:
 
 
 def test_it_lets_an_admin_enroll_fix_and_approve(
-    page: Page, live_server: Any, admin_user: User, ieee13: Any
+    live_server: Any, admin_user: User, ieee13: Any, page: Page
 ) -> None:
     sign_in(page, live_server.url, "adm1")
     page.click("#enroll-link")
@@ -80,7 +80,7 @@ def test_it_lets_an_admin_enroll_fix_and_approve(
 
 
 def test_it_shows_an_operator_no_enroll_control_and_the_api_refuses(
-    page: Page, live_server: Any, operator: User, ieee13: Any
+    live_server: Any, operator: User, ieee13: Any, page: Page
 ) -> None:
     sign_in(page, live_server.url, "op1")
     expect(page.locator("#enroll-link")).to_have_count(0)
