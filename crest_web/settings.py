@@ -114,7 +114,9 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
+# plotly.js is served from the plotly wheel itself: no CDN, the control room may be air-gapped.
+_PLOTLY_JS_DIR = Path(__import__("plotly").__file__).parent / "package_data"
+STATICFILES_DIRS = [BASE_DIR / "frontend" / "static", ("vendor/plotly", _PLOTLY_JS_DIR)]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -137,7 +139,12 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "crest:channels"},
+        # redis-py 8 defaults socket_timeout to 5 s, shorter than channels_redis' idle blocking
+        # pop: every quiet WebSocket would be torn down every 5 s (channels_redis issue #422).
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 5}],
+            "prefix": "crest:channels",
+        },
     }
 }
 

@@ -75,3 +75,22 @@ def test_it_refuses_anonymous_and_unknown_topics(operator: User) -> None:
     (ok1, code1), (ok2, code2) = run(scenario)
     assert (ok1, code1) == (False, 4401)
     assert (ok2, code2) == (False, 4400)
+
+
+def test_it_keeps_a_quiet_page_connected_longer_than_the_redis_read_timeout(
+    operator: User, ieee13: Any
+) -> None:
+    cookie = session_cookie(operator)
+
+    async def scenario() -> dict[str, Any]:
+        import asyncio
+
+        ws = WebsocketCommunicator(application, "/ws/events/?topics=registry", headers=[ORIGIN, cookie])
+        await ws.connect()
+        await asyncio.sleep(7)  # redis-py's default read timeout is 5 s
+        await database_sync_to_async(actions.do_enroll_der)(None, "system", make_record())
+        message = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return message
+
+    assert run(scenario)["event"] == "der.enrolled"
