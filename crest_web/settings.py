@@ -115,7 +115,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 # plotly.js is served from the plotly wheel itself: no CDN, the control room may be air-gapped.
-_PLOTLY_JS_DIR = Path(__import__("plotly").__file__).parent / "package_data"
+_PLOTLY_JS_DIR = Path(str(__import__("plotly").__file__)).parent / "package_data"
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "static", ("vendor/plotly", _PLOTLY_JS_DIR)]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {

@@ -29,6 +29,7 @@ urlpatterns = [
     path("account/token/", account_views.api_token, name="api_token"),
     path("audit/", pages.audit_log, name="audit"),
     path("ders/", include("apps.der_registry.urls")),
+    path("feeders/", include("apps.dms.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -12,7 +12,6 @@ from django.test import Client
 
 from apps.der_registry.engine.ieee1547 import DERRecord, Ratings
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
-from apps.dms.engine.dss_import import buses_from_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -96,12 +95,13 @@ def operator_client(operator: User) -> Client:
 
 @pytest.fixture
 def ieee13(db: None) -> Any:
+    """The IEEE 13-node feeder as the demo ships it (converted by our importer)."""
     from apps.dms.actions import do_add_feeder_version
+    from apps.dms.engine.network import Network
 
-    text = (ROOT / "apps" / "dms" / "fixtures" / "ieee13_buses.json").read_text()
-    return do_add_feeder_version(
-        None, "system", "ieee13", buses_from_json(text), source_name="ieee13_buses.json", source_text=text
-    ).feeder
+    text = (ROOT / "apps" / "dms" / "fixtures" / "ieee13.json").read_text()
+    net = Network.from_dict(json.loads(text))
+    return do_add_feeder_version(None, "system", net, source_name="ieee13.json", source_text=text).feeder
 
 
 @pytest.fixture

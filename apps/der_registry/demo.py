@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import random
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from apps.der_registry.engine.ieee1547 import DERRecord, Ratings
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 from apps.der_registry.models import DER, DERGroup
 from apps.dms.actions import do_add_feeder_version
-from apps.dms.engine.dss_import import buses_from_json
+from apps.dms.engine.network import Network
 from apps.dms.models import Feeder
 
 FIXTURES = Path(__file__).resolve().parent.parent / "dms" / "fixtures"
@@ -23,17 +24,13 @@ SKIP_BUSES = {"150", "150r", "149", "sourcebus", "rg60", "650"}
 
 
 def ensure_feeders() -> None:
+    """The IEEE test feeders, as converted by our importer (manage.py convert_feeder)."""
     for name, description in FEEDERS.items():
         if not Feeder.objects.filter(name=name).exists():
-            text = (FIXTURES / f"{name}_buses.json").read_text()
+            text = (FIXTURES / f"{name}.json").read_text()
+            net = Network.from_dict(json.loads(text))
             do_add_feeder_version(
-                None,
-                "system",
-                name,
-                buses_from_json(text),
-                source_name=f"{name}_buses.json",
-                source_text=text,
-                description=description,
+                None, "system", net, source_name=f"{name}.json", source_text=text, description=description
             )
 
 

@@ -134,7 +134,8 @@ class SetPointForm(forms.Form):
     note = forms.CharField(required=False, max_length=200)
 
     def __init__(self, *args: Any, der: DER, **kwargs: Any) -> None:
-        super().__init__(*args, initial={"control_mode": der.control_mode}, **kwargs)
+        kwargs.setdefault("initial", {"control_mode": der.control_mode})
+        super().__init__(*args, **kwargs)
         labels = {m.value: lbl for m, lbl in ieee1547.CONTROL_MODE_LABELS.items()}
         field = self.fields["control_mode"]
         assert isinstance(field, forms.ChoiceField)

@@ -1,29 +1,53 @@
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
 
+from apps.dms.actions import FeederError, do_import_feeder
+from apps.dms.engine.network import FeederImportError
+from apps.dms.engine.studies import ENGINES, result_json, run_powerflow
+from apps.dms.feeders import network_of
 from apps.dms.models import Feeder
 
 
 class FeederSerializer(serializers.ModelSerializer[Feeder]):
     version = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
     buses = serializers.SerializerMethodField()
 
     class Meta:
         model = Feeder
-        fields = ["id", "name", "description", "version", "buses"]
+        fields = ["id", "name", "description", "version", "summary", "buses"]
 
     def get_version(self, feeder: Feeder) -> int | None:
         version = feeder.current_version()
         return version.number if version else None
 
+    def get_summary(self, feeder: Feeder) -> dict[str, int]:
+        version = feeder.current_version()
+        return dict(version.summary) if version else {}
+
     def get_buses(self, feeder: Feeder) -> list[dict[str, Any]]:
         version = feeder.current_version()
         if version is None:
             return []
-        return [dict(b) for b in version.buses.values("name", "phases", "base_kv", "x", "y")]
+        return [dict(b) for b in version.buses.values("name", "phases", "base_kv", "x", "y", "distance_km")]
+
+
+class FeederImportSerializer(serializers.Serializer[Any]):
+    name = serializers.SlugField(max_length=64)
+    description = serializers.CharField(max_length=200, required=False, default="")
+    file = serializers.FileField(help_text="the master .dss file or a .zip of the feeder's folder")
+    master = serializers.CharField(required=False, default="", help_text="master file name inside a .zip")
 
 
 class FeederViewSet(viewsets.ReadOnlyModelViewSet[Feeder]):
@@ -32,3 +56,45 @@ class FeederViewSet(viewsets.ReadOnlyModelViewSet[Feeder]):
     queryset = Feeder.objects.all()
     serializer_class = FeederSerializer
     lookup_field = "name"
+    required_permission: str | dict[str, str] | None = None
+
+    @extend_schema(
+        parameters=[OpenApiParameter("engine", str, enum=list(ENGINES), default="lindist3flow")],
+        responses={200: dict},
+    )
+    @action(detail=True, methods=["get"])
+    def powerflow(self, request: Request, name: str | None = None) -> Response:
+        """`{"voltages": {"<bus>.<phase>": pu}, "substation": {"p_kw", "q_kvar"}}` (DESIGN §7)."""
+        engine = request.query_params.get("engine", "lindist3flow")
+        if engine not in ENGINES:
+            raise ValidationError({"engine": [f"Unknown engine {engine!r}; use {' or '.join(ENGINES)}."]})
+        feeder = self.get_object()
+        version = feeder.current_version()
+        try:
+            if version is None:
+                raise FeederError(f"Feeder {feeder.name!r} has no imported model yet.")
+            return Response(result_json(run_powerflow(network_of(version), engine)))
+        except (FeederError, FeederImportError) as exc:
+            raise ValidationError({"feeder": [str(exc)]}) from exc
+
+    @extend_schema(request={"multipart/form-data": FeederImportSerializer}, responses={201: FeederSerializer})
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser],
+        required_permission="dms.add_feeder",
+    )
+    def import_feeder(self, request: Request) -> Response:
+        from apps.dms.views import unpack_upload
+
+        body = FeederImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        with tempfile.TemporaryDirectory(prefix="crest-feeder-") as tmp:
+            try:
+                master = unpack_upload(data["file"], data["master"], Path(tmp))
+                version = do_import_feeder(request.user, "api", master, data["name"], data["description"])
+            except FeederError as exc:
+                raise ValidationError({"file": [str(exc)]}) from exc
+        return Response(FeederSerializer(version.feeder).data, status=status.HTTP_201_CREATED)

@@ -32,6 +32,10 @@ class FeederVersion(models.Model):
     source_sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # The project's own network model (apps.dms.engine.network.Network.to_dict()); empty for
+    # versions that carry only the bus list.
+    model = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True)  # element counts, for lists
 
     class Meta:
         ordering = ["feeder", "-number"]
@@ -48,6 +52,7 @@ class Bus(models.Model):
     base_kv = models.FloatField(help_text="line-to-neutral base voltage, kV")
     x = models.FloatField(null=True, blank=True)
     y = models.FloatField(null=True, blank=True)
+    distance_km = models.FloatField(null=True, blank=True, help_text="along the feeder from the source")
 
     class Meta:
         ordering = ["version", "name"]

@@ -45,7 +45,7 @@ class AuditedUserAdmin(UserAdmin):
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditRecordAdmin(admin.ModelAdmin):
     list_display = ["at", "actor_name", "source", "action", "object_repr"]
     list_filter = ["source", "action"]
     search_fields = ["object_repr", "actor_name", "action"]

@@ -1,0 +1,311 @@
+"""LinDist3Flow's per-unit elements: branches (lines, transformers) with their phase-coupled
+impedances and tap ratios, shunt windings (loads, capacitors, generators) with their voltage laws.
+
+Split from `lindist3flow.py`, which assembles and solves the model from these pieces.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from apps.dms.engine.network import (
+    Capacitor,
+    FeederImportError,
+    Generator,
+    Load,
+    Network,
+    OperatingState,
+    PowerFlowResult,
+    Transformer,
+    complex_voltages,
+    shunt_windings,
+)
+
+S_BASE_KVA = 1000.0  # per-phase power base inside the solver
+_ALPHA = complex(math.cos(-2 * math.pi / 3), math.sin(-2 * math.pi / 3))
+_EXPONENTS = {1: (0, 0), 2: (2, 2), 3: (0, 2), 5: (1, 1), 6: (0, 0), 7: (0, 2)}  # OpenDSS model → (nP, nQ)
+
+CArray: TypeAlias = NDArray[np.complexfloating[Any, Any]]
+FArray: TypeAlias = NDArray[np.floating[Any]]
+Sparse: TypeAlias = sp.csr_matrix
+Block: TypeAlias = tuple[Sequence[int], Sequence[int], NDArray[Any]]
+
+
+@dataclass
+class _Branch:
+    """A series element: T(tap) maps upstream to downstream phasors, M(tap) downstream to upstream
+    currents (an ideal winding conserves power: I_w = n·I'_w); `z` is the series impedance (pu)."""
+
+    name: str
+    up: list[int]
+    down: list[int]
+    d1: FArray
+    d2: FArray
+    n0: FArray
+    z: CArray
+    y_half: CArray
+    tap: tuple[float, ...]
+    z_loop: complex = 0j  # around a delta secondary fed from a grounded wye: zero sequence circulates
+
+    def __post_init__(self) -> None:
+        self._d2_pinv = np.linalg.pinv(self.d2)  # an ungrounded delta secondary has no zero sequence
+
+    @classmethod
+    def series(cls, name: str, up: list[int], down: list[int], z: CArray, y_half: CArray) -> _Branch:
+        """A branch without a ratio: the source impedance or a line."""
+        k = len(down)
+        return cls(name, up, down, np.eye(k), np.eye(k), np.ones(k), z, y_half, (1.0,) * k)
+
+    def t(self, tap: Sequence[float]) -> CArray:
+        return np.asarray(self._d2_pinv @ (self.d1 * (self.n0 * np.asarray(tap))[:, None]), complex)
+
+    def zt(self, tap: Sequence[float]) -> CArray:
+        """The series impedance at `tap`: OpenDSS rates leakage on the tapped winding voltage."""
+        t = np.asarray(tap) if len(tap) == len(self.down) else np.full(len(self.down), tap[0])
+        return np.asarray(self.z * np.outer(t, t), complex)
+
+    def m(self, tap: Sequence[float]) -> FArray:
+        return np.asarray((self.d1.T * (self.n0 * np.asarray(tap))[None, :]) @ self._d2_pinv.T)
+
+    def y_ground(self, tap: Sequence[float]) -> CArray:
+        """Primary currents = Y·V of the zero sequence circulating in a delta secondary fed from a
+        grounded wye: the loop's EMFs n·V_w add up to 3·n·V0, driven around the delta's impedance."""
+        n = self.n0 * np.asarray(tap)
+        return np.asarray(np.outer(self.d1.T @ n, n @ self.d1) / (self.z_loop * tap[0] ** 2), complex)
+
+    def k(self, tap: Sequence[float], v_up: CArray) -> tuple[FArray, CArray]:
+        """K with |T V|² ≈ K·Y (exact at v_up: |T V|² is homogeneous of degree one in V_ψ conj V_χ)."""
+        t = self.t(tap)
+        return np.real(t * v_up[None, :] * np.conj(t @ v_up)[:, None]) / np.abs(v_up[None, :]) ** 2, t
+
+
+@dataclass
+class _Windings:
+    """Shunt elements as windings across node pairs (`d`: ±1 at each end) drawing s_nom · f(|V_w|²);
+    linearized, |V_w|² ≈ kw·Y and node powers = cw·s_w."""
+
+    d: Sparse
+    kw: Sparse
+    cw: Sparse
+    s_nom: CArray
+    n_p: FArray
+    n_q: FArray
+    u_rated: FArray
+    vmin: FArray
+    vmax: FArray
+
+    def power(self, u: FArray) -> tuple[CArray, CArray]:
+        fp, dfp = _law(u, self.u_rated, self.n_p, self.vmin, self.vmax)
+        fq, dfq = _law(u, self.u_rated, self.n_q, self.vmin, self.vmax)
+        s = self.s_nom
+        return s.real * fp + 1j * s.imag * fq, s.real * dfp + 1j * s.imag * dfq
+
+    def tangent(self, y: FArray) -> tuple[CArray, Sparse]:
+        """Node demand ≈ a + G·Y, tangent at Y."""
+        u = self.kw @ y
+        s, ds = self.power(u)
+        return np.asarray(self.cw @ (s - ds * u)), sp.csr_matrix(self.cw @ sp.diags(ds) @ self.kw)
+
+    def at(self, v: CArray) -> CArray:
+        """Node demand at phasors v: a winding's power splits over its ends as V_node / V_winding."""
+        vw = self.d @ v
+        return np.asarray(v * (self.d.T @ (self.power(np.abs(vw) ** 2)[0] / np.where(vw == 0, 1, vw))))
+
+
+def _law(u: FArray, u_r: FArray, n: FArray, vmin: FArray, vmax: FArray) -> tuple[FArray, FArray]:
+    """OpenDSS load law (|V|/V_rated)^n, constant impedance outside [vmin, vmax]: value and d/d|V|²."""
+    u = np.maximum(u, 1e-12)
+    v = np.sqrt(u / u_r)
+    clip = np.clip(v, vmin, vmax)
+    m = np.where(v == clip, n, 2.0)
+    f = clip**n * (v / clip) ** m
+    return f, 0.5 * m * f / u
+
+
+# --- the feeder as per-unit branches and shunt windings ---------------------------------------------------
+
+
+def _z_base(kv_ln: float) -> float:
+    return kv_ln**2 * 1000.0 / S_BASE_KVA
+
+
+def _tap(state: OperatingState, b: _Branch) -> tuple[float, ...]:
+    kind, _, name = b.name.partition(".")
+    return tuple(state.taps.get(name, b.tap)) if kind == "transformer" else b.tap
+
+
+def _nodes(index: dict[str, int], bus: str, phases: Sequence[int]) -> list[int]:
+    return [index[f"{bus}.{p}"] for p in phases]
+
+
+def _branches(net: Network, index: dict[str, int]) -> list[_Branch]:
+    """The source impedance first, then lines and transformers with parents before children."""
+    n, src = len(index), net.bus[net.source_bus]
+    if src.phases != (1, 2, 3):
+        raise FeederImportError(f"Source bus {src.name} is not three-phase.")
+    z_src = np.asarray(np.array(net.source_z_ohm, dtype=complex) / _z_base(src.base_kv_ln), dtype=complex)
+    source = _Branch.series(
+        "vsource.source", [n, n + 1, n + 2], _nodes(index, src.name, (1, 2, 3)), z_src, 0 * z_src
+    )
+    depth = net.topology().depth
+    rest = [(depth[t.bus_to], _transformer_branch(net, index, t)) for t in net.transformers]
+    for ln in net.lines:
+        zb = _z_base(net.bus[ln.bus_to].base_kv_ln)
+        up, down = _nodes(index, ln.bus_from, ln.phases), _nodes(index, ln.bus_to, ln.phases)
+        line = _Branch.series(
+            f"line.{ln.name}", up, down, ln.z_matrix() / zb, 0.5j * ln.b_matrix_us() * 1e-6 * zb
+        )
+        rest.append((depth[ln.bus_to], line))
+    return [source] + [b for _, b in sorted(rest, key=lambda e: e[0])]
+
+
+def _transformer_branch(net: Network, index: dict[str, int], tr: Transformer) -> _Branch:
+    """Ideal ratio per winding (pu, tap 1) and the leakage impedance per secondary phase."""
+    nw, k = tr.windings, len(tr.phases)
+    b1, b2 = net.bus[tr.bus_from].base_kv_ln, net.bus[tr.bus_to].base_kv_ln
+    d1, d2 = _winding_matrix(tr.winding_ends("from"), k), _winding_matrix(tr.winding_ends("to"), k)
+    ratio = tr.winding_kv("to") / tr.winding_kv("from") * b1 / b2
+    # Per-phase equivalent of the winding impedance: wye-equivalent for a 3-phase delta, half per end
+    # for a single phase-to-phase winding.
+    v_eq_sq = tr.kv_to**2 / 3 if nw > 1 else tr.kv_to**2 / k
+    z_pu = complex(tr.r_pct, tr.x_pct) / 100 * v_eq_sq * S_BASE_KVA / (tr.kva / nw) / b2**2
+    up, down = _nodes(index, tr.bus_from, tr.phases), _nodes(index, tr.bus_to, tr.phases)
+    grounded = nw == 3 and (tr.conn_from, tr.conn_to) == ("wye", "delta")
+    # The delta winding's impedance is three times its wye equivalent; three windings in the loop.
+    z_loop = 9 * z_pu if grounded else 0j
+    zero = np.zeros((k, k), complex)
+    return _Branch(
+        f"transformer.{tr.name}", up, down, d1, d2, np.full(nw, ratio), np.eye(k) * z_pu, zero, tr.tap, z_loop
+    )
+
+
+def _winding_matrix(ends: list[tuple[int, int | None]], nodes: int) -> FArray:
+    """Rows: windings; columns: nodes; +1 at a winding's start, −1 at its end (none for ground)."""
+    d = np.zeros((len(ends), nodes))
+    for w, (start, end) in enumerate(ends):
+        d[w, start] = 1.0
+        if end is not None:
+            d[w, end] = -1.0
+    return d
+
+
+def _split(d: FArray, v: CArray) -> CArray:
+    """Node powers per winding power: a winding's power divides over its ends as V_node / V_winding."""
+    return np.asarray((d.T * v[:, None]) / (d @ v)[None, :], complex)
+
+
+def _blocks(blocks: Sequence[Block], rows: int, cols: int) -> Sparse:
+    if not blocks:
+        return sp.csr_matrix((rows, cols), dtype=complex)
+    r = [i for rr, cc, _ in blocks for i in rr for _ in cc]
+    c = [j for rr, cc, _ in blocks for _ in rr for j in cc]
+    data = np.concatenate([np.ravel(m) for _, _, m in blocks]).astype(complex)
+    return sp.csr_matrix((data, (r, c)), shape=(rows, cols))
+
+
+def _shunt_power(y_half: CArray, v: CArray) -> CArray:
+    return np.asarray(v * np.conj(y_half @ v))
+
+
+def _marginal(
+    branches: Sequence[_Branch],
+    c: Sequence[NDArray[Any]],
+    z: Sequence[CArray],
+    v: CArray,
+    s: CArray,
+    second_order: bool,
+) -> tuple[Sparse, Sparse, Sparse, Sparse]:
+    """d(loss)/dP, d(loss)/dQ at the sending nodes and d|ZI|²/dP, d|ZI|²/dQ of every branch at flows s
+    and phasors v, for loss = (Z I) ∘ conj(I), I = conj(s / V) at the receiving nodes."""
+    n = len(s)
+    jp, jq, hp, hq = [], [], [], []
+    for b, cb, zb in zip(branches, c, z, strict=True):
+        vd = v[b.down]
+        i = np.conj(s[b.down] / vd)
+        zi = zb @ i
+        a = zb * np.conj(i)[:, None] / np.conj(vd)[None, :]
+        if b.name != "vsource.source":
+            jp.append((b.up, b.down, cb @ (a + np.diag(zi / vd))))
+            jq.append((b.up, b.down, cb @ (-1j * a + np.diag(1j * zi / vd))))
+        g = np.conj(zi)[:, None] * zb / np.conj(vd)[None, :] * second_order
+        hp.append((b.down, b.down, 2 * g.real))
+        hq.append((b.down, b.down, 2 * (-1j * g).real))
+    return _blocks(jp, n, n), _blocks(jq, n, n), _blocks(hp, n, n).real, _blocks(hq, n, n).real
+
+
+def _charging_tangent(ysh: Sparse, v: CArray) -> Sparse:
+    """Line charging V ∘ conj(Y_sh V) as G·Y, exact at the phasors v."""
+    coo = sp.coo_matrix(ysh)
+    t = np.conj(coo.data) * v[coo.row] * np.conj(v[coo.col])
+    y = np.abs(v) ** 2
+    diag = np.bincount(coo.row, t.real, len(v)) + 1j * np.bincount(coo.row, t.imag, len(v))
+    off = sp.csr_matrix((t / (2 * y[coo.col]), (coo.row, coo.col)), shape=ysh.shape)
+    return sp.csr_matrix(sp.diags(diag / (2 * y)) + off)
+
+
+def _phasors(result: PowerFlowResult, keys: Sequence[str]) -> CArray:
+    phasors = complex_voltages(result)
+    return np.array([phasors[k] for k in keys], complex)
+
+
+_Row: TypeAlias = tuple[list[int], list[float], complex, tuple[float, ...]]
+
+
+def _shunts(net: Network, index: dict[str, int], v: CArray) -> tuple[_Windings, _Windings, CArray]:
+    """Loads (scaled by the load scale), capacitors, and the constant demand of generators."""
+    loads = [
+        row
+        for ld in net.loads
+        for row in _rows(
+            index, net, ld, complex(ld.p_kw, ld.q_kvar), (*_EXPONENTS[ld.model], ld.vmin_pu, ld.vmax_pu)
+        )
+    ]
+    caps = [
+        row for cap in net.capacitors for row in _rows(index, net, cap, -1j * cap.kvar, (2, 2, 0.0, np.inf))
+    ]
+    gen = np.zeros(len(v), complex)
+    for g in net.generators:
+        for nodes, d, s, _ in _rows(index, net, g, complex(g.p_kw, g.q_kvar), (0, 0, 0.0, np.inf)):
+            gen[nodes] -= _split(np.array([d]), v[nodes])[:, 0] * s
+    return _windings(loads, v), _windings(caps, v), gen
+
+
+def _rows(
+    index: dict[str, int], net: Network, x: Load | Capacitor | Generator, s: complex, law: tuple[float, ...]
+) -> list[_Row]:
+    """One row per winding: its nodes, ±1 at its ends, its share of s (pu), (nP, nQ, U_rated, vmin, vmax)."""
+    ends, kv_w = shunt_windings(x.conn, x.phases, x.kv)
+    u_rated = (kv_w / net.bus[x.bus].base_kv_ln) ** 2
+    rows = []
+    for start, end in ends:
+        nodes = _nodes(index, x.bus, [start] if end is None else [start, end])
+        rows.append(
+            (nodes, [1.0, -1.0][: len(nodes)], s / len(ends) / S_BASE_KVA, (*law[:2], u_rated, *law[2:]))
+        )
+    return rows
+
+
+def _windings(rows: list[_Row], v: CArray) -> _Windings:
+    """|V_w|² ≈ kw·Y with kw_n = Re(d_n V_n conj V_w)/|V_n|² (exact at v); node share cw_n = d_n V_n/V_w."""
+    r, c, d_v, kw_v, cw_v = [], [], [], [], []
+    for w, (nodes, d, _, _) in enumerate(rows):
+        dv = np.array(d) * v[nodes]
+        vw = dv.sum()
+        r += [w] * len(nodes)
+        c += nodes
+        d_v += d
+        kw_v += list(np.real(dv * np.conj(vw)) / np.abs(v[nodes]) ** 2)
+        cw_v += list(dv / vw)
+    shape = (len(rows), len(v))
+    d_mat = sp.csr_matrix((d_v, (r, c)), shape=shape)
+    kw = sp.csr_matrix((kw_v, (r, c)), shape=shape)
+    cw = sp.csr_matrix((cw_v, (c, r)), shape=shape[::-1], dtype=complex)
+    law = np.array([row[3] for row in rows], dtype=float).reshape(-1, 5)
+    return _Windings(d_mat, kw, cw, np.array([row[2] for row in rows], complex), *law.T)

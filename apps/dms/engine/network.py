@@ -1,0 +1,453 @@
+"""The project's own feeder model: buses, branches and shunt elements of a radial distribution feeder.
+
+Built from a solved OpenDSS circuit by `dss_import.read_network`; stored as the plain JSON dict of
+`Network.to_dict()`. Engineering units throughout (ohm, µS, kV, kW, kvar); the solvers convert to
+per-unit inside. Phases are OpenDSS node numbers 1/2/3. Transformer taps are the solved taps of the
+regulator control loop, so every engine describes the same operating point.
+
+Also here: the operating state both power-flow engines take, and the result they both return.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import Any, Literal, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+Conn = Literal["wye", "delta"]
+ComplexMatrix = tuple[tuple[complex, ...], ...]
+RealMatrix = tuple[tuple[float, ...], ...]
+
+
+class FeederImportError(ValueError):
+    """The OpenDSS model could not be compiled, solved or represented; the message says why."""
+
+
+@dataclass(frozen=True)
+class Bus:
+    name: str
+    phases: tuple[int, ...]
+    base_kv_ln: float
+    x: float | None = None
+    y: float | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    """A series branch; `z_ohm` and `b_shunt_us` are totals for the whole length, rows/cols = `phases`."""
+
+    name: str
+    bus_from: str
+    bus_to: str
+    phases: tuple[int, ...]
+    z_ohm: ComplexMatrix
+    b_shunt_us: RealMatrix
+    length_km: float = 0.0
+    is_switch: bool = False
+
+    def z_matrix(self) -> NDArray[np.complex128]:
+        return np.array(self.z_ohm, dtype=complex)
+
+    def b_matrix_us(self) -> NDArray[np.float64]:
+        return np.array(self.b_shunt_us, dtype=float)
+
+
+@dataclass(frozen=True)
+class Transformer:
+    """A two-winding transformer or single-phase regulator; phases in conductor order.
+
+    kV ratings follow OpenDSS: line-to-line for 2- and 3-phase units, the winding voltage for
+    single-phase ones. `r_pct` is the total series resistance and `x_pct` the leakage reactance, both
+    on `kva`. `tap` is the winding-2 tap (pu) per phase; `lead_lag` is OpenDSS's delta-wye phase-shift
+    convention ("lag": the low-voltage side lags by 30°).
+    """
+
+    name: str
+    bus_from: str
+    bus_to: str
+    phases: tuple[int, ...]
+    conn_from: Conn
+    conn_to: Conn
+    kv_from: float
+    kv_to: float
+    kva: float
+    r_pct: float
+    x_pct: float
+    tap: tuple[float, ...]
+    tap_min: float = 0.9
+    tap_max: float = 1.1
+    num_taps: int = 32
+    is_regulator: bool = False
+    is_feeder_head: bool = False
+    lead_lag: Literal["lag", "lead"] = "lag"
+    imag_pct: float = 0.0
+    noload_pct: float = 0.0
+    ppm_antifloat: float = 1.0
+
+    @property
+    def windings(self) -> int:
+        """Windings per side: one for a single-phase unit across two phases, else one per phase."""
+        return 1 if self.conn_from == "delta" and len(self.phases) == 2 else len(self.phases)
+
+    def winding_ends(self, side: Literal["from", "to"]) -> list[tuple[int, int | None]]:
+        """(start, end) conductor index of each winding, end None for ground. OpenDSS: delta winding
+        k spans k → k+1, or k → k−1 on the high-voltage side of a "lag" delta-wye unit (so the
+        low-voltage side lags by 30°); "lead" flips that."""
+        conn = self.conn_from if side == "from" else self.conn_to
+        n = len(self.phases)
+        if conn == "wye":
+            return [(k, None) for k in range(n)]
+        if n == 2:
+            return [(0, 1)]
+        step = 1
+        if self.conn_from != self.conn_to:
+            delta_is_hv = (self.kv_from >= self.kv_to) == (self.conn_from == "delta")
+            step = (-1 if delta_is_hv else 1) * (1 if self.lead_lag == "lag" else -1)
+        return [(k, (k + step) % 3) for k in range(3)]
+
+    def winding_kv(self, side: Literal["from", "to"]) -> float:
+        """Rated voltage across one winding."""
+        kv, conn = (self.kv_from, self.conn_from) if side == "from" else (self.kv_to, self.conn_to)
+        return kv if self.windings == 1 or conn == "delta" else kv / math.sqrt(3)
+
+
+@dataclass(frozen=True)
+class Load:
+    """`model` is the OpenDSS load model (1 constant PQ, 2 constant Z, 5 constant |I| …); `kv` its rating."""
+
+    name: str
+    bus: str
+    phases: tuple[int, ...]
+    conn: Conn
+    p_kw: float
+    q_kvar: float
+    model: int
+    kv: float
+    vmin_pu: float = 0.95
+    vmax_pu: float = 1.05
+
+
+@dataclass(frozen=True)
+class Capacitor:
+    name: str
+    bus: str
+    phases: tuple[int, ...]
+    conn: Conn
+    kvar: float
+    kv: float
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A PVSystem or Generator at its solved output; positive q_kvar is injected into the grid."""
+
+    name: str
+    bus: str
+    phases: tuple[int, ...]
+    p_kw: float
+    q_kvar: float
+    kva: float
+    kv: float = 0.0
+    conn: Conn = "wye"
+
+
+def shunt_windings(
+    conn: Conn, phases: tuple[int, ...], kv: float
+) -> tuple[list[tuple[int, int | None]], float]:
+    """Windings of a load, capacitor or generator as (phase, other phase or None for ground), and the
+    rated voltage across each. OpenDSS rates single-phase elements by the voltage across them and
+    others line to line; its delta elements span phase k → k+1."""
+    if conn == "wye":
+        return [(p, None) for p in phases], kv if len(phases) == 1 else kv / math.sqrt(3)
+    if len(phases) == 2:
+        return [(phases[0], phases[1])], kv
+    return [(phases[k], phases[(k + 1) % 3]) for k in range(3)], kv
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The radial tree: buses source-first (parents before children) and the elements feeding each bus."""
+
+    order: tuple[str, ...]
+    parent: Mapping[str, str]
+    feeders: Mapping[str, tuple[str, ...]]
+    children: Mapping[str, tuple[str, ...]]
+    depth: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    source_bus: str
+    source_kv_ll: float
+    source_pu: float
+    buses: tuple[Bus, ...]
+    lines: tuple[Line, ...]
+    transformers: tuple[Transformer, ...]
+    loads: tuple[Load, ...]
+    capacitors: tuple[Capacitor, ...]
+    generators: tuple[Generator, ...]
+    source_angle_deg: float = 0.0
+    source_z_ohm: ComplexMatrix = ((0j, 0j, 0j), (0j, 0j, 0j), (0j, 0j, 0j))
+    frequency_hz: float = 60.0
+
+    @cached_property
+    def bus(self) -> dict[str, Bus]:
+        return {b.name: b for b in self.buses}
+
+    def node_keys(self) -> list[str]:
+        """Every node-phase as "<bus>.<phase>", in bus order."""
+        return [f"{b.name}.{p}" for b in self.buses for p in b.phases]
+
+    def topology(self) -> Topology:
+        """Orient the feeder from the source; raises FeederImportError naming an element closing a loop."""
+        return self._topology
+
+    @cached_property
+    def _topology(self) -> Topology:  # the network is immutable: one walk serves every caller
+        return _topology(self)
+
+    def ungrounded_buses(self) -> frozenset[str]:
+        """Buses fed through a delta secondary: they have no ground reference (no wye DER belongs there)."""
+        return self._ungrounded
+
+    @cached_property
+    def _ungrounded(self) -> frozenset[str]:
+        topo, by_name = self.topology(), {f"transformer.{t.name}": t for t in self.transformers}
+        out: set[str] = set()
+        for bus in topo.order[1:]:
+            fed = [by_name[e] for e in topo.feeders[bus] if e in by_name]
+            grounded = any(t.conn_to == "wye" for t in fed) if fed else topo.parent[bus] not in out
+            if not grounded:
+                out.add(bus)
+        return frozenset(out)
+
+    def bus_distances_km(self) -> dict[str, float]:
+        """Line length along the path from the source to each bus (transformers count as zero)."""
+        topo = self.topology()
+        length = {f"line.{ln.name}": ln.length_km for ln in self.lines}
+        dist = {self.source_bus: 0.0}
+        for bus in topo.order[1:]:
+            step = min(length.get(e, 0.0) for e in topo.feeders[bus])
+            dist[bus] = dist[topo.parent[bus]] + step
+        return dist
+
+    def to_dict(self) -> dict[str, Any]:
+        return cast(dict[str, Any], _encode(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Network:
+        kinds = {
+            "buses": Bus,
+            "lines": Line,
+            "transformers": Transformer,
+            "loads": Load,
+            "capacitors": Capacitor,
+            "generators": Generator,
+        }
+        args: dict[str, Any] = {
+            k: tuple(_build(kinds[k], d) for d in v) if k in kinds else v for k, v in data.items()
+        }
+        if "source_z_ohm" in data:
+            args["source_z_ohm"] = _decode_matrix(data["source_z_ohm"], complex)
+        return cls(**args)
+
+
+def branches(net: Network) -> dict[str, tuple[str, str, tuple[int, ...]]]:
+    """Every series element as "line.<name>"/"transformer.<name>" → (bus_from, bus_to, phases)."""
+    out = {f"line.{x.name}": (x.bus_from, x.bus_to, x.phases) for x in net.lines}
+    out.update({f"transformer.{x.name}": (x.bus_from, x.bus_to, x.phases) for x in net.transformers})
+    return out
+
+
+def _topology(net: Network) -> Topology:
+    adjacent: dict[str, list[tuple[str, str]]] = {}
+    for name, (a, b, _) in branches(net).items():
+        adjacent.setdefault(a, []).append((b, name))
+        adjacent.setdefault(b, []).append((a, name))
+    elements = branches(net)
+    parent: dict[str, str] = {}
+    feeders: dict[str, list[str]] = {}
+    depth = {net.source_bus: 0}
+    order = [net.source_bus]
+    queue = deque([net.source_bus])
+    while queue:
+        bus = queue.popleft()
+        for other, name in adjacent.get(bus, []):
+            if name in feeders.get(bus, []):
+                continue
+            if other not in depth:
+                parent[other], depth[other] = bus, depth[bus] + 1
+                feeders[other] = [name]
+                order.append(other)
+                queue.append(other)
+            elif parent.get(other) == bus and _phases_disjoint(elements, feeders[other], name):
+                feeders[other].append(name)  # a bank of single-phase units between the same buses
+            elif name not in feeders.get(other, []):
+                raise FeederImportError(
+                    f"{_label(name)} closes a loop between buses {bus} and {other}; "
+                    "only radial feeders can be modelled."
+                )
+    children: dict[str, list[str]] = {b: [] for b in order}
+    for bus in order[1:]:
+        children[parent[bus]].append(bus)
+    return Topology(
+        order=tuple(order),
+        parent=parent,
+        feeders={b: tuple(v) for b, v in feeders.items()},
+        children={b: tuple(v) for b, v in children.items()},
+        depth=depth,
+    )
+
+
+def _phases_disjoint(
+    elements: Mapping[str, tuple[str, str, tuple[int, ...]]], have: list[str], new: str
+) -> bool:
+    used = {p for name in have for p in elements[name][2]}
+    return not used & set(elements[new][2])
+
+
+def _label(name: str) -> str:
+    kind, _, rest = name.partition(".")
+    return f"{kind.capitalize()}.{rest}"
+
+
+# --- JSON encoding: complex numbers as [re, im]; tuples as lists; exact float round trip -------------
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, complex):
+        return [value.real, value.imag]
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}  # type: ignore[arg-type]
+    return value
+
+
+def _decode_matrix(rows: list[list[Any]], kind: type) -> tuple[tuple[Any, ...], ...]:
+    if kind is complex:
+        return tuple(tuple(complex(re, im) for re, im in row) for row in rows)
+    return tuple(tuple(float(v) for v in row) for row in rows)
+
+
+def _build(cls: type, data: Mapping[str, Any]) -> Any:
+    args: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "z_ohm":
+            args[key] = _decode_matrix(value, complex)
+        elif key == "b_shunt_us":
+            args[key] = _decode_matrix(value, float)
+        elif isinstance(value, list):
+            args[key] = tuple(value)
+        else:
+            args[key] = value
+    return cls(**args)
+
+
+# --- what both power-flow engines take and return -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DerInjection:
+    """A DER at fixed output; positive q_kvar is injected into the grid, shared equally over phases."""
+
+    bus: str
+    phases: tuple[int, ...]
+    p_kw: float
+    q_kvar: float = 0.0
+
+
+@dataclass(frozen=True)
+class OperatingState:
+    """Loads scaled by `load_scale`; DER injections by name (a name of a network generator replaces
+    it); `taps` per transformer and phase (winding-2 tap in pu; default: the network's solved taps,
+    held fixed); `source_pu` defaults to the network's source voltage."""
+
+    load_scale: float = 1.0
+    ders: Mapping[str, DerInjection] = field(default_factory=dict)
+    taps: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    source_pu: float | None = None
+
+
+@dataclass(frozen=True)
+class BranchFlow:
+    """Per-phase power into the element at its `from` terminal and out of it at its `to` terminal."""
+
+    phases: tuple[int, ...]
+    p_from_kw: tuple[float, ...]
+    q_from_kvar: tuple[float, ...]
+    p_to_kw: tuple[float, ...]
+    q_to_kvar: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PowerFlowResult:
+    """Voltages as "<bus>.<phase>" → |V| in pu of the bus's line-to-neutral base.
+
+    Substation power is drawn from the source (positive = import). `demand_*` is the net consumption of
+    loads, capacitors, generators and DERs; `losses_*` is everything the series elements consume
+    (including line charging), so substation = demand + losses. OpenDSS also reports phase angles and
+    per-branch flows, which the linear model calibrates from.
+    """
+
+    voltages_pu: dict[str, float]
+    substation_p_kw: float
+    substation_q_kvar: float
+    losses_kw: float
+    losses_kvar: float
+    demand_p_kw: float
+    demand_q_kvar: float
+    converged: bool
+    angles_deg: dict[str, float] = field(default_factory=dict)
+    branch_flows: dict[str, BranchFlow] = field(default_factory=dict)
+    state: OperatingState | None = None
+
+
+def checked_taps(net: Network, state: OperatingState) -> dict[str, tuple[float, ...]]:
+    """The state's taps, checked against the transformers they name; ValueError says what is wrong."""
+    by_name = {t.name: t for t in net.transformers}
+    taps = {}
+    for name, tap in state.taps.items():
+        tr = by_name.get(name)
+        if tr is None:
+            raise ValueError(f"The state sets taps of transformer {name!r}, which the feeder does not have.")
+        if len(tap) != len(tr.tap):
+            raise ValueError(f"Transformer {name} needs {len(tr.tap)} tap ratio(s), not {len(tap)}.")
+        if any(not tr.tap_min - 1e-9 <= t <= tr.tap_max + 1e-9 for t in tap):
+            raise ValueError(f"A tap of transformer {name} is outside [{tr.tap_min}, {tr.tap_max}].")
+        taps[name] = tuple(float(t) for t in tap)
+    return taps
+
+
+def check_ders(net: Network, state: OperatingState) -> None:
+    """ValueError unless every DER of the state sits on energized, grounded node-phases."""
+    for name, der in state.ders.items():
+        bus = net.bus.get(der.bus)
+        if bus is None or not der.phases or not set(der.phases) <= set(bus.phases):
+            raise ValueError(
+                f"DER {name} is on {der.bus}.{der.phases}, which is not an energized node of the feeder."
+            )
+        if der.bus in net.ungrounded_buses():
+            raise ValueError(
+                f"DER {name} is on bus {der.bus}, which a delta winding feeds without a ground reference."
+            )
+
+
+def voltage_error_pct(result: PowerFlowResult, reference: PowerFlowResult) -> dict[str, float]:
+    """|V| error per node-phase in percent of the reference; both results must cover the same nodes."""
+    return {k: 100.0 * abs(result.voltages_pu[k] - v) / v for k, v in reference.voltages_pu.items() if v > 0}
+
+
+def complex_voltages(result: PowerFlowResult) -> dict[str, complex]:
+    return {
+        k: v * complex(math.cos(math.radians(a)), math.sin(math.radians(a)))
+        for k, v in result.voltages_pu.items()
+        if (a := result.angles_deg.get(k)) is not None
+    }
