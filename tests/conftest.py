@@ -138,3 +138,17 @@ def _forget_failed_logins() -> None:
     keys = client.keys("*login-failures*")
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_sessions(django_db_setup: None, django_db_blocker: Any) -> Any:
+    """Threads of the live server and of Channels keep database sessions open; end them so the
+    test database can be dropped cleanly at the end of the run."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

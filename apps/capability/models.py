@@ -1,1 +1,45 @@
-"""Models of this app arrive with its first feature; the module exists so contracts can name it."""
+"""Capability studies: every result persisted with what is needed to reproduce it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class CapabilityStudy(models.Model):
+    class Kind(models.TextChoices):
+        HEADROOM = "headroom", "Headroom sweep"
+        LIVE = "live", "Live curve"
+        VTM = "vtm", "Transmission-voltage sweep"
+        DAY_AHEAD = "day_ahead", "Day-ahead (24 h)"
+        COMPLIANCE = "compliance", "IEEE 1547 compliance options"
+        UNBALANCE = "unbalance", "DER phase unbalance"
+        PENETRATION = "penetration", "Penetration / oversize sweep"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    feeder = models.ForeignKey("dms.Feeder", on_delete=models.PROTECT, related_name="capability_studies")
+    feeder_version = models.ForeignKey("dms.FeederVersion", on_delete=models.PROTECT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)  # 0–1
+    error = models.TextField(blank=True)
+    # Inputs: headrooms, v_tm, polygon sides, load scale, and the DERs (PV available, ratings).
+    params = models.JSONField(default=dict)
+    result = models.JSONField(default=dict, blank=True)  # the DESIGN §7 document (+ per-study extras)
+    validation = models.JSONField(default=dict, blank=True)
+    compute_s = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("run_study", "Can run capability studies")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.feeder} ({self.status})"

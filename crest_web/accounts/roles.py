@@ -15,11 +15,12 @@ _READ_REGISTRY = [
     "der_registry.view_monitoringsample",
     "der_registry.view_setpoint",
     "dms.view_feeder",
+    "capability.view_capabilitystudy",
 ]
 
 PERMISSIONS: dict[str, list[str]] = {
     OPERATOR: [*_READ_REGISTRY, "der_registry.record_monitoring", "der_registry.issue_setpoint"],
-    PLANNER: [*_READ_REGISTRY],
+    PLANNER: [*_READ_REGISTRY, "capability.run_study"],
     ADMIN: [
         *_READ_REGISTRY,
         "der_registry.add_der",
@@ -30,6 +31,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "der_registry.change_dergroup",
         "der_registry.record_monitoring",
         "der_registry.issue_setpoint",
+        "capability.run_study",
         "dms.add_feeder",
         "dms.change_feeder",
         "accounts.view_auditrecord",
