@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import NDArray
 from scipy.sparse.linalg import splu
 
 from apps.dms.engine.lindist_elements import (
@@ -340,25 +341,47 @@ class LinDist3FlowModel:
         x = self._solve_rhs(
             f.lu, f.r.k_mat[:, n:] @ y_root - self._h + self._hsum(s0), demand + self._loss - self._jsum(s0)
         )
-        unit = np.zeros((3 * n, len(cols)))
-        unit[n + cols, np.arange(len(cols))] = 1.0
-        dp, dq = -np.asarray(f.lu.solve(unit)), -np.asarray(f.lu.solve(np.roll(unit, n, axis=0)))
+        dv_p, dv_q, dsub = self._unit_responses(f.lu, cols)
         dy_src = np.asarray(
             f.lu.solve(np.concatenate([f.r.k_mat[:, n:] @ (2 * np.sqrt(y_root)), np.zeros(2 * n)]))
         )
         per_y = 0.5 / np.sqrt(np.maximum(x[:n], 1e-12))  # d|V|/dY
-        src = self._src
         return Sensitivities(
             rows=self.keys,
             keys=tuple(self.keys[c] for c in cols),
-            dv_dp=dp[:n] * per_y[:, None] / S_BASE_KVA,
-            dv_dq=dq[:n] * per_y[:, None] / S_BASE_KVA,
-            dp_sub_dp=dp[n + src].sum(axis=0),
-            dp_sub_dq=dq[n + src].sum(axis=0),
-            dq_sub_dp=dp[2 * n + src].sum(axis=0),
-            dq_sub_dq=dq[2 * n + src].sum(axis=0),
+            dv_dp=dv_p * per_y[:, None] / S_BASE_KVA,
+            dv_dq=dv_q * per_y[:, None] / S_BASE_KVA,
+            dp_sub_dp=dsub[0],
+            dp_sub_dq=dsub[1],
+            dq_sub_dp=dsub[2],
+            dq_sub_dq=dsub[3],
             dv_dsource=dy_src[:n] * per_y,
         )
+
+    def _unit_responses(
+        self, lu: Any, cols: NDArray[np.int_], block: int = 512
+    ) -> tuple[FArray, FArray, FArray]:
+        """Responses to unit P and Q injections at `cols`, solved a block of columns at a time so
+        memory grows with n·len(cols), not (3n)² (a 10,000 node-phase feeder needs ~2 GB, not 10)."""
+        n, src = self._n, self._src
+        dv_p, dv_q = np.empty((n, len(cols))), np.empty((n, len(cols)))
+        dsub = np.empty((4, len(cols)))  # dP_sub/dP, dP_sub/dQ, dQ_sub/dP, dQ_sub/dQ
+        for start in range(0, len(cols), block):
+            part = cols[start : start + block]
+            unit = np.zeros((3 * n, len(part)))
+            unit[n + part, np.arange(len(part))] = 1.0
+            dp = -np.asarray(lu.solve(unit))
+            unit = np.roll(unit, n, axis=0)  # the same injections as reactive power
+            dq = -np.asarray(lu.solve(unit))
+            window = slice(start, start + len(part))
+            dv_p[:, window], dv_q[:, window] = dp[:n], dq[:n]
+            dsub[:, window] = [
+                dp[n + src].sum(axis=0),
+                dq[n + src].sum(axis=0),
+                dp[2 * n + src].sum(axis=0),
+                dq[2 * n + src].sum(axis=0),
+            ]
+        return dv_p, dv_q, dsub
 
     def _ground_currents(self, state: OperatingState, v: CArray) -> CArray:
         out = np.zeros(self._n, complex)
