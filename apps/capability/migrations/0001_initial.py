@@ -6,35 +6,84 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('dms', '0002_network_model'),
+        ("dms", "0002_network_model"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CapabilityStudy',
+            name="CapabilityStudy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('headroom', 'Headroom sweep'), ('live', 'Live curve'), ('vtm', 'Transmission-voltage sweep'), ('day_ahead', 'Day-ahead (24 h)'), ('compliance', 'IEEE 1547 compliance options'), ('unbalance', 'DER phase unbalance'), ('penetration', 'Penetration / oversize sweep')], max_length=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=10)),
-                ('progress', models.FloatField(default=0.0)),
-                ('error', models.TextField(blank=True)),
-                ('params', models.JSONField(default=dict)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('validation', models.JSONField(blank=True, default=dict)),
-                ('compute_s', models.FloatField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('feeder', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='capability_studies', to='dms.feeder')),
-                ('feeder_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='dms.feederversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("headroom", "Headroom sweep"),
+                            ("live", "Live curve"),
+                            ("vtm", "Transmission-voltage sweep"),
+                            ("day_ahead", "Day-ahead (24 h)"),
+                            ("compliance", "IEEE 1547 compliance options"),
+                            ("unbalance", "DER phase unbalance"),
+                            ("penetration", "Penetration / oversize sweep"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("progress", models.FloatField(default=0.0)),
+                ("error", models.TextField(blank=True)),
+                ("params", models.JSONField(default=dict)),
+                ("result", models.JSONField(blank=True, default=dict)),
+                ("validation", models.JSONField(blank=True, default=dict)),
+                ("compute_s", models.FloatField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "feeder",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="capability_studies",
+                        to="dms.feeder",
+                    ),
+                ),
+                (
+                    "feeder_version",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to="dms.feederversion"),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('run_study', 'Can run capability studies')],
+                "ordering": ["-created_at", "-id"],
+                "permissions": [("run_study", "Can run capability studies")],
             },
         ),
     ]
