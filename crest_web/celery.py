@@ -11,4 +11,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crest_web.settings")
 app = Celery("crest_web")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Every pipeline-stage module of celery_tasks/, imported by workers and beat alike.
-app.conf.imports = ("celery_tasks.health", "celery_tasks.registry", "celery_tasks.demo")
+app.conf.imports = (
+    "celery_tasks.health",
+    "celery_tasks.registry",
+    "celery_tasks.demo",
+    "celery_tasks.capability",
+)

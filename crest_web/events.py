@@ -12,7 +12,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-TOPICS = frozenset({"registry", "alarms", "cycle"})
+TOPICS = frozenset({"registry", "alarms", "cycle", "studies"})
 _KEY = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
 
 

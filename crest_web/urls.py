@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from apps.capability.api import CapabilityStudyViewSet
 from apps.der_registry.api import DERGroupViewSet, DERViewSet
 from apps.dms.api import FeederViewSet
 from crest_web import health, pages
@@ -21,6 +22,7 @@ router.register("ders", DERViewSet, basename="der")
 router.register("der-groups", DERGroupViewSet, basename="dergroup")
 router.register("feeders", FeederViewSet, basename="feeder")
 router.register("audit", AuditRecordViewSet, basename="audit")
+router.register("capability-studies", CapabilityStudyViewSet, basename="capabilitystudy")
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -30,6 +32,7 @@ urlpatterns = [
     path("audit/", pages.audit_log, name="audit"),
     path("ders/", include("apps.der_registry.urls")),
     path("feeders/", include("apps.dms.urls")),
+    path("capability/", include("apps.capability.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

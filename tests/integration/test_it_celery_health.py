@@ -4,59 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from apps.der_registry import actions
 from celery_tasks.registry import sweep_telemetry
-from crest_web.env import database_url_with_name
 from crest_web.events import group_name
 from tests.conftest import as_json
+from tests.integration.conftest import start, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def start(*args: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        # The worker must see the test database the tests write to, not the default one.
-        "DATABASE_URL": database_url_with_name(os.environ["DATABASE_URL"], connection.settings_dict["NAME"]),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "--app", "crest_web", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture
-def worker() -> Iterator[subprocess.Popen[bytes]]:
-    proc = start("worker", "--pool", "solo", "--hostname", "test-worker@%h", "--loglevel", "WARNING")
-    yield proc
-    stop(proc)
 
 
 def wait_for(check: Any, timeout_s: float) -> Any:

@@ -31,10 +31,21 @@ function toast(text) {
   setTimeout(() => el.remove(), 6000);
 }
 
+// A study page follows its own study: progress bar, then a reload to show the result.
+function followStudy(p) {
+  const live = document.getElementById("study-live");
+  if (!live || String(p.id) !== live.dataset.study) return;
+  const bar = document.getElementById("study-progress");
+  if (bar) bar.value = p.progress;
+  const status = document.getElementById("study-status");
+  if (status) status.textContent = p.status;
+  if (["done", "failed", "cancelled"].includes(p.status)) location.reload();
+}
+
 function connect(delayMs) {
   if (!dot) return;  // signed-out pages have no live channel
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/events/?topics=registry`);
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/events/?topics=registry,studies`);
   const label = dot.querySelector(".live-text");
   ws.onopen = () => {
     dot.className = "live on"; dot.title = "Live updates connected"; delayMs = 1000;
@@ -46,7 +57,9 @@ function connect(delayMs) {
     setTimeout(() => connect(Math.min(delayMs * 2, 30000)), delayMs);
   };
   ws.onmessage = (ev) => {
-    const text = describe(JSON.parse(ev.data));
+    const msg = JSON.parse(ev.data);
+    if (msg.event === "study.progress") { followStudy(msg.payload); return; }
+    const text = describe(msg);
     if (!text) return;
     toast(text);
     if (log) {

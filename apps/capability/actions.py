@@ -1,0 +1,142 @@
+"""State changes of capability studies. Each do_* owns its transaction, audit record and event."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.capability.engine.curve import parse_headroom
+from apps.capability.inputs import registry_pv_units
+from apps.capability.models import CapabilityStudy
+from apps.dms.actions import FeederError
+from apps.dms.feeders import current_version
+from crest_web.accounts import audit
+from crest_web.accounts.audit import Actor
+from crest_web.events import publish_on_commit
+
+Status = CapabilityStudy.Status
+
+
+class StudyError(ValueError):
+    """A study request refused; the message says why in plain words."""
+
+
+def _params(feeder_name: str, headroom: str, v_tm: float, sides: int) -> tuple[Any, dict[str, Any]]:
+    try:
+        version = current_version(feeder_name)
+        headrooms = parse_headroom(headroom)
+    except (FeederError, ValueError) as exc:
+        raise StudyError(str(exc)) from exc
+    if not v_tm > 0:
+        raise StudyError("The transmission-side voltage v_tm must be greater than 0 pu.")
+    if not 3 <= sides <= 128:
+        raise StudyError("The inverter polygon needs between 3 and 128 sides.")
+    units = registry_pv_units(version.feeder)
+    if not units:
+        raise StudyError(f"Feeder {feeder_name} has no active DERs, so it has no var capability to study.")
+    return version, {
+        "headroom": headroom,
+        "headrooms": headrooms,
+        "v_tm": v_tm,
+        "sides": sides,
+        "load_scale": 1.0,
+        "pv_units": [dataclasses.asdict(u) for u in units],
+    }
+
+
+def _publish(study: CapabilityStudy) -> None:
+    publish_on_commit(
+        "studies",
+        "study.progress",
+        {"id": study.pk, "status": study.status, "progress": round(study.progress, 3)},
+    )
+
+
+@transaction.atomic
+def do_start_study(
+    actor: Actor,
+    source: str,
+    feeder_name: str,
+    *,
+    headroom: str = "0:1:0.05",
+    v_tm: float = 1.0,
+    sides: int = 16,
+) -> CapabilityStudy:
+    """Queue a headroom-sweep study of the feeder's active DERs; a worker runs it."""
+    version, params = _params(feeder_name, headroom, v_tm, sides)
+    study = CapabilityStudy.objects.create(
+        kind=CapabilityStudy.Kind.HEADROOM,
+        feeder=version.feeder,
+        feeder_version=version,
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+        params=params,
+    )
+    audit.record(
+        actor,
+        source,
+        "capability.start",
+        study,
+        after={
+            "feeder": feeder_name,
+            "version": version.number,
+            "headroom": headroom,
+            "v_tm": v_tm,
+            "sides": sides,
+            "ders": len(params["pv_units"]),
+        },
+    )
+    from celery_tasks.capability import run_study
+
+    transaction.on_commit(lambda: run_study.delay(study.pk))
+    _publish(study)
+    return study
+
+
+@transaction.atomic
+def do_cancel_study(actor: Actor, source: str, study_id: int) -> CapabilityStudy:
+    study = CapabilityStudy.objects.select_for_update().get(pk=study_id)
+    if study.status not in (Status.QUEUED, Status.RUNNING):
+        raise StudyError(f"This study is {study.status}; only queued or running studies can be cancelled.")
+    study.status = Status.CANCELLED
+    study.save(update_fields=["status"])
+    audit.record(actor, source, "capability.cancel", study, after={"progress": study.progress})
+    _publish(study)
+    return study
+
+
+@transaction.atomic
+def do_record_progress(study_id: int, progress: float, status: str = Status.RUNNING) -> bool:
+    """Called by the worker between chunks; False when the study was cancelled meanwhile or has
+    already finished (a redelivered task must not compute it again)."""
+    study = CapabilityStudy.objects.select_for_update().get(pk=study_id)
+    if study.status not in (Status.QUEUED, Status.RUNNING):
+        return False
+    study.status, study.progress = status, progress
+    study.save(update_fields=["status", "progress"])
+    _publish(study)
+    return True
+
+
+@transaction.atomic
+def do_finish_study(
+    study_id: int, result: dict[str, Any], validation: dict[str, Any], compute_s: float, error: str = ""
+) -> CapabilityStudy:
+    study = CapabilityStudy.objects.select_for_update().get(pk=study_id)
+    if study.status not in (Status.QUEUED, Status.RUNNING):
+        return study
+    study.status = Status.FAILED if error else Status.DONE
+    study.progress = study.progress if error else 1.0
+    study.result, study.validation, study.compute_s, study.error = result, validation, compute_s, error
+    study.save()
+    audit.record(
+        None,
+        "task",
+        "capability.fail" if error else "capability.done",
+        study,
+        after={"compute_s": round(compute_s, 3), "error": error, "finished": timezone.now()},
+    )
+    _publish(study)
+    return study

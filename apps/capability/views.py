@@ -1,0 +1,114 @@
+"""Planner pages: run a capability study on a feeder, follow it live, read and export its curve."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.capability import actions, plots
+from apps.capability.models import CapabilityStudy
+from apps.dms.models import Feeder
+
+VIEW = "capability.view_capabilitystudy"
+
+
+@permission_required(VIEW, raise_exception=True)
+def feeder_studies(request: HttpRequest, name: str) -> HttpResponse:
+    feeder = get_object_or_404(Feeder, name=name)
+    form = {"headroom": "0:1:0.05", "v_tm": "1.0", "sides": "16"}
+    status = 200
+    if request.method == "POST":
+        if not request.user.has_perm("capability.run_study"):
+            return render(request, "403.html", status=403)
+        form = {k: request.POST.get(k, v) for k, v in form.items()}
+        try:
+            study = actions.do_start_study(
+                request.user,
+                "web",
+                name,
+                headroom=form["headroom"],
+                v_tm=float(form["v_tm"]),
+                sides=int(form["sides"]),
+            )
+        except (actions.StudyError, ValueError) as exc:
+            messages.error(request, f"Nothing was started: {exc}")
+            status = 400
+        else:
+            return redirect("capability:study", pk=study.pk)
+    studies = CapabilityStudy.objects.filter(feeder=feeder)[:50]
+    return render(
+        request,
+        "capability/feeder_studies.html",
+        {"feeder": feeder, "studies": studies, "form": form},
+        status=status,
+    )
+
+
+@permission_required(VIEW, raise_exception=True)
+def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(CapabilityStudy.objects.select_related("feeder", "feeder_version"), pk=pk)
+    rows = plots.rpfr_rows(study.result) if study.result else []
+    return render(
+        request,
+        "capability/study.html",
+        {
+            "study": study,
+            "rows": rows,
+            "figure": plots.region(study.result) if study.result else None,
+            "ders": len(study.params.get("pv_units", [])),
+        },
+    )
+
+
+@require_POST
+@permission_required("capability.run_study", raise_exception=True)
+def study_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        actions.do_cancel_study(request.user, "web", pk)
+        messages.success(request, "Study cancelled.")
+    except actions.StudyError as exc:
+        messages.error(request, str(exc))
+    return redirect("capability:study", pk=pk)
+
+
+@permission_required(VIEW, raise_exception=True)
+def study_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    study = get_object_or_404(CapabilityStudy, pk=pk, status=CapabilityStudy.Status.DONE)
+    stem = f"capability-{study.feeder.name}-{study.pk}"
+    if fmt == "json":
+        doc = {
+            "study": study.pk,
+            "feeder": study.feeder.name,
+            "version": study.feeder_version.number,
+            "params": {k: v for k, v in study.params.items() if k != "pv_units"},
+            **study.result,
+            "validation": study.validation,
+        }
+        response = HttpResponse(json.dumps(doc, indent=1), content_type="application/json")
+    else:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            ["headroom", "q_min_kvar", "q_max_kvar", "rpfr_min_kvar", "rpfr_max_kvar", "feasible"]
+        )
+        for row in plots.rpfr_rows(study.result):
+            writer.writerow(
+                [
+                    row["headroom"],
+                    row["q_min_kvar"],
+                    row["q_max_kvar"],
+                    row["rpfr_min_kvar"],
+                    row["rpfr_max_kvar"],
+                    row["feasible"],
+                ]
+            )
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
+    return response

@@ -1,0 +1,46 @@
+"""A real Celery worker for the tests that need one (started against the test database)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from crest_web.env import database_url_with_name
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(*args: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        # The worker must see the test database the tests write to, not the default one.
+        "DATABASE_URL": database_url_with_name(os.environ["DATABASE_URL"], connection.settings_dict["NAME"]),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "--app", "crest_web", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def worker() -> Iterator[subprocess.Popen[bytes]]:
+    proc = start("worker", "--pool", "solo", "--hostname", "test-worker@%h", "--loglevel", "WARNING")
+    yield proc
+    stop(proc)

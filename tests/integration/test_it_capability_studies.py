@@ -1,0 +1,109 @@
+"""Capability studies run on a real Celery worker, persist everything needed to reproduce them,
+report progress live, can be cancelled, and refuse bad input without storing anything."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.test import Client
+
+from apps.capability import actions
+from apps.capability.models import CapabilityStudy
+from tests.conftest import as_json, client_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def feeder_with_pv(ieee13: Any) -> Any:
+    call_command("add_pv", "ieee13", "--count", "30", "--seed", "5", stdout=io.StringIO())
+    return ieee13
+
+
+def wait_until_finished(study_id: int, timeout_s: float = 120) -> CapabilityStudy:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        study = CapabilityStudy.objects.get(pk=study_id)
+        if study.status in ("done", "failed", "cancelled"):
+            return study
+        time.sleep(0.3)
+    raise AssertionError(f"study {study_id} still {study.status} after {timeout_s} s")
+
+
+def test_it_runs_a_planners_study_on_a_worker(worker: Any, planner: User, feeder_with_pv: Any) -> None:
+    client = client_for(planner)
+    started = client.post(
+        "/api/capability-studies/",
+        {"feeder": "ieee13", "headroom": "0:1:0.25"},
+        content_type="application/json",
+    )
+    assert started.status_code == 202, started.content
+    study = wait_until_finished(as_json(started)["id"])
+    assert study.status == "done", study.error
+    assert [p["headroom"] for p in study.result["points"]] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert len(study.params["pv_units"]) == 30 and study.feeder_version.number == 1
+    assert study.validation["q_err_max_pct"] <= 1.0 and study.validation["v_err_max_pct"] <= 0.5
+    page = client.get(f"/capability/{study.pk}/")
+    assert page.context["figure"]["data"] and len(page.context["rows"]) == 5
+    csv_text = client.get(f"/capability/{study.pk}/export.csv").content.decode()
+    assert csv_text.splitlines()[0] == "headroom,q_min_kvar,q_max_kvar,rpfr_min_kvar,rpfr_max_kvar,feasible"
+
+
+def test_it_cancels_a_queued_study_and_the_worker_leaves_it(
+    admin_user: User, feeder_with_pv: Any, worker: Any
+) -> None:
+    study = actions.do_start_study(admin_user, "web", "ieee13", headroom="0:1:0.01")
+    actions.do_cancel_study(admin_user, "web", study.pk)
+    time.sleep(3)  # the worker picks the task up and must leave it alone
+    study.refresh_from_db()
+    assert study.status == "cancelled" and study.result == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"feeder": "ieee13", "headroom": "0:2:0.5"}, "outside [0, 1]"),
+        ({"feeder": "ieee13", "headroom": "0:1:0"}, "step must be positive"),
+        ({"feeder": "ieee13", "v_tm": 0}, "v_tm must be greater than 0"),
+        ({"feeder": "ghost"}, "There is no feeder named 'ghost'"),
+    ],
+)
+def test_it_refuses_bad_requests_and_stores_nothing(
+    admin_client: Client, feeder_with_pv: Any, body: dict[str, Any], message: str
+) -> None:
+    response = admin_client.post("/api/capability-studies/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert message in as_json(response)["errors"]["request"][0]
+    assert not CapabilityStudy.objects.exists()
+
+
+def test_it_refuses_a_feeder_without_ders(admin_client: Client, ieee13: Any) -> None:
+    response = admin_client.post(
+        "/capability/feeder/ieee13/", {"headroom": "0:1:0.5", "v_tm": "1.0", "sides": "16"}, follow=True
+    )
+    assert b"has no active DERs" in response.content
+    assert not CapabilityStudy.objects.exists()
+
+
+def test_it_lets_an_operator_look_but_not_start(operator_client: Client, feeder_with_pv: Any) -> None:
+    assert operator_client.get("/capability/feeder/ieee13/").status_code == 200
+    assert b"study-form" not in operator_client.get("/capability/feeder/ieee13/").content
+    refused = operator_client.post(
+        "/api/capability-studies/", {"feeder": "ieee13"}, content_type="application/json"
+    )
+    assert refused.status_code == 403 and not CapabilityStudy.objects.exists()
+
+
+def test_it_does_not_recompute_a_finished_study(admin_user: User, feeder_with_pv: Any) -> None:
+    from celery_tasks.capability import run_study
+
+    study = actions.do_start_study(admin_user, "web", "ieee13", headroom="0:0:1")
+    assert run_study(study.pk) == "done"
+    finished = CapabilityStudy.objects.get(pk=study.pk)
+    assert run_study(study.pk) == "skipped"  # e.g. the broker redelivers the task
+    assert CapabilityStudy.objects.get(pk=study.pk).result == finished.result
