@@ -24,7 +24,9 @@ class StudyError(ValueError):
     """A study request refused; the message says why in plain words."""
 
 
-def _params(feeder_name: str, headroom: str, v_tm: float, sides: int) -> tuple[Any, dict[str, Any]]:
+def _params(
+    feeder_name: str, headroom: str, v_tm: float, sides: int, need_ders: bool = True
+) -> tuple[Any, dict[str, Any]]:
     try:
         version = current_version(feeder_name)
         headrooms = parse_headroom(headroom)
@@ -35,7 +37,7 @@ def _params(feeder_name: str, headroom: str, v_tm: float, sides: int) -> tuple[A
     if not 3 <= sides <= 128:
         raise StudyError("The inverter polygon needs between 3 and 128 sides.")
     units = registry_pv_units(version.feeder)
-    if not units:
+    if not units and need_ders:
         raise StudyError(f"Feeder {feeder_name} has no active DERs, so it has no var capability to study.")
     return version, {
         "headroom": headroom,
@@ -55,6 +57,51 @@ def _publish(study: CapabilityStudy) -> None:
     )
 
 
+# Studies that place PV the paper's way themselves instead of using the registry's DERs.
+PLACES_OWN_PV = ("compliance", "unbalance", "penetration")
+
+
+def _kind_params(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """The inputs a study kind needs beyond the headroom sweep's, checked."""
+    if kind not in CapabilityStudy.Kind.values:
+        raise StudyError(f"Unknown study kind {kind!r}; one of: {', '.join(CapabilityStudy.Kind.values)}.")
+    out: dict[str, Any] = {}
+    if kind == CapabilityStudy.Kind.VTM:
+        try:
+            out["v_tms"] = parse_range(str(extra.get("v_tm_range") or "0.85:1.2:0.05"), low=0.5, high=1.5)
+        except ValueError as exc:
+            raise StudyError(f"v_tm range: {exc}.") from exc
+    if kind in PLACES_OWN_PV:
+        try:
+            out.update(
+                penetration=float(extra.get("penetration") or 0.9),
+                count=int(extra.get("count") or 100),
+                oversize=float(extra.get("oversize") or 1.1),
+                seed=int(extra.get("seed") or 1),
+            )
+        except (TypeError, ValueError) as exc:
+            raise StudyError(
+                "Penetration and oversize must be numbers; count and seed whole numbers."
+            ) from exc
+        if not (0 < out["penetration"] <= 3 and 1 <= out["count"] <= 5000 and 1 <= out["oversize"] <= 3):
+            raise StudyError("Penetration must be in (0, 3], count in 1–5000 and oversize in [1, 3].")
+    return out
+
+
+def parse_range(text: str, *, low: float, high: float) -> list[float]:
+    """'START:STOP:STEP' within [low, high] → the values, STOP included."""
+    try:
+        start, stop, step = (float(p) for p in text.split(":"))
+    except ValueError:
+        raise ValueError(f"write START:STOP:STEP, e.g. 0.85:1.2:0.05 (got {text!r})") from None
+    if not (low <= start <= stop <= high and step > 0):
+        raise ValueError(f"values must satisfy {low} ≤ START ≤ STOP ≤ {high} and STEP > 0")
+    count = int((stop - start) / step + 1e-9) + 1
+    if count > 200:
+        raise ValueError("at most 200 values; use a larger step")
+    return [round(start + i * step, 6) for i in range(count)]
+
+
 @transaction.atomic
 def do_start_study(
     actor: Actor,
@@ -64,11 +111,16 @@ def do_start_study(
     headroom: str = "0:1:0.05",
     v_tm: float = 1.0,
     sides: int = 16,
+    kind: str = "headroom",
+    extra: dict[str, Any] | None = None,
 ) -> CapabilityStudy:
-    """Queue a headroom-sweep study of the feeder's active DERs; a worker runs it."""
-    version, params = _params(feeder_name, headroom, v_tm, sides)
+    """Queue a capability study; a worker runs it. Headroom, v_tm, day-ahead and live studies use
+    the feeder's active DERs; compliance, unbalance and penetration studies place PV themselves."""
+    kind_params = _kind_params(kind, extra or {})
+    version, params = _params(feeder_name, headroom, v_tm, sides, need_ders=kind not in PLACES_OWN_PV)
+    params.update(kind_params)
     study = CapabilityStudy.objects.create(
-        kind=CapabilityStudy.Kind.HEADROOM,
+        kind=kind,
         feeder=version.feeder,
         feeder_version=version,
         created_by=actor if actor is not None and actor.is_authenticated else None,
@@ -80,6 +132,7 @@ def do_start_study(
         "capability.start",
         study,
         after={
+            "kind": kind,
             "feeder": feeder_name,
             "version": version.number,
             "headroom": headroom,

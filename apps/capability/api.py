@@ -39,6 +39,12 @@ class StudySerializer(serializers.ModelSerializer[CapabilityStudy]):
 
 class StartStudySerializer(serializers.Serializer[Any]):
     feeder = serializers.CharField()
+    kind = serializers.ChoiceField(CapabilityStudy.Kind.choices, default="headroom")
+    v_tm_range = serializers.CharField(required=False, help_text="v_tm study: START:STOP:STEP in pu")
+    penetration = serializers.FloatField(required=False, help_text="placed-PV studies: PV peak / peak load")
+    count = serializers.IntegerField(required=False, help_text="placed-PV studies: number of PV units")
+    oversize = serializers.FloatField(required=False, help_text="placed-PV studies: inverter kVA / PV kW")
+    seed = serializers.IntegerField(required=False)
     headroom = serializers.CharField(default="0:1:0.05", help_text="START:STOP:STEP, fractions of PV")
     v_tm = serializers.FloatField(default=1.0, help_text="transmission-side voltage, pu")
     sides = serializers.IntegerField(default=16, help_text="sides of the inner inverter polygon")
@@ -70,6 +76,12 @@ class CapabilityStudyViewSet(
                 headroom=data["headroom"],
                 v_tm=data["v_tm"],
                 sides=data["sides"],
+                kind=data["kind"],
+                extra={
+                    k: data[k]
+                    for k in ("v_tm_range", "penetration", "count", "oversize", "seed")
+                    if k in data
+                },
             )
         except actions.StudyError as exc:
             raise ValidationError({"request": [str(exc)]}) from exc

@@ -63,3 +63,82 @@ def region(result: dict[str, Any]) -> dict[str, Any]:
         **DARK,
     )
     return fig.to_plotly_json()
+
+
+def flat_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every point of every series (a plain sweep is one unnamed series), for CSV export."""
+    series = result.get("series") or [{"label": "", **result}]
+    return [{"series": s["label"], **row} for s in series for row in rpfr_rows(s)]
+
+
+def series_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per series at its first headroom: the region's ends and width."""
+    rows = []
+    for s in result["series"]:
+        first = rpfr_rows(s)[0]
+        width = (first["q_max_kvar"] - first["q_min_kvar"]) if first["rpfr_min_kvar"] is not None else None
+        rows.append(
+            {
+                "label": s["label"],
+                "headroom": first["headroom"],
+                "q_min_kvar": first["q_min_kvar"],
+                "q_max_kvar": first["q_max_kvar"],
+                "width_kvar": width,
+                "feasible": first["feasible"],
+            }
+        )
+    return rows
+
+
+def series_figure(kind: str, result: dict[str, Any]) -> dict[str, Any]:
+    """v_tm and day-ahead studies: the band at each headroom against v_tm or hour; the other
+    studies: the q_min–q_max band of each scenario at each headroom."""
+    fig = go.Figure()
+    along = {"vtm": ("v_tm", "transmission-side voltage v_tm (pu)"), "day_ahead": ("hour", "hour of day")}
+    if kind in along:
+        key, title = along[kind]
+        headrooms = [p["headroom"] for p in result["series"][0]["points"]]
+        for i, h in enumerate(headrooms):
+            xs, lo, hi = [], [], []
+            for s in result["series"]:
+                p = s["points"][i]
+                xs.append(s[key])
+                lo.append(p["q_min_kvar"] if p["feasible"] else None)
+                hi.append(p["q_max_kvar"] if p["feasible"] else None)
+            fig.add_trace(go.Scatter(x=xs, y=hi, mode="lines+markers", name=f"q_max, headroom {h:.0%}"))
+            fig.add_trace(
+                go.Scatter(x=xs, y=lo, mode="lines+markers", name=f"q_min, headroom {h:.0%}", fill="tonexty")
+            )
+        band = result.get("decoupling_range")
+        if band:
+            fig.add_vrect(
+                x0=band[0],
+                x1=band[1],
+                fillcolor="rgba(63,185,80,0.08)",
+                line_width=0,
+                annotation_text="OLTC decoupling range",
+                annotation_position="top left",
+            )
+        fig.update_layout(xaxis_title=title)
+    else:
+        for s in result["series"]:
+            pts = [p for p in s["points"] if p["feasible"]]
+            h = [100 * p["headroom"] for p in pts]
+            fig.add_trace(
+                go.Scatter(
+                    x=h + h[::-1],
+                    y=[p["q_max_kvar"] for p in pts] + [p["q_min_kvar"] for p in pts][::-1],
+                    fill="toself",
+                    name=s["label"],
+                    mode="lines+markers",
+                    opacity=0.6,
+                )
+            )
+        fig.update_layout(xaxis_title="aggregated headroom (% of available PV)")
+    fig.update_layout(
+        title="Q drawn from transmission (kvar): the feasible range per scenario",
+        yaxis_title="kvar (+ = import)",
+        height=520,
+        **DARK,
+    )
+    return fig.to_plotly_json()

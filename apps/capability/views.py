@@ -22,7 +22,17 @@ VIEW = "capability.view_capabilitystudy"
 @permission_required(VIEW, raise_exception=True)
 def feeder_studies(request: HttpRequest, name: str) -> HttpResponse:
     feeder = get_object_or_404(Feeder, name=name)
-    form = {"headroom": "0:1:0.05", "v_tm": "1.0", "sides": "16"}
+    form = {
+        "kind": "headroom",
+        "headroom": "0:1:0.05",
+        "v_tm": "1.0",
+        "sides": "16",
+        "v_tm_range": "0.85:1.2:0.05",
+        "penetration": "0.9",
+        "count": "100",
+        "oversize": "1.1",
+        "seed": "1",
+    }
     status = 200
     if request.method == "POST":
         if not request.user.has_perm("capability.run_study"):
@@ -36,6 +46,8 @@ def feeder_studies(request: HttpRequest, name: str) -> HttpResponse:
                 headroom=form["headroom"],
                 v_tm=float(form["v_tm"]),
                 sides=int(form["sides"]),
+                kind=form["kind"],
+                extra={k: form[k] for k in ("v_tm_range", "penetration", "count", "oversize", "seed")},
             )
         except (actions.StudyError, ValueError) as exc:
             messages.error(request, f"Nothing was started: {exc}")
@@ -46,7 +58,7 @@ def feeder_studies(request: HttpRequest, name: str) -> HttpResponse:
     return render(
         request,
         "capability/feeder_studies.html",
-        {"feeder": feeder, "studies": studies, "form": form},
+        {"feeder": feeder, "studies": studies, "form": form, "kinds": CapabilityStudy.Kind.choices},
         status=status,
     )
 
@@ -54,14 +66,22 @@ def feeder_studies(request: HttpRequest, name: str) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(CapabilityStudy.objects.select_related("feeder", "feeder_version"), pk=pk)
-    rows = plots.rpfr_rows(study.result) if study.result else []
+    series = study.result.get("series") if study.result else None
+    rows = plots.rpfr_rows(study.result) if study.result and not series else []
     return render(
         request,
         "capability/study.html",
         {
             "study": study,
             "rows": rows,
-            "figure": plots.region(study.result) if study.result else None,
+            "figure": (
+                plots.series_figure(study.kind, study.result)
+                if series
+                else plots.region(study.result)
+                if study.result
+                else None
+            ),
+            "series": plots.series_rows(study.result) if series else [],
             "ders": len(study.params.get("pv_units", [])),
         },
     )
@@ -81,6 +101,8 @@ def study_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 def study_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     study = get_object_or_404(CapabilityStudy, pk=pk, status=CapabilityStudy.Status.DONE)
+    if fmt not in ("csv", "json"):
+        return HttpResponse("Export as csv or json.", status=404, content_type="text/plain")
     stem = f"capability-{study.feeder.name}-{study.pk}"
     if fmt == "json":
         doc = {
@@ -96,11 +118,12 @@ def study_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(
-            ["headroom", "q_min_kvar", "q_max_kvar", "rpfr_min_kvar", "rpfr_max_kvar", "feasible"]
+            ["series", "headroom", "q_min_kvar", "q_max_kvar", "rpfr_min_kvar", "rpfr_max_kvar", "feasible"]
         )
-        for row in plots.rpfr_rows(study.result):
+        for row in plots.flat_rows(study.result):
             writer.writerow(
                 [
+                    row["series"],
                     row["headroom"],
                     row["q_min_kvar"],
                     row["q_max_kvar"],

@@ -51,7 +51,10 @@ def test_it_runs_a_planners_study_on_a_worker(worker: Any, planner: User, feeder
     page = client.get(f"/capability/{study.pk}/")
     assert page.context["figure"]["data"] and len(page.context["rows"]) == 5
     csv_text = client.get(f"/capability/{study.pk}/export.csv").content.decode()
-    assert csv_text.splitlines()[0] == "headroom,q_min_kvar,q_max_kvar,rpfr_min_kvar,rpfr_max_kvar,feasible"
+    assert (
+        csv_text.splitlines()[0]
+        == "series,headroom,q_min_kvar,q_max_kvar,rpfr_min_kvar,rpfr_max_kvar,feasible"
+    )
 
 
 def test_it_cancels_a_queued_study_and_the_worker_leaves_it(
@@ -107,3 +110,34 @@ def test_it_does_not_recompute_a_finished_study(admin_user: User, feeder_with_pv
     finished = CapabilityStudy.objects.get(pk=study.pk)
     assert run_study(study.pk) == "skipped"  # e.g. the broker redelivers the task
     assert CapabilityStudy.objects.get(pk=study.pk).result == finished.result
+
+
+def test_it_runs_a_vtm_study_with_the_decoupling_range(
+    worker: Any, planner: User, feeder_with_pv: Any
+) -> None:
+    client = client_for(planner)
+    started = client.post(
+        "/api/capability-studies/",
+        {"feeder": "ieee13", "kind": "vtm", "headroom": "0:0:1", "v_tm_range": "0.8:1.2:0.2"},
+        content_type="application/json",
+    )
+    assert started.status_code == 202, started.content
+    study = wait_until_finished(as_json(started)["id"])
+    assert study.status == "done", study.error
+    feasible = [s["points"][0]["feasible"] for s in study.result["series"]]
+    assert feasible == [False, True, False]
+    assert study.result["decoupling_range"][0] < 1.0 < study.result["decoupling_range"][1]
+    page = client.get(f"/capability/{study.pk}/")
+    assert page.context["figure"]["data"] and len(page.context["series"]) == 3
+
+
+def test_it_refuses_an_unknown_study_kind_and_a_bad_range(admin_client: Client, feeder_with_pv: Any) -> None:
+    for body, message in (
+        ({"kind": "astrology"}, "not a valid choice"),
+        ({"kind": "vtm", "v_tm_range": "1.2:0.8:0.1"}, "v_tm range"),
+    ):
+        response = admin_client.post(
+            "/api/capability-studies/", {"feeder": "ieee13", **body}, content_type="application/json"
+        )
+        assert response.status_code == 400 and message in response.content.decode()
+    assert not CapabilityStudy.objects.exists()
