@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.capability.engine.curve import parse_headroom
-from apps.capability.inputs import registry_pv_units
+from apps.capability.inputs import live_pv_units, registry_pv_units
 from apps.capability.models import CapabilityStudy
 from apps.dms.actions import FeederError
 from apps.dms.feeders import current_version
@@ -25,7 +25,7 @@ class StudyError(ValueError):
 
 
 def _params(
-    feeder_name: str, headroom: str, v_tm: float, sides: int, need_ders: bool = True
+    feeder_name: str, headroom: str, v_tm: float, sides: int, need_ders: bool = True, live: bool = False
 ) -> tuple[Any, dict[str, Any]]:
     try:
         version = current_version(feeder_name)
@@ -37,6 +37,9 @@ def _params(
     if not 3 <= sides <= 128:
         raise StudyError("The inverter polygon needs between 3 and 128 sides.")
     units = registry_pv_units(version.feeder)
+    excluded: list[str] = []
+    if live:
+        units, excluded = live_pv_units(version.feeder)
     if not units and need_ders:
         raise StudyError(f"Feeder {feeder_name} has no active DERs, so it has no var capability to study.")
     return version, {
@@ -46,6 +49,7 @@ def _params(
         "sides": sides,
         "load_scale": 1.0,
         "pv_units": [dataclasses.asdict(u) for u in units],
+        "excluded_stale": excluded,
     }
 
 
@@ -117,7 +121,14 @@ def do_start_study(
     """Queue a capability study; a worker runs it. Headroom, v_tm, day-ahead and live studies use
     the feeder's active DERs; compliance, unbalance and penetration studies place PV themselves."""
     kind_params = _kind_params(kind, extra or {})
-    version, params = _params(feeder_name, headroom, v_tm, sides, need_ders=kind not in PLACES_OWN_PV)
+    version, params = _params(
+        feeder_name,
+        headroom,
+        v_tm,
+        sides,
+        need_ders=kind not in PLACES_OWN_PV,
+        live=kind == CapabilityStudy.Kind.LIVE,
+    )
     params.update(kind_params)
     study = CapabilityStudy.objects.create(
         kind=kind,

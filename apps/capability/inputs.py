@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from django.utils import timezone
+
 from apps.capability.engine.pv import PVUnit
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.models import DER
@@ -23,3 +27,23 @@ def registry_pv_units(feeder: Feeder) -> list[PVUnit]:
             )
         )
     return units
+
+
+def live_pv_units(feeder: Feeder) -> tuple[list[PVUnit], list[str]]:
+    """Active DERs with fresh telemetry, available PV = their present output (within the rating);
+    DERs whose telemetry is stale or missing are left out and named (DESIGN §9)."""
+    now = timezone.now()
+    stale = set(
+        DER.objects.filter(feeder=feeder, status=Status.ACTIVE)
+        .with_stale_telemetry(now)
+        .values_list("name", flat=True)
+    )
+    units, latest = [], {}
+    for der in DER.objects.filter(feeder=feeder, status=Status.ACTIVE).select_related("latest"):
+        latest[der.name] = getattr(der, "latest", None)
+    for unit in registry_pv_units(feeder):
+        sample = latest.get(unit.name)
+        if unit.name in stale or sample is None or sample.p_kw is None:
+            continue
+        units.append(dataclasses.replace(unit, p_avail_kw=min(max(sample.p_kw, 0.0), unit.p_avail_kw)))
+    return units, sorted(stale)

@@ -141,3 +141,18 @@ def test_it_refuses_an_unknown_study_kind_and_a_bad_range(admin_client: Client, 
         )
         assert response.status_code == 400 and message in response.content.decode()
     assert not CapabilityStudy.objects.exists()
+
+
+def test_it_leaves_ders_with_stale_telemetry_out_of_the_live_curve(
+    admin_user: User, feeder_with_pv: Any
+) -> None:
+    from apps.der_registry.actions import do_record_monitoring
+    from apps.der_registry.models import DER
+
+    ders = list(DER.objects.filter(feeder__name="ieee13").order_by("name"))
+    for der in ders[1:]:
+        do_record_monitoring(None, "system", der.pk, {"p_kw": der.np_active_power_kw / 2})
+    study = actions.do_start_study(admin_user, "web", "ieee13", kind="live", headroom="0:0:1")
+    assert study.params["excluded_stale"] == [ders[0].name]
+    used = {u["name"]: u["p_avail_kw"] for u in study.params["pv_units"]}
+    assert ders[0].name not in used and used[ders[1].name] == pytest.approx(ders[1].np_active_power_kw / 2)
