@@ -204,6 +204,9 @@ SPECTACULAR_SETTINGS = {
         "DERStatusEnum": "apps.der_registry.models.STATUS_CHOICES",
         "ControlModeEnum": "apps.der_registry.models.CONTROL_MODE_CHOICES",
         "SetPointStatusEnum": "apps.der_registry.models.SETPOINT_STATUS_CHOICES",
+        "DERGroupKindEnum": "apps.der_registry.models.GROUP_KIND_CHOICES",
+        "StudyKindEnum": "apps.capability.models.STUDY_KIND_CHOICES",
+        "StudyStatusEnum": "apps.capability.models.STUDY_STATUS_CHOICES",
     },
 }
 

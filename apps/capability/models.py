@@ -43,3 +43,7 @@ class CapabilityStudy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.feeder} ({self.status})"
+
+
+STUDY_KIND_CHOICES = CapabilityStudy.Kind.choices  # named for the OpenAPI schema's enum
+STUDY_STATUS_CHOICES = CapabilityStudy.Status.choices

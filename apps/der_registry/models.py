@@ -49,6 +49,9 @@ class DERGroup(models.Model):
         return self.name
 
 
+GROUP_KIND_CHOICES = DERGroup.Kind.choices  # named for the OpenAPI schema's enum
+
+
 class RatingFields(models.Model):
     """Nameplate (np_*, as built) and configuration (cfg_*, agreed overrides) ratings."""
 
