@@ -90,7 +90,15 @@ def _series_study(net: Network, kind: str, params: dict[str, Any], progress: Any
             net, _units(params), params["v_tms"], headrooms, sides=sides, progress=progress
         )
     if kind == Kind.DAY_AHEAD:
-        return studies.day_ahead(net, _units(params), headrooms, sides=sides, progress=progress)
+        return studies.day_ahead(
+            net,
+            _units(params),
+            headrooms,
+            sides=sides,
+            progress=progress,
+            load_shape=params.get("load_shape", studies.LOAD_SHAPE),
+            pv_shape=params.get("pv_shape", studies.PV_SHAPE),
+        )
     if kind == Kind.COMPLIANCE:
         return studies.compliance_options(net, **placed, sides=sides, progress=progress)
     if kind == Kind.UNBALANCE:

@@ -75,6 +75,8 @@ def _kind_params(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
             out["v_tms"] = parse_range(str(extra.get("v_tm_range") or "0.85:1.2:0.05"), low=0.5, high=1.5)
         except ValueError as exc:
             raise StudyError(f"v_tm range: {exc}.") from exc
+    if kind == CapabilityStudy.Kind.DAY_AHEAD:
+        out.update(_day_ahead_shapes(extra))
     if kind in PLACES_OWN_PV:
         try:
             out.update(
@@ -90,6 +92,53 @@ def _kind_params(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
         if not (0 < out["penetration"] <= 3 and 1 <= out["count"] <= 5000 and 1 <= out["oversize"] <= 3):
             raise StudyError("Penetration must be in (0, 3], count in 1–5000 and oversize in [1, 3].")
     return out
+
+
+def parse_shape(text: str, name: str, low: float, high: float) -> list[float]:
+    """24 hourly values separated by commas, spaces or new lines."""
+    parts = text.replace(",", " ").split()
+    if len(parts) != 24:
+        raise StudyError(f"The {name} needs 24 hourly values (hour 0 to 23); {len(parts)} were given.")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise StudyError(f"The {name} values must be numbers.") from None
+    if any(not low <= v <= high for v in values):
+        raise StudyError(f"The {name} values must lie between {low:g} and {high:g}.")
+    return values
+
+
+def parse_forecast_csv(text: str) -> tuple[list[float], list[float]]:
+    """A forecast file with columns hour, load, pv (normalized), one row per hour 0–23."""
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or {"hour", "load", "pv"} - set(rows[0]):
+        raise StudyError("The forecast CSV needs the columns hour, load, pv (one row per hour 0–23).")
+    try:
+        by_hour = {int(r["hour"]): (float(r["load"]), float(r["pv"])) for r in rows}
+    except (TypeError, ValueError):
+        raise StudyError("Every forecast row needs a whole-number hour and numeric load and pv.") from None
+    if sorted(by_hour) != list(range(24)):
+        raise StudyError("The forecast CSV must have exactly the hours 0 to 23, once each.")
+    return [by_hour[h][0] for h in range(24)], [by_hour[h][1] for h in range(24)]
+
+
+def _day_ahead_shapes(extra: dict[str, Any]) -> dict[str, Any]:
+    from apps.capability.engine.studies import LOAD_SHAPE, PV_SHAPE
+
+    if extra.get("forecast_csv"):
+        load, pv = parse_forecast_csv(str(extra["forecast_csv"]))
+    else:
+        load = parse_shape(
+            str(extra.get("load_shape") or " ".join(map(str, LOAD_SHAPE))), "load shape", 0.01, 3
+        )
+        pv = parse_shape(str(extra.get("pv_shape") or " ".join(map(str, PV_SHAPE))), "PV shape", 0, 1.5)
+    for name, values, low, high in (("load", load, 0.01, 3.0), ("PV", pv, 0.0, 1.5)):
+        if any(not low <= v <= high for v in values):
+            raise StudyError(f"The {name} forecast values must lie between {low:g} and {high:g}.")
+    return {"load_shape": load, "pv_shape": pv}
 
 
 def parse_range(text: str, *, low: float, high: float) -> list[float]:

@@ -45,6 +45,8 @@ class StartStudySerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField(required=False, help_text="placed-PV studies: number of PV units")
     oversize = serializers.FloatField(required=False, help_text="placed-PV studies: inverter kVA / PV kW")
     seed = serializers.IntegerField(required=False)
+    load_shape = serializers.CharField(required=False, help_text="day-ahead: 24 hourly load factors")
+    pv_shape = serializers.CharField(required=False, help_text="day-ahead: 24 hourly PV factors")
     headroom = serializers.CharField(default="0:1:0.05", help_text="START:STOP:STEP, fractions of PV")
     v_tm = serializers.FloatField(default=1.0, help_text="transmission-side voltage, pu")
     sides = serializers.IntegerField(default=16, help_text="sides of the inner inverter polygon")
@@ -79,7 +81,15 @@ class CapabilityStudyViewSet(
                 kind=data["kind"],
                 extra={
                     k: data[k]
-                    for k in ("v_tm_range", "penetration", "count", "oversize", "seed")
+                    for k in (
+                        "v_tm_range",
+                        "penetration",
+                        "count",
+                        "oversize",
+                        "seed",
+                        "load_shape",
+                        "pv_shape",
+                    )
                     if k in data
                 },
             )

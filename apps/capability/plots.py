@@ -142,3 +142,28 @@ def series_figure(kind: str, result: dict[str, Any]) -> dict[str, Any]:
         **DARK,
     )
     return fig.to_plotly_json()
+
+
+def differences(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per headroom both studies share (plain sweeps only): q_min and q_max of each and B − A."""
+    if a.get("series") or b.get("series"):
+        return []
+    other = {p["headroom"]: p for p in b["points"]}
+    rows = []
+    for p in a["points"]:
+        q = other.get(p["headroom"])
+        if q is None:
+            continue
+        both = p["feasible"] and q["feasible"]
+        rows.append(
+            {
+                "headroom": p["headroom"],
+                "a_min": p["q_min_kvar"],
+                "b_min": q["q_min_kvar"],
+                "a_max": p["q_max_kvar"],
+                "b_max": q["q_max_kvar"],
+                "d_min": round(q["q_min_kvar"] - p["q_min_kvar"], 1) if both else None,
+                "d_max": round(q["q_max_kvar"] - p["q_max_kvar"], 1) if both else None,
+            }
+        )
+    return rows

@@ -13,10 +13,22 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.capability import actions, plots
+from apps.capability.engine.studies import LOAD_SHAPE, PV_SHAPE
 from apps.capability.models import CapabilityStudy
 from apps.dms.models import Feeder
 
 VIEW = "capability.view_capabilitystudy"
+EXTRA_FIELDS = ("v_tm_range", "penetration", "count", "oversize", "seed", "load_shape", "pv_shape")
+
+
+def _forecast_text(request: HttpRequest) -> str:
+    upload = request.FILES.get("forecast")
+    if upload is None:
+        return ""
+    try:
+        return upload.read(1_000_000).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise actions.StudyError("The forecast file is not UTF-8 text.") from None
 
 
 @permission_required(VIEW, raise_exception=True)
@@ -32,6 +44,8 @@ def feeder_studies(request: HttpRequest, name: str) -> HttpResponse:
         "count": "100",
         "oversize": "1.1",
         "seed": "1",
+        "load_shape": " ".join(f"{x:g}" for x in LOAD_SHAPE),
+        "pv_shape": " ".join(f"{x:g}" for x in PV_SHAPE),
     }
     status = 200
     if request.method == "POST":
@@ -47,7 +61,7 @@ def feeder_studies(request: HttpRequest, name: str) -> HttpResponse:
                 v_tm=float(form["v_tm"]),
                 sides=int(form["sides"]),
                 kind=form["kind"],
-                extra={k: form[k] for k in ("v_tm_range", "penetration", "count", "oversize", "seed")},
+                extra={**{k: form[k] for k in EXTRA_FIELDS}, "forecast_csv": _forecast_text(request)},
             )
         except (actions.StudyError, ValueError) as exc:
             messages.error(request, f"Nothing was started: {exc}")
@@ -135,3 +149,35 @@ def study_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     return response
+
+
+@permission_required(VIEW, raise_exception=True)
+def study_compare(request: HttpRequest) -> HttpResponse:
+    """Two finished studies side by side: their charts and, for headroom sweeps, the differences."""
+    ids = [int(i) for i in request.GET.getlist("id") if i.isdigit()]
+    if len(ids) != 2:
+        messages.error(request, "Tick exactly two finished studies to compare.")
+        return redirect(request.META.get("HTTP_REFERER") or "dms:feeder_list")
+    found = {
+        s.pk: s
+        for s in CapabilityStudy.objects.filter(
+            pk__in=ids, status=CapabilityStudy.Status.DONE
+        ).select_related("feeder", "feeder_version")
+    }
+    if len(found) != 2:
+        messages.error(request, "Both studies must exist and be finished.")
+        return redirect("dms:feeder_list")
+    pair = [found[i] for i in ids]
+    panels = [
+        (
+            s,
+            plots.series_figure(s.kind, s.result) if s.result.get("series") else plots.region(s.result),
+            f"fig-{i}",
+        )
+        for i, s in enumerate(pair, start=1)
+    ]
+    return render(
+        request,
+        "capability/compare.html",
+        {"pair": pair, "panels": panels, "differences": plots.differences(pair[0].result, pair[1].result)},
+    )

@@ -156,3 +156,57 @@ def test_it_leaves_ders_with_stale_telemetry_out_of_the_live_curve(
     assert study.params["excluded_stale"] == [ders[0].name]
     used = {u["name"]: u["p_avail_kw"] for u in study.params["pv_units"]}
     assert ders[0].name not in used and used[ders[1].name] == pytest.approx(ders[1].np_active_power_kw / 2)
+
+
+def _finished(user: User, **kwargs: Any) -> CapabilityStudy:
+    from celery_tasks.capability import run_study
+
+    study = actions.do_start_study(user, "web", "ieee13", **kwargs)
+    assert run_study(study.pk) == "done"
+    return CapabilityStudy.objects.get(pk=study.pk)
+
+
+def test_it_compares_two_studies_side_by_side(planner: User, feeder_with_pv: Any) -> None:
+    a = _finished(planner, headroom="0:1:0.5", sides=8)
+    b = _finished(planner, headroom="0:1:0.5", sides=32)
+    page = client_for(planner).get(f"/capability/compare/?id={a.pk}&id={b.pk}")
+    assert page.status_code == 200 and len(page.context["panels"]) == 2
+    diffs = page.context["differences"]
+    assert [d["headroom"] for d in diffs] == [0.0, 0.5, 1.0]
+    assert diffs[1]["d_min"] <= 0.5  # a finer polygon never gives less capacitive support
+    refused = client_for(planner).get(f"/capability/compare/?id={a.pk}", follow=True)
+    assert b"Tick exactly two finished studies" in refused.content
+
+
+def test_it_runs_a_day_ahead_study_from_an_uploaded_forecast(planner: User, feeder_with_pv: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    rows = "hour,load,pv\n" + "".join(
+        f"{h},{0.5 + h / 48:.3f},{0.5 if 8 <= h <= 16 else 0}\n" for h in range(24)
+    )
+    client = client_for(planner)
+    page = client.post(
+        "/capability/feeder/ieee13/",
+        {
+            "kind": "day_ahead",
+            "headroom": "0:0:1",
+            "v_tm": "1.0",
+            "sides": "8",
+            "forecast": SimpleUploadedFile("forecast.csv", rows.encode()),
+        },
+    )
+    assert page.status_code == 302, page.content[:300]
+    study = CapabilityStudy.objects.get()
+    assert study.params["pv_shape"][12] == 0.5 and study.params["load_shape"][0] == 0.5
+    bad = client.post(
+        "/capability/feeder/ieee13/",
+        {
+            "kind": "day_ahead",
+            "headroom": "0:0:1",
+            "v_tm": "1.0",
+            "sides": "8",
+            "forecast": SimpleUploadedFile("forecast.csv", b"hour,load,pv\n0,1,0\n"),
+        },
+    )
+    assert bad.status_code == 400 and b"exactly the hours 0 to 23" in bad.content
+    assert CapabilityStudy.objects.count() == 1
