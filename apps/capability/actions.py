@@ -166,6 +166,7 @@ def do_start_study(
     sides: int = 16,
     kind: str = "headroom",
     extra: dict[str, Any] | None = None,
+    enqueue: bool = True,
 ) -> CapabilityStudy:
     """Queue a capability study; a worker runs it. Headroom, v_tm, day-ahead and live studies use
     the feeder's active DERs; compliance, unbalance and penetration studies place PV themselves."""
@@ -203,7 +204,8 @@ def do_start_study(
     )
     from celery_tasks.capability import run_study
 
-    transaction.on_commit(lambda: run_study.delay(study.pk))
+    if enqueue:  # the command line runs the study in its own process instead
+        transaction.on_commit(lambda: run_study.delay(study.pk))
     _publish(study)
     return study
 

@@ -58,3 +58,20 @@ def test_it_refuses_bad_input_with_a_reason(args: list[str], message: str) -> No
 def test_it_refuses_a_feeder_without_ders(ieee13: Any) -> None:
     with pytest.raises(CommandError, match="has no active DERs"):
         capability("ieee13")
+
+
+def test_it_runs_and_stores_a_study_from_the_command_line(ieee13: Any) -> None:
+    from apps.capability.models import CapabilityStudy
+
+    out = io.StringIO()
+    call_command(
+        "capability_study", "compliance", "ieee13", "--count", "20", "--sides", "8", "--json", stdout=out
+    )
+    doc = json.loads(out.getvalue())
+    assert [s["label"] for s in doc["series"]] == [
+        "oversize 1.114, no headroom",
+        "10.2% headroom, no oversize",
+    ]
+    assert CapabilityStudy.objects.get(pk=doc["study"]).status == "done"
+    with pytest.raises(CommandError, match="v_tm range"):
+        call_command("capability_study", "vtm", "ieee13", "--vtm-range", "1:0:1", stdout=io.StringIO())

@@ -69,9 +69,9 @@ PV_SHAPE = (
     0,
     0,
 )
-# IEEE 1547-2018: 44 % of the rating for Q at full P needs 1.113 × oversize (√(1 + 0.44²))
-# or 10.2 % headroom (1 − √(1 − 0.44²)) without oversize.
-COMPLIANCE_OVERSIZE = math.sqrt(1 + 0.44**2)
+# IEEE 1547-2018: Q of 44 % of the rating at full P needs an inverter of 1/√(1 − 0.44²) ≈ 1.113 ×
+# the PV (no headroom), or 1 − √(1 − 0.44²) ≈ 10.2 % headroom without oversize.
+COMPLIANCE_OVERSIZE = 1 / math.sqrt(1 - 0.44**2)
 COMPLIANCE_HEADROOM = 1 - math.sqrt(1 - 0.44**2)
 
 
