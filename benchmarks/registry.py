@@ -24,7 +24,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -218,27 +217,17 @@ def setup_registry(count: int) -> tuple[User, list[Slot], float]:
 @contextlib.contextmanager
 def daphne(log: Path) -> Iterator[str]:
     """Serve crest_web.asgi with daphne (one process, as in the Procfile) on a free port."""
-    from crest_web.launcher import free_port
+    from crest_web.launcher import free_port, stop_process, wait_for_port
 
     port = free_port()
     cmd = [str(Path(sys.executable).parent / "daphne"), "-p", str(port), "crest_web.asgi:application"]
     with log.open("wb") as out:  # the child inherits DATABASE_URL, REDIS_URL and the settings
         proc = subprocess.Popen([*cmd, "-b", "127.0.0.1"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"daphne did not start:\n{log.read_text()[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.1)
+        wait_for_port(port, proc, "daphne", log, timeout_s=60)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def http_fetcher(base: str) -> Fetch:

@@ -84,18 +84,25 @@ def embedded_redis(data_dir: Path, port: int) -> Iterator[str]:
     ]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
     try:
-        _wait_for_port(port, proc, "redis-server", data_dir / "redis.log")
+        wait_for_port(port, proc, "redis-server", data_dir / "redis.log")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
-    deadline = time.monotonic() + 20
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 10) -> None:
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_for_port(
+    port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout_s: float = 20
+) -> None:
+    """Until something listens on 127.0.0.1:`port`; RuntimeError with the log if `proc` dies first."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             detail = log.read_text() if log.exists() else ""
@@ -103,7 +110,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Pat
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"{what} did not open port {port} within 20 s")
+    raise RuntimeError(f"{what} did not open port {port} within {timeout_s:g} s")
 
 
 @contextlib.contextmanager

@@ -45,6 +45,20 @@ def make_record(**changes: Any) -> DERRecord:
     return replace(rec, **changes)
 
 
+def dnp3(address: int, host: str = "10.0.0.9", **changes: Any) -> dict[str, Any]:
+    """Record fields of a utility DER on a DNP3 channel (no 2030.5 identity), for make_record."""
+    return {
+        "comm_path": "dnp3_direct",
+        "lfdi": "",
+        "sfdi": None,
+        "dnp3_host": host,
+        "dnp3_port": 20000,
+        "dnp3_outstation_address": address,
+        "dnp3_master_address": 1,
+        **changes,
+    }
+
+
 @pytest.fixture
 def record() -> Callable[..., DERRecord]:
     return make_record

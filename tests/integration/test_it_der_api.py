@@ -8,7 +8,7 @@ from django.test import Client
 
 from apps.der_registry.models import DER
 from crest_web.accounts.models import AuditRecord
-from tests.conftest import LFDI, as_json
+from tests.conftest import LFDI, as_json, dnp3
 
 
 def body(**changes: Any) -> dict[str, Any]:
@@ -77,13 +77,7 @@ def test_it_filters_and_paginates(admin_client: Client, enrolled: Any) -> None:
         enrolled(
             name=f"dnp-{i}",
             serial_number=f"D-{i}",
-            comm_path="dnp3_direct",
-            lfdi="",
-            sfdi=None,
-            dnp3_host="10.0.0.9",
-            dnp3_port=20000,
-            dnp3_outstation_address=i + 10,
-            dnp3_master_address=1,
+            **dnp3(i + 10),
             bus="611",
             phases=(3,),
         )
@@ -172,13 +166,7 @@ def test_it_filters_by_stale_telemetry(operator_client: Client, enrolled: Any) -
         "active",
         name="pv-quiet",
         serial_number="SN-Q",
-        lfdi="",
-        sfdi=None,
-        comm_path="dnp3_direct",
-        dnp3_host="10.0.0.4",
-        dnp3_port=20000,
-        dnp3_outstation_address=9,
-        dnp3_master_address=1,
+        **dnp3(9, host="10.0.0.4"),
     )
     actions.do_record_monitoring(None, "system", fresh.pk, {"p_kw": 2.0})
     names = [d["name"] for d in as_json(operator_client.get("/api/ders/?telemetry=stale"))["results"]]

@@ -9,7 +9,7 @@ from django.test import Client
 
 from apps.der_registry import actions
 from apps.der_registry.models import DER
-from tests.conftest import make_record
+from tests.conftest import dnp3, make_record
 
 
 def test_it_approves_and_activates_with_who_and_when(admin_client: Client, enrolled: Any) -> None:
@@ -96,13 +96,7 @@ def test_it_shows_agreement_controls_only_for_pending_overrides(admin_client: Cl
     configured = enrolled(
         name="pv-cfg",
         serial_number="SN-CFG",
-        lfdi="",
-        sfdi=None,
-        comm_path="dnp3_direct",
-        dnp3_host="10.9.9.9",
-        dnp3_port=20000,
-        dnp3_outstation_address=3,
-        dnp3_master_address=1,
+        **dnp3(3, host="10.9.9.9"),
         configuration=replace(make_record().configuration, active_power_kw=9.0),
     )
     page = admin_client.get(f"/ders/{configured.pk}/").content

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.der_registry import actions
 from apps.der_registry.models import LatestMonitoring, MonitoringSample
-from tests.conftest import as_json
+from tests.conftest import as_json, dnp3
 
 
 def test_it_records_a_sample_and_marks_it_fresh(operator_client: Client, enrolled: Any) -> None:
@@ -89,13 +89,7 @@ def test_it_counts_active_ders_without_fresh_telemetry_on_the_overview(
         "active",
         name="pv-silent",
         serial_number="SN-S",
-        lfdi="",
-        sfdi=None,
-        comm_path="dnp3_direct",
-        dnp3_host="10.0.0.3",
-        dnp3_port=20000,
-        dnp3_outstation_address=4,
-        dnp3_master_address=1,
+        **dnp3(4, host="10.0.0.3"),
     )  # never reported
     actions.do_record_monitoring(None, "system", fresh.pk, {"p_kw": 1.0})
     from apps.der_registry.models import DER
