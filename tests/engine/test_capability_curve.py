@@ -9,6 +9,7 @@ from functools import cache
 
 import pytest
 
+from apps.capability.engine import der_opf
 from apps.capability.engine.curve import (
     CapabilityCurve,
     CapabilityPoint,
@@ -154,6 +155,20 @@ def test_the_json_document_is_design_7s() -> None:
         der = next(iter(detail[end]["ders"].values()))
         assert set(der) == {"bus", "phases", "p_kw", "q_kvar"} and isinstance(der["phases"], list)
         assert set(detail[end]["taps"]) == {"reg1", "reg2", "reg3"}
+
+
+@pytest.mark.parametrize("v_tm", [1.0, 1.1])
+def test_voltage_rows_taken_as_they_bind_give_the_curve_of_all_rows(
+    v_tm: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net, units, headrooms = feeder("ieee13"), paper_pv("ieee13"), HEADROOMS[::2]
+    every = capability_curve(net, units, headrooms, v_tm=v_tm, all_voltage_rows=True)
+    monkeypatch.setattr(der_opf, "MAX_ADD", 1)  # one row at a time: many rounds of row generation
+    lazy = capability_curve(net, units, headrooms, v_tm=v_tm)
+    for a, b in zip(every.points, lazy.points, strict=True):
+        assert a.feasible == b.feasible
+        assert a.q_min_kvar == pytest.approx(b.q_min_kvar, abs=0.01)
+        assert a.q_max_kvar == pytest.approx(b.q_max_kvar, abs=0.01)
 
 
 def test_infeasible_points_carry_nulls() -> None:

@@ -97,14 +97,19 @@ def capability_curve(
     sides: int = 16,
     load_scale: float = 1.0,
     h_min: float = 0.0,
+    all_voltage_rows: bool = False,
 ) -> CapabilityCurve:
     """q_min / q_max of the feeder's net substation Q at each aggregated headroom (fraction of the
     available PV held back), transmission-side voltage `v_tm` (pu), loads × `load_scale`, inverter
-    disks as inscribed `sides`-gons, per-DER headroom ≥ `h_min`. ValueError on bad input."""
+    disks as inscribed `sides`-gons, per-DER headroom ≥ `h_min`. The LPs take voltage rows as they bind
+    (`der_opf.py`), or all of them with `all_voltage_rows`. ValueError on bad input."""
     _check_input(pv_units, headrooms, v_tm, sides, load_scale, h_min)
     started = time.perf_counter()
     feeder = LinearFeeder(net, pv_units, v_tm=v_tm, load_scale=load_scale)
-    sweeps = [DirectionSweep.build(feeder, d, sides=sides, h_min=h_min) for d in DIRECTIONS]
+    sweeps = [
+        DirectionSweep.build(feeder, d, sides=sides, h_min=h_min, all_voltage_rows=all_voltage_rows)
+        for d in DIRECTIONS
+    ]
     setup_ms = 1000 * (time.perf_counter() - started)
     low, high = (sweep.run(headrooms) for sweep in sweeps)
     points = tuple(_point(feeder, h, lo, hi) for h, lo, hi in zip(headrooms, low, high, strict=True))

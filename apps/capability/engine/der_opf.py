@@ -7,6 +7,14 @@ and the inverter data, so one LP per direction lives through a whole curve: a so
 bounds (the linearization's constant terms, the headroom), column bounds (trust regions) and tap
 costs, and HiGHS's simplex restarts from the previous basis (presolve off).
 
+Of the voltage rows, few ever bind (~2 % on a 10k node-phase feeder), and each is dense over the DER
+columns: they enter lazily (constraint generation). A solve first adds the rows of the node-phases
+within `BAND_START` of a limit at the linearization point, then, while the dense prediction J x at the
+LP's answer breaks a limit whose row is missing, adds those rows (and the ones within `BAND_ADD` of a
+limit) and re-solves from the last basis. The LP without a row is a relaxation, so an answer that
+meets every limit is the full LP's answer, and an infeasible relaxation means an infeasible LP. Rows
+stay for the later solves.
+
 The tap's share of substation Q is the `TapModel` φ(r) = g·Δr + ½·c·Δr² (c ≥ 0) taken at the
 linearization point. Minimizing, a linear φ would send r from bound to bound between SLP iterations:
 r = Σ λ_m r_m with cost Σ λ_m φ(r_m) keeps the curvature (φ convex, so the LP picks neighbouring
@@ -36,6 +44,10 @@ Direction = Literal["min", "max"]
 V_MIN, V_MAX = 0.95, 1.05  # ANSI C84.1 range A (seed 004 §IV-C)
 TAP_KNOTS = 21  # knots of φ(r) over the tap range: error ≤ c·(range/20)²/8, 0.1 kvar on the IEEE feeders
 INF = highspy.kHighsInf
+BAND_START = 0.002  # pu: rows from the start for node-phases this close to a limit at the linearization
+BAND_ADD = 0.001  # pu: with a missing row that the LP's answer breaks, those this close to a limit
+VIOLATION_TOL = 1e-9  # pu: a missing row broken by more is added
+MAX_ADD = 100  # rows added at once, those closest to (or furthest beyond) a limit
 IArray = NDArray[np.int32]
 
 
@@ -47,14 +59,20 @@ class DerOpf:
     direction: Direction
     jacobian: Jacobian
     columns: int  # of x
-    voltage_rows: IArray  # ranged; elastic: the lower-limit rows then the upper-limit rows
+    voltage_nodes: IArray  # the constrained node-phases (rows of J) whose limits are in the LP
+    voltage_rows: IArray  # (nodes, 1): their ranged rows; elastic (nodes, 2): lower-limit, upper-limit
     balance_row: int
     tap_weights: IArray  # columns λ_m of the knots (min only)
     knots: FArray
     total_avail: float
-    elastic: bool
+    sigma: int | None  # σ's column (elastic only)
+    band_start: float  # INF: every voltage row from the first solve on
     lower: FArray  # bounds of x
     upper: FArray
+
+    @property
+    def elastic(self) -> bool:
+        return self.sigma is not None
 
 
 @dataclass(frozen=True)
@@ -68,9 +86,16 @@ class LpSolution:
 
 
 def build_der_opf(
-    feeder: LinearFeeder, direction: Direction, *, sides: int, h_min: float, elastic: bool = False
+    feeder: LinearFeeder,
+    direction: Direction,
+    *,
+    sides: int,
+    h_min: float,
+    elastic: bool = False,
+    all_voltage_rows: bool = False,
 ) -> DerOpf:
-    """Variables, then constraints, then the objective of seed 004's DER-OPF (§IV-C)."""
+    """Variables, then constraints, then the objective of seed 004's DER-OPF (§IV-C); the voltage rows
+    come with the solves (all of them at the first with `all_voltage_rows`)."""
     highs = _quiet_highs()
     add_der_variables(highs, feeder, h_min)
     add_tap_variable(highs, feeder)
@@ -79,14 +104,28 @@ def build_der_opf(
     knots = np.linspace(*feeder.tap_range, TAP_KNOTS)
     lam = add_tap_interpolation(highs, knots) if direction == "min" and not elastic else _none()
     sigma = add_violation_variable(highs) if elastic else None
-    volts = add_voltage_limits(highs, feeder.jacobian, sigma)
     set_objective(highs, feeder.jacobian, direction, sigma)
     n = 2 * feeder.n + 1
     lp = highs.getLp()
     lower, upper = np.array(lp.col_lower_[:n]), np.array(lp.col_upper_[:n])
     total = float(feeder.s_avail.sum())
+    band = INF if all_voltage_rows else BAND_START
+    rows = np.zeros((0, 2 if elastic else 1), dtype=np.int32)
     return DerOpf(
-        highs, direction, feeder.jacobian, n, volts, balance, lam, knots, total, elastic, lower, upper
+        highs,
+        direction,
+        feeder.jacobian,
+        n,
+        _none(),
+        rows,
+        balance,
+        lam,
+        knots,
+        total,
+        sigma,
+        band,
+        lower,
+        upper,
     )
 
 
@@ -159,20 +198,21 @@ def add_violation_variable(highs: highspy.Highs) -> int:
     return int(highs.getNumCol()) - 1
 
 
-def add_voltage_limits(highs: highspy.Highs, jac: Jacobian, sigma: int | None) -> IArray:
-    """0.95 ≤ |V_i| ≤ 1.05 on every constrained node-phase (seed 004 §IV-C), |V| ≈ c + J x with c
-    set per solve. Ranged rows; with σ, J x + σ ≥ lo and J x − σ ≤ hi."""
-    rows, cols = jac.dv.shape
+def add_voltage_limits(highs: highspy.Highs, dv: FArray, sigma: int | None) -> IArray:
+    """0.95 ≤ |V_i| ≤ 1.05 on the node-phases of `dv`'s rows (seed 004 §IV-C), |V| ≈ c + J x with c
+    set per solve; their row numbers, (nodes, 1). Ranged rows; with σ, J x + σ ≥ lo and J x − σ ≤ hi,
+    (nodes, 2)."""
+    rows, cols = dv.shape
     first = int(highs.getNumRow())
     index = np.broadcast_to(np.arange(cols), (rows, cols))
     free = (np.full(rows, -INF), np.full(rows, INF))
     if sigma is None:
-        _add_rows(highs, *free, index, jac.dv)
-        return np.arange(first, first + rows, dtype=np.int32)
+        _add_rows(highs, *free, index, dv)
+        return np.arange(first, first + rows, dtype=np.int32)[:, None]
     index = np.hstack([index, np.full((rows, 1), sigma)])
     for sign in (1.0, -1.0):
-        _add_rows(highs, *free, index, np.hstack([jac.dv, np.full((rows, 1), sign)]))
-    return np.arange(first, first + 2 * rows, dtype=np.int32)
+        _add_rows(highs, *free, index, np.hstack([dv, np.full((rows, 1), sign)]))
+    return np.arange(first, first + 2 * rows, dtype=np.int32).reshape(2, rows).T
 
 
 def set_objective(highs: highspy.Highs, jac: Jacobian, direction: Direction, sigma: int | None) -> None:
@@ -193,19 +233,57 @@ def solve_at(opf: DerOpf, point: Evaluation, headroom: float, tap: TapModel) -> 
     """The LP linearized at `point` (|V| ≈ v(point) + J (x − x_point), Q ≈ q(point) + ∂Q/∂x_DER ·
     Δx_DER + φ(r)) for aggregated `headroom`; None if it is infeasible."""
     jac, highs = opf.jacobian, opf.highs
-    _set_voltage_bounds(opf, point.v - jac.dv @ point.x)
+    const = point.v - jac.dv @ point.x
+    add_voltage_rows(opf, _closest(opf, point.v, opf.band_start, opf.band_start == INF), const)
+    _set_voltage_bounds(opf, const)
     rhs = np.array([headroom * opf.total_avail])
     _change_rows_bounds(highs, np.array([opf.balance_row], dtype=np.int32), rhs, rhs)
     _set_tap_terms(opf, tap)
-    if not _run(highs):
-        return None
-    values = np.array(highs.getSolution().col_value)
-    x = values[: opf.columns]
-    dx = x - point.x
-    tap_share = tap.value(float(x[-1])) - tap.value(float(point.x[-1]))
-    q = point.q_kvar / S_BASE_KVA + float(jac.dq[:-1] @ dx[:-1]) + tap_share
-    sigma = float(values[-1]) if opf.elastic else 0.0
-    return LpSolution(x, point.v + jac.dv @ dx, q, sigma)
+    while _run(highs):
+        values = np.array(highs.getSolution().col_value)
+        x = values[: opf.columns]
+        sigma = float(values[opf.sigma]) if opf.sigma is not None else 0.0
+        v = point.v + jac.dv @ (x - point.x)
+        if not add_voltage_rows(opf, _broken(opf, v, sigma), const):
+            tap_share = tap.value(float(x[-1])) - tap.value(float(point.x[-1]))
+            q = point.q_kvar / S_BASE_KVA + float(jac.dq[:-1] @ (x - point.x)[:-1]) + tap_share
+            return LpSolution(x, v, q, sigma)
+    return None
+
+
+def add_voltage_rows(opf: DerOpf, wanted: NDArray[np.bool_], const: FArray) -> bool:
+    """Add the rows of the node-phases `wanted` (a mask over J's rows) that the LP lacks, their bounds
+    from the constant terms `const`; False when none was missing."""
+    wanted = wanted.copy()
+    wanted[opf.voltage_nodes] = False
+    nodes = np.flatnonzero(wanted).astype(np.int32)
+    if nodes.size == 0:
+        return False
+    rows = add_voltage_limits(opf.highs, opf.jacobian.dv[nodes], opf.sigma)
+    _set_voltage_bounds(opf, const, nodes, rows)
+    opf.voltage_nodes = np.concatenate([opf.voltage_nodes, nodes])
+    opf.voltage_rows = np.concatenate([opf.voltage_rows, rows])
+    return True
+
+
+def _broken(opf: DerOpf, v: FArray, sigma: float) -> NDArray[np.bool_]:
+    """Where the LP's answer `v` breaks a limit (by more than σ) whose row is missing, all node-phases
+    within `BAND_ADD` of a limit; else nothing."""
+    out = np.maximum(V_MIN - v, v - V_MAX) > sigma + VIOLATION_TOL
+    out[opf.voltage_nodes] = False
+    return _closest(opf, v, BAND_ADD + sigma) if out.any() else out
+
+
+def _closest(opf: DerOpf, v: FArray, band: float, every: bool = False) -> NDArray[np.bool_]:
+    """The node-phases without rows within `band` of a limit or beyond it, the `MAX_ADD` closest
+    (furthest beyond) unless `every`."""
+    margin = np.minimum(v - V_MIN, V_MAX - v)
+    margin[opf.voltage_nodes] = INF
+    out = margin <= band
+    if not every and np.count_nonzero(out) > MAX_ADD:
+        out[:] = False
+        out[np.argpartition(margin, MAX_ADD)[:MAX_ADD]] = True
+    return out
 
 
 def set_trust_region(opf: DerOpf, center: FArray, radius: float | None, tap_step: float | None) -> None:
@@ -222,11 +300,18 @@ def set_trust_region(opf: DerOpf, center: FArray, radius: float | None, tap_step
     opf.highs.changeColsBounds(opf.columns, np.arange(opf.columns, dtype=np.int32), lower, upper)
 
 
-def _set_voltage_bounds(opf: DerOpf, const: FArray) -> None:
-    lo, hi = V_MIN - const, V_MAX - const
+def _set_voltage_bounds(
+    opf: DerOpf, const: FArray, nodes: IArray | None = None, rows: IArray | None = None
+) -> None:
+    """The bounds of the voltage rows (default: all in the LP) from the constant terms `const`."""
+    nodes = opf.voltage_nodes if nodes is None else nodes
+    rows = opf.voltage_rows if rows is None else rows
+    lo, hi = V_MIN - const[nodes], V_MAX - const[nodes]
     if opf.elastic:
-        lo, hi = np.concatenate([lo, np.full(lo.size, -INF)]), np.concatenate([np.full(hi.size, INF), hi])
-    _change_rows_bounds(opf.highs, opf.voltage_rows, lo, hi)
+        _change_rows_bounds(opf.highs, rows[:, 0].copy(), lo, np.full(lo.size, INF))
+        _change_rows_bounds(opf.highs, rows[:, 1].copy(), np.full(hi.size, -INF), hi)
+    else:
+        _change_rows_bounds(opf.highs, rows[:, 0].copy(), lo, hi)
 
 
 def _set_tap_terms(opf: DerOpf, tap: TapModel) -> None:

@@ -66,20 +66,33 @@ class DirectionSweep:
     sides: int
     h_min: float
     opf: DerOpf
+    all_voltage_rows: bool = False  # every voltage row in the LPs (a check of the lazy rows)
     _tap: tuple[Evaluation, TapModel] | None = None
     _phase1: DerOpf | None = None
 
     @classmethod
-    def build(cls, feeder: LinearFeeder, direction: Direction, *, sides: int, h_min: float) -> DirectionSweep:
-        return cls(
-            feeder, direction, sides, h_min, build_der_opf(feeder, direction, sides=sides, h_min=h_min)
-        )
+    def build(
+        cls,
+        feeder: LinearFeeder,
+        direction: Direction,
+        *,
+        sides: int,
+        h_min: float,
+        all_voltage_rows: bool = False,
+    ) -> DirectionSweep:
+        opf = build_der_opf(feeder, direction, sides=sides, h_min=h_min, all_voltage_rows=all_voltage_rows)
+        return cls(feeder, direction, sides, h_min, opf, all_voltage_rows)
 
     @property
     def phase1(self) -> DerOpf:
         if self._phase1 is None:
             self._phase1 = build_der_opf(
-                self.feeder, self.direction, sides=self.sides, h_min=self.h_min, elastic=True
+                self.feeder,
+                self.direction,
+                sides=self.sides,
+                h_min=self.h_min,
+                elastic=True,
+                all_voltage_rows=self.all_voltage_rows,
             )
         return self._phase1
 
