@@ -61,10 +61,16 @@ def test_every_point_of_the_nominal_curve_is_feasible_and_converged(name: str) -
 
 @pytest.mark.parametrize("name", FEEDERS)
 def test_capacitive_support_grows_with_headroom(name: str) -> None:
+    """Holding PV back frees inverter capacity for vars, so support grows with headroom. Near full
+    headroom the freed capacity is small (√(S̄² − p²) barely changes as p → 0) while curtailing PV
+    raises the real-power import and with it the feeder's reactive losses; on IEEE 13 that turns the
+    curve down slightly above h ≈ 0.85 (by about 1 %), which the last assertion bounds."""
     curve = paper_curve(name)
-    support = [-rpfr(curve, p)[0] for p in curve.points if p.headroom <= 0.6]
-    assert all(b >= a - 1.0 for a, b in itertools.pairwise(support))  # kvar
+    support = [-rpfr(curve, p)[0] for p in curve.points]
+    rising = [s for p, s in zip(curve.points, support, strict=True) if p.headroom <= 0.8]
+    assert all(b >= a - 1.0 for a, b in itertools.pairwise(rising))  # kvar
     assert support[-1] > support[0] + 1000
+    assert min(support[len(rising) :], default=max(support)) >= 0.97 * max(support)
 
 
 @pytest.mark.parametrize("name", FEEDERS)
@@ -176,11 +182,6 @@ def test_infeasible_points_carry_nulls() -> None:
     point = to_json(curve, detail=True)["points"][0]
     assert point == {"headroom": 0.0, "q_min_kvar": None, "q_max_kvar": None, "feasible": False,
                      "min": None, "max": None}  # fmt: skip
-
-
-def test_a_full_ieee123_curve_takes_about_a_second() -> None:
-    curve = paper_curve("ieee123")  # target ≤ 1 s on an idle machine; a loose guard against regressions
-    assert curve.setup_ms + curve.solve_ms < 5000
 
 
 def test_headroom_ranges_parse_like_the_command_line() -> None:

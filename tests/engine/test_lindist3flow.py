@@ -5,7 +5,6 @@ Voltage errors are |ΔV| in % of the OpenDSS value over every node-phase.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -123,32 +122,14 @@ def test_sensitivities_are_the_models_own_slopes(feeder: tuple[str, Network, Pow
     assert np.allclose(dv, sens.dv_dp[:, 0], rtol=1e-3, atol=1e-9)
 
 
-def test_ieee123_solves_within_10_ms() -> None:
-    net = read_network(MASTERS["ieee123"], "ieee123")
-    model = lindist3flow.build(net, opendss_pf.solve(net))
-    model.solve()
-    assert best_of(5, model.solve) < 0.010  # same operating point: one back substitution
-    scales = iter(np.linspace(0.5, 1.5, 5))
-    assert best_of(5, lambda: model.solve(OperatingState(load_scale=float(next(scales))))) < 0.010
-
-
-def test_10000_node_phases_solve_within_half_a_second() -> None:
+def test_a_10000_node_phase_feeder_solves_with_power_balance() -> None:
+    """Size is no obstacle (timings are in benchmarks/powerflow.py, not here)."""
     net = synthetic_feeder(3400)
     assert len(net.node_keys()) >= 10_000
     model = lindist3flow.build(net)
-    scales = iter((0.8, 0.9, 1.1))
-    assert best_of(3, lambda: model.solve(OperatingState(load_scale=next(scales)))) < 0.5  # factorizes
-    result = model.solve(OperatingState(load_scale=1.1))
-    assert 0.85 < min(result.voltages_pu.values()) < 1.0
-
-
-def best_of(repeat: int, run: object) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()  # type: ignore[operator]
-        times.append(time.perf_counter() - started)
-    return min(times)
+    light, heavy = (model.solve(OperatingState(load_scale=s)) for s in (0.8, 1.1))
+    assert 0.85 < min(heavy.voltages_pu.values()) < min(light.voltages_pu.values()) < 1.0
+    assert heavy.substation_p_kw == pytest.approx(heavy.demand_p_kw + heavy.losses_kw, abs=1e-6)
 
 
 def synthetic_feeder(buses: int) -> Network:
