@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.capability.engine.curve import parse_headroom
+from apps.capability.engine.der_opf import polygon_radius_loss
 from apps.capability.inputs import live_pv_units, registry_pv_units
 from apps.capability.models import CapabilityStudy
 from apps.dms.actions import FeederError
@@ -50,6 +51,7 @@ def _params(
         "load_scale": 1.0,
         "pv_units": [dataclasses.asdict(u) for u in units],
         "excluded_stale": excluded,
+        "polygon_loss_pct": round(100 * polygon_radius_loss(sides), 2),
     }
 
 
