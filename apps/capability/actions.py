@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.capability.engine.curve import parse_headroom
 from apps.capability.engine.der_opf import polygon_radius_loss
 from apps.capability.inputs import live_pv_units, registry_pv_units
-from apps.capability.models import CapabilityStudy
+from apps.capability.models import CapabilityStudy, FeederProfile
 from apps.dms.actions import FeederError
 from apps.dms.feeders import current_version
 from crest_web.accounts import audit
@@ -78,7 +78,7 @@ def _kind_params(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
         except ValueError as exc:
             raise StudyError(f"v_tm range: {exc}.") from exc
     if kind == CapabilityStudy.Kind.DAY_AHEAD:
-        out.update(_day_ahead_shapes(extra))
+        out.update(_day_ahead_shapes(extra, str(extra.get("feeder_name", ""))))
     if kind in PLACES_OWN_PV:
         try:
             out.update(
@@ -127,8 +127,8 @@ def parse_forecast_csv(text: str) -> tuple[list[float], list[float]]:
     return [by_hour[h][0] for h in range(24)], [by_hour[h][1] for h in range(24)]
 
 
-def _day_ahead_shapes(extra: dict[str, Any]) -> dict[str, Any]:
-    from apps.capability.engine.studies import LOAD_SHAPE, PV_SHAPE
+def _day_ahead_shapes(extra: dict[str, Any], feeder_name: str) -> dict[str, Any]:
+    LOAD_SHAPE, PV_SHAPE = feeder_shapes(feeder_name)
 
     if extra.get("forecast_csv"):
         load, pv = parse_forecast_csv(str(extra["forecast_csv"]))
@@ -172,7 +172,7 @@ def do_start_study(
 ) -> CapabilityStudy:
     """Queue a capability study; a worker runs it. Headroom, v_tm, day-ahead and live studies use
     the feeder's active DERs; compliance, unbalance and penetration studies place PV themselves."""
-    kind_params = _kind_params(kind, extra or {})
+    kind_params = _kind_params(kind, {**(extra or {}), "feeder_name": feeder_name})
     version, params = _params(
         feeder_name,
         headroom,
@@ -182,6 +182,8 @@ def do_start_study(
         live=kind == CapabilityStudy.Kind.LIVE,
     )
     params.update(kind_params)
+    if kind == CapabilityStudy.Kind.DAY_AHEAD:  # the shapes used become the feeder's profile
+        do_set_feeder_profile(actor, source, feeder_name, params["load_shape"], params["pv_shape"])
     study = CapabilityStudy.objects.create(
         kind=kind,
         feeder=version.feeder,
@@ -257,3 +259,40 @@ def do_finish_study(
     )
     _publish(study)
     return study
+
+
+@transaction.atomic
+def do_set_feeder_profile(
+    actor: Actor, source: str, feeder_name: str, load_shape: list[float], pv_shape: list[float]
+) -> FeederProfile:
+    """Store the feeder's day-ahead shapes (already checked by _day_ahead_shapes)."""
+    version = current_version(feeder_name)
+    profile = FeederProfile.objects.select_for_update().filter(feeder=version.feeder).first()
+    before = {"load_shape": profile.load_shape, "pv_shape": profile.pv_shape} if profile else None
+    profile, _ = FeederProfile.objects.update_or_create(
+        feeder=version.feeder,
+        defaults={
+            "load_shape": load_shape,
+            "pv_shape": pv_shape,
+            "updated_by": actor if actor is not None and actor.is_authenticated else None,
+        },
+    )
+    audit.record(
+        actor,
+        source,
+        "capability.profile",
+        profile,
+        before=before,
+        after={"load_shape": load_shape, "pv_shape": pv_shape},
+    )
+    return profile
+
+
+def feeder_shapes(feeder_name: str) -> tuple[list[float], list[float]]:
+    """The feeder's stored day-ahead shapes, or the defaults."""
+    from apps.capability.engine.studies import LOAD_SHAPE, PV_SHAPE
+
+    profile = FeederProfile.objects.filter(feeder__name=feeder_name).first()
+    if profile is None:
+        return list(LOAD_SHAPE), list(PV_SHAPE)
+    return list(profile.load_shape), list(profile.pv_shape)

@@ -47,3 +47,16 @@ class CapabilityStudy(models.Model):
 
 STUDY_KIND_CHOICES = CapabilityStudy.Kind.choices  # named for the OpenAPI schema's enum
 STUDY_STATUS_CHOICES = CapabilityStudy.Status.choices
+
+
+class FeederProfile(models.Model):
+    """A feeder's normalized 24-hour load and PV shapes for day-ahead studies (planners edit them)."""
+
+    feeder = models.OneToOneField("dms.Feeder", on_delete=models.CASCADE, related_name="profile")
+    load_shape = models.JSONField()  # 24 factors × nominal load
+    pv_shape = models.JSONField()  # 24 factors × available PV
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    def __str__(self) -> str:
+        return f"day-ahead profile of {self.feeder}"

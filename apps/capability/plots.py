@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import plotly.graph_objects as go
@@ -109,6 +110,13 @@ def series_figure(kind: str, result: dict[str, Any]) -> dict[str, Any]:
             fig.add_trace(
                 go.Scatter(x=xs, y=lo, mode="lines+markers", name=f"q_min, headroom {h:.0%}", fill="tonexty")
             )
+        for x in _infeasible_everywhere(result["series"], key):
+            fig.add_vrect(
+                x0=x - 0.5 * _step(result["series"], key),
+                x1=x + 0.5 * _step(result["series"], key),
+                fillcolor="rgba(248,81,73,0.15)",
+                line_width=0,
+            )
         band = result.get("decoupling_range")
         if band:
             fig.add_vrect(
@@ -167,3 +175,13 @@ def differences(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _infeasible_everywhere(series: list[dict[str, Any]], key: str) -> list[float]:
+    """Values of the swept parameter at which no headroom has a feasible point (shaded red)."""
+    return [s[key] for s in series if not any(p["feasible"] for p in s["points"])]
+
+
+def _step(series: list[dict[str, Any]], key: str) -> float:
+    xs = sorted(s[key] for s in series)
+    return min((b - a for a, b in itertools.pairwise(xs)), default=1.0)

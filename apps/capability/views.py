@@ -13,7 +13,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.capability import actions, plots
-from apps.capability.engine.studies import LOAD_SHAPE, PV_SHAPE
 from apps.capability.models import CapabilityStudy
 from apps.dms.models import Feeder
 
@@ -34,6 +33,7 @@ def _forecast_text(request: HttpRequest) -> str:
 @permission_required(VIEW, raise_exception=True)
 def feeder_studies(request: HttpRequest, name: str) -> HttpResponse:
     feeder = get_object_or_404(Feeder, name=name)
+    shapes = actions.feeder_shapes(name)
     form = {
         "kind": "headroom",
         "headroom": "0:1:0.05",
@@ -44,8 +44,8 @@ def feeder_studies(request: HttpRequest, name: str) -> HttpResponse:
         "count": "100",
         "oversize": "1.1",
         "seed": "1",
-        "load_shape": " ".join(f"{x:g}" for x in LOAD_SHAPE),
-        "pv_shape": " ".join(f"{x:g}" for x in PV_SHAPE),
+        "load_shape": " ".join(f"{x:g}" for x in shapes[0]),
+        "pv_shape": " ".join(f"{x:g}" for x in shapes[1]),
     }
     status = 200
     if request.method == "POST":

@@ -14,6 +14,7 @@ from django.test import Client
 
 from apps.capability import actions
 from apps.capability.models import CapabilityStudy
+from crest_web.accounts.models import AuditRecord
 from tests.conftest import as_json, client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -129,6 +130,8 @@ def test_it_runs_a_vtm_study_with_the_decoupling_range(
     assert study.result["decoupling_range"][0] < 1.0 < study.result["decoupling_range"][1]
     page = client.get(f"/capability/{study.pk}/")
     assert page.context["figure"]["data"] and len(page.context["series"]) == 3
+    shaded = page.context["figure"]["layout"]["shapes"]  # the infeasible v_tm values and the OLTC range
+    assert sum(sh["fillcolor"].startswith("rgba(248") for sh in shaded) == 2
 
 
 def test_it_refuses_an_unknown_study_kind_and_a_bad_range(admin_client: Client, feeder_with_pv: Any) -> None:
@@ -210,3 +213,23 @@ def test_it_runs_a_day_ahead_study_from_an_uploaded_forecast(planner: User, feed
     )
     assert bad.status_code == 400 and b"exactly the hours 0 to 23" in bad.content
     assert CapabilityStudy.objects.count() == 1
+
+
+def test_it_keeps_the_day_ahead_shapes_as_the_feeders_profile(planner: User, feeder_with_pv: Any) -> None:
+    shape = " ".join(["0.7"] * 24)
+    actions.do_start_study(
+        planner,
+        "web",
+        "ieee13",
+        kind="day_ahead",
+        headroom="0:0:1",
+        extra={"load_shape": shape},
+        enqueue=False,
+    )
+    page = client_for(planner).get("/capability/feeder/ieee13/")
+    assert page.context["form"]["load_shape"] == shape  # offered again next time
+    second = actions.do_start_study(
+        planner, "web", "ieee13", kind="day_ahead", headroom="0:0:1", enqueue=False
+    )
+    assert second.params["load_shape"] == [0.7] * 24
+    assert len(AuditRecord.objects.filter(action="capability.profile")) == 2
