@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def pytest_load_initial_conftests(
     from crest_web.launcher import services
 
     data_dir = Path(tempfile.mkdtemp(prefix="crest-test-"))
+    _services.callback(shutil.rmtree, data_dir, ignore_errors=True)  # runs after the servers stop
     _services.enter_context(services(data_dir, ephemeral=True))
     # Also when start-up fails before pytest_unconfigure would run.
     atexit.register(_services.close)
