@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 from apps.capability.api import CapabilityStudyViewSet
 from apps.der_registry.api import DERGroupViewSet, DERViewSet
 from apps.dms.api import FeederViewSet
+from apps.ems import views as ems_views
 from crest_web import health, pages
 from crest_web.accounts import views as account_views
 from crest_web.accounts.api import AuditRecordViewSet
@@ -33,6 +34,8 @@ urlpatterns = [
     path("ders/", include("apps.der_registry.urls")),
     path("feeders/", include("apps.dms.urls")),
     path("capability/", include("apps.capability.urls")),
+    path("ems/whatif/", ems_views.whatif_page, name="ems_whatif"),
+    path("api/ems/whatif/", ems_views.WhatIfView.as_view(), name="api_ems_whatif"),
     path("healthz", health.healthz, name="healthz"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
