@@ -18,6 +18,19 @@ SHARED = ROOT.parent / "shared"
 LFDI = "3E4F45AB31EDFE5B67E343E5E4562E31984E23E5"  # IEEE 2030.5 worked example
 
 
+def manage_without_database(*args: str) -> Any:
+    """Run `manage.py ARGS` in a subprocess whose DATABASE_URL points nowhere (commands that must
+    need no database)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/nowhere"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def make_record(**changes: Any) -> DERRecord:
     """A valid 2030.5 PV inverter on IEEE 13 bus 675, phase 1; override any field."""
     nameplate = Ratings(

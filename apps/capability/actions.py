@@ -96,18 +96,19 @@ def _kind_params(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_shape(text: str, name: str, low: float, high: float) -> list[float]:
+# Accepted range of the normalized day-ahead factors (× nominal load, × available PV).
+SHAPE_BOUNDS = {"load": (0.01, 3.0), "PV": (0.0, 1.5)}
+
+
+def parse_shape(text: str, name: str) -> list[float]:
     """24 hourly values separated by commas, spaces or new lines."""
     parts = text.replace(",", " ").split()
     if len(parts) != 24:
-        raise StudyError(f"The {name} needs 24 hourly values (hour 0 to 23); {len(parts)} were given.")
+        raise StudyError(f"The {name} shape needs 24 hourly values (hour 0 to 23); {len(parts)} were given.")
     try:
-        values = [float(p) for p in parts]
+        return [float(p) for p in parts]
     except ValueError:
-        raise StudyError(f"The {name} values must be numbers.") from None
-    if any(not low <= v <= high for v in values):
-        raise StudyError(f"The {name} values must lie between {low:g} and {high:g}.")
-    return values
+        raise StudyError(f"The {name} shape values must be numbers.") from None
 
 
 def parse_forecast_csv(text: str) -> tuple[list[float], list[float]]:
@@ -128,18 +129,19 @@ def parse_forecast_csv(text: str) -> tuple[list[float], list[float]]:
 
 
 def _day_ahead_shapes(extra: dict[str, Any], feeder_name: str) -> dict[str, Any]:
-    LOAD_SHAPE, PV_SHAPE = feeder_shapes(feeder_name)
-
+    """Shapes from an uploaded forecast, from the form, or else the feeder's stored profile."""
     if extra.get("forecast_csv"):
         load, pv = parse_forecast_csv(str(extra["forecast_csv"]))
     else:
-        load = parse_shape(
-            str(extra.get("load_shape") or " ".join(map(str, LOAD_SHAPE))), "load shape", 0.01, 3
-        )
-        pv = parse_shape(str(extra.get("pv_shape") or " ".join(map(str, PV_SHAPE))), "PV shape", 0, 1.5)
-    for name, values, low, high in (("load", load, 0.01, 3.0), ("PV", pv, 0.0, 1.5)):
+        load, pv = feeder_shapes(feeder_name)
+        if extra.get("load_shape"):
+            load = parse_shape(str(extra["load_shape"]), "load")
+        if extra.get("pv_shape"):
+            pv = parse_shape(str(extra["pv_shape"]), "PV")
+    for name, values in (("load", load), ("PV", pv)):
+        low, high = SHAPE_BOUNDS[name]
         if any(not low <= v <= high for v in values):
-            raise StudyError(f"The {name} forecast values must lie between {low:g} and {high:g}.")
+            raise StudyError(f"The {name} shape values must lie between {low:g} and {high:g}.")
     return {"load_shape": load, "pv_shape": pv}
 
 

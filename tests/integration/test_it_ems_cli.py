@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.conftest import ROOT
+from tests.conftest import manage_without_database
 
 
 def run_json(*args: str) -> Any:
@@ -65,15 +62,7 @@ def test_it_reports_bad_studies_as_command_errors(args: list[str], message: str)
 
 
 def test_it_runs_ems_powerflow_without_any_database() -> None:
-    env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/nowhere"}
-    done = subprocess.run(
-        [sys.executable, "manage.py", "ems_powerflow", "--injection", "7:45:0", "--outage", "5-6", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = manage_without_database("ems_powerflow", "--injection", "7:45:0", "--outage", "5-6", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["generators"] == pytest.approx(
         {"1": 85.62, "2": 45.36, "3": 10.21}, abs=0.01

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ from django.test import Client
 
 from apps.dms.models import Feeder, FeederVersion
 from crest_web.accounts.models import AuditRecord
-from tests.conftest import ROOT, SHARED, as_json
+from tests.conftest import SHARED, as_json, manage_without_database
 
 IEEE13 = SHARED / "feeders" / "13Bus" / "IEEE13Nodeckt.dss"
 IEEE123 = SHARED / "feeders" / "123Bus" / "IEEE123Master.dss"
@@ -64,15 +61,7 @@ def test_it_agrees_with_opendss_on_the_stored_feeder(feeder13: Feeder) -> None:
 
 
 def test_it_runs_powerflow_on_a_file_without_any_database() -> None:
-    env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/nowhere"}
-    done = subprocess.run(
-        [sys.executable, "manage.py", "powerflow", "--dss", str(IEEE13), "--engine", "opendss", "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = manage_without_database("powerflow", "--dss", str(IEEE13), "--engine", "opendss", "--json")
     assert done.returncode == 0, done.stderr
     assert "671.1" in json.loads(done.stdout)["voltages"]
 
@@ -93,6 +82,8 @@ def test_it_refuses_bad_input_and_stores_nothing(tmp_path: Path) -> None:
         call_command("powerflow", "ghost", "--engine", "opendss")
     with pytest.raises(CommandError, match="either a feeder NAME or --dss"):
         call_command("powerflow")
+    with pytest.raises(CommandError, match="between 0 and 20"):
+        call_command("powerflow", "--dss", str(IEEE13), "--iterations", "99")
     assert not Feeder.objects.exists()
 
 

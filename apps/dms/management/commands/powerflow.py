@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.dms.cli import add_iterations_option
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.network import FeederImportError, Network
-from apps.dms.engine.studies import ENGINES, REFRESH_ITERATIONS, result_json, run_powerflow
+from apps.dms.engine.studies import ENGINES, result_json, run_powerflow
 
 
 class Command(BaseCommand):
@@ -22,17 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("name", nargs="?", help="a stored feeder")
         parser.add_argument("--dss", type=Path, help="an OpenDSS master file instead of a stored feeder")
         parser.add_argument("--engine", choices=ENGINES, default="lindist3flow")
-        parser.add_argument(
-            "--iterations",
-            type=int,
-            default=REFRESH_ITERATIONS,
-            help="LinDist3Flow: fixed-point refreshes (0 = the linear model alone)",
-        )
+        add_iterations_option(parser)
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not 0 <= options["iterations"] <= 20:
-            raise CommandError("--iterations must be between 0 and 20.")
         net = self._network(options["name"], options["dss"])
         try:
             result = run_powerflow(net, options["engine"], iterations=options["iterations"])

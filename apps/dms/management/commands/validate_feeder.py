@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.dms.actions import FeederError
-from apps.dms.engine.studies import REFRESH_ITERATIONS, validate
+from apps.dms.cli import add_iterations_option
+from apps.dms.engine.studies import validate
 from apps.dms.feeders import current_version, network_of
 
 
@@ -20,12 +21,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
         parser.add_argument("--base-only", action="store_true", help="skip the sweep")
-        parser.add_argument(
-            "--iterations",
-            type=int,
-            default=REFRESH_ITERATIONS,
-            help="fixed-point refreshes of the linear model (0 = the linear model alone)",
-        )
+        add_iterations_option(parser)
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -33,8 +29,6 @@ class Command(BaseCommand):
             net = network_of(current_version(options["name"]))
         except FeederError as exc:
             raise CommandError(str(exc)) from exc
-        if not 0 <= options["iterations"] <= 20:
-            raise CommandError("--iterations must be between 0 and 20.")
         rows = validate(net, sweep=not options["base_only"], iterations=options["iterations"])
         if options["json"]:
             doc = {"feeder": net.name, "iterations": options["iterations"], "rows": [asdict(r) for r in rows]}
