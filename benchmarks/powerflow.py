@@ -12,21 +12,26 @@ feeder draws what IEEE 123 draws and the 5 MVA substation regulator stays within
 
 Times are wall clock (time.perf_counter), medians over `--repeat` runs with tracemalloc off; each
 step then runs once more under tracemalloc for its Python-side peak. On feeders of 2,000 node-phases
-or more the build runs at most 5 times and the full sensitivity matrices once (that run, under
-tracemalloc, gives both figures). The solves are at a DER dispatch (a PV on every fourth load);
-the sanity lines compare LinDist3Flow with OpenDSS at loads × 0.8 with those PVs. Prints the
-figures against the targets; the exit code does not depend on them.
+or more the build runs at most 5 times. The solves are at a DER dispatch (a PV on every fourth load);
+the sanity lines compare LinDist3Flow with OpenDSS at loads × 0.8 with those PVs. The VLSM (voltage–
+load sensitivities) is timed at those PVs' node-phases (what a dispatch needs; against the target),
+by SuperLU solves for comparison (once on large feeders), and for every node-phase in float64 and
+float32 (first run under tracemalloc, then the median of 2 more on large feeders); the bus-block
+result is checked against SuperLU's. Prints the figures against the targets; the exit code does not
+depend on them.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import gc
 import json
 import math
 import os
 import platform
+import random
 import resource
 import statistics
 import sys
@@ -35,6 +40,8 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+import numpy as np
 
 from apps.dms.engine import lindist3flow, opendss_pf
 from apps.dms.engine.dss_export import to_dss
@@ -225,7 +232,7 @@ def bench_feeder(title: str, net: Network, repeat: int, target_s: float | None) 
     add_opendss(report, net, repeat)
     add_sanity(report, net, base, model)
     report.notes.append(f"max RSS before the sensitivities: {max_rss_mb():,.0f} MB")
-    add_sensitivities(report, model, repeat if report.node_phases < 2_000 else 1)
+    add_sensitivities(report, net, model, repeat, target_s)
     report.notes.append(f"max RSS after the sensitivities: {max_rss_mb():,.0f} MB")
     return report
 
@@ -279,18 +286,76 @@ def add_sanity(
     report.notes.append(f"sanity, same state, solve(iterations=5): max |ΔV| = {dv:.2e} pu at {at}")
 
 
-def add_sensitivities(report: Report, model: lindist3flow.LinDist3FlowModel, runs: int) -> None:
-    """The full voltage–load sensitivity matrices (every node-phase × every node-phase, P and Q)."""
-    sens, seconds, peak = traced(model.sensitivities)
-    shape = sens.dv_dp.shape
-    del sens
-    gc.collect()
-    if runs > 1:
-        seconds = timed(model.sensitivities, runs)
-    step = Step(f"sensitivities (VLSM, {shape[0]}×{shape[1]}, dV/dP + dV/dQ)", seconds, runs, peak)
+def der_columns(state: OperatingState) -> list[str]:
+    """The node-phases the DERs of `state` inject at: the columns a DMS dispatch needs."""
+    return list(dict.fromkeys(f"{d.bus}.{p}" for d in state.ders.values() for p in d.phases))
+
+
+def add_sensitivities(
+    report: Report, net: Network, model: lindist3flow.LinDist3FlowModel, repeat: int, target_s: float | None
+) -> None:
+    """The VLSM (dV/dP and dV/dQ): at the DER node-phases (the dispatch's need, against the target) by
+    the default method (bus-block elimination; SuperLU solves on small problems), each forced, then at
+    every node-phase."""
+    dispatch, large = der_state(net, 1.0), report.node_phases >= 2_000
+    columns = der_columns(dispatch)
+    k, n = len(columns), report.node_phases
+    seconds = timed(lambda: model.sensitivities(dispatch, columns), repeat)
+    step = Step(f"VLSM, {k} DER columns ({n}×{k} ×2), LU reused", seconds, repeat, target_s=target_s)
     report.steps.append(step)
-    if runs == 1:
-        report.notes.append("sensitivities: one run, under tracemalloc (a few large arrays: small overhead)")
+    step.peak_mb = traced(lambda: model.sensitivities(dispatch, columns))[2]
+    seconds = timed(lambda: model.sensitivities(dispatch, columns, method="tree"), repeat)
+    report.steps.append(Step("VLSM, DER columns, bus-block elimination forced", seconds, repeat))
+    states = iter([der_state(net, 0.9 + 1e-4 * i) for i in range(repeat + 1)])  # each one new
+    seconds = timed(lambda: model.sensitivities(next(states), columns), repeat)
+    report.steps.append(Step("VLSM, DER columns, new load scale (re-factorizes)", seconds, repeat))
+    report.steps[-1].peak_mb = traced(lambda: model.sensitivities(next(states), columns))[2]
+    runs = 1 if large else repeat
+    seconds = timed(lambda: model.sensitivities(dispatch, columns, method="superlu"), runs)
+    report.steps.append(Step("VLSM, DER columns by SuperLU solves (previous method)", seconds, runs))
+    add_agreement(report, model, dispatch)
+    add_full_vlsm(report, model, dispatch, repeat)
+
+
+def add_agreement(report: Report, model: lindist3flow.LinDist3FlowModel, state: OperatingState) -> None:
+    """Largest difference of the bus-block VLSM from SuperLU's and of its float32 version from float64
+    (every column, or 50 sampled ones)."""
+    keys = list(model.keys)
+    if len(keys) > 2_000:
+        keys = random.Random(11).sample(keys, 50)
+    fast = model.sensitivities(state, keys, method="tree")
+    ref = model.sensitivities(state, keys, method="superlu")
+    half = model.sensitivities(state, keys, method="tree", dtype=np.float32)
+    dv = max(float(abs(getattr(fast, a) - getattr(ref, a)).max()) for a in ("dv_dp", "dv_dq"))
+    sub = max(float(abs(getattr(fast, a) - getattr(ref, a)).max()) for a in ("dp_sub_dp", "dq_sub_dq"))
+    dv32 = max(float(abs(getattr(half, a) - getattr(fast, a)).max()) for a in ("dv_dp", "dv_dq"))
+    report.notes.append(
+        f"VLSM bus-block vs SuperLU over {len(keys)} columns: max |ΔdV| = {dv:.1e} pu/kW, "
+        f"max |Δ substation| = {sub:.1e} kW/kW; float32 vs float64: max |ΔdV| = {dv32:.1e} pu/kW"
+    )
+
+
+def add_full_vlsm(
+    report: Report, model: lindist3flow.LinDist3FlowModel, state: OperatingState, repeat: int
+) -> None:
+    """Every node-phase × every node-phase, float64 and float32: the first run is under tracemalloc
+    (its time includes the first touch of the output's memory), then the median of `runs` more."""
+    runs = 2 if report.node_phases >= 2_000 else repeat
+    for dtype in (np.float64, np.float32):
+        full = functools.partial(model.sensitivities, state, dtype=dtype)
+        shape, first, peak = traced(functools.partial(_shape_of, full))  # the matrices freed at once
+        gc.collect()
+        seconds = timed(full, runs)
+        label = f"VLSM, every node-phase ({shape[0]}×{shape[1]} ×2, {np.dtype(dtype).name})"
+        report.steps.append(Step(label, seconds, runs, peak))
+        report.notes.append(f"{label}: first run {fmt_time(first)} (under tracemalloc)")
+    n = report.node_phases
+    seconds = timed(lambda: np.ones((2, n, n)), runs)  # what the output memory costs on its own
+    report.notes.append(f"for comparison, allocating and writing 2 × {n}×{n} float64: {fmt_time(seconds)}")
+
+
+def _shape_of(full: Callable[[], lindist3flow.Sensitivities]) -> tuple[int, ...]:
+    return tuple(full().dv_dp.shape)
 
 
 # --- output --------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apps.dms.engine import lindist3flow, opendss_pf
+from apps.dms.engine import lindist3flow, opendss_pf, vlsm
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.network import (
     Bus,
@@ -167,3 +167,50 @@ def test_refresh_converges_to_opendss_on_every_connection_type(tmp_path: Path) -
     assert result.converged and errors(result, reference)[1] < 1e-3
     with pytest.raises(ValueError, match="without a ground reference"):
         model.solve(OperatingState(ders={"pv": DerInjection("e", (1,), 10.0)}))
+
+
+def assert_same_sensitivities(fast: lindist3flow.Sensitivities, ref: lindist3flow.Sensitivities) -> None:
+    """The bus-block elimination reproduces the SuperLU solves to rounding (pu per kW / kvar)."""
+    assert fast.rows == ref.rows and fast.keys == ref.keys
+    for name in ("dv_dp", "dv_dq", "dp_sub_dp", "dp_sub_dq", "dq_sub_dp", "dq_sub_dq", "dv_dsource"):
+        assert np.abs(getattr(fast, name) - getattr(ref, name)).max() <= 1e-12, name
+
+
+def test_tree_sensitivities_equal_the_superlu_solves(feeder: tuple[str, Network, PowerFlowResult]) -> None:
+    _, net, base = feeder
+    model = lindist3flow.build(net, base)
+    pv = {"pv": DerInjection(net.loads[0].bus, net.loads[0].phases[:1], p_kw=150.0, q_kvar=40.0)}
+    for state in (OperatingState(), OperatingState(load_scale=0.6, ders=pv)):
+        fast = model.sensitivities(state, method="tree")
+        assert model._factor(state).tree is not None  # the tree path ran, not the fallback
+        assert_same_sensitivities(fast, model.sensitivities(state, method="superlu"))
+    half = model.sensitivities(method="tree", dtype=np.float32)
+    assert half.dv_dp.dtype == np.float32
+    assert np.abs(half.dv_dq - model.sensitivities(method="tree").dv_dq).max() <= 1e-9
+
+
+def test_tree_sensitivities_on_every_connection_type_and_at_10000_node_phases(tmp_path: Path) -> None:
+    (tmp_path / "mixed.dss").write_text(MIXED_DSS)
+    mixed = lindist3flow.build(read_network(tmp_path / "mixed.dss", "mixed"))
+    state = OperatingState(load_scale=1.2, taps={"sub": (1.05,) * 3, "yd": (0.95,) * 3, "ll": (1.025,)})
+    fast = mixed.sensitivities(state, method="tree")
+    assert_same_sensitivities(fast, mixed.sensitivities(state, method="superlu"))
+    assert mixed._factor(state).tree is not None
+    big = lindist3flow.build(synthetic_feeder(3400))
+    columns = np.random.default_rng(3).choice(big.keys, 60, replace=False).tolist()
+    assert_same_sensitivities(
+        big.sensitivities(columns=columns), big.sensitivities(columns=columns, method="superlu")
+    )
+    assert big._factor(OperatingState()).tree is not None
+    with pytest.raises(ValueError, match="Unknown sensitivity method"):
+        big.sensitivities(columns=columns, method="dense")
+
+
+def test_a_system_that_is_not_tree_shaped_is_refused_by_the_bus_block_factorization() -> None:
+    model = lindist3flow.build(synthetic_feeder(30))
+    f = model._factor(OperatingState())
+    far = [model.keys.index("b0.1"), model.keys.index(model.keys[-1])]  # the source bus and a leaf
+    loop = f.a.tolil()
+    loop[model._n + far[0], far[1]] = 0.1  # a P equation reading a distant bus's Y
+    assert vlsm.factor(f.a, model.keys, model.net.topology().parent) is not None
+    assert vlsm.factor(loop.tocsc(), model.keys, model.net.topology().parent) is None

@@ -36,8 +36,9 @@ Calibrated from a nonlinear base case (an OpenDSS `PowerFlowResult` with branch 
 the model's own solution (a backward–forward sweep over the same factorizations); its fixed point is
 the nonlinear power flow of the same network (3 iterations: < 0.05 % on the IEEE feeders' sweep).
 `refreshed(result)` re-linearizes at a new nonlinear solution. `sensitivities()` gives d|V|/dP and
-d|V|/dQ in pu per kW / kvar injected. Nodes behind an ungrounded delta secondary follow the primary's
-zero sequence, which Y alone cannot see: the linear model is least accurate there.
+d|V|/dQ in pu per kW / kvar injected (vlsm.py: block elimination along the feeder tree). Nodes
+behind an ungrounded delta secondary follow the primary's zero sequence, which Y alone cannot see:
+the linear model is least accurate there.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike
 from scipy.sparse.linalg import splu
 
+from apps.dms.engine import vlsm
 from apps.dms.engine.lindist_elements import (
     _ALPHA,
     S_BASE_KVA,
@@ -117,6 +119,9 @@ class _Ratios:
 class _Factors:
     lu: Any
     r: _Ratios
+    a: sp.csc_matrix
+    tree: vlsm.TreeFactor | None = None  # the bus-block factorization, built on first use
+    tree_tried: bool = False
 
 
 def build(
@@ -234,7 +239,7 @@ class LinDist3FlowModel:
                 ],
                 format="csc",
             )
-            self._cache = {key: _Factors(splu(a), r)}
+            self._cache = {key: _Factors(splu(a), r, a)}
         return self._cache[key]
 
     def _ratios(self, state: OperatingState, taps: object) -> _Ratios:
@@ -329,9 +334,20 @@ class LinDist3FlowModel:
         return h, loads[:n], loss, v, ig
 
     def sensitivities(
-        self, state: OperatingState | None = None, columns: Sequence[str] | None = None
+        self,
+        state: OperatingState | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        method: str = "auto",
+        dtype: DTypeLike = np.float64,
     ) -> Sensitivities:
-        """d|V|/dP, d|V|/dQ of injections at `columns` (default: every node-phase) around `state`."""
+        """d|V|/dP, d|V|/dQ of injections at `columns` (default: every node-phase) around `state`.
+        `method="tree"` eliminates bus blocks along the feeder (vlsm.py; SuperLU if the system is not
+        tree-shaped), "superlu" solves unit right-hand sides with SuperLU, "auto" takes SuperLU for
+        small problems only (n × columns < 8,000, where its per-column cost is below the tree's fixed
+        one); all give the same numbers to rounding. `dtype=np.float32` halves dv_dp and dv_dq."""
+        if method not in ("auto", "tree", "superlu"):
+            raise ValueError(f"Unknown sensitivity method {method!r}: use 'auto', 'tree' or 'superlu'.")
         state = state or OperatingState()
         f, n = self._factor(state), self._n
         cols = np.array([self._index[k] for k in columns] if columns is not None else range(n), dtype=int)
@@ -341,16 +357,22 @@ class LinDist3FlowModel:
         x = self._solve_rhs(
             f.lu, f.r.k_mat[:, n:] @ y_root - self._h + self._hsum(s0), demand + self._loss - self._jsum(s0)
         )
-        dv_p, dv_q, dsub = self._unit_responses(f.lu, cols)
         dy_src = np.asarray(
             f.lu.solve(np.concatenate([f.r.k_mat[:, n:] @ (2 * np.sqrt(y_root)), np.zeros(2 * n)]))
         )
         per_y = 0.5 / np.sqrt(np.maximum(x[:n], 1e-12))  # d|V|/dY
+        small = method == "auto" and n * len(cols) < 8_000
+        tree = self._tree(f) if method != "superlu" and not small else None
+        if tree is not None:  # injections are negative demand: the row scale carries the sign
+            dv_p, dv_q, dsub = vlsm.responses(tree, cols, -per_y / S_BASE_KVA, dtype)
+            dsub = -dsub
+        else:
+            dv_p, dv_q, dsub = vlsm.superlu_responses(f.lu, n, self._src, cols, per_y / S_BASE_KVA, dtype)
         return Sensitivities(
             rows=self.keys,
             keys=tuple(self.keys[c] for c in cols),
-            dv_dp=dv_p * per_y[:, None] / S_BASE_KVA,
-            dv_dq=dv_q * per_y[:, None] / S_BASE_KVA,
+            dv_dp=dv_p,
+            dv_dq=dv_q,
             dp_sub_dp=dsub[0],
             dp_sub_dq=dsub[1],
             dq_sub_dp=dsub[2],
@@ -358,30 +380,10 @@ class LinDist3FlowModel:
             dv_dsource=dy_src[:n] * per_y,
         )
 
-    def _unit_responses(
-        self, lu: Any, cols: NDArray[np.int_], block: int = 512
-    ) -> tuple[FArray, FArray, FArray]:
-        """Responses to unit P and Q injections at `cols`, solved a block of columns at a time so
-        memory grows with n·len(cols), not (3n)² (a 10,000 node-phase feeder needs ~2 GB, not 10)."""
-        n, src = self._n, self._src
-        dv_p, dv_q = np.empty((n, len(cols))), np.empty((n, len(cols)))
-        dsub = np.empty((4, len(cols)))  # dP_sub/dP, dP_sub/dQ, dQ_sub/dP, dQ_sub/dQ
-        for start in range(0, len(cols), block):
-            part = cols[start : start + block]
-            unit = np.zeros((3 * n, len(part)))
-            unit[n + part, np.arange(len(part))] = 1.0
-            dp = -np.asarray(lu.solve(unit))
-            unit = np.roll(unit, n, axis=0)  # the same injections as reactive power
-            dq = -np.asarray(lu.solve(unit))
-            window = slice(start, start + len(part))
-            dv_p[:, window], dv_q[:, window] = dp[:n], dq[:n]
-            dsub[:, window] = [
-                dp[n + src].sum(axis=0),
-                dq[n + src].sum(axis=0),
-                dp[2 * n + src].sum(axis=0),
-                dq[2 * n + src].sum(axis=0),
-            ]
-        return dv_p, dv_q, dsub
+    def _tree(self, f: _Factors) -> vlsm.TreeFactor | None:
+        if not f.tree_tried:
+            f.tree, f.tree_tried = vlsm.factor(f.a, self.keys, self.net.topology().parent), True
+        return f.tree
 
     def _ground_currents(self, state: OperatingState, v: CArray) -> CArray:
         out = np.zeros(self._n, complex)
