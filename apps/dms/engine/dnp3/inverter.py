@@ -1,0 +1,77 @@
+"""A simulated smart inverter behind a DNP3 outstation: follows its P-limit and Q set points
+within its ratings and reports P, Q, V, f the way a field unit would."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass
+
+from apps.dms.engine.dnp3.points import AO, BO, DER, CommandRefused, DERLimits, Point
+
+
+@dataclass
+class InverterState:
+    available_kw: float
+    p_limit_kw: float
+    q_set_kvar: float = 0.0
+    p_limit_enabled: bool = False
+    q_set_enabled: bool = False
+    connected: bool = True
+
+
+class SimulatedInverter:
+    """The set points are checked against the unit's own ratings (refused → nothing changes)."""
+
+    def __init__(self, limits: DERLimits, available_kw: float, seed: int = 0) -> None:
+        self.limits = limits
+        self.state = InverterState(available_kw=available_kw, p_limit_kw=limits.p_max_kw)
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def command(self, point: Point, value: float) -> float:
+        """Outstation callback: apply one AO/BO command, return the value now in force."""
+        with self._lock:
+            if point.kind is AO:
+                accepted = self.limits.check(point.name, value)
+                if point.name == "p_limit_kw":
+                    self.state.p_limit_kw = accepted
+                    self.state.p_limit_enabled = True
+                else:
+                    self.state.q_set_kvar = accepted
+                    self.state.q_set_enabled = True
+                return accepted
+            if point.kind is BO:
+                flag = "p_limit_enabled" if point.name == "p_limit_enable" else "q_set_enabled"
+                setattr(self.state, flag, bool(value))
+                return value
+            raise CommandRefused(f"{point.name} cannot be commanded")
+
+    def output(self) -> tuple[float, float]:
+        """P and Q delivered: P curtailed to the limit; Q first, P trimmed to stay inside S (Q priority)."""
+        s = self.state
+        p = min(s.available_kw, s.p_limit_kw) if s.p_limit_enabled else s.available_kw
+        q = s.q_set_kvar if s.q_set_enabled else 0.0
+        p = min(p, math.sqrt(max(self.limits.s_max_kva**2 - q * q, 0.0)))
+        return (p, q) if s.connected else (0.0, 0.0)
+
+    def measure(self) -> dict[str, float | bool]:
+        with self._lock:
+            p, q = self.output()
+            s = self.state
+            return {
+                "p_kw": p,
+                "q_kvar": q,
+                "v_pu": 1.0 + 0.02 * q / max(self.limits.s_max_kva, 1e-9) + self._rng.gauss(0, 0.002),
+                "f_hz": 60.0 + self._rng.gauss(0, 0.005),
+                "operating_state": 1.0 if s.connected else 0.0,
+                "p_limit_kw": s.p_limit_kw,
+                "q_set_kvar": s.q_set_kvar,
+                "connected": s.connected,
+                "p_limit_enabled": s.p_limit_enabled,
+                "q_set_enabled": s.q_set_enabled,
+            }
+
+
+POINTS = DER

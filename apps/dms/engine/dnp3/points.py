@@ -1,0 +1,160 @@
+"""Point maps and codecs, free of any DNP3 binding so they can be tested and documented alone.
+
+Analog inputs travel as scaled 32-bit integers (DNP3 g30v1 / g32v1 events): a value in engineering
+units is multiplied by the point's `scale` and rounded. Analog outputs (g41v6, double) and their
+feedback status (g40) carry engineering units directly. See docs/protocols/dnp3-*.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+INT32_MAX = 2**31 - 1
+
+
+class Kind(StrEnum):
+    ANALOG_INPUT = "AI"
+    BINARY_INPUT = "BI"
+    ANALOG_OUTPUT = "AO"
+    BINARY_OUTPUT = "BO"
+
+
+@dataclass(frozen=True)
+class Point:
+    kind: Kind
+    index: int
+    name: str
+    unit: str
+    description: str
+    scale: float = 1.0
+    low: float = -math.inf
+    high: float = math.inf
+    event_class: int = 1
+
+
+class CommandRefused(ValueError):
+    """An operator-readable reason why an outstation refused a command."""
+
+
+def encode_analog(point: Point, value: float) -> int:
+    """Engineering value → the scaled integer put on the wire."""
+    if not math.isfinite(value):
+        raise CommandRefused(f"{point.name}: {value} is not a number")
+    raw = round(value * point.scale)
+    if abs(raw) > INT32_MAX:
+        raise CommandRefused(f"{point.name}: {value} {point.unit} does not fit the 32-bit point")
+    return int(raw)
+
+
+def decode_analog(point: Point, raw: float) -> float:
+    return float(raw) / point.scale
+
+
+def check_output(point: Point, value: float) -> float:
+    """A commanded value inside the point's range, else the reason it is refused."""
+    if not math.isfinite(value):
+        raise CommandRefused(f"{point.name}: {value} is not a number")
+    if not point.low <= value <= point.high:
+        raise CommandRefused(
+            f"{point.name}: {value:g} {point.unit} is outside {point.low:g} … {point.high:g} {point.unit}"
+        )
+    return float(value)
+
+
+@dataclass(frozen=True)
+class PointMap:
+    name: str
+    points: tuple[Point, ...]
+
+    def by_name(self, name: str) -> Point:
+        for p in self.points:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def named(self, kind: Kind, name: str) -> Point | None:
+        return next((p for p in self.points if p.kind is kind and p.name == name), None)
+
+    def of_kind(self, kind: Kind) -> tuple[Point, ...]:
+        return tuple(p for p in self.points if p.kind is kind)
+
+    def at(self, kind: Kind, index: int) -> Point | None:
+        for p in self.points:
+            if p.kind is kind and p.index == index:
+                return p
+        return None
+
+    def count(self, kind: Kind) -> int:
+        return max((p.index + 1 for p in self.of_kind(kind)), default=0)
+
+
+AI, BI, AO, BO = Kind.ANALOG_INPUT, Kind.BINARY_INPUT, Kind.ANALOG_OUTPUT, Kind.BINARY_OUTPUT
+
+# EMS (master) ↔ DMS (outstation): no standard exists for this link (DESIGN.md §4); requests are
+# analog outputs, the DMS's answer and limits analog inputs, its health binary inputs.
+EMS_DMS = PointMap(
+    "ems-dms",
+    (
+        Point(AO, 0, "q_request_kvar", "kvar", "Reactive power requested at the substation", 1, -1e6, 1e6),
+        Point(AO, 1, "v_set_pu", "pu", "Substation voltage set point", 1, 0.9, 1.1),
+        Point(AO, 2, "pv_curtail_kw", "kW", "PV curtailment requested", 1, 0.0, 1e6),
+        Point(AO, 3, "dr_kw", "kW", "Demand-response requirement", 1, 0.0, 1e6),
+        Point(AO, 4, "interval_id", "-", "Dispatch interval the request belongs to", 1, 0, INT32_MAX),
+        Point(AI, 0, "q_achieved_kvar", "kvar", "Reactive power achieved", 10),
+        Point(AI, 1, "q_min_kvar", "kvar", "Next interval's minimum Q", 10),
+        Point(AI, 2, "q_max_kvar", "kvar", "Next interval's maximum Q", 10),
+        Point(AI, 3, "interval_id", "-", "Interval the answer belongs to", 1),
+        Point(BI, 0, "dms_healthy", "-", "DMS healthy"),
+        Point(BI, 1, "fallback_active", "-", "DMS runs on the previous interval's inputs"),
+    ),
+)
+
+# DMS (master) ↔ utility DER (outstation), after the IEEE 1815.2 / IEEE 1547 DNP3 DER profile's
+# point names (AI: WTot/VArTot/VLL/Hz, operating state, connection status; AO: WMaxLim, VArSet).
+DER = PointMap(
+    "dms-der",
+    (
+        Point(AI, 0, "p_kw", "kW", "Active power (DER profile: WTot)", 1000),
+        Point(AI, 1, "q_kvar", "kvar", "Reactive power, injected positive (VArTot)", 1000),
+        Point(AI, 2, "v_pu", "pu", "Voltage at the point of connection (VLL / nominal)", 10000),
+        Point(AI, 3, "f_hz", "Hz", "Frequency (Hz)", 1000),
+        Point(AI, 4, "operating_state", "-", "Operating state: 0 off, 1 on, 2 standby, 3 fault", 1),
+        Point(AI, 5, "p_limit_kw", "kW", "Active power limit in force (WMaxLim)", 1000),
+        Point(AI, 6, "q_set_kvar", "kvar", "Reactive power set point in force (VArSet)", 1000),
+        Point(BI, 0, "connected", "-", "Connection status: connected to the grid"),
+        Point(BI, 1, "p_limit_enabled", "-", "Active power limit mode enabled"),
+        Point(BI, 2, "q_set_enabled", "-", "Constant reactive power mode enabled"),
+        Point(AO, 0, "p_limit_kw", "kW", "Active power limit set point (WMaxLim)", 1, 0.0, 1e6),
+        Point(AO, 1, "q_set_kvar", "kvar", "Reactive power set point (VArSet)", 1, -1e6, 1e6),
+        Point(BO, 0, "p_limit_enable", "-", "Enable/disable the active power limit (LATCH_ON/OFF)"),
+        Point(BO, 1, "q_set_enable", "-", "Enable/disable constant reactive power (LATCH_ON/OFF)"),
+    ),
+)
+
+OPERATING_STATES = ("off", "on", "standby", "fault")
+
+
+def operating_state_name(code: float) -> str:
+    i = round(code)
+    return OPERATING_STATES[i] if 0 <= i < len(OPERATING_STATES) else "unknown"
+
+
+@dataclass(frozen=True)
+class DERLimits:
+    """The ratings a DER outstation enforces on its own set points (engineering units)."""
+
+    p_max_kw: float
+    q_inj_max_kvar: float
+    q_abs_max_kvar: float
+    s_max_kva: float
+
+    def check(self, name: str, value: float) -> float:
+        if name == "p_limit_kw":
+            return check_output(Point(AO, 0, name, "kW", "", 1, 0.0, self.p_max_kw), value)
+        if name == "q_set_kvar":
+            return check_output(
+                Point(AO, 1, name, "kvar", "", 1, -self.q_abs_max_kvar, self.q_inj_max_kvar), value
+            )
+        raise CommandRefused(f"{name} is not a set point of this DER")

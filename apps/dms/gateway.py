@@ -1,0 +1,208 @@
+"""The DNP3 gateway's Django side: which DERs to talk to (the registry), what to send (issued set
+points), where measurements and communication alarms go (registry monitoring, alarms).
+
+The protocol work happens in apps.dms.engine.dnp3 on the stack's own threads; everything that
+touches the database happens here, in the gateway's one thread (docs/adr/0008-dnp3-gateway.md)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Q
+
+from apps.alarms.actions import do_clear_alarm, do_raise_alarm
+from apps.alarms.engine.comm import CommWatch, Decision
+from apps.der_registry.actions import RegistryError, do_record_monitoring, do_record_setpoint_delivery
+from apps.der_registry.models import DER, SetPoint
+from apps.dms.engine.dnp3 import points
+from apps.dms.engine.dnp3.master import CommandOutcome, Endpoint, LinkEvent, MasterOptions, MasterPool
+from apps.dms.engine.dnp3.stack import TlsFiles
+
+log = logging.getLogger(__name__)
+SOURCE = "system"
+COMM = "comm_failure"
+
+
+@dataclass
+class GatewayOptions:
+    timeout_s: float | None = None  # None: each DER's expected telemetry update period
+    record_every_s: float = 5.0  # at most one monitoring sample per DER this often
+    reload_every_s: float = 30.0
+    master: MasterOptions = field(default_factory=MasterOptions)
+    tls: TlsFiles | None = None
+
+
+@dataclass
+class _InFlight:
+    setpoint_id: int
+    futures: list[Future[CommandOutcome]]
+
+
+def dnp3_ders() -> Any:
+    return DER.objects.filter(comm_path="dnp3_direct", status="active").exclude(
+        Q(dnp3_host="") | Q(dnp3_port__isnull=True) | Q(dnp3_outstation_address__isnull=True)
+    )
+
+
+def measurement(values: dict[str, float]) -> dict[str, Any]:
+    """DER-profile point values → the registry's monitoring fields."""
+    out: dict[str, Any] = {k: values[k] for k in ("p_kw", "q_kvar", "v_pu", "f_hz") if k in values}
+    if "operating_state" in values:
+        out["operating_state"] = points.operating_state_name(values["operating_state"])
+    if "connected" in values:
+        out["connection_status"] = "connected" if values["connected"] else "disconnected"
+    return out
+
+
+class Dnp3Gateway:
+    def __init__(self, options: GatewayOptions | None = None) -> None:
+        self.options = options or GatewayOptions()
+        self.pool = MasterPool(self.options.master)
+        self.ders: dict[str, tuple[int, str]] = {}  # link key → (der id, name)
+        self.watches: dict[str, CommWatch] = {}
+        self.values: dict[str, dict[str, float]] = {}
+        self.recorded_at: dict[str, float] = {}
+        self.dirty: set[str] = set()
+        self.in_flight: dict[int, _InFlight] = {}
+        self.dso_servers: list[Any] = []  # apps.dms.dso_server.DsoServer: the EMS link's outstations
+        self._loaded_at = 0.0
+
+    def load(self) -> int:
+        """Open a master link for every active DNP3 DER not linked yet; returns how many are linked."""
+        now = time.time()
+        for der in dnp3_ders():
+            key = str(der.pk)
+            if key in self.ders:
+                continue
+            tls = self.options.tls if der.dnp3_tls else None
+            if der.dnp3_tls and tls is None:
+                log.warning(
+                    "%s asks for DNP3 over TLS but the gateway has no certificates; skipped", der.name
+                )
+                continue
+            endpoint = Endpoint(
+                der.dnp3_host,
+                int(der.dnp3_port or 0),
+                int(der.dnp3_outstation_address or 0),
+                int(der.dnp3_master_address or 1),
+                tls,
+            )
+            self.pool.add(key, endpoint, points.DER)
+            self.ders[key] = (der.pk, der.name)
+            timeout = self.options.timeout_s or float(der.expected_update_s)
+            self.watches[key] = CommWatch(timeout_s=timeout, started_s=now)
+        self._loaded_at = now
+        return len(self.ders)
+
+    def step(self, wait_s: float = 0.2) -> None:
+        """One round: fold link events, store measurements, raise/clear alarms, send set points."""
+        for event in self.pool.drain(wait_s):
+            self._on_event(event)
+        now = time.time()
+        self._record(now)
+        self._supervise(now)
+        self._finish_setpoints()
+        self._send_setpoints()
+        for server in self.dso_servers:
+            server.step()
+        if now - self._loaded_at > self.options.reload_every_s:
+            self.load()
+
+    def run(self, stop: threading.Event) -> None:
+        self.load()
+        while not stop.is_set():
+            self.step()
+
+    def close(self) -> None:
+        for server in self.dso_servers:
+            server.close()
+        self.pool.close()
+
+    def _on_event(self, event: LinkEvent) -> None:
+        watch = self.watches.get(event.key)
+        if watch is None:
+            return
+        if event.kind == "values":
+            self.values.setdefault(event.key, {}).update(event.values)
+            self.dirty.add(event.key)
+            decision = watch.answered(event.t_s)
+        elif event.kind == "answered":
+            decision = watch.answered(event.t_s)
+        elif event.kind == "link_down":
+            watch.link_down(event.t_s)
+            decision = Decision.NONE
+        else:
+            watch.no_answer(event.t_s, event.detail)
+            decision = Decision.NONE
+        if decision is Decision.CLEAR:
+            self._clear(event.key)
+
+    def _record(self, now: float) -> None:
+        for key in list(self.dirty):
+            if now - self.recorded_at.get(key, 0.0) >= self.options.record_every_s:
+                self._store(key, now)
+
+    def _store(self, key: str, now: float) -> None:
+        self.dirty.discard(key)
+        self.recorded_at[key] = now
+        try:
+            do_record_monitoring(None, SOURCE, self.ders[key][0], measurement(self.values[key]))
+        except (RegistryError, ValueError) as exc:  # a device reporting nonsense: store nothing, say so
+            log.warning("monitoring of %s refused: %s", self.ders[key][1], exc)
+
+    def flush(self) -> None:
+        """Store every measurement held back by the rate limit (at shutdown, and in tests)."""
+        now = time.time()
+        for key in list(self.dirty):
+            self._store(key, now)
+
+    def _supervise(self, now: float) -> None:
+        for key, watch in self.watches.items():
+            if watch.check(now) is Decision.RAISE:
+                der_id, name = self.ders[key]
+                do_raise_alarm(
+                    None,
+                    SOURCE,
+                    kind=COMM,
+                    source_type="der",
+                    source_id=der_id,
+                    source_label=name,
+                    message=f"{name} (DNP3) does not answer: {watch.reason}.",
+                )
+
+    def _clear(self, key: str) -> None:
+        der_id, name = self.ders[key]
+        do_clear_alarm(
+            None, SOURCE, kind=COMM, source_type="der", source_id=der_id, note=f"{name} answers again"
+        )
+
+    def _send_setpoints(self) -> None:
+        ids = [der_id for der_id, _ in self.ders.values()]
+        pending = SetPoint.objects.filter(status="issued", der_id__in=ids).exclude(
+            pk__in=list(self.in_flight)
+        )
+        for sp in pending.order_by("issued_at", "id"):
+            link = self.pool.links[str(sp.der_id)]
+            futures = []
+            if sp.p_limit_kw is not None:
+                futures.append(link.operate("p_limit_kw", sp.p_limit_kw))
+            if sp.q_kvar is not None:
+                futures.append(link.operate("q_set_kvar", sp.q_kvar))
+            if not futures:
+                do_record_setpoint_delivery(None, SOURCE, sp.pk, False, "nothing a DNP3 DER can carry out")
+                continue
+            self.in_flight[sp.pk] = _InFlight(sp.pk, futures)
+
+    def _finish_setpoints(self) -> None:
+        for sp_id, flight in list(self.in_flight.items()):
+            if not all(f.done() for f in flight.futures):
+                continue
+            del self.in_flight[sp_id]
+            failed = [f.result() for f in flight.futures if not f.result().ok]
+            reason = failed[0].reason if failed else "confirmed by the device"
+            do_record_setpoint_delivery(None, SOURCE, sp_id, not failed, reason)

@@ -1,0 +1,126 @@
+"""Hold a DNP3 master link to every active DNP3 DER in the registry; send issued set points,
+store measurements, raise and clear communication alarms. With --ems-port and --dso-feeder, also
+serve the EMS link as that feeder's DMS outstation. Runs until interrupted."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.dms.dso_server import DsoConfig, DsoServer, parse_feeder
+from apps.dms.engine.dnp3.master import MasterOptions
+from apps.dms.engine.dnp3.stack import TlsFiles, shutdown_manager
+from apps.dms.gateway import Dnp3Gateway, GatewayOptions
+from apps.dms.models import Feeder
+
+
+def positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+def tls_files(folder: Path | None, side: str) -> TlsFiles | None:
+    if folder is None:
+        return None
+    files = [folder / n for n in ("ca.pem", f"{side}.pem", f"{side}.key")]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise CommandError(f"TLS files not found: {', '.join(missing)}")
+    return TlsFiles(*(str(f) for f in files))
+
+
+def dso_config(opts: dict[str, Any]) -> DsoConfig | None:
+    """The EMS link's settings, or None when it is not asked for; CommandError on half a setting."""
+    port, feeder = opts.get("ems_port"), opts.get("dso_feeder")
+    if port is None and feeder is None:
+        return None
+    if port is None or feeder is None:
+        raise CommandError("The EMS link needs both --ems-port and --dso-feeder NAME[:COUNT].")
+    if not 0 < port < 65536:
+        raise CommandError(f"--ems-port {port} is not a TCP port (1–65535).")
+    try:
+        name, count = parse_feeder(feeder)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    if not Feeder.objects.filter(name=name).exists():
+        raise CommandError(f"There is no feeder named {name!r}; import it first.")
+    return DsoConfig(name, port, count, opts["ems_address"], opts["ems_host"])
+
+
+class Command(BaseCommand):
+    help = __doc__ or ""
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--timeout",
+            type=positive,
+            help="seconds without an answer before a communication "
+            "alarm (default: each DER's expected telemetry update period)",
+        )
+        parser.add_argument("--poll", type=positive, default=2.0, help="event poll period, s (default 2)")
+        parser.add_argument(
+            "--integrity", type=positive, default=60.0, help="integrity poll period, s (default 60)"
+        )
+        parser.add_argument(
+            "--record-every",
+            type=positive,
+            default=5.0,
+            help="store a DER's measurements at most this often, s",
+        )
+        parser.add_argument(
+            "--retry-max", type=positive, default=30.0, help="longest reconnect back-off, s (default 30)"
+        )
+        parser.add_argument(
+            "--tls-dir",
+            type=Path,
+            help="folder with ca.pem, master.pem, master.key for DERs marked DNP3 over TLS",
+        )
+        ems = parser.add_argument_group("EMS link (the DMS as the EMS's outstation)")
+        ems.add_argument("--ems-port", type=int, help="serve the EMS link on this TCP port")
+        ems.add_argument("--ems-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        ems.add_argument("--ems-address", type=int, default=10, help="outstation link address (default 10)")
+        ems.add_argument("--dso-feeder", help="NAME[:COUNT]: the feeder the EMS requests are dispatched on")
+        ems.add_argument(
+            "--ems-tls-dir", type=Path, help="folder with ca.pem, outstation.pem, outstation.key: TLS"
+        )
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        tls = tls_files(opts["tls_dir"], "master")
+        dso = dso_config(opts)
+        master = MasterOptions(
+            event_poll_s=opts["poll"], integrity_poll_s=opts["integrity"], retry_max_s=opts["retry_max"]
+        )
+        gateway = Dnp3Gateway(GatewayOptions(opts["timeout"], opts["record_every"], master=master, tls=tls))
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        if dso is not None:
+            try:
+                gateway.dso_servers.append(DsoServer(dso, tls_files(opts["ems_tls_dir"], "outstation")))
+            except (OSError, RuntimeError) as exc:
+                gateway.close()
+                shutdown_manager()
+                raise CommandError(f"The EMS link cannot listen on port {dso.port}: {exc}") from exc
+            self.stdout.write(
+                f"EMS link: outstation {dso.address} on {dso.host}:{dso.port} for {dso.count} × {dso.feeder}."
+            )
+        count = gateway.load()
+        self.stdout.write(
+            f"DNP3 gateway: {count} DER links on {len(gateway.pool.channels)} channels. Ctrl-C stops."
+        )
+        try:
+            gateway.run(stop)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            try:
+                gateway.flush()
+            finally:  # the stacks' threads would keep the process alive
+                gateway.close()
+                shutdown_manager()
+        self.stdout.write("DNP3 gateway stopped.")

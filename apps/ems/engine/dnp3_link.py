@@ -1,0 +1,109 @@
+"""The EMS as DNP3 master to each DMS outstation (the DSO interface; never DER objects).
+
+A request is five direct operates (Q, V set point, PV curtailment, DR, then the interval id that
+closes it); it counts as delivered only when every operate is confirmed. The DMS's achieved Q and
+next interval's q_min / q_max arrive by event polls after a start-up integrity poll."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import wait
+from dataclasses import dataclass
+
+from apps.dms.engine.dnp3.master import CommandOutcome, Endpoint, MasterOptions, MasterPool
+from apps.dms.engine.dnp3.points import EMS_DMS
+from apps.dms.engine.dnp3.stack import TlsFiles
+
+
+@dataclass(frozen=True)
+class DsoRequest:
+    interval_id: int
+    q_request_kvar: float
+    v_set_pu: float = 1.0
+    pv_curtail_kw: float = 0.0
+    dr_kw: float = 0.0
+
+
+@dataclass(frozen=True)
+class DsoStatus:
+    q_achieved_kvar: float | None
+    q_min_kvar: float | None
+    q_max_kvar: float | None
+    interval_id: int | None
+    healthy: bool
+    fallback_active: bool
+    link_up: bool
+    updated_s: float | None
+
+
+class EmsDnp3Master:
+    def __init__(self, options: MasterOptions | None = None) -> None:
+        self.pool = MasterPool(options)
+        self._values: dict[str, dict[str, float]] = {}
+        self._updated: dict[str, float] = {}
+        self._up: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    def add_dso(
+        self, name: str, host: str, port: int, address: int = 10, tls: TlsFiles | None = None
+    ) -> None:
+        self.pool.add(name, Endpoint(host, port, address, tls=tls), EMS_DMS)
+
+    def pump(self, timeout_s: float = 0.1) -> None:
+        """Fold link events into the latest status of each DSO."""
+        for event in self.pool.drain(timeout_s):
+            with self._lock:
+                if event.kind == "values":
+                    self._values.setdefault(event.key, {}).update(event.values)
+                    self._updated[event.key] = event.t_s
+                    self._up[event.key] = True
+                elif event.kind in ("link_up", "answered"):
+                    self._up[event.key] = True
+                elif event.kind in ("link_down", "no_answer"):
+                    self._up[event.key] = False
+
+    def send(self, name: str, request: DsoRequest, timeout_s: float = 15.0) -> CommandOutcome:
+        link = self.pool.links[name]
+        outcomes = []
+        for field_name in ("q_request_kvar", "v_set_pu", "pv_curtail_kw", "dr_kw", "interval_id"):
+            future = link.operate(field_name, float(getattr(request, field_name)))
+            done, _ = wait([future], timeout=timeout_s)
+            outcome = (
+                future.result() if done else CommandOutcome(False, "no confirmation within the time allowed")
+            )
+            outcomes.append(outcome)
+            if not outcome.ok:
+                return CommandOutcome(False, f"{field_name}: {outcome.reason}")
+        return CommandOutcome(True)
+
+    def poll(self, name: str) -> None:
+        self.pool.links[name].integrity_poll()
+
+    def status(self, name: str) -> DsoStatus:
+        with self._lock:
+            v = dict(self._values.get(name, {}))
+            iid = v.get("interval_id")
+            return DsoStatus(
+                q_achieved_kvar=v.get("q_achieved_kvar"),
+                q_min_kvar=v.get("q_min_kvar"),
+                q_max_kvar=v.get("q_max_kvar"),
+                interval_id=int(iid) if iid is not None else None,
+                healthy=bool(v.get("dms_healthy", 0.0)),
+                fallback_active=bool(v.get("fallback_active", 0.0)),
+                link_up=self._up.get(name, False),
+                updated_s=self._updated.get(name),
+            )
+
+    def wait_for(self, name: str, interval_id: int, timeout_s: float = 10.0) -> DsoStatus:
+        """Pump events until the DSO's answer for `interval_id` arrived (or the time is up)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.pump(0.1)
+            status = self.status(name)
+            if status.interval_id == interval_id:
+                return status
+        return self.status(name)
+
+    def close(self) -> None:
+        self.pool.close()
