@@ -351,3 +351,29 @@ class CsvImport(models.Model):
 
     def __str__(self) -> str:
         return f"CSV import {self.filename} ({self.status})"
+
+
+# The IEEE 2030.5 server's state lives in its own module; imported here so Django registers it.
+from apps.der_registry.models.sep2 import (  # noqa: E402
+    Sep2EndDevice,
+    Sep2LogEvent,
+    Sep2MirrorUsagePoint,
+    Sep2Response,
+    Sep2Subscription,
+)
+
+__all__ = [
+    "DER",
+    "CsvImport",
+    "DERGroup",
+    "LatestMonitoring",
+    "LifecycleEvent",
+    "MonitoringSample",
+    "Quality",
+    "Sep2EndDevice",
+    "Sep2LogEvent",
+    "Sep2MirrorUsagePoint",
+    "Sep2Response",
+    "Sep2Subscription",
+    "SetPoint",
+]

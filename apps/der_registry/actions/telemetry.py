@@ -1,0 +1,176 @@
+"""Monitoring values in, set points out, and what devices say about the set points."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.der_registry.actions._common import _publish, _user, refuse
+from apps.der_registry.engine import ieee1547
+from apps.der_registry.engine.lifecycle import Status
+from apps.der_registry.models import (
+    DER,
+    LatestMonitoring,
+    MonitoringSample,
+    SetPoint,
+)
+from crest_web.accounts import audit
+from crest_web.accounts.audit import Actor
+from crest_web.events import publish_on_commit
+
+# How a value is named to an operator: field → (words, unit).
+LABELS = {
+    "p_kw": ("P", "kW"),
+    "q_kvar": ("Q", "kvar"),
+    "v_pu": ("The voltage", "pu"),
+    "f_hz": ("The frequency", "Hz"),
+    "p_limit_kw": ("The P limit", "kW"),
+}
+
+
+def _finite(name: str, value: Any, low: float, high: float) -> float | None:
+    if value is None:
+        return None
+    words, unit = LABELS.get(name, (name, ""))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise refuse(name, f"{words} must be a number, not {value!r}.") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise refuse(
+            name,
+            f"{words} must be between {low:g} and {high:g} {unit} (got {value:g} {unit})."
+            if math.isfinite(number)
+            else f"{words} must be a finite number.",
+        )
+    return number
+
+
+MONITORING_RANGES = {"p_kw": (-1e6, 1e6), "q_kvar": (-1e6, 1e6), "v_pu": (0.0, 2.0), "f_hz": (40.0, 70.0)}
+
+
+@transaction.atomic
+def do_record_monitoring(actor: Actor, source: str, der_id: int, values: dict[str, Any]) -> MonitoringSample:
+    """Store one monitoring sample; the latest-value row moves only forward in time."""
+    return _store_monitoring(der_id, values)
+
+
+def _store_monitoring(der_id: int, values: dict[str, Any]) -> MonitoringSample:
+    """do_record_monitoring's work, for actions that already hold a transaction (no savepoint)."""
+    der = DER.objects.get(pk=der_id)
+    t = values.get("t") or timezone.now()
+    if t > timezone.now() + dt.timedelta(minutes=5):
+        raise refuse("t", "The sample time is more than 5 minutes in the future; check the device clock.")
+    clean = {k: _finite(k, values.get(k), *bounds) for k, bounds in MONITORING_RANGES.items()}
+    text = {
+        k: values[k]
+        for k in ("operating_state", "connection_status", "alarm_status", "quality")
+        if values.get(k) is not None
+    }
+    sample = MonitoringSample(der=der, t=t, **clean, **text)
+    sample.full_clean(exclude=["der"])
+    sample.save()
+    latest = LatestMonitoring.objects.select_for_update().filter(der=der).first()
+    if latest is None:
+        LatestMonitoring.objects.update_or_create(der=der, defaults={"t": t, **clean, **text})
+    elif latest.t <= t:
+        LatestMonitoring.objects.filter(der=der).update(t=t, **clean, **text)
+    publish_on_commit("registry", "der.monitoring", {"id": der.pk, "t": t.isoformat(), **clean})
+    return sample
+
+
+@transaction.atomic
+def do_issue_setpoint(
+    actor: Actor,
+    source: str,
+    der_id: int,
+    *,
+    control_mode: str,
+    p_limit_kw: float | None = None,
+    q_kvar: float | None = None,
+    params: dict[str, Any] | None = None,
+    note: str = "",
+    setpoint_source: str = "manual",
+) -> SetPoint:
+    """Record a set point for an active DER within its effective ratings (sending is the
+    protocol gateway's job; this is the management history it works from)."""
+    if p_limit_kw is None and q_kvar is None and not params:
+        raise refuse("q_kvar", "A set point needs a P limit, a Q value or mode parameters.")
+    der = DER.objects.select_for_update().get(pk=der_id)
+    if der.status != Status.ACTIVE:
+        raise refuse("der", f"{der.name} is {der.status}; only active DERs take set points.")
+    if control_mode not in der.supported_modes:
+        label = {m.value: t for m, t in ieee1547.CONTROL_MODE_LABELS.items()}.get(control_mode, control_mode)
+        raise refuse("control_mode", f"{der.name} does not support the {label} mode.")
+    eff = {k: v.value for k, v in der.effective().items()}
+    p = _finite("p_limit_kw", p_limit_kw, 0.0, float(eff["active_power_kw"] or 0.0))
+    q = _finite(
+        "q_kvar",
+        q_kvar,
+        -float(eff["reactive_absorbed_kvar"] or 0.0),
+        float(eff["reactive_injected_kvar"] or 0.0),
+    )
+    s = float(eff["apparent_power_kva"] or 0.0)
+    if p is not None and q is not None and math.hypot(p, q) > s + 1e-6:
+        raise refuse("q_kvar", f"P {p:g} kW and Q {q:g} kvar exceed the {s:g} kVA rating.")
+    der.setpoints.filter(status__in=["issued", "acknowledged"]).update(status="superseded")
+    setpoint = SetPoint.objects.create(
+        der=der,
+        issued_by=_user(actor),
+        source=setpoint_source,
+        control_mode=control_mode,
+        p_limit_kw=p,
+        q_kvar=q,
+        params=params or {},
+        note=note[:200],
+    )
+    if der.control_mode != control_mode:
+        der.control_mode = control_mode
+        der.save(update_fields=["control_mode", "updated_at"])
+    audit.record(
+        actor,
+        source,
+        "der.setpoint",
+        der,
+        after={"control_mode": control_mode, "p_limit_kw": p, "q_kvar": q, "note": note},
+    )
+    _publish(der, "der.setpoint")
+    return setpoint
+
+
+@transaction.atomic
+def do_record_setpoint_delivery(
+    actor: Actor, source: str, setpoint_id: int, ok: bool, reason: str = ""
+) -> SetPoint | None:
+    """The protocol gateway's outcome for a registry set point: acknowledged by the device, or
+    failed with the device's reason. Only an `issued` set point moves (a superseded one stays)."""
+    setpoint = SetPoint.objects.select_for_update().select_related("der").filter(pk=setpoint_id).first()
+    if setpoint is None or setpoint.status != "issued":
+        return setpoint
+    setpoint.status = "acknowledged" if ok else "failed"
+    if reason:
+        setpoint.note = f"{setpoint.note} · {reason}".strip(" ·")[:200]
+    setpoint.save(update_fields=["status", "note"])
+    audit.record(
+        actor,
+        source,
+        f"der.setpoint.{setpoint.status}",
+        setpoint,
+        after={"status": setpoint.status},
+        reason=reason[:200],
+    )
+    publish_on_commit(
+        "registry",
+        "der.setpoint",
+        {
+            "id": setpoint.der_id,
+            "name": setpoint.der.name,
+            "setpoint": setpoint.pk,
+            "status": setpoint.status,
+        },
+    )
+    return setpoint

@@ -1,0 +1,331 @@
+"""Resource logic: routes a request from an identified client to the store and the encoders.
+Synchronous and framework-free; the server runs it on a worker thread."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from apps.der_registry.engine.sep2 import mirror as mup
+from apps.der_registry.engine.sep2 import resources as res
+from apps.der_registry.engine.sep2.derstate import (
+    DER_RESOURCES,
+    decode_der_resource,
+    decode_end_device,
+    decode_log_event,
+    decode_response,
+    decode_subscription,
+)
+from apps.der_registry.engine.sep2.http import HttpError, Reply, Request, text_reply
+from apps.der_registry.engine.sep2.model import (
+    Client,
+    EndDeviceView,
+    LogEventView,
+    Sep2Refusal,
+    Store,
+    SubscriptionView,
+)
+from apps.der_registry.engine.sep2.xmlcodec import CONTENT_TYPE, SepXmlError, to_bytes
+
+T = TypeVar("T")
+Handler = Callable[[Client, Request, tuple[int, ...]], Reply]
+MAX_LIMIT = 255  # List.results is a UInt8
+
+
+@dataclass(frozen=True)
+class Page:
+    start: int
+    limit: int
+
+    def of(self, items: Sequence[T]) -> list[T]:
+        return list(items[self.start : self.start + self.limit])
+
+
+def page(req: Request) -> Page:
+    """2030.5 list paging: s (first index, default 0) and l (how many, default 1)."""
+    try:
+        start, limit = int(req.query.get("s", "0")), int(req.query.get("l", "1"))
+    except ValueError:
+        raise HttpError(400, "The paging parameters s and l must be whole numbers.") from None
+    if start < 0 or limit < 0:
+        raise HttpError(400, "The paging parameters s and l cannot be negative.")
+    return Page(start, min(limit, MAX_LIMIT))
+
+
+def document(doc: ET.Element, status: int = 200) -> Reply:
+    return Reply(status, to_bytes(doc), CONTENT_TYPE)
+
+
+def created(location: str) -> Reply:
+    return Reply(201, headers={"Location": location})
+
+
+class Sep2App:
+    def __init__(self, store: Store, poll_s: int = 60) -> None:
+        self.store = store
+        self.poll_s = poll_s
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        for method, pattern, handler in self._table():
+            self.routes.append((method, re.compile(f"^{pattern}$"), handler))
+
+    def _table(self) -> list[tuple[str, str, Handler]]:
+        n = r"(\d{1,12})"
+        kinds = "|".join(DER_RESOURCES)
+        return [
+            ("GET", "/dcap", self.get_dcap),
+            ("GET", "/tm", self.get_time),
+            ("GET", "/edev", self.get_edev_list),
+            ("POST", "/edev", self.post_edev),
+            ("GET", f"/edev/{n}", self.get_edev),
+            ("GET", f"/edev/{n}/rg", self.get_registration),
+            ("GET", f"/edev/{n}/fsa", self.get_fsa_list),
+            ("GET", f"/edev/{n}/fsa/0", self.get_fsa),
+            ("GET", f"/edev/{n}/fsa/0/derp", self.get_program_list),
+            ("GET", f"/edev/{n}/der", self.get_der_list),
+            ("GET", f"/edev/{n}/der/0", self.get_der),
+            ("GET", f"/edev/{n}/der/0/({kinds})", self.get_der_state),
+            ("PUT", f"/edev/{n}/der/0/({kinds})", self.put_der_state),
+            ("GET", f"/edev/{n}/lel", self.get_log_events),
+            ("POST", f"/edev/{n}/lel", self.post_log_event),
+            ("GET", f"/edev/{n}/sub", self.get_subscriptions),
+            ("POST", f"/edev/{n}/sub", self.post_subscription),
+            ("DELETE", f"/edev/{n}/sub/{n}", self.delete_subscription),
+            ("GET", f"/derp/{n}", self.get_program),
+            ("GET", f"/derp/{n}/derc", self.get_controls),
+            ("GET", f"/derp/{n}/actderc", self.get_active_controls),
+            ("GET", f"/derp/{n}/derc/{n}", self.get_control),
+            ("GET", f"/derp/{n}/dderc", self.get_default_control),
+            ("GET", f"/derp/{n}/dc", self.get_curves),
+            ("GET", "/mup", self.get_mirrors),
+            ("POST", "/mup", self.post_mirror),
+            ("GET", f"/mup/{n}", self.get_mirror),
+            ("PUT", f"/mup/{n}", self.put_mirror),
+            ("POST", f"/mup/{n}", self.post_readings),
+            ("DELETE", f"/mup/{n}", self.delete_mirror),
+            ("GET", "/rsps", self.get_response_sets),
+            ("GET", "/rsps/0/rsp", self.get_responses),
+            ("POST", "/rsps/0/rsp", self.post_response),
+        ]
+
+    # --- dispatch -------------------------------------------------------------------------
+
+    def handle(self, lfdi: str, client: Client | None, req: Request) -> Reply:
+        if client is None:
+            return text_reply(
+                403,
+                f"The client certificate (LFDI {lfdi}) belongs to no DER or aggregator in the registry; "
+                "enrol the device with this LFDI first.",
+            )
+        try:
+            return self._dispatch(client, req)
+        except SepXmlError as exc:
+            return text_reply(400, str(exc))
+        except (Sep2Refusal, HttpError) as exc:
+            return text_reply(exc.status, str(exc))
+
+    def _dispatch(self, client: Client, req: Request) -> Reply:
+        allowed = []
+        for method, pattern, handler in self.routes:
+            match = pattern.match(req.path)
+            if match is None:
+                continue
+            if method != req.method:
+                allowed.append(method)
+                continue
+            if method in ("POST", "PUT"):
+                self._check_content_type(req)
+            return handler(client, req, self._ids(match.groups()))
+        if allowed:
+            reply = text_reply(405, f"{req.method} is not allowed on {req.path}; use {', '.join(allowed)}.")
+            reply.headers["Allow"] = ", ".join(allowed)
+            return reply
+        return text_reply(404, f"There is no 2030.5 resource at {req.path}.")
+
+    @staticmethod
+    def _ids(groups: Sequence[str]) -> tuple[int, ...]:
+        # The DER resource kind is the only non-numeric path part; it is passed by index.
+        return tuple(int(g) if g.isdigit() else list(DER_RESOURCES).index(g) for g in groups)
+
+    @staticmethod
+    def _check_content_type(req: Request) -> None:
+        kind = req.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != CONTENT_TYPE:
+            raise HttpError(415, f"Send 2030.5 documents as {CONTENT_TYPE}, not {kind or 'no content type'}.")
+        if not req.body:
+            raise HttpError(400, "The request has no body; send the 2030.5 document.")
+
+    def _own(self, client: Client, edev_id: int) -> int:
+        if edev_id not in client.der_ids:
+            raise HttpError(404, f"EndDevice {edev_id} is not one of this client's devices.")
+        return edev_id
+
+    def _edev_view(self, client: Client, edev_id: int) -> EndDeviceView:
+        view = self.store.end_device(client, self._own(client, edev_id))
+        if view is not None:
+            return view
+        raise HttpError(404, f"EndDevice {edev_id} has not been registered yet; POST it to /edev first.")
+
+    # --- handlers ---------------------------------------------------------------------------
+
+    def get_dcap(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        counts = len(self.store.end_devices(client)), len(self.store.mirrors(client))
+        return document(res.device_capability(self.poll_s, *counts))
+
+    def get_time(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        return document(res.time_resource(dt.datetime.now(dt.UTC), self.poll_s))
+
+    def get_edev_list(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        views = self.store.end_devices(client)
+        return document(res.end_device_list(page(req).of(views), len(views), self.poll_s))
+
+    def post_edev(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        posted = decode_end_device(req.body)
+        edev_id = self.store.register_end_device(client, posted.lfdi, posted.sfdi)
+        return created(res.edev(edev_id))
+
+    def get_edev(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        return document(res.end_device(self._edev_view(client, ids[0])))
+
+    def get_registration(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        return document(res.registration(self._edev_view(client, ids[0]), self.poll_s))
+
+    def get_fsa_list(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        p = page(req)
+        return document(res.fsa_list(self._own(client, ids[0]), self.poll_s, p.start, p.limit))
+
+    def get_fsa(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        return document(res.fsa(self._own(client, ids[0])))
+
+    def get_program_list(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id, p = self._own(client, ids[0]), page(req)
+        counts = len(self.store.controls(der_id)), len(self.store.curves(der_id))
+        return document(res.der_program_list(der_id, *counts, self.poll_s, p.start, p.limit))
+
+    def get_program(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id = self._own(client, ids[0])
+        counts = len(self.store.controls(der_id)), len(self.store.curves(der_id))
+        return document(res.der_program(der_id, *counts))
+
+    def get_der_list(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        p = page(req)
+        return document(res.der_list(self._own(client, ids[0]), self.poll_s, p.start, p.limit))
+
+    def get_der(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        return document(res.der(self._own(client, ids[0])))
+
+    def get_der_state(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id, kind = self._own(client, ids[0]), list(DER_RESOURCES)[ids[1]]
+        state = self.store.der_state(der_id, kind)
+        if state.updated_at is None:
+            raise HttpError(404, f"The device has not reported its {DER_RESOURCES[kind][0]} yet.")
+        return document(res.der_state_doc(der_id, kind, state))
+
+    def put_der_state(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id, kind = self._own(client, ids[0]), list(DER_RESOURCES)[ids[1]]
+        self.store.put_der_state(client, der_id, kind, decode_der_resource(kind, req.body))
+        return Reply(204)
+
+    def get_controls(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id = self._own(client, ids[0])
+        views = self.store.controls(der_id)
+        return document(res.der_control_list(der_id, page(req).of(views), len(views)))
+
+    def get_active_controls(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id = self._own(client, ids[0])
+        views = [v for v in self.store.controls(der_id) if v.status != "superseded"][:1]
+        return document(res.der_control_list(der_id, page(req).of(views), len(views), "actderc"))
+
+    def get_control(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id = self._own(client, ids[0])
+        for view in self.store.controls(der_id):
+            if view.setpoint_id == ids[1]:
+                return document(res.der_control(der_id, view))
+        raise HttpError(404, f"DERControl {ids[1]} is not in this program.")
+
+    def get_default_control(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        return document(res.default_der_control(self.store.default_control(self._own(client, ids[0]))))
+
+    def get_curves(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id = self._own(client, ids[0])
+        views = self.store.curves(der_id)
+        return document(res.der_curve_list(der_id, page(req).of(views), len(views)))
+
+    def get_response_sets(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        return document(res.response_set_list(self.poll_s, len(self.store.responses(client))))
+
+    def get_responses(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        views = self.store.responses(client)
+        return document(res.response_list(page(req).of(views), len(views)))
+
+    def post_response(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        posted = decode_response(req.body)
+        rid = self.store.record_response(
+            client, posted.lfdi, posted.subject, posted.status, posted.created_at
+        )
+        return created(f"{res.RESPONSE_SET}/{rid}")
+
+    def get_log_events(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id = self._own(client, ids[0])
+        views = self.store.log_events(der_id)
+        return document(res.log_event_list(der_id, page(req).of(views), len(views), self.poll_s))
+
+    def post_log_event(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id, p = self._own(client, ids[0]), decode_log_event(req.body)
+        view = LogEventView(0, p.created_at, p.function_set, p.code, p.event_id, p.pen, p.profile, p.details)
+        return created(f"{res.edev(der_id)}/lel/{self.store.record_log_event(client, der_id, view)}")
+
+    def get_subscriptions(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id = self._own(client, ids[0])
+        views = self.store.subscriptions(der_id)
+        return document(res.subscription_list(der_id, page(req).of(views), len(views), self.poll_s))
+
+    def post_subscription(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id, p = self._own(client, ids[0]), decode_subscription(req.body)
+        view = SubscriptionView(0, p.resource, p.notification_uri, p.limit, p.encoding, p.level)
+        return created(f"{res.edev(der_id)}/sub/{self.store.subscribe(client, der_id, view)}")
+
+    def delete_subscription(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        self.store.unsubscribe(client, self._own(client, ids[0]), ids[1])
+        return Reply(204)
+
+    # --- metering mirror ------------------------------------------------------------------------
+
+    def _mirror_view(self, client: Client, mup_id: int) -> mup.MirrorView:
+        view = self.store.mirror(client, mup_id)
+        if view is None:
+            raise HttpError(404, f"MirrorUsagePoint {mup_id} is not one of this client's mirrors.")
+        return view
+
+    def get_mirrors(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        views = self.store.mirrors(client)
+        return document(mup.mirror_list(page(req).of(views), len(views), self.poll_s))
+
+    def post_mirror(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        """A new mRID makes a mirror (201); a known one updates it (200); both say where it is."""
+        mup_id, made = self.store.save_mirror(client, mup.decode_mirror(req.body))
+        return Reply(201 if made else 200, headers={"Location": mup.mup(mup_id)})
+
+    def get_mirror(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        return document(mup.mirror_element(self._mirror_view(client, ids[0])))
+
+    def put_mirror(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        view, posted = self._mirror_view(client, ids[0]), mup.decode_mirror(req.body)
+        if posted.mrid != view.mrid:
+            raise HttpError(
+                400, f"The mRID {posted.mrid} is not this mirror's ({view.mrid}); POST new mirrors to /mup."
+            )
+        self.store.save_mirror(client, posted)
+        return Reply(204)
+
+    def post_readings(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        mup_id = self._mirror_view(client, ids[0]).mup_id
+        self.store.post_readings(client, mup_id, mup.decode_meter_readings(req.body))
+        return created(mup.mup(mup_id))
+
+    def delete_mirror(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        self.store.delete_mirror(client, self._mirror_view(client, ids[0]).mup_id)
+        return Reply(204)

@@ -1,0 +1,164 @@
+"""Plain records the server works with, and the `Store` protocol the registry adapter implements."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from apps.der_registry.engine.sep2.mirror import MeterReadingPost, MirrorPost, MirrorView
+
+# 2030.5 EventStatus.currentStatus and Response.status codes used here.
+EVENT_ACTIVE, EVENT_CANCELLED, EVENT_SUPERSEDED = 1, 2, 4
+RESPONSE_RECEIVED, RESPONSE_STARTED, RESPONSE_COMPLETED, RESPONSE_SUPERSEDED = 1, 2, 3, 7
+RESPONSE_NAMES = {
+    1: "received",
+    2: "started",
+    3: "completed",
+    4: "opted out",
+    5: "opted in",
+    6: "cancelled",
+    7: "superseded",
+    252: "rejected: cannot be met",
+    253: "rejected: invalid event",
+    254: "rejected: expired",
+}
+# A set point holds until the next one replaces it: the longest duration a UInt32 client handles safely.
+FOREVER_S = 2**31 - 1
+
+
+class Sep2Refusal(Exception):
+    """A request the registry refuses: HTTP status and an explanation an operator understands."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who a TLS client certificate belongs to: one device, or an aggregator (a DER group)."""
+
+    lfdi: str
+    kind: str  # "device" or "aggregator"
+    name: str
+    der_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class EndDeviceView:
+    edev_id: int  # the registry's DER id
+    lfdi: str
+    sfdi: int
+    changed_at: dt.datetime
+    registered_at: dt.datetime | None
+    pin: int | None
+
+
+@dataclass(frozen=True)
+class ControlView:
+    """One set point as a DERControl."""
+
+    setpoint_id: int
+    issued_at: dt.datetime
+    status: str  # the registry's set-point status
+    description: str
+    max_lim_pct: float | None = None  # opModMaxLimW, % of setMaxW
+    target_var: float | None = None  # opModTargetVar, var
+    fixed_pf: float | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class DefaultControlView:
+    der_id: int
+    description: str
+    connect: bool = True
+    energize: bool = True
+
+
+@dataclass(frozen=True)
+class CurveView:
+    curve_id: int
+    created_at: dt.datetime
+    curve_type: int  # 11 = volt-var
+    points: tuple[tuple[float, float], ...]  # (V % of nominal, var % of available)
+
+
+@dataclass(frozen=True)
+class ResponseView:
+    response_id: int
+    lfdi: str
+    subject: str
+    status: int
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LogEventView:
+    log_id: int
+    created_at: dt.datetime
+    function_set: int
+    code: int
+    event_id: int
+    pen: int
+    profile: int
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    sub_id: int
+    resource: str
+    notification_uri: str
+    limit: int
+    encoding: int = 0
+    level: str = "+S1"
+
+
+@dataclass(frozen=True)
+class PendingNotification:
+    """A subscriber to a DER's controls, and that DER's controls now (after a new set point)."""
+
+    der_id: int
+    sub: SubscriptionView
+    controls: tuple[ControlView, ...]
+
+
+@dataclass
+class DerState:
+    """What a client last PUT for its DER (capability, settings, status, availability)."""
+
+    values: dict[str, float | int | str | None] = field(default_factory=dict)
+    updated_at: dt.datetime | None = None
+
+
+class Store(Protocol):
+    """The registry as the 2030.5 server sees it. Every method is synchronous (runs on a worker
+    thread) and raises Sep2Refusal for requests the registry refuses."""
+
+    def identify(self, lfdi: str) -> Client | None: ...
+    def end_devices(self, client: Client) -> list[EndDeviceView]: ...
+    def end_device(self, client: Client, edev_id: int) -> EndDeviceView | None: ...
+    def register_end_device(self, client: Client, lfdi: str, sfdi: int) -> int: ...
+    def controls(self, der_id: int) -> list[ControlView]: ...
+    def default_control(self, der_id: int) -> DefaultControlView: ...
+    def curves(self, der_id: int) -> list[CurveView]: ...
+    def der_state(self, der_id: int, kind: str) -> DerState: ...
+    def put_der_state(self, client: Client, der_id: int, kind: str, values: dict[str, object]) -> None: ...
+    def responses(self, client: Client) -> list[ResponseView]: ...
+    def record_response(
+        self, client: Client, lfdi: str, subject: str, status: int, t: dt.datetime
+    ) -> int: ...
+    def log_events(self, der_id: int) -> list[LogEventView]: ...
+    def record_log_event(self, client: Client, der_id: int, event: LogEventView) -> int: ...
+    def subscriptions(self, der_id: int) -> list[SubscriptionView]: ...
+    def subscribe(self, client: Client, der_id: int, sub: SubscriptionView) -> int: ...
+    def unsubscribe(self, client: Client, der_id: int, sub_id: int) -> None: ...
+    def mirrors(self, client: Client) -> list[MirrorView]: ...
+    def mirror(self, client: Client, mup_id: int) -> MirrorView | None: ...
+    def save_mirror(self, client: Client, post: MirrorPost) -> tuple[int, bool]: ...
+    def post_readings(self, client: Client, mup_id: int, readings: tuple[MeterReadingPost, ...]) -> None: ...
+    def delete_mirror(self, client: Client, mup_id: int) -> None: ...
+    def latest_setpoint_id(self) -> int: ...
+    def notifications_since(self, after_id: int) -> tuple[int, list[PendingNotification]]: ...

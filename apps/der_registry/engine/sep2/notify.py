@@ -1,0 +1,65 @@
+"""Pushing Notifications: when a set point is issued for a DER, every subscription to that DER's
+DERControlList (or active list) gets a Notification carrying the list, POSTed to its
+notificationURI over TLS with the server's own certificate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from apps.der_registry.engine.sep2 import resources as res
+from apps.der_registry.engine.sep2.client import Sep2Connection
+from apps.der_registry.engine.sep2.model import PendingNotification, Store
+from apps.der_registry.engine.sep2.xmlcodec import to_bytes
+
+log = logging.getLogger("crest.sep2")
+DELIVERY_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Notifier:
+    store: Store
+    ctx: ssl.SSLContext  # the server's certificate, presented as a client to subscribers
+    period_s: float = 2.0
+    delivered: int = 0
+    failed: int = 0
+
+    async def run(self, pool: Executor) -> None:
+        loop = asyncio.get_running_loop()
+        after = await loop.run_in_executor(pool, self.store.latest_setpoint_id)
+        pending: set[asyncio.Task[None]] = set()
+        while True:
+            await asyncio.sleep(self.period_s)
+            try:
+                after, due = await loop.run_in_executor(pool, self.store.notifications_since, after)
+            except Exception:
+                log.exception("looking for new DERControls to notify failed")
+                continue
+            for item in due:
+                task = asyncio.create_task(self.deliver(item))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+
+    async def deliver(self, item: PendingNotification) -> None:
+        controls = res.der_control_list(item.der_id, item.controls, len(item.controls))
+        body = to_bytes(res.notification(item.der_id, item.sub, controls))
+        url = urlsplit(item.sub.notification_uri)
+        secure = url.scheme == "https"
+        base = f"{url.scheme}://{url.hostname}:{url.port or (443 if secure else 80)}"
+        conn = Sep2Connection(base, self.ctx) if secure else Sep2Connection(base, None)
+        try:
+            answer = await asyncio.wait_for(conn.request("POST", url.path or "/", body), DELIVERY_TIMEOUT_S)
+            ok = 200 <= answer.status < 300
+        except (OSError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError):
+            ok = False
+        finally:
+            await conn.close()
+        if ok:
+            self.delivered += 1
+        else:
+            self.failed += 1
+            log.warning("notification to %s failed", item.sub.notification_uri)

@@ -1,0 +1,375 @@
+"""Encoders: one function per 2030.5 resource, children in sep.xsd order. URLs are built here
+so that links and routes (app.py) agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from apps.der_registry.engine.sep2.derstate import encode_state
+from apps.der_registry.engine.sep2.model import (
+    EVENT_ACTIVE,
+    EVENT_SUPERSEDED,
+    FOREVER_S,
+    ControlView,
+    CurveView,
+    DefaultControlView,
+    DerState,
+    EndDeviceView,
+    LogEventView,
+    ResponseView,
+    SubscriptionView,
+)
+from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, link, scaled_element
+
+PEN = 0  # the utility's IANA private enterprise number goes in the low 32 bits of every mRID
+KIND_CONTROL, KIND_PROGRAM, KIND_DEFAULT, KIND_CURVE, KIND_FSA, KIND_RSPS = 1, 2, 3, 4, 5, 6
+RESPONSE_SET = "/rsps/0/rsp"
+# DERControlType bits (2030.5 Table): the modes this server's set points use.
+MODE_BITS = {"connect": 1 << 0, "fixed_pf": 1 << 3, "max_lim_w": 1 << 11, "target_var": 1 << 12}
+
+
+def mrid(kind: int, number: int) -> str:
+    return f"{kind:02X}{number:022X}{PEN:08X}"
+
+
+def mrid_number(value: str, kind: int) -> int | None:
+    """The object number inside an mRID this server minted, or None when it is not one of ours."""
+    value = value.upper()
+    if len(value) != 32 or not value.startswith(f"{kind:02X}"):
+        return None
+    try:
+        return int(value[2:24], 16)
+    except ValueError:
+        return None
+
+
+def edev(edev_id: int) -> str:
+    return f"/edev/{edev_id}"
+
+
+def derp(der_id: int) -> str:
+    return f"/derp/{der_id}"
+
+
+def _list(tag: str, href: str, total: int, items: Sequence[ET.Element], poll_s: int | None) -> ET.Element:
+    attrs = {"all": str(total), "href": href, "results": str(len(items))}
+    if poll_s is not None:
+        attrs["pollRate"] = str(poll_s)
+    return element(tag, attrs, items)
+
+
+def device_capability(poll_s: int, edev_count: int, mirror_count: int = 0) -> ET.Element:
+    return element(
+        "DeviceCapability",
+        {"href": "/dcap", "pollRate": str(poll_s)},
+        [
+            link("ResponseSetListLink", "/rsps", 1),
+            link("TimeLink", "/tm"),
+            link("EndDeviceListLink", "/edev", edev_count),
+            link("MirrorUsagePointListLink", "/mup", mirror_count),
+        ],
+    )
+
+
+def time_resource(now: dt.datetime, poll_s: int) -> ET.Element:
+    # The control room runs on UTC: no time zone or daylight-saving offset to announce.
+    t = epoch(now)
+    return element(
+        "Time",
+        {"href": "/tm", "pollRate": str(poll_s)},
+        [
+            leaf("currentTime", t),
+            leaf("dstEndTime", 0),
+            leaf("dstOffset", 0),
+            leaf("dstStartTime", 0),
+            leaf("localTime", t),
+            leaf("quality", 7),
+            leaf("tzOffset", 0),
+        ],
+    )
+
+
+def end_device(view: EndDeviceView) -> ET.Element:
+    base = edev(view.edev_id)
+    return element(
+        "EndDevice",
+        {"href": base, "subscribable": "0"},
+        [
+            link("DERListLink", f"{base}/der", 1),
+            leaf("lFDI", view.lfdi),
+            link("LogEventListLink", f"{base}/lel"),
+            leaf("sFDI", view.sfdi),
+            leaf("changedTime", epoch(view.changed_at)),
+            leaf("enabled", True),
+            link("FunctionSetAssignmentsListLink", f"{base}/fsa", 1),
+            link("RegistrationLink", f"{base}/rg"),
+            link("SubscriptionListLink", f"{base}/sub"),
+        ],
+    )
+
+
+def end_device_list(views: Sequence[EndDeviceView], total: int, poll_s: int) -> ET.Element:
+    return _list("EndDeviceList", "/edev", total, [end_device(v) for v in views], poll_s)
+
+
+def registration(view: EndDeviceView, poll_s: int) -> ET.Element:
+    registered = view.registered_at or view.changed_at
+    return element(
+        "Registration",
+        {"href": f"{edev(view.edev_id)}/rg", "pollRate": str(poll_s)},
+        [leaf("dateTimeRegistered", epoch(registered)), leaf("pIN", view.pin if view.pin is not None else 0)],
+    )
+
+
+def fsa(edev_id: int) -> ET.Element:
+    base = f"{edev(edev_id)}/fsa/0"
+    return element(
+        "FunctionSetAssignments",
+        {"href": base, "subscribable": "0"},
+        [
+            link("DERProgramListLink", f"{base}/derp", 1),
+            link("ResponseSetListLink", "/rsps", 1),
+            link("TimeLink", "/tm"),
+            leaf("mRID", mrid(KIND_FSA, edev_id)),
+            leaf("description", "DER set points"),
+        ],
+    )
+
+
+def fsa_list(edev_id: int, poll_s: int, start: int, limit: int) -> ET.Element:
+    items = [fsa(edev_id)][start : start + limit]
+    return _list("FunctionSetAssignmentsList", f"{edev(edev_id)}/fsa", 1, items, poll_s)
+
+
+def der_program(der_id: int, control_count: int, curve_count: int) -> ET.Element:
+    base = derp(der_id)
+    return element(
+        "DERProgram",
+        {"href": base, "subscribable": "0"},
+        [
+            leaf("mRID", mrid(KIND_PROGRAM, der_id)),
+            leaf("description", "Control room set points"),
+            link("ActiveDERControlListLink", f"{base}/actderc", min(control_count, 1)),
+            link("DefaultDERControlLink", f"{base}/dderc"),
+            link("DERControlListLink", f"{base}/derc", control_count),
+            link("DERCurveListLink", f"{base}/dc", curve_count),
+            leaf("primacy", 0),
+        ],
+    )
+
+
+def der_program_list(
+    edev_id: int, control_count: int, curve_count: int, poll_s: int, start: int, limit: int
+) -> ET.Element:
+    items = [der_program(edev_id, control_count, curve_count)][start : start + limit]
+    return _list("DERProgramList", f"{edev(edev_id)}/fsa/0/derp", 1, items, poll_s)
+
+
+def control_base(view: ControlView) -> ET.Element:
+    fixed_pf = None
+    if view.fixed_pf is not None:
+        fixed_pf = element(
+            "opModFixedPF",
+            children=[leaf("displacement", round(abs(view.fixed_pf) * 100)), leaf("multiplier", -2)],
+        )
+    max_lim = None if view.max_lim_pct is None else leaf("opModMaxLimW", round(view.max_lim_pct * 100))
+    target_var = None if view.target_var is None else scaled_element("opModTargetVar", view.target_var)
+    return element("DERControlBase", children=[fixed_pf, max_lim, target_var])
+
+
+def der_control(der_id: int, view: ControlView) -> ET.Element:
+    superseded = view.status == "superseded"
+    return element(
+        "DERControl",
+        {
+            "href": f"{derp(der_id)}/derc/{view.setpoint_id}",
+            "replyTo": RESPONSE_SET,
+            "responseRequired": "03",  # received/started/completed and the device's own answer
+            "subscribable": "0",
+        },
+        [
+            leaf("mRID", mrid(KIND_CONTROL, view.setpoint_id)),
+            leaf("description", view.description[:32]),
+            leaf("version", view.version),
+            leaf("creationTime", epoch(view.issued_at)),
+            element(
+                "EventStatus",
+                children=[
+                    leaf("currentStatus", EVENT_SUPERSEDED if superseded else EVENT_ACTIVE),
+                    leaf("dateTime", epoch(view.issued_at)),
+                    leaf("potentiallySuperseded", superseded),
+                ],
+            ),
+            element("interval", children=[leaf("duration", FOREVER_S), leaf("start", epoch(view.issued_at))]),
+            control_base(view),
+        ],
+    )
+
+
+def der_control_list(
+    der_id: int, views: Sequence[ControlView], total: int, href_tail: str = "derc"
+) -> ET.Element:
+    return _list(
+        "DERControlList", f"{derp(der_id)}/{href_tail}", total, [der_control(der_id, v) for v in views], None
+    )
+
+
+def default_der_control(view: DefaultControlView) -> ET.Element:
+    return element(
+        "DefaultDERControl",
+        {"href": f"{derp(view.der_id)}/dderc", "subscribable": "0"},
+        [
+            leaf("mRID", mrid(KIND_DEFAULT, view.der_id)),
+            leaf("description", view.description[:32]),
+            element(
+                "DERControlBase",
+                children=[leaf("opModConnect", view.connect), leaf("opModEnergize", view.energize)],
+            ),
+        ],
+    )
+
+
+def der_curve(der_id: int, view: CurveView) -> ET.Element:
+    points = [
+        element("CurveData", children=[leaf("xvalue", round(x * 100)), leaf("yvalue", round(y * 100))])
+        for x, y in view.points[:10]
+    ]
+    return element(
+        "DERCurve",
+        {"href": f"{derp(der_id)}/dc/{view.curve_id}"},
+        [
+            leaf("mRID", mrid(KIND_CURVE, view.curve_id)),
+            leaf("creationTime", epoch(view.created_at)),
+            *points,
+            leaf("curveType", view.curve_type),
+            leaf("xMultiplier", -2),
+            leaf("yMultiplier", -2),
+            leaf("yRefType", 3),  # % of available var
+        ],
+    )
+
+
+def der_curve_list(der_id: int, views: Sequence[CurveView], total: int) -> ET.Element:
+    return _list("DERCurveList", f"{derp(der_id)}/dc", total, [der_curve(der_id, v) for v in views], None)
+
+
+def der_list(edev_id: int, poll_s: int, start: int, limit: int) -> ET.Element:
+    items = [der(edev_id)][start : start + limit]
+    return _list("DERList", f"{edev(edev_id)}/der", 1, items, poll_s)
+
+
+def der(edev_id: int) -> ET.Element:
+    base = f"{edev(edev_id)}/der/0"
+    return element(
+        "DER",
+        {"href": base, "subscribable": "0"},
+        [
+            link("CurrentDERProgramLink", derp(edev_id)),
+            link("DERAvailabilityLink", f"{base}/dera"),
+            link("DERCapabilityLink", f"{base}/dercap"),
+            link("DERSettingsLink", f"{base}/derg"),
+            link("DERStatusLink", f"{base}/ders"),
+        ],
+    )
+
+
+def response(view: ResponseView) -> ET.Element:
+    return element(
+        "Response",
+        {"href": f"{RESPONSE_SET}/{view.response_id}"},
+        [
+            leaf("createdDateTime", epoch(view.created_at)),
+            leaf("endDeviceLFDI", view.lfdi),
+            leaf("status", view.status),
+            leaf("subject", view.subject),
+        ],
+    )
+
+
+def response_list(views: Sequence[ResponseView], total: int) -> ET.Element:
+    return _list("ResponseList", RESPONSE_SET, total, [response(v) for v in views], None)
+
+
+def response_set_list(poll_s: int, response_count: int) -> ET.Element:
+    rset = element(
+        "ResponseSet",
+        {"href": "/rsps/0"},
+        [
+            leaf("mRID", mrid(KIND_RSPS, 0)),
+            leaf("description", "DER control responses"),
+            link("ResponseListLink", RESPONSE_SET, response_count),
+        ],
+    )
+    return _list("ResponseSetList", "/rsps", 1, [rset], poll_s)
+
+
+def log_event(edev_id: int, view: LogEventView) -> ET.Element:
+    return element(
+        "LogEvent",
+        {"href": f"{edev(edev_id)}/lel/{view.log_id}"},
+        [
+            leaf("createdDateTime", epoch(view.created_at)),
+            leaf("details", view.details[:32] or None),
+            leaf("functionSet", view.function_set),
+            leaf("logEventCode", view.code),
+            leaf("logEventID", view.event_id),
+            leaf("logEventPEN", view.pen),
+            leaf("profileID", view.profile),
+        ],
+    )
+
+
+def log_event_list(edev_id: int, views: Sequence[LogEventView], total: int, poll_s: int) -> ET.Element:
+    items = [log_event(edev_id, v) for v in views]
+    return _list("LogEventList", f"{edev(edev_id)}/lel", total, items, poll_s)
+
+
+def subscription(edev_id: int, view: SubscriptionView) -> ET.Element:
+    return element(
+        "Subscription",
+        {"href": f"{edev(edev_id)}/sub/{view.sub_id}"},
+        [
+            leaf("subscribedResource", view.resource),
+            leaf("encoding", view.encoding),
+            leaf("level", view.level),
+            leaf("limit", view.limit),
+            leaf("notificationURI", view.notification_uri),
+        ],
+    )
+
+
+def subscription_list(edev_id: int, views: Sequence[SubscriptionView], total: int, poll_s: int) -> ET.Element:
+    items = [subscription(edev_id, v) for v in views]
+    return _list("SubscriptionList", f"{edev(edev_id)}/sub", total, items, poll_s)
+
+
+def notification(
+    edev_id: int, sub: SubscriptionView, resource: ET.Element | None, status: int = 0
+) -> ET.Element:
+    """A Notification carrying the changed resource (xsi:type names its concrete type)."""
+    body = None
+    if resource is not None:
+        body = element(
+            "Resource",
+            {
+                **resource.attrib,
+                "{http://www.w3.org/2001/XMLSchema-instance}type": resource.tag.split("}")[1],
+            },
+            list(resource),
+        )
+    return element(
+        "Notification",
+        {},
+        [
+            leaf("subscribedResource", sub.resource),
+            body,
+            leaf("status", status),
+            leaf("subscriptionURI", f"{edev(edev_id)}/sub/{sub.sub_id}"),
+        ],
+    )
+
+
+def der_state_doc(edev_id: int, kind: str, state: DerState) -> ET.Element:
+    return encode_state(f"{edev(edev_id)}/der/0/{kind}", kind, state)

@@ -1,0 +1,167 @@
+"""The 2030.5 server: asyncio HTTP/1.1 over TLS 1.2 with mandatory client certificates.
+The event loop only moves bytes; each request is answered by `Sep2App.handle` on a worker
+thread (the store does blocking database work there)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apps.der_registry.engine.sep2.app import Sep2App
+from apps.der_registry.engine.sep2.http import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    HttpError,
+    Reply,
+    Request,
+    read_request,
+    render,
+    text_reply,
+)
+from apps.der_registry.engine.sep2.model import Client
+from apps.der_registry.engine.sep2.notify import Notifier
+from apps.der_registry.engine.sep2_identity import lfdi_from_certificate
+
+log = logging.getLogger("crest.sep2")
+
+# 2030.5 §6.11: TLS 1.2 with ECDHE-ECDSA and AES-128-CCM-8 is mandatory; GCM suites are offered
+# too for general-purpose clients. Python's default cipher string excludes CCM, so name them.
+CIPHERS = "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
+IDLE_TIMEOUT_S = 300.0
+
+
+def server_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(CIPHERS)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cafile=str(ca))
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def client_context(cert: Path, key: Path, ca: Path, ciphers: str = CIPHERS) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    ctx.check_hostname = False  # devices reach the server by address; the CA pins its identity
+    ctx.load_verify_locations(cafile=str(ca))
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+@dataclass
+class Sep2Server:
+    app: Sep2App
+    workers: int = 8
+    max_body: int = MAX_BODY_BYTES
+    notifier: Notifier | None = None
+    pool: ThreadPoolExecutor = field(init=False)
+    _background: set[asyncio.Task[None]] = field(init=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sep2")
+
+    async def start(self, host: str, port: int, ctx: ssl.SSLContext) -> asyncio.Server:
+        server = await asyncio.start_server(self._connection, host, port, ssl=ctx, limit=MAX_HEADER_BYTES)
+        if self.notifier is not None:
+            self._background.add(asyncio.create_task(self.notifier.run(self.pool)))
+        return server
+
+    def stop_background(self) -> None:
+        for task in self._background:
+            task.cancel()
+
+    def _answer(self, lfdi: str, client: Client | None, req: Request) -> Reply:
+        try:
+            return self.app.handle(lfdi, client, req)
+        except Exception:  # one bad request must never take the server down
+            log.exception("2030.5 %s %s failed", req.method, req.path)
+            return text_reply(500, "The server failed to answer this request; the error has been logged.")
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        lfdi = lfdi_from_certificate(der)
+        client: Client | None = None
+        try:
+            while True:
+                try:
+                    req = await asyncio.wait_for(read_request(reader, self.max_body), IDLE_TIMEOUT_S)
+                except HttpError as exc:
+                    writer.write(render(text_reply(exc.status, str(exc)), keep_alive=not exc.close))
+                    await writer.drain()
+                    if exc.close:
+                        break
+                    continue
+                if req is None:
+                    break
+                if client is None or (req.method == "POST" and req.path == "/edev"):
+                    client = await loop.run_in_executor(self.pool, self.app.store.identify, lfdi)
+                reply = await loop.run_in_executor(self.pool, self._answer, lfdi, client, req)
+                if reply.status >= 400:
+                    log.info("%s %s from LFDI %s: %d", req.method, req.path, lfdi, reply.status)
+                writer.write(render(reply, req.keep_alive))
+                await writer.drain()
+                if not req.keep_alive:
+                    break
+        except (TimeoutError, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+class ServerThread:
+    """The server on its own event loop in a background thread (tests, benchmark, demo)."""
+
+    def __init__(self, server: Sep2Server, host: str, port: int, ctx: ssl.SSLContext) -> None:
+        self.server, self.host, self.ctx = server, host, ctx
+        self.port = port
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sep2-server", daemon=True)
+        self._aserver: asyncio.Server | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._aserver = self.loop.run_until_complete(self.server.start(self.host, self.port, self.ctx))
+        self.port = self._aserver.sockets[0].getsockname()[1]
+        self._ready.set()
+        self.loop.run_forever()
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        async def close() -> None:
+            self.server.stop_background()
+            if self._aserver is not None:
+                self._aserver.close()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.server.pool.shutdown(wait=True)
+
+
+def serve_forever(
+    server: Sep2Server, host: str, port: int, ctx: ssl.SSLContext, ready: Callable[[int], None]
+) -> None:
+    async def main() -> None:
+        aserver = await server.start(host, port, ctx)
+        ready(aserver.sockets[0].getsockname()[1])
+        async with aserver:
+            await aserver.serve_forever()
+
+    asyncio.run(main())

@@ -1,0 +1,396 @@
+"""M simulated 2030.5 clients against a running server: direct inverters (one certificate, one
+device) and aggregators (one certificate, many EndDevices). Each registers, polls at the
+server's pollRate, follows the active DERControl (answering received / completed / superseded),
+reports its DERStatus and posts P, Q, V, f readings to its metering mirror."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import random
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apps.der_registry.engine.sep2 import certs
+from apps.der_registry.engine.sep2 import mirror as mup
+from apps.der_registry.engine.sep2.client import Latencies, Sep2ClientError, Sep2Connection
+from apps.der_registry.engine.sep2.model import RESPONSE_COMPLETED, RESPONSE_RECEIVED, RESPONSE_SUPERSEDED
+from apps.der_registry.engine.sep2.server import CIPHERS, client_context
+from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, q, scaled
+from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
+
+
+@dataclass(frozen=True)
+class SimDevice:
+    lfdi: str
+    sfdi: int
+    pin: int | None = None
+
+
+@dataclass(frozen=True)
+class SimClient:
+    """One certificate. `devices` empty: a direct inverter whose device is the certificate itself."""
+
+    cert: Path
+    key: Path
+    lfdi: str
+    sfdi: int
+    devices: tuple[SimDevice, ...] = ()
+
+
+@dataclass
+class DeviceState:
+    edev: str  # the EndDevice's href
+    lfdi: str
+    active: str = ""  # mRID of the DERControl being followed
+    answered: set[str] = field(default_factory=set)
+    mirror: str = ""  # the MirrorUsagePoint's href, once made
+    rated_w: float = 5000.0
+    limit_pct: float = 100.0  # opModMaxLimW of the control followed
+    target_var: float | None = None  # opModTargetVar of the control followed
+
+
+@dataclass
+class SimStats:
+    latency: Latencies = field(default_factory=Latencies)
+    registered: int = 0
+    controls_followed: int = 0
+    responses_posted: int = 0
+    polls: int = 0
+    mirrors: int = 0
+    readings_posted: int = 0
+    readings_refused: int = 0
+
+
+def end_device_doc(device: SimDevice) -> ET.Element:
+    return element(
+        "EndDevice",
+        {},
+        [leaf("lFDI", device.lfdi), leaf("sFDI", device.sfdi), leaf("changedTime", epoch(_now()))],
+    )
+
+
+def der_status_doc(connected: bool = True) -> ET.Element:
+    t = epoch(_now())
+    return element(
+        "DERStatus",
+        {},
+        [
+            element(
+                "genConnectStatus", children=[leaf("dateTime", t), leaf("value", "07" if connected else "00")]
+            ),
+            element("operationalModeStatus", children=[leaf("dateTime", t), leaf("value", 2)]),
+            leaf("readingTime", t),
+        ],
+    )
+
+
+# The simulated inverter's readings: (mRID tail, uom, powerOfTenMultiplier, flowDirection, name).
+SIM_READINGS = (
+    (1, 38, 0, mup.FLOW_REVERSE, "P"),
+    (2, 63, 0, mup.FLOW_REVERSE, "Q"),
+    (3, 29, -1, 0, "V"),
+    (4, 33, -2, 0, "f"),
+)
+
+
+def mirror_mrid(lfdi: str, reading: int = 0) -> str:
+    """Stable mRIDs for a device's mirror (0) and its readings (1…): re-registering finds them."""
+    return hashlib.sha256(f"{lfdi}/{reading}".encode()).hexdigest()[:24].upper() + "00000000"
+
+
+def sim_measurements(device: DeviceState, rng: random.Random) -> dict[str, float]:
+    """What the simulated inverter measures now, in W, var (both injected into the grid), V and Hz."""
+    p_w = device.rated_w * rng.uniform(0.55, 0.75) * min(1.0, device.limit_pct / 100.0)
+    q_var = device.target_var if device.target_var is not None else rng.uniform(-200.0, 200.0)
+    return {"P": p_w, "Q": q_var, "V": 240.0 * rng.uniform(0.99, 1.03), "f": 60.0 + rng.uniform(-0.02, 0.02)}
+
+
+def meter_readings(
+    lfdi: str, measured: dict[str, float] | None, with_types: bool
+) -> list[mup.MeterReadingPost]:
+    out = []
+    t = epoch(_now())
+    for tail, uom, power, flow, name in SIM_READINGS:
+        readings = () if measured is None else (mup.ReadingValue(round(measured[name] / 10.0**power), t),)
+        rt = mup.ReadingType(uom, power, flow) if with_types else None
+        out.append(mup.MeterReadingPost(mirror_mrid(lfdi, tail), name, rt, readings, t if readings else None))
+    return out
+
+
+def mirror_doc(lfdi: str) -> ET.Element:
+    post = mup.MirrorPost(
+        mirror_mrid(lfdi),
+        lfdi,
+        description="inverter",
+        post_rate=60,
+        meter_readings=tuple(meter_readings(lfdi, None, True)),
+    )
+    return mup.mirror_element(post)
+
+
+def response_doc(lfdi: str, subject: str, status: int) -> ET.Element:
+    return element(
+        "DERControlResponse",
+        {},
+        [
+            leaf("createdDateTime", epoch(_now())),
+            leaf("endDeviceLFDI", lfdi),
+            leaf("status", status),
+            leaf("subject", subject),
+        ],
+    )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _href(doc: ET.Element, tag: str) -> str:
+    node = doc.find(q(tag))
+    if node is None:
+        raise Sep2ClientError(f"{doc.tag} has no {tag}")
+    return node.attrib["href"]
+
+
+async def register(conn: Sep2Connection, sim: SimClient, stats: SimStats) -> tuple[list[DeviceState], int]:
+    """Discover the EndDevices from /dcap (an aggregator POSTs its devices first); check each PIN
+    and make each device's metering mirror."""
+    dcap = (await conn.get("/dcap")).doc()
+    poll_s = int(dcap.attrib.get("pollRate", "900"))
+    edev_list = _href(dcap, "EndDeviceListLink")
+    for device in sim.devices:
+        answer = await conn.post(edev_list, end_device_doc(device))
+        if answer.status != 201:
+            raise Sep2ClientError(f"registering {device.lfdi}: {answer.status} {answer.body!r}")
+    listing = (await conn.get(f"{edev_list}?l=255")).doc()
+    mirrors = dcap.find(q("MirrorUsagePointListLink"))
+    mup_list = "" if mirrors is None else mirrors.attrib["href"]
+    wanted = {d.lfdi: d for d in sim.devices} or {sim.lfdi: SimDevice(sim.lfdi, sim.sfdi)}
+    states = []
+    for edev in listing.findall(q("EndDevice")):
+        lfdi = edev.findtext(q("lFDI")) or ""
+        if lfdi not in wanted:
+            continue
+        rg = (await conn.get(_href(edev, "RegistrationLink"))).doc()
+        pin = wanted[lfdi].pin
+        if pin is not None and int(rg.findtext(q("pIN")) or -1) != pin:
+            raise Sep2ClientError(f"the server's PIN for {lfdi} does not match the device's")
+        state = DeviceState(edev.attrib["href"], lfdi)
+        if mup_list:
+            await make_mirror(conn, mup_list, state, stats)
+        states.append(state)
+        stats.registered += 1  # registered: controls, status and readings all have somewhere to go
+    return states, poll_s
+
+
+async def make_mirror(conn: Sep2Connection, mup_list: str, device: DeviceState, stats: SimStats) -> None:
+    answer = await conn.post(mup_list, mirror_doc(device.lfdi))
+    if answer.status not in (200, 201) or "location" not in answer.headers:
+        raise Sep2ClientError(f"making the mirror of {device.lfdi}: {answer.status} {answer.body!r}")
+    device.mirror = answer.headers["location"]
+    stats.mirrors += 1
+
+
+async def post_readings(conn: Sep2Connection, device: DeviceState, stats: SimStats) -> None:
+    if not device.mirror:
+        return
+    posts = meter_readings(device.lfdi, sim_measurements(device, random.Random()), False)
+    answer = await conn.post(device.mirror, mup.meter_reading_list(posts))
+    if answer.status == 201:
+        stats.readings_posted += 1
+    else:
+        stats.readings_refused += 1
+
+
+def _follow_control(device: DeviceState, control: ET.Element) -> None:
+    base = control.find(q("DERControlBase"))
+    limit = None if base is None else base.findtext(q("opModMaxLimW"))
+    device.limit_pct = 100.0 if limit is None else int(limit) / 100.0
+    device.target_var = None if base is None else scaled(base, "opModTargetVar")
+
+
+async def _program_controls(conn: Sep2Connection, edev: str) -> ET.Element:
+    fsa = (await conn.get(f"{edev}/fsa/0")).doc()
+    programs = (await conn.get(_href(fsa, "DERProgramListLink"))).doc()
+    program = programs.find(q("DERProgram"))
+    if program is None:
+        raise Sep2ClientError(f"{edev} has no DERProgram")
+    return (await conn.get(f"{_href(program, 'DERControlListLink')}?l=8")).doc()
+
+
+async def follow(conn: Sep2Connection, device: DeviceState, stats: SimStats) -> None:
+    """One poll: read the controls, answer what changed, report status."""
+    controls = await _program_controls(conn, device.edev)
+    stats.polls += 1
+    for control in controls.findall(q("DERControl")):
+        subject = control.findtext(q("mRID")) or ""
+        status = int(control.findtext(f"{q('EventStatus')}/{q('currentStatus')}") or 0)
+        reply_to = control.attrib.get("replyTo", "/rsps/0/rsp")
+        if status == 1 and subject != device.active:
+            device.active = subject
+            _follow_control(device, control)
+            stats.controls_followed += 1
+            for code in (RESPONSE_RECEIVED, RESPONSE_COMPLETED):
+                await _respond(conn, reply_to, device, subject, code, stats)
+        elif status == 4 and subject in device.answered and f"{subject}/7" not in device.answered:
+            await _respond(conn, reply_to, device, subject, RESPONSE_SUPERSEDED, stats)
+            device.answered.add(f"{subject}/7")
+    await conn.put(f"{device.edev}/der/0/ders", der_status_doc())
+    await post_readings(conn, device, stats)
+
+
+async def _respond(
+    conn: Sep2Connection, reply_to: str, device: DeviceState, subject: str, code: int, stats: SimStats
+) -> None:
+    answer = await conn.post(reply_to, response_doc(device.lfdi, subject, code))
+    if answer.status == 201:
+        stats.responses_posted += 1
+        device.answered.add(subject)
+
+
+async def run_client(
+    base_url: str,
+    ca: Path,
+    sim: SimClient,
+    duration_s: float,
+    stats: SimStats,
+    poll_s: float | None = None,
+    ciphers: str = CIPHERS,
+) -> None:
+    conn = Sep2Connection(base_url, client_context(sim.cert, sim.key, ca, ciphers), stats.latency)
+    deadline = time.monotonic() + duration_s
+    try:
+        devices, server_poll = await register(conn, sim, stats)
+        period = poll_s or server_poll
+        await asyncio.sleep(random.uniform(0, period))  # clients do not poll in lock-step
+        while time.monotonic() < deadline:
+            for device in devices:
+                await follow(conn, device, stats)
+            await asyncio.sleep(max(0.0, min(period, deadline - time.monotonic())))
+    except (Sep2ClientError, ConnectionError, OSError):
+        stats.latency.errors += 1
+    finally:
+        await conn.close()
+
+
+async def run_client_forever(
+    base_url: str, ca: Path, sim: SimClient, stats: SimStats, poll_s: float | None, retry_max_s: float = 30.0
+) -> None:
+    """A device that never gives up: after a failure (server not up yet or restarted, certificate
+    not enrolled yet) it registers again, backing off from 1 s to `retry_max_s`. Ends when cancelled."""
+    delay_s = 1.0
+    while True:
+        started = time.monotonic()
+        await run_client(base_url, ca, sim, float("inf"), stats, poll_s)
+        if time.monotonic() - started > 10 * retry_max_s:
+            delay_s = 1.0  # it ran well for a long time: this is a fresh failure
+        await asyncio.sleep(delay_s)
+        delay_s = min(retry_max_s, 2 * delay_s)
+
+
+async def run_clients_async(
+    base_url: str, ca: Path, clients: list[SimClient], duration_s: float, poll_s: float | None = None
+) -> SimStats:
+    stats = SimStats()
+    await asyncio.gather(*(run_client(base_url, ca, c, duration_s, stats, poll_s) for c in clients))
+    return stats
+
+
+def run_clients(
+    base_url: str, ca: Path, clients: list[SimClient], duration_s: float, poll_s: float | None = None
+) -> SimStats:
+    """Run every client for `duration_s` against `base_url` (e.g. https://127.0.0.1:8443)."""
+    return asyncio.run(run_clients_async(base_url, ca, clients, duration_s, poll_s))
+
+
+def _demo_ca(cert_dir: Path) -> certs.CertFiles:
+    ca_cert, ca_key = cert_dir / "ca.crt", cert_dir / "ca.key"
+    if not (ca_cert.is_file() and ca_key.is_file()):
+        raise FileNotFoundError(
+            f"{cert_dir} needs ca.crt and ca.key (run_sep2_server --demo-certs makes them)."
+        )
+    return certs.CertFiles(ca_cert, ca_key, "", 0)
+
+
+def _demo_cert(ca: certs.CertFiles, cert_dir: Path, stem: str) -> certs.CertFiles:
+    cert, key = cert_dir / "sim" / f"{stem}.crt", cert_dir / "sim" / f"{stem}.key"
+    if cert.is_file() and key.is_file():
+        return certs.load(cert, key)
+    return certs.make_cert(ca, cert.parent, cert.stem)
+
+
+def demo_clients(count: int, cert_dir: Path) -> list[SimClient]:
+    """`count` direct-inverter clients with certificates `sim-{i}` signed by the CA in `cert_dir`
+    (ca.crt / ca.key, as `run_sep2_server --demo-certs` makes them); made once, then reused.
+    Their LFDIs must be enrolled in the registry for the server to accept them."""
+    ca = _demo_ca(cert_dir)
+    out = []
+    for i in range(count):
+        files = _demo_cert(ca, cert_dir, f"sim-{i}")
+        out.append(SimClient(files.cert, files.key, files.lfdi, files.sfdi))
+    return out
+
+
+def aggregated_devices(count: int) -> tuple[SimDevice, ...]:
+    """The EndDevices behind the demo aggregator. They never open a TLS connection of their own,
+    so their identities are fixed numbers rather than certificates (same on every machine)."""
+    lfdis = [
+        hashlib.sha256(f"crest-demo-aggregated-{i}".encode()).hexdigest()[:40].upper() for i in range(count)
+    ]
+    return tuple(SimDevice(lfdi, sfdi_from_lfdi(lfdi)) for lfdi in lfdis)
+
+
+def demo_aggregator(devices: int, cert_dir: Path) -> SimClient:
+    """One aggregator client (certificate `sim/aggregator`) managing `aggregated_devices(devices)`;
+    its LFDI must be the aggregator group's in the registry, the devices' LFDIs its members'."""
+    files = _demo_cert(_demo_ca(cert_dir), cert_dir, "aggregator")
+    return SimClient(files.cert, files.key, files.lfdi, files.sfdi, aggregated_devices(devices))
+
+
+class SimHandle:
+    """Clients running on a background event loop until stop()."""
+
+    def __init__(self, base_url: str, ca: Path, clients: list[SimClient], poll_s: float | None) -> None:
+        self.stats = SimStats()
+        self._loop = asyncio.new_event_loop()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._thread = threading.Thread(
+            target=self._run, args=(base_url, ca, clients, poll_s), name="sep2-sim", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, base_url: str, ca: Path, clients: list[SimClient], poll_s: float | None) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def main() -> None:
+            self._tasks = [
+                asyncio.create_task(run_client_forever(base_url, ca, c, self.stats, poll_s)) for c in clients
+            ]
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+        self._loop.run_until_complete(main())
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            self._loop.call_soon_threadsafe(task.cancel)
+        self._thread.join(10)
+
+
+def start(
+    count: int,
+    base_url: str = "https://127.0.0.1:8443",
+    cert_dir: Path = Path(".data/sep2"),
+    poll_s: float | None = None,
+    aggregated: int = 0,
+) -> SimHandle:
+    """`manage.py run_field_sim --sep2 M [--sep2-aggregated K]`: M direct-inverter clients and,
+    with K > 0, one aggregator managing K devices, against the server at `base_url`."""
+    clients = demo_clients(count, cert_dir)
+    if aggregated:
+        clients.append(demo_aggregator(aggregated, cert_dir))
+    return SimHandle(base_url, cert_dir / "ca.crt", clients, poll_s)

@@ -1,0 +1,323 @@
+"""The registry as the IEEE 2030.5 server sees it: implements engine.sep2.model.Store over the ORM.
+Reads go straight to the models; every change goes through a do_* action (source "sep2")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from apps.der_registry import actions
+from apps.der_registry.actions import RegistryError
+from apps.der_registry.engine.lifecycle import Status
+from apps.der_registry.engine.sep2.mirror import (
+    MeterReadingPost,
+    MeterReadingView,
+    MirrorPost,
+    MirrorView,
+    ReadingType,
+)
+from apps.der_registry.engine.sep2.model import (
+    Client,
+    ControlView,
+    CurveView,
+    DefaultControlView,
+    DerState,
+    EndDeviceView,
+    LogEventView,
+    PendingNotification,
+    ResponseView,
+    Sep2Refusal,
+    SubscriptionView,
+)
+from apps.der_registry.engine.sep2.resources import KIND_CONTROL, mrid, mrid_number
+from apps.der_registry.models import (
+    DER,
+    DERGroup,
+    Sep2EndDevice,
+    Sep2LogEvent,
+    Sep2MirrorUsagePoint,
+    Sep2Response,
+    Sep2Subscription,
+    SetPoint,
+)
+
+SOURCE = "sep2"
+RECENT = 255  # list documents carry at most 255 entries (results is a UInt8)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on_worker_thread(method: F) -> F:
+    """Registry refusals become HTTP 400 with their words; a broken connection is dropped so the
+    next request on this worker thread reconnects."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except RegistryError as exc:
+            raise Sep2Refusal(400, f"The registry refused this: {exc}") from None
+        except Exception:
+            if connection.connection is not None and not connection.is_usable():
+                close_old_connections()
+                connection.close()
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _view(der: DER, edev: Sep2EndDevice | None) -> EndDeviceView:
+    return EndDeviceView(
+        edev_id=der.pk,
+        lfdi=der.lfdi,
+        sfdi=der.sfdi or 0,
+        changed_at=edev.changed_at if edev else der.updated_at,
+        registered_at=edev.registered_at if edev else None,
+        pin=int(der.registration_pin) if der.registration_pin.isdigit() else None,
+    )
+
+
+def _control(sp: SetPoint, active_kw: float) -> ControlView:
+    pf = sp.params.get("pf") if sp.control_mode == "constant_pf" else None
+    return ControlView(
+        setpoint_id=sp.pk,
+        issued_at=sp.issued_at,
+        status=sp.status,
+        description=f"{sp.get_source_display()} set point",
+        max_lim_pct=None
+        if sp.p_limit_kw is None or active_kw <= 0
+        else min(100.0, 100.0 * sp.p_limit_kw / active_kw),
+        target_var=None if sp.q_kvar is None else sp.q_kvar * 1000.0,
+        fixed_pf=float(pf) if isinstance(pf, int | float) else None,
+    )
+
+
+def _mirror(row: Sep2MirrorUsagePoint) -> MirrorView:
+    readings = tuple(
+        MeterReadingView(
+            mrid,
+            str(mr.get("description", "")),
+            ReadingType(mr["uom"], mr["power_of_ten"], mr["flow_direction"], mr["phase"]),
+            mr.get("last_update_s"),
+            mr.get("last_value"),
+        )
+        for mrid, mr in sorted(row.meter_readings.items())
+    )
+    return MirrorView(
+        row.pk,
+        row.mrid,
+        row.der.lfdi,
+        row.role_flags,
+        row.service_category,
+        row.status,
+        row.description,
+        row.post_rate,
+        readings,
+    )
+
+
+class RegistryStore:
+    @on_worker_thread
+    def identify(self, lfdi: str) -> Client | None:
+        lfdi = lfdi.upper()
+        der = DER.objects.filter(lfdi=lfdi).exclude(status=Status.DECOMMISSIONED).only("pk", "name").first()
+        if der is not None:
+            return Client(lfdi, "device", der.name, (der.pk,))
+        group = DERGroup.objects.filter(lfdi=lfdi, kind=DERGroup.Kind.AGGREGATOR).first()
+        if group is None:
+            return None
+        ids = group.ders.exclude(status=Status.DECOMMISSIONED).values_list("pk", flat=True)
+        return Client(lfdi, "aggregator", group.name, tuple(ids))
+
+    def _aggregator_id(self, client: Client) -> int | None:
+        if client.kind != "aggregator":
+            return None
+        return DERGroup.objects.filter(lfdi=client.lfdi).values_list("pk", flat=True).first()
+
+    @on_worker_thread
+    def end_devices(self, client: Client) -> list[EndDeviceView]:
+        """A device sees itself (it is provisioned by its enrolment); an aggregator sees the devices
+        it has registered."""
+        edevs = {e.der_id: e for e in Sep2EndDevice.objects.filter(der_id__in=client.der_ids)}
+        ders = DER.objects.filter(pk__in=client.der_ids if client.kind == "device" else list(edevs))
+        return [_view(d, edevs.get(d.pk)) for d in ders.order_by("pk")]
+
+    @on_worker_thread
+    def end_device(self, client: Client, edev_id: int) -> EndDeviceView | None:
+        edev = Sep2EndDevice.objects.filter(der_id=edev_id).select_related("der").first()
+        if edev is None:
+            return _view(DER.objects.get(pk=edev_id), None) if client.kind == "device" else None
+        return _view(edev.der, edev)
+
+    @on_worker_thread
+    def register_end_device(self, client: Client, lfdi: str, sfdi: int) -> int:
+        der = DER.objects.filter(lfdi=lfdi.upper()).exclude(status=Status.DECOMMISSIONED).first()
+        if der is None:
+            raise Sep2Refusal(
+                400, f"No DER with LFDI {lfdi} is enrolled in the registry; enrol it before registering it."
+            )
+        if der.pk not in client.der_ids:
+            raise Sep2Refusal(
+                403, f"{der.name} is not managed by this client ({client.name}) in the registry."
+            )
+        if der.sfdi is not None and der.sfdi != sfdi:
+            raise Sep2Refusal(400, f"The SFDI {sfdi} does not match the registry's SFDI for {der.name}.")
+        actions.do_register_sep2_end_device(None, SOURCE, der.pk, self._aggregator_id(client))
+        return der.pk
+
+    @on_worker_thread
+    def controls(self, der_id: int) -> list[ControlView]:
+        setpoints = list(SetPoint.objects.filter(der_id=der_id).select_related("der")[:RECENT])
+        if not setpoints:
+            return []
+        active_kw = float(setpoints[0].der.effective()["active_power_kw"].value or 0.0)
+        return [_control(sp, active_kw) for sp in setpoints]
+
+    @on_worker_thread
+    def default_control(self, der_id: int) -> DefaultControlView:
+        return DefaultControlView(der_id, "Connected, energized")
+
+    @on_worker_thread
+    def curves(self, der_id: int) -> list[CurveView]:
+        der = DER.objects.only("mode_params", "updated_at").get(pk=der_id)
+        points = der.mode_params.get("curve") if isinstance(der.mode_params, dict) else None
+        if not isinstance(points, list) or not 2 <= len(points) <= 10:
+            return []
+        # The registry keeps the volt-var curve as (V pu, Q as a fraction of available var).
+        pct = tuple((float(v) * 100.0, float(qf) * 100.0) for v, qf in points)
+        return [CurveView(1, der.updated_at, 11, pct)]
+
+    @on_worker_thread
+    def der_state(self, der_id: int, kind: str) -> DerState:
+        edev = Sep2EndDevice.objects.filter(der_id=der_id).first()
+        if edev is None or kind not in edev.reported_at:
+            return DerState()
+        values = getattr(edev, actions.SEP2_KIND_FIELDS[kind])
+        return DerState(values, dt.datetime.fromisoformat(edev.reported_at[kind]))
+
+    @on_worker_thread
+    def put_der_state(self, client: Client, der_id: int, kind: str, values: dict[str, object]) -> None:
+        actions.do_record_sep2_der_state(None, SOURCE, der_id, kind, values)
+
+    @on_worker_thread
+    def responses(self, client: Client) -> list[ResponseView]:
+        rows = Sep2Response.objects.filter(der_id__in=client.der_ids).select_related("der")[:RECENT]
+        return [ResponseView(r.pk, r.der.lfdi, r.subject, r.status, r.created_at) for r in rows]
+
+    @on_worker_thread
+    def record_response(self, client: Client, lfdi: str, subject: str, status: int, t: dt.datetime) -> int:
+        der = DER.objects.filter(lfdi=lfdi, pk__in=client.der_ids).first()
+        if der is None:
+            raise Sep2Refusal(
+                403, f"The response names LFDI {lfdi}, which is not one of this client's devices."
+            )
+        setpoint_id = mrid_number(subject, KIND_CONTROL)
+        if setpoint_id is None or not SetPoint.objects.filter(pk=setpoint_id, der=der).exists():
+            raise Sep2Refusal(
+                400, f"The subject {subject} is not a DERControl this server issued to {der.name}."
+            )
+        if t > timezone.now() + dt.timedelta(minutes=5):
+            raise Sep2Refusal(400, "The response's createdDateTime is in the future; check the device clock.")
+        canonical = mrid(KIND_CONTROL, setpoint_id)
+        return actions.do_record_sep2_response(None, SOURCE, der.pk, setpoint_id, canonical, status, t).pk
+
+    @on_worker_thread
+    def log_events(self, der_id: int) -> list[LogEventView]:
+        rows = Sep2LogEvent.objects.filter(der_id=der_id)[:RECENT]
+        return [
+            LogEventView(r.pk, r.created_at, r.function_set, r.code, r.event_id, r.pen, r.profile, r.details)
+            for r in rows
+        ]
+
+    @on_worker_thread
+    def record_log_event(self, client: Client, der_id: int, event: LogEventView) -> int:
+        values = {
+            "created_at": event.created_at,
+            "function_set": event.function_set,
+            "code": event.code,
+            "event_id": event.event_id,
+            "pen": event.pen,
+            "profile": event.profile,
+            "details": event.details[:32],
+        }
+        return actions.do_record_sep2_log_event(None, SOURCE, der_id, values).pk
+
+    @on_worker_thread
+    def subscriptions(self, der_id: int) -> list[SubscriptionView]:
+        rows = DER.objects.get(pk=der_id).sep2_subscriptions.all()[:RECENT]
+        return [
+            SubscriptionView(s.pk, s.resource, s.notification_uri, s.limit, s.encoding, s.level) for s in rows
+        ]
+
+    @on_worker_thread
+    def subscribe(self, client: Client, der_id: int, sub: SubscriptionView) -> int:
+        if not sub.notification_uri.startswith(("https://", "http://")):
+            raise Sep2Refusal(400, "The notificationURI must be an http(s) address the server can reach.")
+        values = {
+            "resource": sub.resource[:200],
+            "notification_uri": sub.notification_uri[:300],
+            "limit": sub.limit,
+            "encoding": sub.encoding,
+            "level": sub.level[:16],
+        }
+        return actions.do_sep2_subscribe(None, SOURCE, der_id, values).pk
+
+    @on_worker_thread
+    def unsubscribe(self, client: Client, der_id: int, sub_id: int) -> None:
+        actions.do_sep2_unsubscribe(None, SOURCE, der_id, sub_id)
+
+    @on_worker_thread
+    def mirrors(self, client: Client) -> list[MirrorView]:
+        rows = Sep2MirrorUsagePoint.objects.filter(der_id__in=client.der_ids).select_related("der")
+        return [_mirror(r) for r in rows[:RECENT]]
+
+    @on_worker_thread
+    def mirror(self, client: Client, mup_id: int) -> MirrorView | None:
+        row = Sep2MirrorUsagePoint.objects.filter(pk=mup_id, der_id__in=client.der_ids).select_related("der")
+        found = row.first()
+        return None if found is None else _mirror(found)
+
+    @on_worker_thread
+    def save_mirror(self, client: Client, post: MirrorPost) -> tuple[int, bool]:
+        der = DER.objects.filter(lfdi=post.device_lfdi, pk__in=client.der_ids).only("pk").first()
+        if der is None:
+            raise Sep2Refusal(
+                403, f"The mirror's deviceLFDI {post.device_lfdi} is not one of this client's devices."
+            )
+        mirror, made = actions.do_save_sep2_mirror(None, SOURCE, der.pk, post)
+        return mirror.pk, made
+
+    @on_worker_thread
+    def post_readings(self, client: Client, mup_id: int, readings: tuple[MeterReadingPost, ...]) -> None:
+        actions.do_record_sep2_readings(None, SOURCE, mup_id, readings)
+
+    @on_worker_thread
+    def delete_mirror(self, client: Client, mup_id: int) -> None:
+        actions.do_delete_sep2_mirror(None, SOURCE, mup_id)
+
+    @on_worker_thread
+    def latest_setpoint_id(self) -> int:
+        return SetPoint.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+    @on_worker_thread
+    def notifications_since(self, after_id: int) -> tuple[int, list[PendingNotification]]:
+        """Subscriptions to the control lists of DERs that got a set point after `after_id`."""
+        fresh = SetPoint.objects.filter(pk__gt=after_id).values_list("pk", "der_id")
+        if not fresh:
+            return after_id, []
+        latest = max(pk for pk, _ in fresh)
+        ders = {der_id for _, der_id in fresh}
+        due = []
+        for sub in Sep2Subscription.objects.filter(der_id__in=ders):
+            if sub.resource.rstrip("/") not in (f"/derp/{sub.der_id}/derc", f"/derp/{sub.der_id}/actderc"):
+                continue
+            view = SubscriptionView(
+                sub.pk, sub.resource, sub.notification_uri, sub.limit, sub.encoding, sub.level
+            )
+            controls = self.controls(sub.der_id)[: max(1, sub.limit)]
+            due.append(PendingNotification(sub.der_id, view, tuple(controls)))
+        return latest, due
