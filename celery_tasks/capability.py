@@ -13,6 +13,7 @@ from apps.capability.engine.pv import PVUnit
 from apps.capability.engine.validation import CurveValidation, validate_curve
 from apps.capability.models import CapabilityStudy
 from apps.dms.engine.network import Network
+from apps.dms.locks import FeederBusy, feeder_lock
 
 CHUNK = 5  # headroom points between progress reports (and cancellation checks)
 Kind = CapabilityStudy.Kind
@@ -20,15 +21,26 @@ Kind = CapabilityStudy.Kind
 
 def _units(params: dict[str, Any]) -> list[PVUnit]:
     return [
-        PVUnit(u["name"], u["bus"], tuple(u["phases"]), u["p_avail_kw"], u["s_rated_kva"])
+        # Studies stored before reactive ratings were kept have none: the kVA disk, as then.
+        PVUnit(**{**u, "phases": tuple(u["phases"])})
         for u in params["pv_units"]
     ]
 
 
 @shared_task(name="crest.capability.run_study")
 def run_study(study_id: int) -> str:
-    """Compute a study, reporting progress; stops when cancelled, skips one already finished."""
-    study = CapabilityStudy.objects.select_related("feeder_version").get(pk=study_id)
+    """Compute a study, reporting progress; stops when cancelled, skips one already finished. Holds
+    the feeder's interlocking lock (apps/dms/locks.py): no dispatch writes the feeder meanwhile."""
+    study = CapabilityStudy.objects.select_related("feeder_version__feeder").get(pk=study_id)
+    try:
+        with feeder_lock(study.feeder_version.feeder.name, f"capability study {study_id}"):
+            return _run_locked(study, study_id)
+    except FeederBusy as exc:
+        actions.do_finish_study(study_id, {}, {}, 0.0, error=str(exc)[:500])
+        return "busy"
+
+
+def _run_locked(study: CapabilityStudy, study_id: int) -> str:
     started = time.perf_counter()
     net = Network.from_dict(study.feeder_version.model)
     if not actions.do_record_progress(study_id, 0.0):

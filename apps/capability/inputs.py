@@ -24,6 +24,10 @@ def registry_pv_units(feeder: Feeder) -> list[PVUnit]:
                 phases=tuple(der.phases),
                 p_avail_kw=float(eff["active_power_kw"].value or 0.0),
                 s_rated_kva=float(eff["apparent_power_kva"].value or 0.0),
+                # The same reactive ratings a set point is checked against: the curve offers no
+                # more than the DERs could be told to give.
+                q_inj_max_kvar=eff["reactive_injected_kvar"].value,
+                q_abs_max_kvar=eff["reactive_absorbed_kvar"].value,
             )
         )
     return units

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.network import FeederImportError, Network
-from apps.dms.models import Bus, Feeder, FeederVersion
+from apps.dms.models import Bus, DispatchRun, Feeder, FeederVersion
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 from crest_web.events import publish_on_commit
@@ -94,3 +96,157 @@ def do_import_feeder(
     return do_add_feeder_version(
         actor, source, network, source_name=master.name, source_text=text, description=description
     )
+
+
+# --- dispatch (seed 000 §3.1.2) ----------------------------------------------------------------------
+
+
+class DispatchError(ValueError):
+    """A dispatch request refused; the message says why in plain words."""
+
+
+def _checked_request(q_kvar: object, v_sub_pu: object, pv_curtailment_kw: object, dr_kw: object) -> Any:
+    from apps.dms.engine.dispatch_types import DispatchInputError, DispatchRequest, check_request
+
+    try:
+        numbers = [float(x) for x in (q_kvar, v_sub_pu, pv_curtailment_kw, dr_kw)]  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DispatchError(
+            "The request needs numbers for Q, substation voltage, curtailment and DR."
+        ) from None
+    request = DispatchRequest(*numbers)
+    try:
+        check_request(request)
+    except DispatchInputError as exc:
+        raise DispatchError(str(exc)) from exc
+    return request
+
+
+@transaction.atomic
+def do_request_dispatch(
+    actor: Actor,
+    source: str,
+    feeder_name: str,
+    *,
+    q_kvar: object,
+    v_sub_pu: object,
+    pv_curtailment_kw: object = 0.0,
+    dr_kw: object = 0.0,
+    trigger: str = "manual",
+    reason: str = "",
+    enqueue: bool = True,
+) -> DispatchRun:
+    """Queue a dispatch of an EMS (or operator) request on a feeder; nothing is stored when the feeder
+    is unknown, has no model or no active DERs, or the request is not a sensible one."""
+    from apps.der_registry.engine.lifecycle import Status as DerStatus
+    from apps.der_registry.models import DER
+
+    feeder = Feeder.objects.filter(name=feeder_name).first()
+    if feeder is None:
+        raise DispatchError(f"There is no feeder named {feeder_name!r}.")
+    version = feeder.current_version()
+    if version is None or not version.model:
+        raise DispatchError(f"Feeder {feeder_name} has no network model yet; import it first.")
+    request = _checked_request(q_kvar, v_sub_pu, pv_curtailment_kw, dr_kw)
+    if trigger not in DispatchRun.Trigger.values:
+        raise DispatchError(f"Unknown dispatch trigger {trigger!r}.")
+    if not DER.objects.filter(feeder=feeder, status=DerStatus.ACTIVE).exists():
+        raise DispatchError(f"Feeder {feeder_name} has no active DERs to dispatch.")
+    run = DispatchRun.objects.create(
+        feeder=feeder,
+        feeder_version=version,
+        trigger=trigger,
+        requested_by=actor if actor is not None and actor.is_authenticated else None,
+        reason=reason[:200],
+        q_requested_kvar=request.q_kvar,
+        v_sub_pu=request.v_sub_pu,
+        pv_curtailment_kw=request.pv_curtailment_kw,
+        dr_kw=request.dr_kw,
+    )
+    audit.record(
+        actor,
+        source,
+        "dispatch.request",
+        run,
+        after={"feeder": feeder_name, "trigger": trigger, **request.__dict__},
+    )
+    _publish_run(run)
+    if enqueue:
+        from celery_tasks.dispatch import run_dispatch
+
+        transaction.on_commit(lambda: run_dispatch.delay(run.pk))
+    return run
+
+
+@transaction.atomic
+def do_start_dispatch(run_id: int, worker: str) -> bool:
+    """Mark a queued run running (under the feeder lock); False for a run already taken."""
+    run = DispatchRun.objects.select_for_update().get(pk=run_id)
+    if run.status != DispatchRun.Status.QUEUED:
+        return False
+    run.status, run.worker, run.locked_at = DispatchRun.Status.RUNNING, worker[:120], timezone.now()
+    run.save(update_fields=["status", "worker", "locked_at"])
+    _publish_run(run)
+    return True
+
+
+@transaction.atomic
+def do_finish_dispatch(
+    run_id: int, doc: dict[str, Any], der_ids: dict[str, int], compute_s: float
+) -> DispatchRun:
+    """Store the outcome and issue its set points to the registry (active–reactive power mode). A set
+    point the registry refuses leaves that DER's previous one untouched and is listed as not issued;
+    the run is then marked partial: its achieved Q assumes set points that were not all sent."""
+    from apps.der_registry.actions import RegistryError, do_issue_setpoint
+
+    run = DispatchRun.objects.select_for_update().get(pk=run_id)
+    refused = []
+    for sp in doc.get("setpoints", []):
+        try:
+            do_issue_setpoint(
+                None,
+                "dispatch",
+                der_ids[sp["name"]],
+                control_mode="active_reactive",
+                p_limit_kw=sp["p_limit_kw"],
+                q_kvar=sp["q_kvar"],
+                note=f"dispatch run {run.pk}",
+                setpoint_source="dms_dispatch",
+            )
+        except RegistryError as exc:
+            refused.append({"name": sp["name"], "reason": str(exc)})
+    doc["not_issued"], doc["partial"] = refused, bool(refused)
+    run.status, run.result, run.compute_s = DispatchRun.Status.DONE, doc, compute_s
+    run.q_achieved_kvar, run.stage2_ran = doc.get("q_achieved_kvar"), bool(doc.get("stage2_ran"))
+    run.finished_at = timezone.now()
+    run.save()
+    audit.record(
+        None,
+        "worker",
+        "dispatch.finish",
+        run,
+        after={
+            "q_achieved_kvar": run.q_achieved_kvar,
+            "stage2": run.stage2_ran,
+            "not_issued": len(refused),
+            "partial": bool(refused),
+        },
+    )
+    _publish_run(run)
+    return run
+
+
+@transaction.atomic
+def do_fail_dispatch(run_id: int, error: str) -> DispatchRun:
+    """A run that could not be dispatched: the reason is stored, no set point is touched."""
+    run = DispatchRun.objects.select_for_update().get(pk=run_id)
+    run.status, run.error, run.finished_at = DispatchRun.Status.FAILED, error[:500], timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    audit.record(None, "worker", "dispatch.fail", run, after={"error": run.error})
+    _publish_run(run)
+    return run
+
+
+def _publish_run(run: DispatchRun) -> None:
+    payload = {"id": run.pk, "feeder": run.feeder.name, "status": run.status, "trigger": run.trigger}
+    publish_on_commit("cycle", "dispatch.run", payload)

@@ -60,3 +60,48 @@ class Bus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({'.'.join(str(p) for p in self.phases)})"
+
+
+class DispatchRun(models.Model):
+    """One dispatch of an EMS request over a feeder's DERs (seed 000 §3.1.2), with its outcome.
+
+    `locked_at`–`finished_at` is the time the run held the feeder's interlocking lock."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULED = "scheduled", "Time-based"
+        EVENT = "event", "Event-based re-dispatch"
+        MANUAL = "manual", "Manual (operator)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    feeder = models.ForeignKey(Feeder, related_name="dispatch_runs", on_delete=models.CASCADE)
+    feeder_version = models.ForeignKey(FeederVersion, null=True, on_delete=models.SET_NULL, related_name="+")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    q_requested_kvar = models.FloatField()
+    v_sub_pu = models.FloatField()
+    pv_curtailment_kw = models.FloatField(default=0.0)
+    dr_kw = models.FloatField(default=0.0)
+    q_achieved_kvar = models.FloatField(null=True, blank=True)
+    stage2_ran = models.BooleanField(default=False)
+    result = models.JSONField(default=dict, blank=True)  # set points, violations, shortfalls, exclusions
+    error = models.CharField(max_length=500, blank=True)
+    worker = models.CharField(max_length=120, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    compute_s = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"dispatch {self.pk} of {self.feeder.name} ({self.status})"

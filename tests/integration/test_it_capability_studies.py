@@ -233,3 +233,33 @@ def test_it_keeps_the_day_ahead_shapes_as_the_feeders_profile(planner: User, fee
     )
     assert second.params["load_shape"] == [0.7] * 24
     assert len(AuditRecord.objects.filter(action="capability.profile")) == 2
+
+
+def test_it_offers_no_more_q_than_the_ders_reactive_ratings(admin_user: User, feeder_with_pv: Any) -> None:
+    """A curve built on the kVA disk would promise vars a set point may not ask for (IEEE 1547 §5.2)."""
+    from django.db.models import F
+
+    from apps.der_registry.models import DER
+    from celery_tasks.capability import run_study
+
+    def width_kvar() -> float:
+        study = actions.do_start_study(admin_user, "web", "ieee13", headroom="0:0:1")
+        assert run_study(study.pk) == "done"
+        point = CapabilityStudy.objects.get(pk=study.pk).result["points"][0]
+        return float(point["q_max_kvar"] - point["q_min_kvar"])
+
+    def rate(share: float) -> None:
+        DER.objects.update(
+            np_reactive_injected_kvar=F("np_apparent_power_kva") * share,
+            np_reactive_absorbed_kvar=F("np_apparent_power_kva") * share,
+        )
+
+    full = width_kvar()
+    rate(0.0)
+    taps_only = width_kvar()  # what the OLTC alone swings through voltage-dependent loads
+    rate(0.1)
+    limited = width_kvar()
+    total_kva = sum(DER.objects.values_list("np_apparent_power_kva", flat=True))
+    assert taps_only < limited < full
+    # Both directions at 10 % of the kVA, plus what the feeder's losses swing with them (≤ 10 %).
+    assert limited - taps_only <= 2 * 0.1 * total_kva * 1.1

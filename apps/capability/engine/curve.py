@@ -219,6 +219,9 @@ def _check_input(
         raise ValueError("DER names must be unique.")
     if any(not u.p_avail_kw >= 0 or not u.s_rated_kva > 0 for u in units):
         raise ValueError("Every DER needs available PV ≥ 0 kW and an inverter rating > 0 kVA.")
+    ratings = [q for u in units for q in (u.q_inj_max_kvar, u.q_abs_max_kvar) if q is not None]
+    if any(not (math.isfinite(q) and q >= 0) for q in ratings):
+        raise ValueError("Reactive power ratings must be finite and ≥ 0 kvar.")
     if not headrooms:
         raise ValueError("Give at least one headroom value.")
     if not 0.0 <= h_min <= 1.0:

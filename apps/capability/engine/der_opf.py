@@ -130,10 +130,11 @@ def build_der_opf(
 
 
 def add_der_variables(highs: highspy.Highs, feeder: LinearFeeder, h_min: float) -> None:
-    # p_j^hr ∈ [p_min^hr, 1] (seed 004 §IV-C); |q_j| ≤ S̄_j, tightened by the polygon
+    # p_j^hr ∈ [p_min^hr, 1] (seed 004 §IV-C); |q_j| ≤ S̄_j, tightened by the polygon and by the
+    # reactive ratings (IEEE 1547-2018 §5.2)
     n = feeder.n
     highs.addVars(n, np.full(n, h_min), np.ones(n))
-    highs.addVars(n, -np.ones(n), np.ones(n))
+    highs.addVars(n, feeder.u_range[:, 0].copy(), feeder.u_range[:, 1].copy())
 
 
 def add_tap_variable(highs: highspy.Highs, feeder: LinearFeeder) -> None:

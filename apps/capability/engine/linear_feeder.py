@@ -79,6 +79,7 @@ class LinearFeeder:
         self.n = len(self.units)
         self.s_avail = np.array([u.p_avail_kw for u in self.units]) / S_BASE_KVA  # S_j
         self.s_rated = np.array([u.s_rated_kva for u in self.units]) / S_BASE_KVA  # S̄_j
+        self.u_range = np.array([u.u_range for u in self.units], dtype=float).reshape(-1, 2)  # q_j / S̄_j
         self.head = tuple(t for t in net.transformers if t.is_feeder_head)
         self.tap_range = _tap_range(self.head)
         self.r0 = min(max(1.0, self.tap_range[0]), self.tap_range[1])  # the factored tap

@@ -23,13 +23,27 @@ BALANCED = (1 / 3, 1 / 3, 1 / 3)
 @dataclass(frozen=True)
 class PVUnit:
     """A PV inverter: `p_avail_kw` is the PV power available now (S_j), `s_rated_kva` the inverter
-    rating (S̄_j), both totals over `phases` (an injection is shared equally over them)."""
+    rating (S̄_j), `q_inj_max_kvar` / `q_abs_max_kvar` its reactive ratings (None: the kVA), all totals
+    over `phases` (an injection is shared equally over them)."""
 
     name: str
     bus: str
     phases: tuple[int, ...]
     p_avail_kw: float
     s_rated_kva: float
+    q_inj_max_kvar: float | None = None
+    q_abs_max_kvar: float | None = None
+
+    @property
+    def u_range(self) -> tuple[float, float]:
+        """Bounds of q / S̄: the reactive ratings within the disk."""
+        # IEEE 1547-2018 §5.2: a DER's reactive capability is its own rating, often below its kVA.
+        s = self.s_rated_kva
+        if s <= 0.0:
+            return 0.0, 0.0
+        inj = 1.0 if self.q_inj_max_kvar is None else min(max(self.q_inj_max_kvar / s, 0.0), 1.0)
+        ab = 1.0 if self.q_abs_max_kvar is None else min(max(self.q_abs_max_kvar / s, 0.0), 1.0)
+        return -ab, inj
 
 
 def add_pv(

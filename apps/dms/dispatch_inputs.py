@@ -1,0 +1,87 @@
+"""Turning the registry's DERs and their telemetry into dispatch-engine inputs, and dispatch results
+into stored documents."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from django.utils import timezone
+
+from apps.alarms.models import Alarm
+from apps.der_registry.engine.lifecycle import Status
+from apps.der_registry.models import DER
+from apps.dms.engine.dispatch_types import DerState, DispatchResult
+from apps.dms.models import Feeder
+
+RATINGS = ("apparent_power_kva", "active_power_kw", "reactive_injected_kvar", "reactive_absorbed_kvar")
+
+
+def der_states(feeder: Feeder) -> tuple[list[DerState], dict[str, int]]:
+    """Active DERs of `feeder` as smart inverters at their effective ratings: present output and
+    telemetry age from the newest monitoring value, available PV = present output (persistence),
+    communication failed while a communication-failure alarm is active. Also name → DER id."""
+    now = timezone.now()
+    failed = set(
+        Alarm.objects.filter(
+            kind=Alarm.Kind.COMM_FAILURE, source_type="der", cleared_at__isnull=True
+        ).values_list("source_id", flat=True)
+    )
+    states, ids = [], {}
+    for der in (
+        DER.objects.filter(feeder=feeder, status=Status.ACTIVE).select_related("latest").order_by("name")
+    ):
+        eff = {k: float(v.value or 0.0) for k, v in der.effective().items() if k in RATINGS}
+        s_kva, p_max = eff["apparent_power_kva"], eff["active_power_kw"]
+        latest = getattr(der, "latest", None)
+        p = min(max(float(latest.p_kw), 0.0), p_max) if latest and latest.p_kw is not None else 0.0
+        q = float(latest.q_kvar) if latest and latest.q_kvar is not None else 0.0
+        age = (now - latest.t).total_seconds() if latest else None
+        online = latest is None or latest.connection_status != "disconnected"
+        states.append(
+            DerState(
+                der.name,
+                der.bus,
+                tuple(der.phases),
+                "pv",
+                p,
+                s_kva,
+                p,
+                q,
+                telemetry_age_s=age,
+                comm_ok=str(der.pk) not in failed,
+                online=online,
+                # the effective ratings the registry checks a set point against (do_issue_setpoint)
+                p_rated_kw=p_max,
+                q_inj_max_kvar=eff["reactive_injected_kvar"],
+                q_abs_max_kvar=eff["reactive_absorbed_kvar"],
+            )
+        )
+        ids[der.name] = der.pk
+    return states, ids
+
+
+def result_doc(result: DispatchResult) -> dict[str, Any]:
+    """The stored form of a dispatch result (rounded; JSON-safe). Set points are rounded toward zero
+    so rounding never carries one past a rating the registry checks."""
+    doc = dataclasses.asdict(result)
+    doc.pop("request")
+    doc = _rounded(doc)
+    for sp, exact in zip(doc["setpoints"], result.setpoints, strict=True):
+        sp["p_limit_kw"], sp["q_kvar"] = _toward_zero(exact.p_limit_kw), _toward_zero(exact.q_kvar)
+    return doc
+
+
+def _toward_zero(value: float) -> float:
+    return math.trunc(value * 1e4) / 1e4
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value

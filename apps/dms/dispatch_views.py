@@ -1,0 +1,53 @@
+"""Per-feeder dispatch page: the runs with requested vs achieved Q, and a manual request form
+(operators; audited through do_request_dispatch); one run's set points, violations and shortfalls."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from apps.dms.actions import DispatchError, do_request_dispatch
+from apps.dms.models import DispatchRun, Feeder
+
+VIEW = "dms.view_feeder"
+DISPATCH = "der_registry.issue_setpoint"  # a dispatch issues set points: the same right
+
+
+class DispatchForm(forms.Form):
+    q_kvar = forms.FloatField(label="Substation Q (kvar, + = import)")
+    v_sub_pu = forms.FloatField(label="Substation voltage (pu)", initial=1.0)
+    pv_curtailment_kw = forms.FloatField(label="PV curtailment (kW)", initial=0.0, min_value=0.0)
+    dr_kw = forms.FloatField(label="Demand response (kW)", initial=0.0, min_value=0.0)
+    reason = forms.CharField(max_length=200, required=False)
+
+
+@permission_required(VIEW, raise_exception=True)
+def dispatch_runs(request: HttpRequest, name: str) -> HttpResponse:
+    feeder = get_object_or_404(Feeder, name=name)
+    form = DispatchForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.has_perm(DISPATCH):
+            raise PermissionDenied("Only operators may dispatch.")
+        if form.is_valid():
+            try:
+                run = do_request_dispatch(
+                    request.user, "web", feeder.name, **form.cleaned_data, trigger="manual"
+                )
+            except DispatchError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Dispatch {run.pk} queued.")
+                return redirect("dms:dispatch_detail", name=feeder.name, run_id=run.pk)
+    runs = feeder.dispatch_runs.all()[:50]
+    context = {"feeder": feeder, "form": form, "runs": runs, "can_dispatch": request.user.has_perm(DISPATCH)}
+    return render(request, "dms/dispatch_runs.html", context, status=400 if form.errors else 200)
+
+
+@permission_required(VIEW, raise_exception=True)
+def dispatch_detail(request: HttpRequest, name: str, run_id: int) -> HttpResponse:
+    run = get_object_or_404(DispatchRun.objects.select_related("feeder"), pk=run_id, feeder__name=name)
+    return render(request, "dms/dispatch_detail.html", {"run": run, "feeder": run.feeder, "r": run.result})

@@ -1,0 +1,289 @@
+"""DMS dispatch of an EMS request over a feeder's DERs (seed 000 §3.1.2, seed 002).
+
+Stage 1 disaggregates the request (substation Q, substation voltage, aggregated PV curtailment,
+demand response) into per-DER active–reactive set points with the VLSM, minimizing demand-response
+cost plus the total voltage deviation; its Q target moves by the refreshed LinDist3Flow residual so
+the substation Q, losses included, lands on the request. OpenDSS then checks the set points; only if
+it finds voltage violations does stage 2 run: minimize demand-response cost with no violations,
+smart inverters and controllable loads only — capacitors and regulators stay at their present
+settings (they are never moved by the dispatch). Stage 2 is linearized at the OpenDSS answer and
+repeats (limits tightened) until OpenDSS agrees.
+
+DERs without communication, with telemetry older than two intervals or offline sit out: their
+present output stays in the network as a fixed injection, and the result names them. What the
+request asks beyond the DERs' reach is reported as a shortfall with its cause. The next interval's
+flexibility comes from the capability engine at the dispatched aggregate headroom.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from apps.capability.engine.curve import capability_curve
+from apps.capability.engine.linear_feeder import constrained_nodes
+from apps.capability.engine.pv import PVUnit
+from apps.dms.engine import dispatch_lp as lp
+from apps.dms.engine import lindist3flow, opendss_pf
+from apps.dms.engine.dispatch_lp import S_BASE_KVA, FArray, Vlsm
+from apps.dms.engine.dispatch_report import shortfalls, violations
+from apps.dms.engine.dispatch_types import (
+    DerState,
+    DispatchInputError,
+    DispatchOptions,
+    DispatchRequest,
+    DispatchResult,
+    Excluded,
+    Flexibility,
+    Setpoint,
+    Violation,
+    check_input,
+    exclusion,
+)
+from apps.dms.engine.network import DerInjection, Generator, Network, OperatingState, PowerFlowResult
+
+LINEAR_ROUNDS = 4  # Q target corrections against the refreshed LinDist3Flow
+CHECK_ROUNDS = 2  # OpenDSS checks in stage 1
+STAGE2_ROUNDS = 4
+Q_TOL = 0.002  # of max(|request|, Q_TOL_FLOOR_KVAR): good enough to stop correcting
+Q_TOL_FLOOR_KVAR = 50.0
+MARGIN_PU = 0.001  # stage 2 aims this far inside the limits, more each round OpenDSS disagrees
+BAND_PU = 0.005  # stage 2 starts with limit rows for node-phases this close to a limit
+LAZY_ROUNDS = 6  # limit rows added from the refreshed LinDist3Flow before OpenDSS checks again
+LAZY_TOL = 1e-5  # pu beyond a stage-2 bound (inside the margin) that adds a row
+
+
+@dataclasses.dataclass
+class _Case:
+    """The feeder, its active DERs and fixed injections, and the request being dispatched."""
+
+    net: Network
+    request: DispatchRequest
+    active: list[DerState]
+    excluded: list[Excluded]
+    fixed: dict[str, DerInjection]
+    opt: DispatchOptions
+    rows: tuple[str, ...]
+    ders: Sequence[DerState]
+
+    def state(self, x: FArray) -> OperatingState:
+        n, ders = len(self.active), dict(self.fixed)
+        for j, d in enumerate(self.active):
+            p, q = float(x[j]) * S_BASE_KVA, float(x[n + j]) * S_BASE_KVA
+            ders[d.name] = DerInjection(d.bus, d.phases, p, q)
+        return OperatingState(self.opt.load_scale, ders, {}, self.request.v_sub_pu)
+
+    def voltages(self, result: PowerFlowResult) -> FArray:
+        return np.array([result.voltages_pu[k] for k in self.rows])
+
+
+def dispatch(
+    net: Network, request: DispatchRequest, ders: Sequence[DerState], opt: DispatchOptions | None = None
+) -> DispatchResult:
+    """Per-DER set points for `request` on `net`; DispatchInputError on input it refuses."""
+    opt = opt or DispatchOptions()
+    check_input(net, request, ders, opt)
+    case = _case(net, request, ders, opt)
+    clock: dict[str, float] = {}
+    started = time.perf_counter()
+    x0 = np.concatenate([[d.p_kw for d in case.active], [d.q_kvar for d in case.active]]) / S_BASE_KVA
+    base = opendss_pf.solve(net, case.state(x0))
+    model = lindist3flow.build(net, base if base.converged else None)
+    vlsm = lp.build_vlsm(model, case.state(x0), case.active, case.rows, x0)
+    clock["model_ms"] = _lap(started)
+    x, check, slack1 = _stage1(case, model, vlsm)
+    clock["stage1_ms"] = _lap(started) - clock["model_ms"]
+    before = violations(case.rows, case.voltages(check), opt)
+    x2, final, slack2 = x, check, slack1
+    if before:
+        x2, final, slack2 = _stage2(case, model, vlsm.at(x, case.voltages(check), *_pq(check)))
+    clock["stage2_ms"] = _lap(started) - sum(clock.values())
+    flex = _flexibility(case, x2) if opt.flexibility else None
+    clock["flexibility_ms"] = _lap(started) - sum(clock.values())
+    return _result(case, x2, final, before, (slack1, slack2), flex, clock)
+
+
+def _case(net: Network, request: DispatchRequest, ders: Sequence[DerState], opt: DispatchOptions) -> _Case:
+    excluded: list[Excluded] = []
+    active: list[DerState] = []
+    for d in ders:
+        e = exclusion(d, opt.interval_s)
+        if e is None:
+            active.append(d)
+        else:
+            excluded.append(e)
+    if not active:
+        reasons = "; ".join(f"{e.name}: {e.reason}" for e in excluded)
+        raise DispatchInputError(f"No DER of feeder {net.name} can be dispatched ({reasons}).")
+    by_name = {d.name: d for d in ders}
+    fixed = {
+        e.name: DerInjection(by_name[e.name].bus, by_name[e.name].phases, e.p_kw, e.q_kvar) for e in excluded
+    }
+    head = tuple(t for t in net.transformers if t.is_feeder_head)
+    rows = constrained_nodes(net, head)
+    return _Case(net, request, active, excluded, fixed, opt, rows, ders)
+
+
+def _stage1(
+    case: _Case, model: lindist3flow.LinDist3FlowModel, vlsm: Vlsm
+) -> tuple[FArray, PowerFlowResult, float]:
+    """Stage 1 with the Q target corrected first against the refreshed LinDist3Flow, then OpenDSS."""
+    r = case.request
+    stage = lp.build_stage1(vlsm, case.active, lp.monitored_rows(len(case.rows)))
+    target, tol = r.q_kvar, Q_TOL * max(abs(r.q_kvar), Q_TOL_FLOOR_KVAR)
+    for _ in range(LINEAR_ROUNDS):
+        lp.set_targets(stage, vlsm, target, case.active, r.pv_curtailment_kw, r.dr_kw)
+        x = _solve(case, stage)
+        error = r.q_kvar - model.solve(case.state(x), iterations=3).substation_q_kvar
+        if abs(error) < tol:
+            break
+        target += error
+    for k in range(CHECK_ROUNDS):
+        check = opendss_pf.solve(case.net, case.state(x))
+        error = r.q_kvar - check.substation_q_kvar
+        if k == CHECK_ROUNDS - 1 or abs(error) < tol or abs(lp.q_slack_kvar(stage)) > tol:
+            break
+        target += error
+        lp.set_targets(stage, vlsm, target, case.active, r.pv_curtailment_kw, r.dr_kw)
+        x = _solve(case, stage)
+    return x, check, _unmet(case, check)
+
+
+def _stage2(
+    case: _Case, model: lindist3flow.LinDist3FlowModel, point: Vlsm
+) -> tuple[FArray, PowerFlowResult, float]:
+    """Stage 2, linearized at each OpenDSS answer, limits tightened while OpenDSS still disagrees."""
+    r, opt = case.request, case.opt
+    nodes = np.zeros(0, dtype=np.int32)
+    x, check = point.x, None
+    for k in range(STAGE2_ROUNDS):
+        margin = MARGIN_PU * (1 + 2 * k)
+        stage = lp.build_stage2(point, case.active, (opt.v_min + margin, opt.v_max - margin))
+        near = np.minimum(point.v - opt.v_min, opt.v_max - point.v) < BAND_PU
+        nodes = np.union1d(nodes, np.flatnonzero(near)).astype(np.int32)
+        lp.add_voltage_limits(stage, point, nodes)
+        lp.set_targets(stage, point, r.q_kvar, case.active, r.pv_curtailment_kw, r.dr_kw)
+        x = _solve_lazily(case, model, stage, point)
+        nodes = stage.limit_nodes
+        check = opendss_pf.solve(case.net, case.state(x))
+        point = point.at(x, case.voltages(check), *_pq(check))
+        if not violations(case.rows, point.v, opt):
+            break
+    assert check is not None
+    return x, check, _unmet(case, check)
+
+
+def _solve_lazily(
+    case: _Case, model: lindist3flow.LinDist3FlowModel, stage: lp.DispatchLp, point: Vlsm
+) -> FArray:
+    """Solve; add limit rows where the refreshed LinDist3Flow finds the answer outside them; again."""
+    lo, hi = stage.v_bounds
+    for _ in range(LAZY_ROUNDS):
+        x = _solve(case, stage)
+        v = case.voltages(model.solve(case.state(x), iterations=3))
+        broken = (v < lo - LAZY_TOL) | (v > hi + LAZY_TOL)
+        broken[stage.limit_nodes] = False
+        if not broken.any():
+            break
+        lp.add_voltage_limits(stage, point, np.flatnonzero(broken).astype(np.int32))
+    return x
+
+
+def _solve(case: _Case, stage: lp.DispatchLp) -> FArray:
+    return lp.within_ratings(lp.solve(stage), case.active)
+
+
+def _flexibility(case: _Case, x: FArray) -> Flexibility | None:
+    """The capability engine's Q range at the dispatched aggregate headroom, for the DERs that took part;
+    excluded DERs and controllable loads held at their outputs (generators in a copy of the network)."""
+    n = len(case.active)
+    units = [
+        PVUnit(d.name, d.bus, d.phases, d.p_max_kw, d.s_rated_kva, -d.q_range_kvar[0], d.q_range_kvar[1])
+        for d in case.active
+        if d.kind == "pv"
+    ]
+    if not units:
+        return None
+    avail = sum(u.p_avail_kw for u in units)
+    given = sum(float(x[j]) for j, d in enumerate(case.active) if d.kind == "pv") * S_BASE_KVA
+    headroom = min(max(1.0 - given / avail, 0.0), 1.0) if avail > 0 else 0.0
+    held = dict(case.fixed)
+    for j, d in enumerate(case.active):
+        if d.kind == "load":
+            held[d.name] = DerInjection(
+                d.bus, d.phases, float(x[j]) * S_BASE_KVA, float(x[n + j]) * S_BASE_KVA
+            )
+    net = dataclasses.replace(case.net, generators=case.net.generators + _generators(case.net, held))
+    try:
+        curve = capability_curve(
+            net, units, [round(headroom, 6)], v_tm=case.request.v_sub_pu, load_scale=case.opt.load_scale
+        )
+    except ValueError:
+        return None
+    point = curve.points[0]
+    return Flexibility(point.headroom, point.q_min_kvar, point.q_max_kvar)
+
+
+def _generators(net: Network, held: dict[str, DerInjection]) -> tuple[Generator, ...]:
+    out = []
+    for name, der in held.items():
+        kv = net.bus[der.bus].base_kv_ln * (1.0 if len(der.phases) == 1 else math.sqrt(3))
+        kva = max(abs(complex(der.p_kw, der.q_kvar)), 1e-3)
+        out.append(Generator(f"held-{name}", der.bus, tuple(der.phases), der.p_kw, der.q_kvar, kva, kv))
+    return tuple(out)
+
+
+def _result(
+    case: _Case,
+    x: FArray,
+    final: PowerFlowResult,
+    before: tuple[Violation, ...],
+    unmet: tuple[float, float],
+    flex: Flexibility | None,
+    clock: dict[str, float],
+) -> DispatchResult:
+    n = len(case.active)
+    points = tuple(
+        Setpoint(d.name, d.kind, float(x[j]) * S_BASE_KVA, float(x[n + j]) * S_BASE_KVA)
+        for j, d in enumerate(case.active)
+    )
+    pv = sum(d.p_max_kw - s.p_limit_kw for d, s in zip(case.active, points, strict=True) if d.kind == "pv")
+    dr = sum(s.p_limit_kw for s in points if s.kind == "load")
+    by_name = {d.name: d for d in case.ders}
+    return DispatchResult(
+        request=case.request,
+        setpoints=points,
+        q_achieved_kvar=final.substation_q_kvar,
+        p_substation_kw=final.substation_p_kw,
+        pv_curtailment_kw=pv,
+        dr_kw=dr,
+        violations_before=before,
+        violations_after=violations(case.rows, case.voltages(final), case.opt),
+        stage2_ran=bool(before),
+        shortfalls=shortfalls(
+            case.request,
+            (final.substation_q_kvar, pv, dr),
+            unmet,
+            bool(before),
+            [(e, by_name[e.name]) for e in case.excluded],
+        ),
+        excluded=tuple(case.excluded),
+        flexibility=flex,
+        timings_ms=clock,
+    )
+
+
+def _unmet(case: _Case, check: PowerFlowResult) -> float:
+    return check.substation_q_kvar - case.request.q_kvar
+
+
+def _pq(result: PowerFlowResult) -> tuple[float, float]:
+    return result.substation_p_kw / S_BASE_KVA, result.substation_q_kvar / S_BASE_KVA
+
+
+def _lap(started: float) -> float:
+    return 1000 * (time.perf_counter() - started)

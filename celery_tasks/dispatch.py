@@ -1,0 +1,82 @@
+"""Dispatch runs on the workers, each under its feeder's interlocking lock (apps/dms/locks.py): runs
+of one feeder wait for each other and for capability studies of it; different feeders run side by
+side on different workers."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from celery import shared_task
+
+from apps.dms import actions
+from apps.dms.dispatch_inputs import der_states, result_doc
+from apps.dms.engine.dispatch import dispatch
+from apps.dms.engine.dispatch_types import DispatchInputError, DispatchOptions, DispatchRequest
+from apps.dms.engine.network import Network
+from apps.dms.locks import FeederBusy, feeder_lock
+from apps.dms.models import DispatchRun, Feeder
+
+INTERVAL_S = 300.0  # the time-based dispatch period; telemetry older than two of them is stale
+
+
+@shared_task(name="crest.dispatch.run")
+def run_dispatch(run_id: int) -> str:
+    """Dispatch one queued run; a redelivered run that already started is skipped."""
+    run = DispatchRun.objects.select_related("feeder", "feeder_version").get(pk=run_id)
+    started = time.perf_counter()
+    try:
+        with feeder_lock(run.feeder.name, f"dispatch run {run_id} ({run.get_trigger_display()})"):
+            if not actions.do_start_dispatch(run_id, socket.gethostname()):
+                return "skipped"
+            assert run.feeder_version is not None
+            net = Network.from_dict(run.feeder_version.model)
+            ders, ids = der_states(run.feeder)
+            request = DispatchRequest(run.q_requested_kvar, run.v_sub_pu, run.pv_curtailment_kw, run.dr_kw)
+            result = dispatch(net, request, ders, DispatchOptions(interval_s=INTERVAL_S))
+            actions.do_finish_dispatch(run_id, result_doc(result), ids, time.perf_counter() - started)
+    except FeederBusy as exc:
+        actions.do_fail_dispatch(run_id, str(exc))
+        return "busy"
+    except DispatchInputError as exc:
+        actions.do_fail_dispatch(run_id, str(exc))
+        return "refused"
+    except Exception as exc:  # a failed dispatch is reported to the operator, not lost in a log
+        actions.do_fail_dispatch(run_id, f"The dispatch failed: {exc}"[:500])
+        return "failed"
+    return "done"
+
+
+@shared_task(name="crest.dispatch.scheduled")
+def scheduled_dispatch() -> int:
+    """Time-based dispatch: every feeder whose last request was dispatched gets it again."""
+    count = 0
+    for feeder in Feeder.objects.all():
+        last = feeder.dispatch_runs.filter(status=DispatchRun.Status.DONE).first()
+        if last is not None:
+            _again(feeder.name, last, "scheduled", "time-based dispatch")
+            count += 1
+    return count
+
+
+@shared_task(name="crest.dispatch.redispatch")
+def redispatch(feeder_name: str, reason: str) -> int | None:
+    """Event-based re-dispatch of a feeder's last request (a DER lost, a violation raised ...)."""
+    last = DispatchRun.objects.filter(feeder__name=feeder_name, status=DispatchRun.Status.DONE).first()
+    if last is None:
+        return None
+    return _again(feeder_name, last, "event", reason).pk
+
+
+def _again(feeder: str, last: DispatchRun, trigger: str, reason: str) -> DispatchRun:
+    return actions.do_request_dispatch(
+        None,
+        "scheduler",
+        feeder,
+        q_kvar=last.q_requested_kvar,
+        v_sub_pu=last.v_sub_pu,
+        pv_curtailment_kw=last.pv_curtailment_kw,
+        dr_kw=last.dr_kw,
+        trigger=trigger,
+        reason=reason,
+    )
