@@ -15,17 +15,28 @@ from rest_framework.views import APIView
 
 from apps.dms.plots import DARK
 from apps.ems.engine.case import CASES, DEFAULT_CASE, parse_injection
+from apps.ems.engine.contingency import screen
+from apps.ems.engine.dso import DSO_SYNTAX, parse_dso
+from apps.ems.engine.opf import run_opf
 from apps.ems.engine.whatif import run_whatif
+from apps.ems.plots import oneline
 from crest_web.accounts.roles import role_of
 
-SEED_SCENARIO = {"case": "case9", "injections": "7:45:22", "outages": "5-6"}  # seed 004 §VI
+SEED_SCENARIO = {  # seed 004 §VI: DER at bus 7, line 5-6 out, the T-D system's DSOs at buses 5, 7, 9
+    "case": "case9",
+    "injections": "7:45:22",
+    "outages": "5-6",
+    "dsos": "5x22:-700:700\n7x32:-700:700\n9x25:-700:700",
+    "opf": "on",
+    "n1": "all",
+}
 
 
 def compare(case: str, injections: list[str], outages: list[str]) -> dict[str, Any]:
     """The base case and the what-if, side by side (ValueError with the reason on bad input)."""
     parsed = [parse_injection(text) for text in injections]
-    before = run_whatif(case).as_json()
-    after = run_whatif(case, parsed, outages).as_json()
+    before_run, after_run = run_whatif(case), run_whatif(case, parsed, outages)
+    before, after = before_run.as_json(), after_run.as_json()
     buses = [
         {
             "bus": b,
@@ -39,6 +50,10 @@ def compare(case: str, injections: list[str], outages: list[str]) -> dict[str, A
     gens = [
         {"bus": g, "before": before["generators"].get(g), "after": q} for g, q in after["generators"].items()
     ]
+    branches = [
+        {"branch": name, "before": before_run.branches.get(name, 0.0), "after": pct, "over": pct > 100}
+        for name, pct in after_run.branches.items()
+    ]
     return {
         "case": case,
         "injections": injections,
@@ -47,7 +62,23 @@ def compare(case: str, injections: list[str], outages: list[str]) -> dict[str, A
         "after": after,
         "buses": buses,
         "generators": gens,
+        "branches": branches,
+        "oneline": oneline(case, after["buses"], after_run.branches, "One-line: what-if (voltage, loading)"),
     }
+
+
+def opf_study(case: str, injections: list[str], outages: list[str], dsos: list[str]) -> dict[str, Any]:
+    """The volt/var OPF of the what-if (nothing stored): its dispatch and the what-if beside it."""
+    result = run_opf(
+        case, [parse_dso(t) for t in dsos], outages, injections=[parse_injection(t) for t in injections]
+    )
+    doc = result.as_json()
+    doc["rows"] = [
+        {"bus": b, "before": result.buses_before[b], "after": v, "violation": not 0.95 <= v <= 1.05}
+        for b, v in result.buses.items()
+    ]
+    doc["oneline"] = oneline(case, result.buses, result.branches, "One-line: after the volt/var OPF")
+    return doc
 
 
 def figure(doc: dict[str, Any]) -> dict[str, Any]:
@@ -73,23 +104,29 @@ def whatif_page(request: HttpRequest) -> HttpResponse:
     if not role_of(request.user):
         return render(request, "403.html", status=403)
     form = (
-        dict(SEED_SCENARIO)
-        if "seed" in request.GET
-        else {
-            "case": request.GET.get("case", DEFAULT_CASE),
-            "injections": request.GET.get("injections", ""),
-            "outages": request.GET.get("outages", ""),
-        }
+        dict(SEED_SCENARIO) if "seed" in request.GET else {k: request.GET.get(k, "") for k in SEED_SCENARIO}
     )
-    context: dict[str, Any] = {"form": form, "cases": CASES}
+    form["case"] = form["case"] or DEFAULT_CASE
+    context: dict[str, Any] = {"form": form, "cases": CASES, "dso_syntax": DSO_SYNTAX}
     if "case" in request.GET or "seed" in request.GET:
         try:
-            doc = compare(form["case"], _lines(form["injections"]), _lines(form["outages"]))
+            context.update(_studies(form))
         except ValueError as exc:
             context["error"] = str(exc)
-        else:
-            context.update(doc=doc, figure=figure(doc))
     return render(request, "ems/whatif.html", context, status=400 if "error" in context else 200)
+
+
+def _studies(form: dict[str, str]) -> dict[str, Any]:
+    """The what-if, and the N-1 screening and OPF when asked for; ValueError on the first bad input."""
+    injections, outages = _lines(form["injections"]), _lines(form["outages"])
+    doc = compare(form["case"], injections, outages)
+    found: dict[str, Any] = {"doc": doc, "figure": figure(doc)}
+    if form.get("n1", "").strip():
+        rows = screen(form["case"], _lines(form["n1"]), [parse_injection(t) for t in injections])
+        found["n1"] = [r.as_json() for r in rows]
+    if form.get("opf"):
+        found["opf"] = opf_study(form["case"], injections, outages, _lines(form["dsos"]))
+    return found
 
 
 class WhatIfView(APIView):
@@ -106,6 +143,8 @@ class WhatIfView(APIView):
         if not isinstance(injections, list) or not isinstance(outages, list):
             raise ValidationError({"request": ["injections and outages must be lists of text."]})
         try:
-            return Response(compare(case, [str(i) for i in injections], [str(o) for o in outages]))
+            doc = compare(case, [str(i) for i in injections], [str(o) for o in outages])
         except ValueError as exc:
             raise ValidationError({"request": [str(exc)]}) from exc
+        doc.pop("oneline")  # a figure for the page, not data
+        return Response(doc)

@@ -7,6 +7,8 @@ Framework-free: no Django here.
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 import warnings
 from collections.abc import Callable
@@ -41,11 +43,37 @@ class Branch:
     indices: tuple[int, ...]
 
 
+_UPLOADS: dict[str, Any] = {}  # "upload-<digest>" → net of an uploaded MATPOWER file (this process)
+_MAX_UPLOADS = 16
+
+
+def register_upload(text: str) -> str:
+    """Read an uploaded MATPOWER file; its name (``upload-<digest>``) then works as a case name."""
+    import hashlib
+
+    from apps.ems.engine.matpower import net_from_matpower
+
+    key = "upload-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+    if key not in _UPLOADS:
+        net = net_from_matpower(text)
+        if len(_UPLOADS) >= _MAX_UPLOADS:
+            _UPLOADS.pop(next(iter(_UPLOADS)))
+        _UPLOADS[key] = net
+    return key
+
+
 def load_case(name: str = DEFAULT_CASE) -> Any:
-    """A fresh pandapower net of a standard case; ``ValueError`` for an unknown name."""
+    """A fresh pandapower net of a standard (or uploaded) case; ``ValueError`` for an unknown name."""
     key = name.strip().lower()
+    if key in _UPLOADS:
+        return copy.deepcopy(_UPLOADS[key])
     if key not in CASES:
         raise ValueError(f"Unknown case {name!r}; known cases: {', '.join(CASES)}.")
+    return copy.deepcopy(_pristine(key))  # reading case118's JSON takes seconds, a copy milliseconds
+
+
+@functools.lru_cache(maxsize=len(CASES))
+def _pristine(key: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pandapower.networks as pn

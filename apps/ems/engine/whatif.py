@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from apps.ems.engine.case import Injection, bus_index, bus_number_of, find_branch, load_case
@@ -22,6 +22,7 @@ class WhatIfResult:
     buses: dict[str, float]  # "<bus number>" → vm_pu
     generators: dict[str, float]  # "<bus number>" → q_mvar of every generator and ext_grid there
     losses_mw: float  # lines + transformers
+    branches: dict[str, float] = field(default_factory=dict)  # "FROM-TO" → loading % (0 when out)
 
     def as_json(self) -> dict[str, Any]:
         return {"buses": self.buses, "generators": self.generators, "losses_mw": self.losses_mw}
@@ -86,4 +87,20 @@ def run_whatif(case: str, injections: Sequence[Injection] = (), outages: Sequenc
             generators[key] = generators.get(key, 0.0) + float(results.at[i, "q_mvar"])
     losses = float(net.res_line.pl_mw.sum()) + (float(net.res_trafo.pl_mw.sum()) if len(net.trafo) else 0.0)
     ordered = dict(sorted(generators.items(), key=lambda kv: int(kv[0])))
-    return WhatIfResult(name, buses, ordered, losses)
+    return WhatIfResult(name, buses, ordered, losses, branch_loading(net))
+
+
+def branch_loading(net: Any) -> dict[str, float]:
+    """``FROM-TO`` (case bus numbers) → the loading % of the most loaded circuit there, 0 when out."""
+    number = bus_number_of(net)
+    found: dict[str, float] = {}
+    for table, result, a, b in (
+        (net.line, net.res_line, "from_bus", "to_bus"),
+        (net.trafo, net.res_trafo, "hv_bus", "lv_bus"),
+    ):
+        for index, row in table.iterrows():
+            ends = sorted((number[int(row[a])], number[int(row[b])]))
+            value = float(result.at[index, "loading_percent"]) if row["in_service"] else 0.0
+            key = f"{ends[0]}-{ends[1]}"
+            found[key] = max(found.get(key, 0.0), value if math.isfinite(value) else 0.0)
+    return found

@@ -1,0 +1,214 @@
+"""State changes of the EMS. Each do_* owns its transaction, audit record and event."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.ems.engine.case import register_upload
+from apps.ems.engine.dso import DsoInterface
+from apps.ems.engine.dso_exchange import Exchange
+from apps.ems.engine.opf import OpfResult, run_opf
+from apps.ems.engine.volt_var_lp import Weights
+from apps.ems.models import DsoEndpoint, DsoMessage, OpfRun
+from apps.ems.sending import LinkError, check_tls, configured_tls_dir, mark, marked, sendable
+from crest_web.accounts import audit
+from crest_web.accounts.audit import Actor
+from crest_web.events import publish_on_commit
+
+
+class OpfError(ValueError):
+    """An OPF request refused or unsolvable; the message says why in plain words."""
+
+
+def do_run_opf(
+    actor: Actor,
+    source: str,
+    case: str,
+    dsos: Sequence[DsoInterface],
+    outages: Sequence[str] = (),
+    *,
+    interval_start: dt.datetime | None = None,
+    voltage_weight: float = Weights().voltage,
+    case_file: str = "",
+) -> OpfRun:
+    """Solve the volt/var OPF and store it with one EMS→DMS message per DSO. The solve comes first,
+    outside the transaction: bad input or no feasible answer stores nothing. ``case_file``: the text
+    of an uploaded MATPOWER case, used instead of ``case`` and stored with the inputs."""
+    if not 0 <= voltage_weight <= 100:
+        raise OpfError("The voltage-deviation weight must be between 0 and 100.")
+    try:
+        if case_file:
+            case = register_upload(case_file)
+        result = run_opf(case, dsos, outages, Weights(voltage=voltage_weight))
+    except ValueError as exc:
+        raise OpfError(str(exc)) from exc
+    inputs = {
+        "outages": [o.strip() for o in outages],
+        "dsos": [d.as_json() for d in dsos],
+        "weights": {"voltage": voltage_weight},
+        **({"case_file": case_file} if case_file else {}),
+    }
+    return _store(actor, source, result, dsos, inputs, interval_start or timezone.now())
+
+
+@transaction.atomic
+def _store(
+    actor: Actor,
+    source: str,
+    result: OpfResult,
+    dsos: Sequence[DsoInterface],
+    inputs: dict[str, object],
+    interval_start: dt.datetime,
+) -> OpfRun:
+    run = OpfRun.objects.create(
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+        interval_start=interval_start,
+        case=result.case,
+        inputs=inputs,
+        result=result.as_json(),
+        iterations=result.iterations,
+        objective_mw=result.objective,
+        losses_mw=result.losses_mw,
+        losses_mw_before=result.losses_mw_before,
+        solve_s=result.solve_s,
+    )
+    DsoMessage.objects.bulk_create(
+        DsoMessage(
+            run=run,
+            interval_start=interval_start,
+            bus=sent.bus,
+            count=sent.count,
+            q_min_kvar=dso.q_min_kvar,
+            q_max_kvar=dso.q_max_kvar,
+            q_request_kvar=sent.q_request_kvar,
+            v_pu=sent.v_pu,
+            pv_curtailment_kw=sent.pv_curtailment_kw,
+            dr_kw=sent.dr_kw,
+            q_base_kvar=sent.q_base_kvar,
+        )
+        for dso, sent in zip(dsos, result.dsos, strict=True)
+    )
+    summary = {
+        "case": run.case,
+        "interval_start": interval_start,
+        "dsos": len(dsos),
+        "losses_mw": run.losses_mw,
+    }
+    audit.record(actor, source, "ems.opf", run, after=summary)
+    publish_on_commit(
+        "cycle",
+        "ems.opf",
+        {"id": run.pk, "case": run.case, "interval_start": interval_start.isoformat(), "messages": len(dsos)},
+    )
+    return run
+
+
+# --- the DSO link (docs/protocols/dnp3-ems-dms.md) -------------------------------------------------
+
+_HOST = re.compile(r"^[A-Za-z0-9.:\-]{1,120}$")
+
+
+def check_endpoint(bus: int, name: str, host: str, port: int, address: int) -> None:
+    if bus < 1:
+        raise LinkError(f"Bus numbers start at 1, not {bus}.")
+    if not name.strip():
+        raise LinkError("A DSO endpoint needs a name.")
+    if not _HOST.match(host):
+        raise LinkError(f"{host!r} is not a host name or address.")
+    if not 0 < port < 65536:
+        raise LinkError(f"Port {port} is not a TCP port (1–65535).")
+    if not 0 <= address <= 65519:
+        raise LinkError(f"DNP3 link address {address} is outside 0–65519.")
+
+
+@transaction.atomic
+def do_save_dso_endpoint(
+    actor: Actor,
+    source: str,
+    *,
+    bus: int,
+    name: str,
+    host: str,
+    port: int,
+    address: int = 10,
+    tls: bool = False,
+) -> DsoEndpoint:
+    """Create or change the endpoint of the DSO at `bus`."""
+    check_endpoint(bus, name, host, port, address)
+    clash = DsoEndpoint.objects.filter(name=name.strip()).exclude(bus=bus).first()
+    if clash is not None:
+        raise LinkError(f"The name {name!r} is already used by the DSO at bus {clash.bus}.")
+    endpoint = DsoEndpoint.objects.select_for_update().filter(bus=bus).first()
+    before = _endpoint_doc(endpoint) if endpoint else None
+    endpoint = endpoint or DsoEndpoint(bus=bus)
+    endpoint.name, endpoint.host, endpoint.port = name.strip(), host, port
+    endpoint.address, endpoint.tls = address, tls
+    endpoint.save()
+    audit.record(actor, source, "ems.dso_endpoint", endpoint, before=before, after=_endpoint_doc(endpoint))
+    publish_on_commit("cycle", "ems.dso_endpoint", {"bus": bus, "name": endpoint.name})
+    return endpoint
+
+
+def _endpoint_doc(e: DsoEndpoint) -> dict[str, object]:
+    return {"bus": e.bus, "name": e.name, "host": e.host, "port": e.port, "address": e.address, "tls": e.tls}
+
+
+def _when(t_s: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(t_s, tz=dt.UTC) if t_s is not None else None
+
+
+@transaction.atomic
+def do_record_dso_exchange(actor: Actor, source: str, message_id: int, result: Exchange) -> DsoMessage:
+    """Store what came of sending one DsoMessage: when the DMS confirmed it, why it was not, and the
+    DMS's answer (achieved Q, next interval's capability, health) in the message's own frame."""
+    message = DsoMessage.objects.select_for_update().filter(pk=message_id).first()
+    if message is None:
+        raise LinkError(f"There is no EMS→DMS message {message_id}.")
+    message.sent_at = _when(result.sent_t_s)
+    message.send_error = result.error[:300]
+    message.answered_at = _when(result.answered_t_s)
+    message.q_achieved_kvar = result.q_achieved_kvar
+    message.q_min_next_kvar = result.q_min_next_kvar
+    message.q_max_next_kvar = result.q_max_next_kvar
+    message.dms_healthy = result.dms_healthy
+    message.fallback_active = result.fallback_active
+    message.save()
+    after = {
+        "bus": message.bus,
+        "sent": message.sent_at is not None,
+        "error": message.send_error,
+        "q_achieved_kvar": message.q_achieved_kvar,
+        "q_min_next_kvar": message.q_min_next_kvar,
+        "q_max_next_kvar": message.q_max_next_kvar,
+        "dms_healthy": message.dms_healthy,
+        "fallback_active": message.fallback_active,
+    }
+    audit.record(actor, source, "ems.dso_exchange", message, after=after)
+    publish_on_commit("cycle", "ems.dso_answer", {"id": message.pk, "run": message.run_id, **after})
+    return message
+
+
+@transaction.atomic
+def do_request_send(actor: Actor, source: str, run_id: int) -> OpfRun:
+    """Queue the sending of a run's unanswered messages to their DSOs (Celery `crest.ems.send_run`).
+    LinkError with the reason, queueing nothing, when nothing is sendable or a send is under way."""
+    run = OpfRun.objects.filter(pk=run_id).first()
+    if run is None:
+        raise LinkError(f"There is no OPF run {run_id}.")
+    linked, unlinked = sendable(run)
+    check_tls(linked, configured_tls_dir(), "set CREST_EMS_TLS_DIR on the workers")
+    if marked("sending", run.pk) or not mark("requested", run.pk):
+        raise LinkError(f"OPF run {run.pk} is being sent to its DSOs already; wait for the answers.")
+    buses = [m.bus for m, _ in linked]
+    audit.record(actor, source, "ems.send_request", run, after={"buses": buses, "no_endpoint": unlinked})
+    publish_on_commit("cycle", "ems.send_requested", {"run": run.pk, "buses": buses})
+    user_id = actor.pk if actor is not None and actor.is_authenticated else None
+    from celery_tasks.ems import send_run_task  # the task module imports the EMS's link, not the reverse
+
+    transaction.on_commit(lambda: send_run_task.delay(run.pk, user_id))
+    return run

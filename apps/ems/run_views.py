@@ -1,0 +1,138 @@
+"""EMS runs pages: stored volt/var OPF runs with their EMS→DMS messages and what each DSO answered;
+operators run a new OPF (do_run_opf) and send a run to the DSOs (do_request_send → Celery)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from apps.ems.actions import OpfError, do_request_send, do_run_opf
+from apps.ems.engine.case import CASES, DEFAULT_CASE
+from apps.ems.engine.dso import DSO_SYNTAX, DsoInterface, parse_dso
+from apps.ems.models import DsoEndpoint, OpfRun
+from apps.ems.sending import LinkError, marked, sendable
+from apps.ems.views import SEED_SCENARIO
+from apps.ems.views import _lines as lines  # the what-if's: one item per line or comma
+
+VIEW = "ems.view_opfrun"
+RUN = "ems.add_opfrun"
+SEND = "ems.change_dsomessage"  # sending records the DMS's answer on each message
+PER_PAGE = 20
+
+
+class OpfForm(forms.Form):
+    case = forms.ChoiceField(choices=[(c, c) for c in CASES], initial=DEFAULT_CASE)
+    dsos = forms.CharField(
+        label=f"DSO interfaces {DSO_SYNTAX} (one per line)",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        initial=SEED_SCENARIO["dsos"],
+        required=False,  # clean_dsos says what to write
+    )
+    outages = forms.CharField(
+        label="Outages FROM-TO (one per line)", widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
+
+    def clean_dsos(self) -> list[DsoInterface]:
+        texts = lines(self.cleaned_data["dsos"])
+        if not texts:
+            raise forms.ValidationError(
+                f"Give at least one DSO interface, e.g. 9x25:-700:700 ({DSO_SYNTAX})."
+            )
+        try:
+            return [parse_dso(t) for t in texts]
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean_outages(self) -> list[str]:
+        return lines(self.cleaned_data["outages"])
+
+
+def exchange_summary(total: int, sent: int, answered: int, errors: int) -> str:
+    """One run's exchange in a few words, e.g. "3 sent, 2 answered, 1 error"."""
+    if not (sent or answered or errors):
+        return "not sent"
+    text = f"{sent} sent, {answered} answered"
+    if errors:
+        text += f", {errors} error{'s' if errors > 1 else ''}"
+    return text if sent + errors >= total else f"{text}, {total - sent - errors} not sent"
+
+
+@permission_required(VIEW, raise_exception=True)
+def runs_page(request: HttpRequest) -> HttpResponse:
+    form = OpfForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.has_perm(RUN):
+            raise PermissionDenied("Only operators and admins run the volt/var OPF.")
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                run = do_run_opf(request.user, "web", data["case"], data["dsos"], data["outages"])
+            except OpfError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"OPF run {run.pk} stored with {len(data['dsos'])} DSO messages.")
+                return redirect("ems_run_detail", pk=run.pk)
+    runs = (
+        OpfRun.objects.select_related("created_by")
+        .annotate(
+            dso_count=Count("messages"),
+            sent=Count("messages", filter=Q(messages__sent_at__isnull=False)),
+            answered=Count("messages", filter=Q(messages__answered_at__isnull=False)),
+            errors=Count("messages", filter=~Q(messages__send_error="")),
+        )
+        .order_by("-created_at", "-id")
+    )
+    page = Paginator(runs, PER_PAGE).get_page(request.GET.get("page"))
+    for run in page:
+        run.exchange = exchange_summary(run.dso_count, run.sent, run.answered, run.errors)  # type: ignore[attr-defined]
+    context = {"form": form, "page": page, "can_run": request.user.has_perm(RUN), "dso_syntax": DSO_SYNTAX}
+    return render(request, "ems/runs.html", context, status=400 if form.errors else 200)
+
+
+def _detail(request: HttpRequest, run: OpfRun, error: str = "") -> HttpResponse:
+    endpoints = {e.bus: e for e in DsoEndpoint.objects.all()}
+    rows = [{"m": m, "endpoint": endpoints.get(m.bus)} for m in run.messages.all()]
+    try:
+        sendable(run)
+        blocked = ""
+    except LinkError as exc:
+        blocked = str(exc)
+    context: dict[str, Any] = {
+        "run": run,
+        "rows": rows,
+        "error": error,
+        "blocked": blocked,
+        "sending": marked("requested", run.pk) or marked("sending", run.pk),
+        "can_send": request.user.has_perm(SEND),
+        "outages": run.inputs.get("outages", []),
+    }
+    return render(request, "ems/run_detail.html", context, status=400 if error else 200)
+
+
+@permission_required(VIEW, raise_exception=True)
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail(request, get_object_or_404(OpfRun.objects.select_related("created_by"), pk=pk))
+
+
+@permission_required(VIEW, raise_exception=True)
+def run_send(request: HttpRequest, pk: int) -> HttpResponse:
+    """POST: queue the sending of the run's unanswered messages; refused with the reason on the page."""
+    run = get_object_or_404(OpfRun.objects.select_related("created_by"), pk=pk)
+    if request.method != "POST":
+        return redirect("ems_run_detail", pk=run.pk)
+    if not request.user.has_perm(SEND):
+        raise PermissionDenied("Only operators and admins send OPF runs to the DSOs.")
+    try:
+        do_request_send(request.user, "web", run.pk)
+    except LinkError as exc:
+        return _detail(request, run, f"Not sent: {exc}")
+    messages.success(request, f"OPF run {run.pk} is being sent to its DSOs; their answers appear below.")
+    return redirect("ems_run_detail", pk=run.pk)
