@@ -43,6 +43,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rps", type=float, default=100.0, help="extra requests per second")
     parser.add_argument("--poll-rate", type=int, default=60, help="pollRate the server announces, s")
+    parser.add_argument("--workers", type=int, default=8, help="the server's request threads")
     parser.add_argument("--duration", type=float, default=60.0, help="measured window, s")
     parser.add_argument("--warmup", type=float, default=120.0, help="longest wait for registration, s")
     return parser.parse_args(argv)
@@ -105,7 +106,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(folder: Path, port: int, poll_s: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(folder: Path, port: int, poll_s: int, log: Path, workers: int) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
         str(ROOT / "manage.py"),
@@ -122,6 +123,8 @@ def start_server(folder: Path, port: int, poll_s: int, log: Path) -> subprocess.
         str(folder / "ca.crt"),
         "--poll-rate",
         str(poll_s),
+        "--workers",
+        str(workers),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -239,7 +242,7 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     pool = seed(args.clients, folder)
     print(f"enrolled {args.clients} DERs with certificates in {time.perf_counter() - t:.1f} s")
     port = free_port()
-    server = start_server(folder, port, args.poll_rate, folder / "server.log")
+    server = start_server(folder, port, args.poll_rate, folder / "server.log", args.workers)
     try:
         asyncio.run(drive(args, f"https://127.0.0.1:{port}", folder, pool))
     finally:

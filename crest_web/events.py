@@ -5,10 +5,12 @@ Group names are built here, from a fixed list of topics, never by string pasting
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -27,12 +29,33 @@ def group_name(topic: str, key: str | None = None) -> str:
     return f"crest.{topic}.{key}"
 
 
+_loop_lock = threading.Lock()
+_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
+SEND_TIMEOUT_S = 5.0
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, on its own thread, for every publish: `async_to_sync` would make
+    a new loop per call, and with it a new Redis connection pool (≈10 ms a publish). Keyed by pid so
+    a forked worker makes its own."""
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="crest-events", daemon=True).start()
+            _loop = (os.getpid(), loop)
+        return _loop[1]
+
+
 def publish_now(topic: str, event: str, payload: dict[str, Any], key: str | None = None) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     message = {"type": "crest.event", "topic": topic, "event": event, "payload": payload}
-    async_to_sync(layer.group_send)(group_name(topic, key), message)
+    sent = asyncio.run_coroutine_threadsafe(
+        layer.group_send(group_name(topic, key), message), _publisher_loop()
+    )
+    sent.result(timeout=SEND_TIMEOUT_S)
 
 
 def publish_on_commit(topic: str, event: str, payload: dict[str, Any], key: str | None = None) -> None:

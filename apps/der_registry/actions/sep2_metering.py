@@ -23,7 +23,7 @@ from apps.der_registry.engine.sep2.mirror import (
     check_reading_type,
     monitoring_values,
 )
-from apps.der_registry.models import DER, LatestMonitoring, MonitoringSample, Sep2MirrorUsagePoint
+from apps.der_registry.models import DER, MonitoringSample, Sep2MirrorUsagePoint
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 
@@ -88,12 +88,7 @@ def _plausible(der: DER, values: dict[str, Any]) -> None:
 def store_keeping_latest(der_id: int, values: dict[str, Any]) -> MonitoringSample:
     """A sample that reports only some quantities (a DERStatus: state only; a mirror post: P, Q, V,
     f) leaves the latest value of the others standing instead of blanking them."""
-    kept = LatestMonitoring.objects.filter(der_id=der_id).values(*MEASURED).first() or {}
-    sample = _store_monitoring(der_id, values)
-    carry = {k: v for k, v in kept.items() if values.get(k) is None and v is not None}
-    if carry:
-        LatestMonitoring.objects.filter(der_id=der_id, t=sample.t).update(**carry)
-    return sample
+    return _store_monitoring(der_id, values, keep_missing=True)
 
 
 def _record_readings(

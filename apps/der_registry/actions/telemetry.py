@@ -59,8 +59,10 @@ def do_record_monitoring(actor: Actor, source: str, der_id: int, values: dict[st
     return _store_monitoring(der_id, values)
 
 
-def _store_monitoring(der_id: int, values: dict[str, Any]) -> MonitoringSample:
-    """do_record_monitoring's work, for actions that already hold a transaction (no savepoint)."""
+def _store_monitoring(der_id: int, values: dict[str, Any], *, keep_missing: bool = False) -> MonitoringSample:
+    """do_record_monitoring's work, for actions that already hold a transaction (no savepoint).
+    With `keep_missing`, a quantity the sample does not report keeps its latest value instead of
+    being blanked (a 2030.5 DERStatus reports state only, a metering post P, Q, V and f only)."""
     der = DER.objects.get(pk=der_id)
     t = values.get("t") or timezone.now()
     if t > timezone.now() + dt.timedelta(minutes=5):
@@ -78,7 +80,8 @@ def _store_monitoring(der_id: int, values: dict[str, Any]) -> MonitoringSample:
     if latest is None:
         LatestMonitoring.objects.update_or_create(der=der, defaults={"t": t, **clean, **text})
     elif latest.t <= t:
-        LatestMonitoring.objects.filter(der=der).update(t=t, **clean, **text)
+        fresh = {k: v for k, v in clean.items() if v is not None} if keep_missing else clean
+        LatestMonitoring.objects.filter(der=der).update(t=t, **fresh, **text)
     publish_on_commit("registry", "der.monitoring", {"id": der.pk, "t": t.isoformat(), **clean})
     return sample
 
