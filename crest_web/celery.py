@@ -16,4 +16,6 @@ app.conf.imports = (
     "celery_tasks.registry",
     "celery_tasks.demo",
     "celery_tasks.capability",
+    "celery_tasks.dispatch",
+    "celery_tasks.ems",
 )

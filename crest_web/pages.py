@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from apps.alarms.models import Alarm
 from apps.der_registry.models import DER
 from crest_web.accounts.models import AuditRecord
 
@@ -16,7 +17,10 @@ from crest_web.accounts.models import AuditRecord
 def home(request: HttpRequest) -> HttpResponse:
     counts = dict(DER.objects.values_list("status").annotate(n=Count("id")))
     stale = DER.objects.filter(status="active").with_stale_telemetry(timezone.now()).count()
-    return render(request, "home.html", {"counts": counts, "total": sum(counts.values()), "stale": stale})
+    active = Alarm.objects.filter(cleared_at__isnull=True)
+    alarms = {"active": active.count(), "unacked": active.filter(acknowledged_at__isnull=True).count()}
+    context = {"counts": counts, "total": sum(counts.values()), "stale": stale, "alarms": alarms}
+    return render(request, "home.html", context)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crest_web.accounts.context.roles",
+                "crest_web.context_processors.alarm_badge",
             ],
         },
     },
@@ -238,14 +239,24 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("CREST_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per event sent to a page that has gone away (its group membership lingers).
+        "channels_redis": {"level": "WARNING"},
+    },
 }
 
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "crest.heartbeat", "schedule": float(CREST_BEAT_HEARTBEAT_S)},
     "registry-telemetry-sweep": {"task": "crest.registry.sweep_telemetry", "schedule": 60.0},
+    # The 5-minute cycle's time-based dispatch (celery_tasks/dispatch.py INTERVAL_S).
+    "dispatch-scheduled": {"task": "crest.dispatch.scheduled", "schedule": 300.0},
 }
-# `make demo` has no field devices: a task plays their telemetry so the board is not all stale.
+# `make demo` simulates the field devices of some demo DERs (DNP3, 2030.5): a task plays the
+# telemetry of the others so the board is not all stale (apps/der_registry/demo.py).
+# The EMS master's TLS files (ca.pem, master.pem, master.key) for DSOs marked DNP3 over TLS when
+# runs are sent from the UI (celery_tasks/ems.py); `run_ems_link --tls-dir` for the command.
+CREST_EMS_TLS_DIR = os.environ.get("CREST_EMS_TLS_DIR", "")
 CREST_DEMO = env_bool("CREST_DEMO", False)
 if CREST_DEMO:
     CELERY_BEAT_SCHEDULE["demo-telemetry"] = {"task": "crest.demo.telemetry", "schedule": 20.0}

@@ -5,9 +5,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from apps.alarms.api import AlarmViewSet
 from apps.capability.api import CapabilityStudyViewSet
 from apps.der_registry.api import DERGroupViewSet, DERViewSet
 from apps.dms.api import FeederViewSet
+from apps.ems import api as ems_api
+from apps.ems import run_views as ems_run_views
 from apps.ems import views as ems_views
 from crest_web import health, pages
 from crest_web.accounts import views as account_views
@@ -24,6 +27,7 @@ router.register("der-groups", DERGroupViewSet, basename="dergroup")
 router.register("feeders", FeederViewSet, basename="feeder")
 router.register("audit", AuditRecordViewSet, basename="audit")
 router.register("capability-studies", CapabilityStudyViewSet, basename="capabilitystudy")
+router.register("alarms", AlarmViewSet, basename="alarm")
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -34,8 +38,14 @@ urlpatterns = [
     path("ders/", include("apps.der_registry.urls")),
     path("feeders/", include("apps.dms.urls")),
     path("capability/", include("apps.capability.urls")),
+    path("alarms/", include("apps.alarms.urls")),
     path("ems/whatif/", ems_views.whatif_page, name="ems_whatif"),
+    path("ems/runs/", ems_run_views.runs_page, name="ems_runs"),
+    path("ems/runs/<int:pk>/", ems_run_views.run_detail, name="ems_run_detail"),
+    path("ems/runs/<int:pk>/send/", ems_run_views.run_send, name="ems_run_send"),
     path("api/ems/whatif/", ems_views.WhatIfView.as_view(), name="api_ems_whatif"),
+    path("api/ems/opf/", ems_api.OpfRunsView.as_view(), name="api_ems_opf"),
+    path("api/ems/opf/<int:pk>/", ems_api.OpfRunView.as_view(), name="api_ems_opf_run"),
     path("healthz", health.healthz, name="healthz"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -8,6 +8,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -28,6 +29,18 @@ def _forecast_text(request: HttpRequest) -> str:
         return upload.read(1_000_000).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise actions.StudyError("The forecast file is not UTF-8 text.") from None
+
+
+@permission_required(VIEW, raise_exception=True)
+def capability_index(request: HttpRequest) -> HttpResponse:
+    """Every feeder with its latest study, as the way into each feeder's study page."""
+    latest = CapabilityStudy.objects.filter(feeder=OuterRef("pk")).order_by("-created_at", "-id")
+    feeders = Feeder.objects.annotate(
+        study_count=Count("capability_studies"), latest_id=Subquery(latest.values("pk")[:1])
+    ).order_by("name")
+    studies = CapabilityStudy.objects.in_bulk([f.latest_id for f in feeders if f.latest_id])
+    rows = [(f, studies.get(f.latest_id)) for f in feeders]
+    return render(request, "capability/index.html", {"rows": rows})
 
 
 @permission_required(VIEW, raise_exception=True)

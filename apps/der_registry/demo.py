@@ -1,4 +1,6 @@
-"""Demo registry on the IEEE 123-node feeder: deterministic, idempotent, made through do_* actions."""
+"""Demo registry on the IEEE 123-node feeder: deterministic, idempotent, made through do_* actions.
+Its protocol DERs are pointed at `manage.py run_field_sim`'s simulated devices (`connect_field`):
+keep the counts below in step with the `field` line of the Procfile."""
 
 from __future__ import annotations
 
@@ -6,12 +8,17 @@ import datetime as dt
 import hashlib
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from django.utils import timezone
 
 from apps.der_registry import actions
+from apps.der_registry.adapters import record_from_der
 from apps.der_registry.engine.ieee1547 import DERRecord, Ratings
+from apps.der_registry.engine.lifecycle import Status
+from apps.der_registry.engine.sep2 import certs, simulator
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 from apps.der_registry.models import DER, DERGroup
 from apps.dms.actions import do_add_feeder_version
@@ -21,12 +28,22 @@ from apps.dms.models import Feeder
 FIXTURES = Path(__file__).resolve().parent.parent / "dms" / "fixtures"
 FEEDERS = {"ieee123": "IEEE 123-node test feeder", "ieee13": "IEEE 13-node test feeder"}
 SKIP_BUSES = {"150", "150r", "149", "sourcebus", "rg60", "650"}
+AGGREGATOR = "demo-aggregator"
+# What `run_field_sim` serves in the demo (Procfile): DNP3 outstations on consecutive loopback
+# ports at one link address, 2030.5 device clients, and devices behind one aggregator client.
+DNP3_HOST, DNP3_BASE_PORT, DNP3_ADDRESS = "127.0.0.1", 20000, 10
+DNP3_DEVICES, SEP2_DEVICES, SEP2_AGGREGATED = 24, 30, 10
+SIM_RATINGS = (10.0, 11.0, 4.84)  # run_field_sim's inverter: P max kW, S max kVA, Q max kvar
 
 
 def ensure_feeders() -> None:
-    """The IEEE test feeders, as converted by our importer (manage.py convert_feeder)."""
+    """The IEEE test feeders, as converted by our importer (manage.py convert_feeder). A feeder
+    whose current version has no network model (an older demo database) gets a new version from
+    the shipped fixture, so it can be dispatched; older versions stay for replay."""
     for name, description in FEEDERS.items():
-        if not Feeder.objects.filter(name=name).exists():
+        feeder = Feeder.objects.filter(name=name).first()
+        version = feeder.current_version() if feeder is not None else None
+        if version is None or not version.model:
             text = (FIXTURES / f"{name}.json").read_text()
             net = Network.from_dict(json.loads(text))
             do_add_feeder_version(
@@ -34,12 +51,15 @@ def ensure_feeders() -> None:
             )
 
 
-def _record(i: int, bus: str, phase: int, rng: random.Random) -> DERRecord:
+def _record(i: int, bus: str, phase: int, rng: random.Random, dnp3_base_port: int) -> DERRecord:
     kw = rng.choice([5.0, 7.6, 10.0, 11.4, 20.0])
     kva = round(kw * 1.1, 2)
-    path = "dnp3_direct" if i % 12 == 0 else "via_aggregator" if i % 4 == 1 else "sep2_direct"
+    path = "dnp3_direct" if i % 5 == 0 else "via_aggregator" if i % 4 == 1 else "sep2_direct"
     lfdi = hashlib.sha256(f"demo-{i}".encode()).hexdigest()[:40].upper()
     weak = i % 25 == 7  # a few older inverters below the Category B reactive requirement
+    q_kvar = round(kva * (0.3 if weak else 0.44), 2)
+    if path == "dnp3_direct":  # utility units: the simulated outstation's ratings
+        kw, kva, q_kvar = SIM_RATINGS
     return DERRecord(
         name=f"pv-{bus}-{phase}-{i:03d}",
         serial_number=f"DEMO-{i:05d}",
@@ -50,8 +70,8 @@ def _record(i: int, bus: str, phase: int, rng: random.Random) -> DERRecord:
         nameplate=Ratings(
             active_power_kw=kw,
             apparent_power_kva=kva,
-            reactive_injected_kvar=round(kva * (0.3 if weak else 0.44), 2),
-            reactive_absorbed_kvar=round(kva * (0.3 if weak else 0.44), 2),
+            reactive_injected_kvar=q_kvar,
+            reactive_absorbed_kvar=q_kvar,
             v_nominal_v=240.0,
             v_min_v=211.2,
             v_max_v=264.0,
@@ -65,23 +85,23 @@ def _record(i: int, bus: str, phase: int, rng: random.Random) -> DERRecord:
         phases=(phase,),
         ownership="utility" if path == "dnp3_direct" else "customer",
         comm_path=path,
-        dnp3_host="127.0.0.1" if path == "dnp3_direct" else "",
-        dnp3_port=20000 if path == "dnp3_direct" else None,
-        dnp3_outstation_address=10 + i if path == "dnp3_direct" else None,
+        dnp3_host=DNP3_HOST if path == "dnp3_direct" else "",
+        dnp3_port=dnp3_base_port + i // 5 if path == "dnp3_direct" else None,
+        dnp3_outstation_address=DNP3_ADDRESS if path == "dnp3_direct" else None,
         dnp3_master_address=1 if path == "dnp3_direct" else None,
         lfdi=lfdi if path == "sep2_direct" else "",
         sfdi=sfdi_from_lfdi(lfdi) if path == "sep2_direct" else None,
-        aggregator="demo-aggregator" if path == "via_aggregator" else "",
+        aggregator=AGGREGATOR if path == "via_aggregator" else "",
         expected_update_s=60,
     )
 
 
-def seed_registry(count: int = 120) -> int:
+def seed_registry(count: int = 120, dnp3_base_port: int = DNP3_BASE_PORT) -> int:
     """Create the demo DERs unless they exist; returns how many were created."""
     ensure_feeders()
     if DER.objects.filter(serial_number__startswith="DEMO-").exists():
         return 0
-    for name, kind in (("demo-aggregator", "aggregator"), ("north-microgrid", "microgrid")):
+    for name, kind in ((AGGREGATOR, "aggregator"), ("north-microgrid", "microgrid")):
         if not DERGroup.objects.filter(name=name).exists():
             actions.do_create_group(None, "system", name, kind, "demo group")
     version = Feeder.objects.get(name="ieee123").current_version()
@@ -95,7 +115,10 @@ def seed_registry(count: int = 120) -> int:
     rng = random.Random(123)
     for i, (bus, phase) in enumerate(slots[:count]):
         der = actions.do_enroll_der(
-            None, "system", _record(i, bus, phase, rng), groups=["north-microgrid"] if i % 10 == 3 else None
+            None,
+            "system",
+            _record(i, bus, phase, rng, dnp3_base_port),
+            groups=["north-microgrid"] if i % 10 == 3 else None,
         )
         _advance(der, i, rng)
     return min(count, len(slots))
@@ -127,13 +150,83 @@ def _advance(der: DER, i: int, rng: random.Random) -> None:
         actions.do_transition_der(None, "system", der.pk, "suspended", "demo: inverter fault")
 
 
+def _live(der: DER) -> bool:
+    """Seeded active and reporting: not parked in pending/approved, not suspended, not silent."""
+    i = int(der.serial_number[5:])
+    return i % 17 not in (5, 6) and i % 31 != 9 and i % 13 != 2
+
+
+def _repoint(der: DER, **changes: Any) -> int:
+    rec = record_from_der(der)
+    if all(getattr(rec, k) == v for k, v in changes.items()):
+        return 0
+    groups = list(der.groups.values_list("name", flat=True))
+    actions.do_update_der(None, "system", der.pk, replace(rec, **changes), groups=groups)
+    return 1
+
+
+def _sim_nameplate(der: DER) -> Ratings:
+    p_kw, s_kva, q_kvar = SIM_RATINGS
+    return replace(
+        der.nameplate(),
+        active_power_kw=p_kw,
+        apparent_power_kva=s_kva,
+        reactive_injected_kvar=q_kvar,
+        reactive_absorbed_kvar=q_kvar,
+    )
+
+
+def connect_field(cert_dir: Path, dnp3_base_port: int = DNP3_BASE_PORT) -> dict[str, int]:
+    """Point the demo's protocol DERs at `run_field_sim`'s devices: the k-th DNP3 DER at
+    DNP3_HOST:base+k (address 10; the simulated inverter's ratings), the first SEP2_DEVICES live
+    2030.5 DERs at the identities of the simulator's client certificates `sim-k`, the first
+    SEP2_AGGREGATED live via-aggregator DERs at the aggregator's devices, and the aggregator
+    group at the aggregator's certificate. Makes the demo certificates in `cert_dir` when
+    missing (the server's too); idempotent."""
+    certs.demo_set(cert_dir)
+    demo = list(
+        DER.objects.filter(serial_number__startswith="DEMO-")
+        .exclude(status=Status.DECOMMISSIONED)
+        .order_by("serial_number")
+    )
+    dnp3 = [d for d in demo if d.comm_path == "dnp3_direct"][:DNP3_DEVICES]
+    changed = sum(
+        _repoint(
+            der,
+            dnp3_host=DNP3_HOST,
+            dnp3_port=dnp3_base_port + k,
+            dnp3_outstation_address=DNP3_ADDRESS,
+            dnp3_master_address=1,
+            nameplate=_sim_nameplate(der),
+        )
+        for k, der in enumerate(dnp3)
+    )
+    direct = [d for d in demo if d.comm_path == "sep2_direct" and _live(d)][:SEP2_DEVICES]
+    for der, client in zip(direct, simulator.demo_clients(len(direct), cert_dir), strict=True):
+        changed += _repoint(der, lfdi=client.lfdi, sfdi=client.sfdi)
+    behind = [d for d in demo if d.comm_path == "via_aggregator" and _live(d)][:SEP2_AGGREGATED]
+    aggregator = simulator.demo_aggregator(len(behind), cert_dir)
+    for der, device in zip(behind, aggregator.devices, strict=True):
+        changed += _repoint(der, lfdi=device.lfdi, sfdi=device.sfdi)
+    actions.do_set_group_lfdi(None, "system", AGGREGATOR, aggregator.lfdi)
+    return {"dnp3": len(dnp3), "sep2": len(direct), "aggregated": len(behind), "changed": changed}
+
+
 def play_telemetry(now: dt.datetime | None = None) -> int:
-    """One round of simulated field telemetry for the active demo DERs; a few stay silent on
-    purpose so the stale-telemetry display has something to show. Returns samples written."""
+    """One round of simulated field telemetry for the active demo DERs that no protocol speaks
+    for (DNP3 DERs and registered 2030.5 devices report through the gateway and the 2030.5
+    server); a few stay silent on purpose so the stale-telemetry display has something to show.
+    Returns samples written."""
     now = now or timezone.now()
     rng = random.Random(int(now.timestamp()) // 20)
     written = 0
-    for der in DER.objects.filter(status="active", serial_number__startswith="DEMO-"):
+    ders = (
+        DER.objects.filter(status="active", serial_number__startswith="DEMO-")
+        .exclude(comm_path="dnp3_direct")
+        .filter(sep2__isnull=True)
+        .order_by("serial_number")
+    )
+    for der in ders:
         if int(der.serial_number[5:]) % 13 == 2:
             continue
         actions.do_record_monitoring(

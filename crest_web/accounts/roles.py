@@ -16,10 +16,19 @@ _READ_REGISTRY = [
     "der_registry.view_setpoint",
     "dms.view_feeder",
     "capability.view_capabilitystudy",
+    "alarms.view_alarm",
+    "ems.view_opfrun",
 ]
 
 PERMISSIONS: dict[str, list[str]] = {
-    OPERATOR: [*_READ_REGISTRY, "der_registry.record_monitoring", "der_registry.issue_setpoint"],
+    OPERATOR: [
+        *_READ_REGISTRY,
+        "der_registry.record_monitoring",
+        "der_registry.issue_setpoint",
+        "alarms.acknowledge_alarm",
+        "ems.add_opfrun",
+        "ems.change_dsomessage",
+    ],
     PLANNER: [*_READ_REGISTRY, "capability.run_study"],
     ADMIN: [
         *_READ_REGISTRY,
@@ -32,8 +41,14 @@ PERMISSIONS: dict[str, list[str]] = {
         "der_registry.record_monitoring",
         "der_registry.issue_setpoint",
         "capability.run_study",
+        "alarms.acknowledge_alarm",
         "dms.add_feeder",
         "dms.change_feeder",
+        "ems.add_opfrun",
+        "ems.change_dsomessage",
+        "ems.view_dsoendpoint",
+        "ems.add_dsoendpoint",
+        "ems.change_dsoendpoint",
         "accounts.view_auditrecord",
         "auth.view_user",
         "auth.add_user",

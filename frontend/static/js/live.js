@@ -12,6 +12,8 @@ function describe(msg) {
     case "der.updated": return `DER ${p.name} edited`;
     case "der.setpoint": return `Set point recorded for ${p.name}`;
     case "der.imported": return `${p.count} DERs imported from CSV`;
+    case "alarm.raised": return `Alarm (${p.severity}): ${p.label || p.source} — ${p.message}`;
+    case "alarm.cleared": return `Alarm cleared: ${p.label || p.source} — ${p.message}`;
     default: return null;  // telemetry and the like update data, not the operator's attention
   }
 }
@@ -42,10 +44,99 @@ function followStudy(p) {
   if (["done", "failed", "cancelled"].includes(p.status)) location.reload();
 }
 
+function announce(text) {
+  toast(text);
+  if (log) {
+    const li = document.createElement("li");
+    li.textContent = `${clock()} — ${text}`;
+    log.prepend(li);
+  }
+}
+
+// A dispatch issues a set point to every DER at once: one line for the burst, not a toast per DER.
+let setpointBurst = [];
+function batchSetpoints(text, name) {
+  setpointBurst.push({ text, name });
+  if (setpointBurst.length > 1) return;
+  setTimeout(() => {
+    const n = setpointBurst.length;
+    announce(n === 1 ? setpointBurst[0].text : `${n} set point updates, the last for ${setpointBurst[n - 1].name}`);
+    setpointBurst = [];
+  }, 1500);
+}
+
+// The alarm list says when it is out of date (reloading under the operator's cursor would be worse).
+function followAlarms() {
+  const note = document.getElementById("alarms-changed");
+  if (note && document.querySelector("[data-live-alarms]")) note.hidden = false;
+}
+
+// The nav's alarm badge: active count, red while any active alarm is unacknowledged.
+function followAlarmCounts(counts) {
+  const badge = document.getElementById("nav-alarms");
+  if (!badge || !counts) return;
+  badge.textContent = `(${counts.active})`;
+  badge.className = `badge ${counts.unacked ? "bad" : counts.active ? "warn" : "ok"}`;
+  badge.title = `${counts.active} active, ${counts.unacked} unacknowledged`;
+  badge.dataset.active = counts.active;
+  badge.dataset.unacked = counts.unacked;
+}
+
+// A dispatch run page reloads when its run finishes; a feeder's run list updates the run's status.
+// An OPF run's page reloads (once per burst) when a DSO answers it or a send of it starts; the runs
+// list says when it is out of date.
+let emsReload = null;
+function followEmsRun(event, p) {
+  const live = document.getElementById("ems-run-live");
+  if (live && String(p.run) === live.dataset.emsRun && ["ems.dso_answer", "ems.send_requested"].includes(event)) {
+    clearTimeout(emsReload);
+    emsReload = setTimeout(() => location.reload(), 500);
+  }
+  const note = document.getElementById("ems-runs-changed");
+  if (note && ["ems.opf", "ems.dso_answer"].includes(event)) note.hidden = false;
+}
+
+function followDispatch(p) {
+  const live = document.getElementById("run-live");
+  if (live && String(p.id) === live.dataset.run && p.status !== live.dataset.status
+      && ["done", "failed"].includes(p.status)) location.reload();
+  const table = document.querySelector("[data-live-feeder]");
+  if (!table || table.dataset.liveFeeder !== p.feeder) return;
+  const cell = document.querySelector(`#run-${p.id} [data-run-status]`);
+  if (cell) {
+    cell.className = `status status-${p.status}`;
+    cell.textContent = p.status.charAt(0).toUpperCase() + p.status.slice(1);
+  } else {
+    toast(`Dispatch ${p.id} of ${p.feeder} ${p.status} — reload for the list`);
+  }
+}
+
+// A form marked data-busy shows it is working and is not sent twice (a second dispatch, say).
+document.addEventListener("submit", (ev) => {
+  const form = ev.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.busy) return;
+  if (form.dataset.sent) { ev.preventDefault(); return; }
+  form.dataset.sent = "1";
+  form.setAttribute("aria-busy", "true");
+  const button = form.querySelector("button[type=submit]");
+  if (!button) return;
+  button.dataset.label = button.textContent;
+  setTimeout(() => { button.disabled = true; button.textContent = form.dataset.busy; }, 0);
+});
+window.addEventListener("pageshow", (ev) => {  // back to a page the browser kept: usable again
+  if (!ev.persisted) return;
+  for (const form of document.querySelectorAll("form[data-sent]")) {
+    delete form.dataset.sent;
+    form.removeAttribute("aria-busy");
+    const button = form.querySelector("button[type=submit]");
+    if (button && button.dataset.label) { button.disabled = false; button.textContent = button.dataset.label; }
+  }
+});
+
 function connect(delayMs) {
   if (!dot) return;  // signed-out pages have no live channel
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/events/?topics=registry,studies`);
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/events/?topics=registry,studies,alarms,cycle`);
   const label = dot.querySelector(".live-text");
   ws.onopen = () => {
     dot.className = "live on"; dot.title = "Live updates connected"; delayMs = 1000;
@@ -59,14 +150,13 @@ function connect(delayMs) {
   ws.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
     if (msg.event === "study.progress") { followStudy(msg.payload); return; }
+    if (msg.event === "dispatch.run") { followDispatch(msg.payload || {}); return; }
+    if (msg.event && msg.event.startsWith("ems.")) followEmsRun(msg.event, msg.payload || {});
+    if (msg.topic === "alarms") { followAlarms(); followAlarmCounts((msg.payload || {}).counts); }
     const text = describe(msg);
     if (!text) return;
-    toast(text);
-    if (log) {
-      const li = document.createElement("li");
-      li.textContent = `${clock()} — ${text}`;
-      log.prepend(li);
-    }
+    if (msg.event === "der.setpoint") { batchSetpoints(text, (msg.payload || {}).name); return; }
+    announce(text);
   };
 }
 

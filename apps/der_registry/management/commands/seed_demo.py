@@ -1,20 +1,34 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from apps.der_registry.demo import seed_registry
+from apps.der_registry.demo import connect_field, seed_registry
+from apps.ems.demo import seed_dso_endpoints
 from crest_web.accounts import audit
 from crest_web.accounts.roles import ROLES
 
 
 class Command(BaseCommand):
-    help = "Create the demo users (operator, planner, admin) and demo registry; safe to re-run."
+    help = (
+        "Create the demo users (operator, planner, admin) and demo registry, and point its DNP3 and "
+        "IEEE 2030.5 DERs at the field simulator's devices; safe to re-run."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--sep2-certs",
+            type=Path,
+            default=Path(settings.BASE_DIR) / ".data" / "sep2",
+            help="folder of the demo 2030.5 CA, server and device certificates (made when missing)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         created = self._users()
@@ -30,6 +44,14 @@ class Command(BaseCommand):
         count = seed_registry()
         self.stdout.write(
             f"Demo registry: {count} DERs created." if count else "Demo registry exists; left as it is."
+        )
+        if seed_dso_endpoints():
+            self.stdout.write("EMS link: the DSO at case9 bus 5 is the ieee123 DMS on 127.0.0.1:20500.")
+        field = connect_field(options["sep2_certs"])
+        self.stdout.write(
+            f"Field devices: {field['dnp3']} DNP3 DERs, {field['sep2']} IEEE 2030.5 DERs and "
+            f"{field['aggregated']} behind the aggregator point at the field simulator "
+            f"({field['changed']} repointed)."
         )
 
     @transaction.atomic
