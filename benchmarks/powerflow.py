@@ -8,7 +8,8 @@ node-phases: IEEE 123 plus K renamed copies of everything downstream of its regu
 bus 150r (bus 149 and below, with the regulators, the transformer, loads and capacitors), each
 copy fed from 150r through its own copy of switch sw1. The source is IEEE 123's stiff one, so the
 laterals do not interact through it; every load and capacitor is scaled by 1/(K+1), so the whole
-feeder draws what IEEE 123 draws and the 5 MVA substation regulator stays within its rating.
+feeder draws what IEEE 123 draws and the 5 MVA substation regulator stays within its rating
+(benchmarks/_synthetic.py builds both feeders; they are re-exported here for the other benchmarks).
 
 Times are wall clock (time.perf_counter), medians over `--repeat` runs with tracemalloc off; each
 step then runs once more under tracemalloc for its Python-side peak. On feeders of 2,000 node-phases
@@ -27,8 +28,6 @@ import argparse
 import dataclasses
 import functools
 import gc
-import json
-import math
 import os
 import platform
 import random
@@ -38,19 +37,19 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+from _synthetic import copies_needed, load_ieee123, node_phases, synthetic
 
 from apps.dms.engine import lindist3flow, opendss_pf
 from apps.dms.engine.dss_export import to_dss
 from apps.dms.engine.dss_thread import on_dss_thread
 from apps.dms.engine.network import DerInjection, Network, OperatingState, PowerFlowResult
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = ROOT / "apps" / "dms" / "fixtures" / "ieee123.json"
-LATERAL_ROOT = "149"  # first bus after the substation regulator's output bus 150r and switch sw1
+# Re-exported: the other benchmarks take their feeders and output helpers from here.
+__all__ = ["copies_needed", "fmt_time", "load_ieee123", "machine", "node_phases", "synthetic"]
+
 SOLVE_TARGET_S = {"small": 0.010, "large": 0.5}  # IEEE 123; ≥ LARGE node-phases
 LARGE = 10_000
 MB = 1024.0 * 1024.0
@@ -86,72 +85,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 # --- the feeders ---------------------------------------------------------------------------------------
-
-
-def load_ieee123() -> Network:
-    with FIXTURE.open(encoding="utf-8") as f:
-        return Network.from_dict(json.load(f))
-
-
-def node_phases(net: Network) -> int:
-    return sum(len(b.phases) for b in net.buses)
-
-
-def downstream(net: Network, root: str) -> set[str]:
-    """`root` and every bus below it."""
-    children = net.topology().children
-    found, stack = set(), [root]
-    while stack:
-        bus = stack.pop()
-        found.add(bus)
-        stack.extend(children[bus])
-    return found
-
-
-def copies_needed(net: Network, target: int) -> int:
-    part = downstream(net, LATERAL_ROOT)
-    per_copy = sum(len(b.phases) for b in net.buses if b.name in part)
-    return max(1, math.ceil((target - node_phases(net)) / per_copy))
-
-
-def synthetic(net: Network, copies: int) -> Network:
-    """`net` plus `copies` renamed copies of the part below LATERAL_ROOT, each hanging from the same
-    bus as the original through a copy of the element that feeds it; loads and capacitors ÷ (K+1)."""
-    part, scale, r = downstream(net, LATERAL_ROOT), 1.0 / (copies + 1), dataclasses.replace
-    buses, lines, trs = list(net.buses), list(net.lines), list(net.transformers)
-    loads = [r(x, p_kw=x.p_kw * scale, q_kvar=x.q_kvar * scale) for x in net.loads]
-    caps = [r(x, kvar=x.kvar * scale) for x in net.capacitors]
-    for k in range(1, copies + 1):
-
-        def bus(name: str, k: int = k) -> str:
-            return f"{name}_c{k}" if name in part else name
-
-        buses += [r(b, name=bus(b.name)) for b in net.buses if b.name in part]
-        lines += [
-            r(x, name=f"{x.name}_c{k}", bus_from=bus(x.bus_from), bus_to=bus(x.bus_to))
-            for x in net.lines
-            if x.bus_to in part
-        ]
-        trs += [
-            r(x, name=f"{x.name}_c{k}", bus_from=bus(x.bus_from), bus_to=bus(x.bus_to))
-            for x in net.transformers
-            if x.bus_to in part
-        ]
-        loads += [
-            r(x, name=f"{x.name}_c{k}", bus=bus(x.bus)) for x in loads[: len(net.loads)] if x.bus in part
-        ]
-        caps += [
-            r(x, name=f"{x.name}_c{k}", bus=bus(x.bus)) for x in caps[: len(net.capacitors)] if x.bus in part
-        ]
-    return r(
-        net,
-        name=f"{net.name}_x{copies + 1}",
-        buses=tuple(buses),
-        lines=tuple(lines),
-        transformers=tuple(trs),
-        loads=tuple(loads),
-        capacitors=tuple(caps),
-    )
 
 
 def der_state(net: Network, load_scale: float) -> OperatingState:

@@ -1,34 +1,29 @@
-"""Read an OpenDSS feeder: its bus list (`read_buses`) or the full solved model (`read_network`).
+"""Read an OpenDSS feeder into the project's `Network` (`read_network`).
 
 `read_network` compiles the master file, solves it with its own controls (regulator taps settle in
 the control loop), and reads every element into the project's `Network`. Anything the project cannot
 model faithfully raises FeederImportError with a sentence naming the element; nothing is dropped
-silently except the de-energized part behind an open switch.
+silently except the de-energized part behind an open switch. The per-kind element readers live in
+`dss_elements`; this module compiles, checks and assembles.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from apps.dms.engine.dss_thread import on_dss_thread
-from apps.dms.engine.network import (
-    Bus,
-    Capacitor,
-    Conn,
-    FeederImportError,
-    Generator,
-    Line,
-    Load,
-    Network,
-    Transformer,
+from apps.dms.engine.dss_elements import (
+    read_buses,
+    read_capacitors,
+    read_generators,
+    read_lines,
+    read_loads,
+    read_source,
+    read_transformers,
 )
+from apps.dms.engine.dss_thread import on_dss_thread
+from apps.dms.engine.network import FeederImportError, Network
 
 __all__ = ["FeederImportError", "read_network"]
 
@@ -37,9 +32,6 @@ _COORD_PATTERNS = ("BusCoords.dat", "*BusXY.csv", "*buscoords*.csv", "*BusCoords
 # Classes that only watch or control the circuit; their effect is already in the solved state.
 _PASSIVE = {"regcontrol", "capcontrol", "energymeter", "monitor", "swtcontrol", "fuse", "relay", "recloser"}
 _MODELLED = {"vsource", "line", "transformer", "load", "capacitor", "generator", "pvsystem"}
-# OpenDSS load models whose voltage dependence is a power law the solvers can follow.
-_LOAD_MODELS = {1, 2, 3, 5, 6, 7}
-_KM_PER_UNIT = {0: 1.0, 1: 1.609344, 2: 0.3048, 3: 1.0, 4: 0.001, 5: 0.0003048, 6: 0.0000254, 7: 0.00001}
 
 
 def _coordinate_file(master: Path) -> Path | None:
@@ -79,18 +71,18 @@ def read_network(master: Path, name: str) -> Network:
     _check_element_classes()
     net = Network(
         name=name,
-        buses=_buses(),
-        lines=tuple(_lines()),
-        transformers=tuple(_transformers()),
-        loads=tuple(_loads()),
-        capacitors=tuple(_capacitors()),
-        generators=tuple(_generators()),
-        **_source(),
+        buses=read_buses(),
+        lines=tuple(read_lines()),
+        transformers=tuple(read_transformers()),
+        loads=tuple(read_loads()),
+        capacitors=tuple(read_capacitors()),
+        generators=tuple(read_generators()),
+        **read_source(),
     )
     return _orient(_energized(net))
 
 
-# --- reading the active OpenDSS circuit ---------------------------------------------------------------
+# --- checking the active OpenDSS circuit --------------------------------------------------------------
 
 
 def _check_element_classes() -> None:
@@ -111,306 +103,6 @@ def _check_element_classes() -> None:
             dss.Circuit.SetActiveElement(full)
             if dss.CktElement.NumTerminals() != 2:
                 raise FeederImportError(f"{full} has more than two windings, which is not supported.")
-
-
-def _yprim() -> NDArray[np.complex128]:
-    import opendssdirect as dss
-
-    flat = np.array(dss.CktElement.YPrim(), dtype=float)
-    y = flat[0::2] + 1j * flat[1::2]
-    n = round(math.sqrt(y.size))
-    return y.reshape(n, n)
-
-
-def _prop(element: str, prop: str) -> str:
-    import opendssdirect as dss
-
-    dss.Text.Command(f"? {element}.{prop}")
-    return str(dss.Text.Result()).strip()
-
-
-def _bus_name(spec: str) -> str:
-    return spec.split(".")[0].lower()
-
-
-def _cmatrix(m: NDArray[np.complexfloating[Any, Any]]) -> tuple[tuple[complex, ...], ...]:
-    return tuple(tuple(complex(v) for v in row) for row in m)
-
-
-def _source() -> dict[str, Any]:
-    """The Network fields describing Vsource.source: bus, voltage, angle, impedance matrix."""
-    import opendssdirect as dss
-
-    dss.Vsources.First()
-    dss.Circuit.SetActiveElement("Vsource.source")
-    if dss.CktElement.NumPhases() != 3:
-        raise FeederImportError("Vsource.source is not three-phase; only three-phase sources are supported.")
-    return dict(
-        source_bus=_bus_name(dss.CktElement.BusNames()[0]),
-        source_kv_ll=dss.Vsources.BasekV(),
-        source_pu=dss.Vsources.PU(),
-        source_angle_deg=dss.Vsources.AngleDeg(),
-        source_z_ohm=_cmatrix(np.linalg.inv(-_yprim()[:3, 3:])),
-        frequency_hz=dss.Vsources.Frequency(),
-    )
-
-
-def _buses() -> tuple[Bus, ...]:
-    import opendssdirect as dss
-
-    out = []
-    for name in dss.Circuit.AllBusNames():
-        dss.Circuit.SetActiveBus(name)
-        has_xy = bool(dss.Bus.Coorddefined())
-        out.append(
-            Bus(
-                name=name.lower(),
-                phases=tuple(sorted(int(n) for n in dss.Bus.Nodes() if n in (1, 2, 3))),
-                base_kv_ln=float(dss.Bus.kVBase()),
-                x=float(dss.Bus.X()) if has_xy else None,
-                y=float(dss.Bus.Y()) if has_xy else None,
-            )
-        )
-    return tuple(out)
-
-
-def _lines() -> list[Line]:
-    """Lines in service; a switch open at either end is left out."""
-    import opendssdirect as dss
-
-    lines = []
-    for name in dss.Lines.AllNames():
-        full = f"Line.{name}"
-        dss.Circuit.SetActiveElement(full)
-        dss.Lines.Name(name)
-        if not dss.CktElement.Enabled():
-            continue
-        n = dss.CktElement.NumPhases()
-        opened = [dss.CktElement.IsOpen(t, p) for t in (1, 2) for p in range(1, n + 1)]
-        if all(opened[:n]) or all(opened[n:]):
-            continue
-        if any(opened):
-            raise FeederImportError(f"{full} is open on some phases only, which is not supported.")
-        lines.append(_line(full, name.lower(), n))
-    return lines
-
-
-def _line(full: str, name: str, n: int) -> Line:
-    import opendssdirect as dss
-
-    nodes = list(dss.CktElement.NodeOrder())
-    if dss.CktElement.NumConductors() != n or nodes[:n] != nodes[n:] or 0 in nodes:
-        raise FeederImportError(f"{full} has neutral conductors or joins different phases at its two ends.")
-    y = _yprim()
-    series = -y[:n, n:]
-    if abs(np.linalg.det(series)) == 0.0:
-        raise FeederImportError(f"{full} has no series impedance that can be inverted.")
-    z = np.linalg.inv(series)
-    b_us = 2e6 * (y[:n, :n] - series).imag
-    order = np.argsort(nodes[:n])
-    z, b_us = z[np.ix_(order, order)], b_us[np.ix_(order, order)]
-    buses = dss.CktElement.BusNames()
-    return Line(
-        name=name,
-        bus_from=_bus_name(buses[0]),
-        bus_to=_bus_name(buses[1]),
-        phases=tuple(sorted(nodes[:n])),
-        z_ohm=_cmatrix(z),
-        b_shunt_us=tuple(tuple(float(v) for v in row) for row in b_us),
-        length_km=dss.Lines.Length() * _KM_PER_UNIT.get(dss.Lines.Units(), 1.0),
-        is_switch=bool(dss.Lines.IsSwitch()),
-    )
-
-
-def _terminal_phases(full: str, conn: Conn, nphases: int, nodes: list[int]) -> tuple[tuple[int, ...], Conn]:
-    """Phase nodes of one terminal; a one-phase wye element with its neutral on a phase is line-to-line."""
-    phase_nodes = tuple(nodes[:nphases])
-    if conn == "delta":
-        if nphases == 1:
-            return tuple(nodes[:2]), "delta"
-        if nphases != 3:
-            raise FeederImportError(f"{full} is a {nphases}-phase delta connection, which is not supported.")
-        return phase_nodes, "delta"
-    neutral = nodes[nphases] if len(nodes) > nphases else 0
-    if neutral != 0:
-        if nphases == 1:
-            return (phase_nodes[0], neutral), "delta"
-        raise FeederImportError(f"{full} has an ungrounded wye neutral, which is not supported.")
-    if 0 in phase_nodes:
-        raise FeederImportError(f"{full} connects a phase conductor to ground.")
-    return phase_nodes, "wye"
-
-
-def _transformers() -> list[Transformer]:
-    import opendssdirect as dss
-
-    regulated = set()
-    for _ in _each(dss.RegControls):
-        regulated.add(dss.RegControls.Transformer().lower())
-    out = []
-    for _ in _each(dss.Transformers):
-        name = dss.Transformers.Name().lower()
-        full = f"Transformer.{name}"
-        dss.Circuit.SetActiveElement(full)
-        if dss.CktElement.Enabled():
-            out.append(_transformer(full, name, name in regulated))
-    return out
-
-
-def _windings(full: str) -> list[dict[str, Any]]:
-    """Connection and ratings of both windings of the active transformer (winding 2 left active)."""
-    import opendssdirect as dss
-
-    nph, ncond = dss.CktElement.NumPhases(), dss.CktElement.NumConductors()
-    nodes = list(dss.CktElement.NodeOrder())
-    wdg = []
-    for w in (1, 2):
-        dss.Transformers.Wdg(w)
-        conn: Conn = "delta" if dss.Transformers.IsDelta() else "wye"
-        if conn == "wye" and (dss.Transformers.Rneut() > 0 or dss.Transformers.Xneut() > 0):
-            raise FeederImportError(f"{full} has a neutral grounding impedance, which is not supported.")
-        phases, conn = _terminal_phases(full, conn, nph, nodes[(w - 1) * ncond : w * ncond])
-        t = dss.Transformers
-        wdg.append(dict(phases=phases, conn=conn, kv=t.kV(), kva=t.kVA(), r=t.R(), tap=t.Tap()))
-    return wdg
-
-
-def _transformer(full: str, name: str, is_regulator: bool) -> Transformer:
-    import opendssdirect as dss
-
-    wdg = _windings(full)
-    if wdg[0]["phases"] != wdg[1]["phases"]:
-        raise FeederImportError(
-            f"{full} connects different phases on its two windings, which is not supported."
-        )
-    if not math.isclose(wdg[0]["kva"], wdg[1]["kva"]):
-        raise FeederImportError(f"{full} has windings of different kVA ratings, which is not supported.")
-    buses = dss.CktElement.BusNames()
-    return Transformer(
-        name=name,
-        bus_from=_bus_name(buses[0]),
-        bus_to=_bus_name(buses[1]),
-        phases=wdg[0]["phases"],
-        conn_from=wdg[0]["conn"],
-        conn_to=wdg[1]["conn"],
-        kv_from=wdg[0]["kv"],
-        kv_to=wdg[1]["kv"],
-        kva=wdg[0]["kva"],
-        r_pct=wdg[0]["r"] + wdg[1]["r"],
-        x_pct=dss.Transformers.Xhl(),
-        tap=(wdg[1]["tap"] / wdg[0]["tap"],) * dss.CktElement.NumPhases(),
-        tap_min=dss.Transformers.MinTap(),
-        tap_max=dss.Transformers.MaxTap(),
-        num_taps=dss.Transformers.NumTaps(),
-        is_regulator=is_regulator,
-        lead_lag="lead" if _prop(full, "leadlag").lower() in ("lead", "euro") else "lag",
-        imag_pct=float(_prop(full, "%imag")),
-        noload_pct=float(_prop(full, "%noloadloss")),
-        ppm_antifloat=float(_prop(full, "ppm_antifloat")),
-    )
-
-
-def _each(iface: Any) -> Any:
-    """Iterate an OpenDSS class interface, leaving each element active in turn."""
-    i = iface.First()
-    while i > 0:
-        yield i
-        i = iface.Next()
-
-
-def _loads() -> list[Load]:
-    import opendssdirect as dss
-
-    out = []
-    for _ in _each(dss.Loads):
-        name = dss.Loads.Name().lower()
-        full = f"Load.{name}"
-        if not dss.CktElement.Enabled():
-            continue
-        model = dss.Loads.Model()
-        if model not in _LOAD_MODELS:
-            raise FeederImportError(
-                f"{full} uses OpenDSS load model {model}; supported models are 1, 2, 3, 5, 6, 7."
-            )
-        conn: Conn = "delta" if dss.Loads.IsDelta() else "wye"
-        phases, conn = _terminal_phases(
-            full, conn, dss.CktElement.NumPhases(), list(dss.CktElement.NodeOrder())
-        )
-        out.append(
-            Load(
-                name,
-                _bus_name(dss.CktElement.BusNames()[0]),
-                phases,
-                conn,
-                dss.Loads.kW(),
-                dss.Loads.kvar(),
-                model,
-                dss.Loads.kV(),
-                dss.Loads.Vminpu(),
-                dss.Loads.Vmaxpu(),
-            )
-        )
-    return out
-
-
-def _capacitors() -> list[Capacitor]:
-    import opendssdirect as dss
-
-    out = []
-    for _ in _each(dss.Capacitors):
-        name = dss.Capacitors.Name().lower()
-        full = f"Capacitor.{name}"
-        if not dss.CktElement.Enabled():
-            continue
-        nph = dss.CktElement.NumPhases()
-        nodes = list(dss.CktElement.NodeOrder())
-        conn: Conn = "delta" if dss.Capacitors.IsDelta() else "wye"
-        if (conn == "delta" and nph == 1) or (conn == "wye" and any(nodes[nph:])):
-            raise FeederImportError(f"{full} is not a shunt bank connected to ground or in a 3-phase delta.")
-        states = list(dss.Capacitors.States())
-        kvar = dss.Capacitors.kvar() * sum(states) / max(len(states), 1)
-        out.append(
-            Capacitor(
-                name,
-                _bus_name(dss.CktElement.BusNames()[0]),
-                tuple(nodes[:nph]),
-                conn,
-                kvar,
-                dss.Capacitors.kV(),
-            )
-        )
-    return out
-
-
-def _generators() -> list[Generator]:
-    import opendssdirect as dss
-
-    out = []
-    for full in dss.Circuit.AllElementNames():
-        kind = full.partition(".")[0].lower()
-        if kind not in ("generator", "pvsystem"):
-            continue
-        dss.Circuit.SetActiveElement(full)
-        if not dss.CktElement.Enabled():
-            continue
-        nph = dss.CktElement.NumPhases()
-        conn: Conn = "delta" if _prop(full, "conn").lower().startswith("d") else "wye"
-        phases, conn = _terminal_phases(full, conn, nph, list(dss.CktElement.NodeOrder()))
-        powers = np.array(dss.CktElement.Powers(), dtype=float)
-        kva = float(_prop(full, "kVA"))
-        out.append(
-            Generator(
-                full.partition(".")[2].lower(),
-                _bus_name(dss.CktElement.BusNames()[0]),
-                phases,
-                -float(powers[0::2].sum()),
-                -float(powers[1::2].sum()),
-                kva,
-                float(_prop(full, "kV")),
-                conn,
-            )
-        )
-    return out
 
 
 # --- energized radial part, oriented from the source --------------------------------------------------

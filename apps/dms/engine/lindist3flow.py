@@ -36,9 +36,9 @@ Calibrated from a nonlinear base case (an OpenDSS `PowerFlowResult` with branch 
 the model's own solution (a backward–forward sweep over the same factorizations); its fixed point is
 the nonlinear power flow of the same network (3 iterations: < 0.05 % on the IEEE feeders' sweep).
 `refreshed(result)` re-linearizes at a new nonlinear solution. `sensitivities()` gives d|V|/dP and
-d|V|/dQ in pu per kW / kvar injected (vlsm.py: block elimination along the feeder tree). Nodes
-behind an ungrounded delta secondary follow the primary's zero sequence, which Y alone cannot see:
-the linear model is least accurate there.
+d|V|/dQ in pu per kW / kvar injected (lindist_sensitivity.py, with vlsm.py's block elimination along
+the feeder tree). Nodes behind an ungrounded delta secondary follow the primary's zero sequence, which
+Y alone cannot see: the linear model is least accurate there.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ from apps.dms.engine.lindist_elements import (
     _split,
     _tap,
 )
+from apps.dms.engine.lindist_sensitivity import Sensitivities, unit_responses
 from apps.dms.engine.network import (
     Network,
     OperatingState,
@@ -79,26 +80,7 @@ from apps.dms.engine.network import (
     checked_taps,
 )
 
-
-@dataclass(frozen=True)
-class Sensitivities:
-    """Voltage–load sensitivities of the linear model: rows are every node-phase (`rows`), columns the
-    node-phases injected at (`keys`), both "<bus>.<phase>".
-
-    `dv_dp[i, j]`: change of |V_i| in pu per kW injected at node-phase j (`dv_dq`: per kvar injected).
-    `dp_sub_dp[j]` etc.: kW / kvar drawn from the source per kW / kvar injected at j.
-    `dv_dsource[i]`: pu at node i per pu of source voltage.
-    """
-
-    rows: tuple[str, ...]
-    keys: tuple[str, ...]
-    dv_dp: FArray
-    dv_dq: FArray
-    dp_sub_dp: FArray
-    dp_sub_dq: FArray
-    dq_sub_dp: FArray
-    dq_sub_dq: FArray
-    dv_dsource: FArray
+__all__ = ["LinDist3FlowModel", "Sensitivities", "build"]
 
 
 @dataclass
@@ -289,7 +271,7 @@ class LinDist3FlowModel:
         f, n = self._factor(state), self._n
         v_root = self._source_phasors(state)
         y_root = f.r.k_mat[:, n:] @ np.abs(v_root) ** 2
-        const = self._gen[:n] + _der_demand(self, state)
+        const = self._gen[:n] + self._der_demand(state)
         demand, h, loss, s = state.load_scale * self._a_load[:n] + const, self._h, self._loss, self._s0
         x = self._solve_rhs(f.lu, y_root - h + self._hsum(s), demand + loss - self._jsum(s))
         v, converged = np.sqrt(np.maximum(x[:n], 0)) * np.exp(1j * np.angle(self._v[:n])), iterations == 0
@@ -346,44 +328,16 @@ class LinDist3FlowModel:
         tree-shaped), "superlu" solves unit right-hand sides with SuperLU, "auto" takes SuperLU for
         small problems only (n × columns < 8,000, where its per-column cost is below the tree's fixed
         one); all give the same numbers to rounding. `dtype=np.float32` halves dv_dp and dv_dq."""
-        if method not in ("auto", "tree", "superlu"):
-            raise ValueError(f"Unknown sensitivity method {method!r}: use 'auto', 'tree' or 'superlu'.")
-        state = state or OperatingState()
-        f, n = self._factor(state), self._n
-        cols = np.array([self._index[k] for k in columns] if columns is not None else range(n), dtype=int)
-        y_root = np.abs(self._source_phasors(state)) ** 2
-        s0 = self._s0
-        demand = state.load_scale * self._a_load[:n] + self._gen[:n] + _der_demand(self, state)
-        x = self._solve_rhs(
-            f.lu, f.r.k_mat[:, n:] @ y_root - self._h + self._hsum(s0), demand + self._loss - self._jsum(s0)
-        )
-        dy_src = np.asarray(
-            f.lu.solve(np.concatenate([f.r.k_mat[:, n:] @ (2 * np.sqrt(y_root)), np.zeros(2 * n)]))
-        )
-        per_y = 0.5 / np.sqrt(np.maximum(x[:n], 1e-12))  # d|V|/dY
-        small = method == "auto" and n * len(cols) < 8_000
-        tree = self._tree(f) if method != "superlu" and not small else None
-        if tree is not None:  # injections are negative demand: the row scale carries the sign
-            dv_p, dv_q, dsub = vlsm.responses(tree, cols, -per_y / S_BASE_KVA, dtype)
-            dsub = -dsub
-        else:
-            dv_p, dv_q, dsub = vlsm.superlu_responses(f.lu, n, self._src, cols, per_y / S_BASE_KVA, dtype)
-        return Sensitivities(
-            rows=self.keys,
-            keys=tuple(self.keys[c] for c in cols),
-            dv_dp=dv_p,
-            dv_dq=dv_q,
-            dp_sub_dp=dsub[0],
-            dp_sub_dq=dsub[1],
-            dq_sub_dp=dsub[2],
-            dq_sub_dq=dsub[3],
-            dv_dsource=dy_src[:n] * per_y,
-        )
+        return unit_responses(self, state or OperatingState(), columns, method, dtype)
 
-    def _tree(self, f: _Factors) -> vlsm.TreeFactor | None:
-        if not f.tree_tried:
-            f.tree, f.tree_tried = vlsm.factor(f.a, self.keys, self.net.topology().parent), True
-        return f.tree
+    def _der_demand(self, state: OperatingState) -> CArray:
+        """DER injections as negative demand, shared equally over their phases."""
+        check_ders(self.net, state)
+        out = np.zeros(self._n, complex)
+        for der in state.ders.values():
+            nodes = _nodes(self._index, der.bus, der.phases)
+            out[nodes] -= complex(der.p_kw, der.q_kvar) / len(nodes) / S_BASE_KVA
+        return out
 
     def _ground_currents(self, state: OperatingState, v: CArray) -> CArray:
         out = np.zeros(self._n, complex)
@@ -426,13 +380,3 @@ class LinDist3FlowModel:
             converged=converged,
             state=state,
         )
-
-
-def _der_demand(model: LinDist3FlowModel, state: OperatingState) -> CArray:
-    """DER injections as negative demand, shared equally over their phases."""
-    check_ders(model.net, state)
-    out = np.zeros(model._n, complex)
-    for der in state.ders.values():
-        nodes = _nodes(model._index, der.bus, der.phases)
-        out[nodes] -= complex(der.p_kw, der.q_kvar) / len(nodes) / S_BASE_KVA
-    return out

@@ -5,7 +5,8 @@ Built from a solved OpenDSS circuit by `dss_import.read_network`; stored as the 
 per-unit inside. Phases are OpenDSS node numbers 1/2/3. Transformer taps are the solved taps of the
 regulator control loop, so every engine describes the same operating point.
 
-Also here: the operating state both power-flow engines take, and the result they both return.
+The operating state both power-flow engines take, and the result they both return, live in
+`powerflow_types` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,12 +14,48 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
+
+from apps.dms.engine.powerflow_types import (
+    BranchFlow,
+    DerInjection,
+    OperatingState,
+    PowerFlowResult,
+    check_ders,
+    checked_taps,
+    complex_voltages,
+    voltage_error_pct,
+)
+
+__all__ = [
+    "BranchFlow",
+    "Bus",
+    "Capacitor",
+    "ComplexMatrix",
+    "Conn",
+    "DerInjection",
+    "FeederImportError",
+    "Generator",
+    "Line",
+    "Load",
+    "Network",
+    "OperatingState",
+    "PowerFlowResult",
+    "RealMatrix",
+    "Topology",
+    "Transformer",
+    "branches",
+    "check_ders",
+    "checked_taps",
+    "complex_voltages",
+    "shunt_windings",
+    "voltage_error_pct",
+]
 
 Conn = Literal["wye", "delta"]
 ComplexMatrix = tuple[tuple[complex, ...], ...]
@@ -349,105 +386,3 @@ def _build(cls: type, data: Mapping[str, Any]) -> Any:
         else:
             args[key] = value
     return cls(**args)
-
-
-# --- what both power-flow engines take and return -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DerInjection:
-    """A DER at fixed output; positive q_kvar is injected into the grid, shared equally over phases."""
-
-    bus: str
-    phases: tuple[int, ...]
-    p_kw: float
-    q_kvar: float = 0.0
-
-
-@dataclass(frozen=True)
-class OperatingState:
-    """Loads scaled by `load_scale`; DER injections by name (a name of a network generator replaces
-    it); `taps` per transformer and phase (winding-2 tap in pu; default: the network's solved taps,
-    held fixed); `source_pu` defaults to the network's source voltage."""
-
-    load_scale: float = 1.0
-    ders: Mapping[str, DerInjection] = field(default_factory=dict)
-    taps: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
-    source_pu: float | None = None
-
-
-@dataclass(frozen=True)
-class BranchFlow:
-    """Per-phase power into the element at its `from` terminal and out of it at its `to` terminal."""
-
-    phases: tuple[int, ...]
-    p_from_kw: tuple[float, ...]
-    q_from_kvar: tuple[float, ...]
-    p_to_kw: tuple[float, ...]
-    q_to_kvar: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class PowerFlowResult:
-    """Voltages as "<bus>.<phase>" → |V| in pu of the bus's line-to-neutral base.
-
-    Substation power is drawn from the source (positive = import). `demand_*` is the net consumption of
-    loads, capacitors, generators and DERs; `losses_*` is everything the series elements consume
-    (including line charging), so substation = demand + losses. OpenDSS also reports phase angles and
-    per-branch flows, which the linear model calibrates from.
-    """
-
-    voltages_pu: dict[str, float]
-    substation_p_kw: float
-    substation_q_kvar: float
-    losses_kw: float
-    losses_kvar: float
-    demand_p_kw: float
-    demand_q_kvar: float
-    converged: bool
-    angles_deg: dict[str, float] = field(default_factory=dict)
-    branch_flows: dict[str, BranchFlow] = field(default_factory=dict)
-    state: OperatingState | None = None
-
-
-def checked_taps(net: Network, state: OperatingState) -> dict[str, tuple[float, ...]]:
-    """The state's taps, checked against the transformers they name; ValueError says what is wrong."""
-    by_name = {t.name: t for t in net.transformers}
-    taps = {}
-    for name, tap in state.taps.items():
-        tr = by_name.get(name)
-        if tr is None:
-            raise ValueError(f"The state sets taps of transformer {name!r}, which the feeder does not have.")
-        if len(tap) != len(tr.tap):
-            raise ValueError(f"Transformer {name} needs {len(tr.tap)} tap ratio(s), not {len(tap)}.")
-        if any(not tr.tap_min - 1e-9 <= t <= tr.tap_max + 1e-9 for t in tap):
-            raise ValueError(f"A tap of transformer {name} is outside [{tr.tap_min}, {tr.tap_max}].")
-        taps[name] = tuple(float(t) for t in tap)
-    return taps
-
-
-def check_ders(net: Network, state: OperatingState) -> None:
-    """ValueError unless every DER of the state sits on energized, grounded node-phases."""
-    for name, der in state.ders.items():
-        bus = net.bus.get(der.bus)
-        if bus is None or not der.phases or not set(der.phases) <= set(bus.phases):
-            raise ValueError(
-                f"DER {name} is on {der.bus}.{der.phases}, which is not an energized node of the feeder."
-            )
-        if der.bus in net.ungrounded_buses():
-            raise ValueError(
-                f"DER {name} is on bus {der.bus}, which a delta winding feeds without a ground reference."
-            )
-
-
-def voltage_error_pct(result: PowerFlowResult, reference: PowerFlowResult) -> dict[str, float]:
-    """|V| error per node-phase in percent of the reference; both results must cover the same nodes."""
-    return {k: 100.0 * abs(result.voltages_pu[k] - v) / v for k, v in reference.voltages_pu.items() if v > 0}
-
-
-def complex_voltages(result: PowerFlowResult) -> dict[str, complex]:
-    return {
-        k: v * complex(math.cos(math.radians(a)), math.sin(math.radians(a)))
-        for k, v in result.voltages_pu.items()
-        if (a := result.angles_deg.get(k)) is not None
-    }
