@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from apps.der_registry import actions
 from apps.der_registry.engine.sep2 import mirror as mup
 from apps.der_registry.engine.sep2.client import Answer
 from apps.der_registry.engine.sep2.mirror import MeterReadingPost, ReadingType, ReadingValue
@@ -27,7 +26,7 @@ from apps.der_registry.engine.sep2.simulator import (
     register,
 )
 from apps.der_registry.engine.sep2.xmlcodec import q, to_bytes
-from apps.der_registry.models import DERGroup, LatestMonitoring, MonitoringSample, Sep2MirrorUsagePoint
+from apps.der_registry.models import LatestMonitoring, MonitoringSample, Sep2MirrorUsagePoint
 from crest_web.accounts.models import AuditRecord
 from tests.integration import test_it_sep2_server as base
 from tests.integration.test_it_sep2_server import Pki, connect, run, valid_get
@@ -121,20 +120,7 @@ def test_it_maps_flow_direction_to_the_registry_sign(server: str, pki: Pki, enro
 
 def test_it_keeps_each_client_to_its_own_mirrors(server: str, pki: Pki, enrolled: Any) -> None:
     mine = enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi)
-    actions.do_create_group(None, "system", "agg-m", "aggregator")
-    DERGroup.objects.filter(name="agg-m").update(lfdi=pki.aggregator.lfdi)  # set-up: its identity
-    members = [
-        enrolled(
-            "active",
-            name=f"agg-m-{i}",
-            serial_number=f"SN-M{i}",
-            lfdi=m.lfdi,
-            sfdi=m.sfdi,
-            comm_path="via_aggregator",
-            aggregator="agg-m",
-        )
-        for i, m in enumerate(pki.members[:2])
-    ]
+    members = base.aggregator_members(enrolled, pki, "agg-m", "agg-m", "SN-M")
     devices = tuple(SimDevice(m.lfdi, m.sfdi) for m in pki.members[:2])
     agg = SimClient(
         pki.aggregator.cert, pki.aggregator.key, pki.aggregator.lfdi, pki.aggregator.sfdi, devices

@@ -109,6 +109,27 @@ def issue(der_id: int, q_kvar: float, p_limit_kw: float | None = None) -> SetPoi
     )
 
 
+def aggregator_members(
+    enrolled: Callable[..., Any], pki: Pki, group: str, prefix: str, serial: str
+) -> list[Any]:
+    """An aggregator group with the aggregator certificate's identity and two member DERs enrolled
+    with the members' certificates."""
+    actions.do_create_group(None, "system", group, "aggregator")
+    DERGroup.objects.filter(name=group).update(lfdi=pki.aggregator.lfdi)  # set-up: its identity
+    return [
+        enrolled(
+            "active",
+            name=f"{prefix}-{i}",
+            serial_number=f"{serial}{i}",
+            lfdi=m.lfdi,
+            sfdi=m.sfdi,
+            comm_path="via_aggregator",
+            aggregator=group,
+        )
+        for i, m in enumerate(pki.members[:2])
+    ]
+
+
 def test_it_a_device_registers_follows_set_points_and_reports(
     server: str, pki: Pki, enrolled: Callable[..., Any]
 ) -> None:
@@ -218,22 +239,7 @@ def test_it_negotiates_the_2030_5_ccm8_suite(server: str, pki: Pki, enrolled: Ca
 def test_it_an_aggregator_registers_its_devices_only(
     server: str, pki: Pki, enrolled: Callable[..., Any]
 ) -> None:
-    actions.do_create_group(None, "system", "agg-1", "aggregator")
-    DERGroup.objects.filter(name="agg-1").update(
-        lfdi=pki.aggregator.lfdi
-    )  # set-up: the aggregator's identity
-    members = [
-        enrolled(
-            "active",
-            name=f"agg-pv-{i}",
-            serial_number=f"SN-A{i}",
-            lfdi=m.lfdi,
-            sfdi=m.sfdi,
-            comm_path="via_aggregator",
-            aggregator="agg-1",
-        )
-        for i, m in enumerate(pki.members[:2])
-    ]
+    members = aggregator_members(enrolled, pki, "agg-1", "agg-pv", "SN-A")
     outsider = enrolled(
         "active", name="lone-pv", serial_number="SN-L", lfdi=pki.members[2].lfdi, sfdi=pki.members[2].sfdi
     )
