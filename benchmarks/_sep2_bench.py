@@ -20,7 +20,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -100,13 +99,9 @@ def seed(n: int, folder: Path) -> list[tuple[int, CertFiles]]:
     return [(d.pk, f) for d, f in zip(ders, made, strict=True)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(folder: Path, port: int, poll_s: int, log: Path, workers: int) -> subprocess.Popen[bytes]:
+    from crest_web.launcher import wait_for_port
+
     cmd = [
         sys.executable,
         str(ROOT / "manage.py"),
@@ -127,15 +122,8 @@ def start_server(folder: Path, port: int, poll_s: int, log: Path, workers: int) 
         str(workers),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
-        time.sleep(0.2)
-    raise RuntimeError("the server did not start within 60 s")
+    wait_for_port(port, proc, "the 2030.5 server", log, timeout_s=60)
+    return proc
 
 
 async def extra_load(
@@ -196,8 +184,7 @@ async def drive(args: argparse.Namespace, url: str, folder: Path, pool: list[tup
     runners.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await runners
-    registered_at_warmup = registered
-    report(args, stats, extra, sent, window, polls, registered_at_warmup)
+    report(args, stats, extra, sent, window, polls, registered)
 
 
 def report(
@@ -237,6 +224,8 @@ def report(
 
 
 def run(args: argparse.Namespace, folder: Path) -> None:
+    from crest_web.launcher import free_port, stop_process
+
     django_setup()
     t = time.perf_counter()
     pool = seed(args.clients, folder)
@@ -246,8 +235,7 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     try:
         asyncio.run(drive(args, f"https://127.0.0.1:{port}", folder, pool))
     finally:
-        server.terminate()
-        server.wait(20)
+        stop_process(server, grace_s=20)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,6 +96,10 @@ def _control(sp: SetPoint, active_kw: float) -> ControlView:
     )
 
 
+def _subscription(row: Sep2Subscription) -> SubscriptionView:
+    return SubscriptionView(row.pk, row.resource, row.notification_uri, row.limit, row.encoding, row.level)
+
+
 def _mirror(row: Sep2MirrorUsagePoint) -> MirrorView:
     readings = tuple(
         MeterReadingView(
@@ -249,9 +253,7 @@ class RegistryStore:
     @on_worker_thread
     def subscriptions(self, der_id: int) -> list[SubscriptionView]:
         rows = DER.objects.get(pk=der_id).sep2_subscriptions.all()[:RECENT]
-        return [
-            SubscriptionView(s.pk, s.resource, s.notification_uri, s.limit, s.encoding, s.level) for s in rows
-        ]
+        return [_subscription(s) for s in rows]
 
     @on_worker_thread
     def subscribe(self, client: Client, der_id: int, sub: SubscriptionView) -> int:
@@ -311,13 +313,13 @@ class RegistryStore:
             return after_id, []
         latest = max(pk for pk, _ in fresh)
         ders = {der_id for _, der_id in fresh}
-        due = []
+        due: list[PendingNotification] = []
+        controls: dict[int, list[ControlView]] = {}
         for sub in Sep2Subscription.objects.filter(der_id__in=ders):
             if sub.resource.rstrip("/") not in (f"/derp/{sub.der_id}/derc", f"/derp/{sub.der_id}/actderc"):
                 continue
-            view = SubscriptionView(
-                sub.pk, sub.resource, sub.notification_uri, sub.limit, sub.encoding, sub.level
-            )
-            controls = self.controls(sub.der_id)[: max(1, sub.limit)]
-            due.append(PendingNotification(sub.der_id, view, tuple(controls)))
+            if sub.der_id not in controls:  # a DER's several subscriptions share one read
+                controls[sub.der_id] = self.controls(sub.der_id)
+            listed = tuple(controls[sub.der_id][: max(1, sub.limit)])
+            due.append(PendingNotification(sub.der_id, _subscription(sub), listed))
         return latest, due

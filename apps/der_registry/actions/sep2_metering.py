@@ -156,8 +156,9 @@ def do_save_sep2_mirror(
     )
     _record_readings(der, mirror, post.meter_readings)
     mirror.save()
-    if before != _definition(mirror):
-        audit.record(actor, source, "der.sep2_mirror", der, before=before, after=_definition(mirror))
+    after = _definition(mirror)
+    if before != after:
+        audit.record(actor, source, "der.sep2_mirror", der, before=before, after=after)
         _publish(der, "der.sep2_mirror")
     return mirror, made
 
@@ -173,8 +174,9 @@ def do_record_sep2_readings(
     mirror.meter_readings = _merged_types(mirror.meter_readings, posted)
     samples = _record_readings(mirror.der, mirror, posted)
     mirror.save(update_fields=["meter_readings", "changed_at"])
-    if before != _definition(mirror):
-        audit.record(actor, source, "der.sep2_mirror", mirror.der, before=before, after=_definition(mirror))
+    after = _definition(mirror)
+    if before != after:
+        audit.record(actor, source, "der.sep2_mirror", mirror.der, before=before, after=after)
     return samples
 
 

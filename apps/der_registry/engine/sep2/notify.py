@@ -50,7 +50,7 @@ class Notifier:
         url = urlsplit(item.sub.notification_uri)
         secure = url.scheme == "https"
         base = f"{url.scheme}://{url.hostname}:{url.port or (443 if secure else 80)}"
-        conn = Sep2Connection(base, self.ctx) if secure else Sep2Connection(base, None)
+        conn = Sep2Connection(base, self.ctx if secure else None)
         try:
             answer = await asyncio.wait_for(conn.request("POST", url.path or "/", body), DELIVERY_TIMEOUT_S)
             ok = 200 <= answer.status < 300

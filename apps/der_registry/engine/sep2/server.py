@@ -37,23 +37,24 @@ CIPHERS = "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES
 IDLE_TIMEOUT_S = 300.0
 
 
-def server_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+def _tls12(ctx: ssl.SSLContext, cert: Path, key: Path, ca: Path, ciphers: str) -> ssl.SSLContext:
+    """TLS 1.2 only, with our certificate and the CA that vouches for the peer."""
     ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(CIPHERS)
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.set_ciphers(ciphers)
     ctx.load_verify_locations(cafile=str(ca))
     ctx.load_cert_chain(str(cert), str(key))
     return ctx
 
 
+def server_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
+    ctx = _tls12(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), cert, key, ca, CIPHERS)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
 def client_context(cert: Path, key: Path, ca: Path, ciphers: str = CIPHERS) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(ciphers)
+    ctx = _tls12(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), cert, key, ca, ciphers)
     ctx.check_hostname = False  # devices reach the server by address; the CA pins its identity
-    ctx.load_verify_locations(cafile=str(ca))
-    ctx.load_cert_chain(str(cert), str(key))
     return ctx
 
 
