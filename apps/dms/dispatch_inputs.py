@@ -37,7 +37,7 @@ def der_states(feeder: Feeder) -> tuple[list[DerState], dict[str, int]]:
         latest = getattr(der, "latest", None)
         p = min(max(float(latest.p_kw), 0.0), p_max) if latest and latest.p_kw is not None else 0.0
         q = float(latest.q_kvar) if latest and latest.q_kvar is not None else 0.0
-        age = (now - latest.t).total_seconds() if latest else None
+        age = latest.age_s(now) if latest else None
         online = latest is None or latest.connection_status != "disconnected"
         states.append(
             DerState(

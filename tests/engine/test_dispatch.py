@@ -25,6 +25,7 @@ from apps.dms.engine.dispatch_types import (
     exclusion,
     format_age,
 )
+from apps.dms.engine.lindist_elements import S_BASE_KVA
 from apps.dms.engine.network import DerInjection, Network, OperatingState, PowerFlowResult
 from tests.engine.test_capability_pv import feeder
 
@@ -187,21 +188,31 @@ def test_a_feeder_without_ders_or_with_none_reachable_is_refused() -> None:
         dispatch(ieee123(), DispatchRequest(100.0, 1.0), wrong, NO_FLEX)
 
 
-def test_row_sensitivities_match_lindist3flows_column_sensitivities() -> None:
-    """The adjoint rows the dispatch uses against LinDist3Flow's own column-wise sensitivities."""
+def test_der_sensitivities_match_differences_of_lindist3flows_own_solve() -> None:
+    """The VLSM the dispatch uses, per DER, against ±1 kW / ±1 kvar steps of the linear model it comes
+    from (linear in the injections but for |V| = √Y: central differences agree to ~1e-9)."""
     from apps.dms.engine import lindist3flow
-    from apps.dms.engine.dispatch_vlsm import RowSensitivities, _public, _share
+    from apps.dms.engine.dispatch_vlsm import DerSensitivities
 
     ders = pv()
     state = OperatingState(1.0, {d.name: DerInjection(d.bus, d.phases, d.p_kw) for d in ders}, {}, 0.98)
     model = lindist3flow.build(ieee123(), opendss_pf.solve(ieee123(), state))
     rows = tuple(k for k in model.keys if not k.startswith(("sourcebus", "150.")))
-    fast = RowSensitivities(model, state, ders, rows)
-    assert fast.available
-    dv, dq = _public(model, state, _share(ders)[1], rows, _share(ders)[0])
-    idx = np.arange(len(rows))
-    assert np.max(np.abs(fast.dv(idx) - dv)) <= 1e-9 * max(np.max(np.abs(dv)), 1.0)
-    assert np.max(np.abs(fast.dq - dq)) <= 1e-9
+    sens = DerSensitivities(model, state, ders, rows)
+    dv, n = sens.dv(np.arange(len(rows))), len(ders)
+
+    def solved(name: str, dp: float, dq: float) -> PowerFlowResult:
+        d = ders[[x.name for x in ders].index(name)]
+        step = dict(state.ders, **{name: DerInjection(d.bus, d.phases, d.p_kw + dp, dq)})
+        return model.solve(dataclasses.replace(state, ders=step))
+
+    for j in (0, n // 2, n - 1):
+        for col, (dp, dq) in ((j, (1.0, 0.0)), (n + j, (0.0, 1.0))):
+            up, down = solved(ders[j].name, dp, dq), solved(ders[j].name, -dp, -dq)
+            diff = np.array([up.voltages_pu[k] - down.voltages_pu[k] for k in rows]) / 2 * S_BASE_KVA
+            assert np.max(np.abs(dv[:, col] - diff)) <= 1e-6 * max(np.max(np.abs(diff)), 1.0)
+            drawn = (up.substation_q_kvar - down.substation_q_kvar) / 2  # per kW / kvar injected
+            assert abs(sens.dq[col] - drawn) <= 1e-6
     assert np.max(np.abs(dv)) > 1e-3  # a real response, not zeros
 
 
@@ -238,7 +249,7 @@ def test_reactive_and_active_ratings_bound_both_stages(monkeypatch: pytest.Monke
     q_abs = np.array([d.q_abs_max_kvar or 0.0 for d in ders])
     for stage, answers in raw.items():
         for x in answers:
-            q = x[n:] * dispatch_lp.S_BASE_KVA
+            q = x[n:] * S_BASE_KVA
             assert np.all(q <= q_inj + 1e-3) and np.all(q >= -q_abs - 1e-3), stage
     by_name = {d.name: d for d in ders}
     for s in result.setpoints:

@@ -37,6 +37,7 @@ from apps.dms.models import DispatchRun, Feeder
 from crest_web.accounts.models import AuditRecord
 from tests.conftest import ROOT, client_for
 from tests.integration.conftest import start, stop
+from tests.integration.test_it_capability_studies import wait_until_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SHARE = 0.6  # PV output now, of the rating
@@ -196,10 +197,7 @@ def test_it_holds_a_capability_study_behind_the_feeders_lock(worker: Any, admin_
         time.sleep(2)  # the worker has it and waits for the lock
         study.refresh_from_db()
         assert study.status == "queued"
-    deadline = time.monotonic() + 120
-    while study.status not in ("done", "failed") and time.monotonic() < deadline:
-        time.sleep(0.3)
-        study.refresh_from_db()
+    study = wait_until_finished(study.pk)
     assert study.status == CapabilityStudy.Status.DONE, study.error
 
 

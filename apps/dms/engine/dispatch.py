@@ -29,7 +29,7 @@ from apps.capability.engine.linear_feeder import constrained_nodes
 from apps.capability.engine.pv import PVUnit
 from apps.dms.engine import dispatch_lp as lp
 from apps.dms.engine import lindist3flow, opendss_pf
-from apps.dms.engine.dispatch_lp import S_BASE_KVA, FArray, Vlsm
+from apps.dms.engine.dispatch_lp import FArray, Vlsm
 from apps.dms.engine.dispatch_report import shortfalls, violations
 from apps.dms.engine.dispatch_types import (
     DerState,
@@ -44,6 +44,7 @@ from apps.dms.engine.dispatch_types import (
     check_input,
     exclusion,
 )
+from apps.dms.engine.lindist_elements import S_BASE_KVA
 from apps.dms.engine.network import DerInjection, Generator, Network, OperatingState, PowerFlowResult
 
 LINEAR_ROUNDS = 4  # Q target corrections against the refreshed LinDist3Flow

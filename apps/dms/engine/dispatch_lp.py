@@ -23,13 +23,13 @@ from numpy.typing import NDArray
 
 from apps.capability.engine.der_opf import edge_normals
 from apps.dms.engine.dispatch_types import DerState
-from apps.dms.engine.dispatch_vlsm import RowSensitivities
+from apps.dms.engine.dispatch_vlsm import DerSensitivities
 from apps.dms.engine.lindist3flow import LinDist3FlowModel
+from apps.dms.engine.lindist_elements import S_BASE_KVA
 from apps.dms.engine.network import OperatingState
 
 FArray = NDArray[np.float64]
 IArray = NDArray[np.int32]
-S_BASE_KVA = 1000.0
 INF = highspy.kHighsInf
 SIDES = 16  # inverter disk as an inscribed 16-gon: ≤ 1.9 % of the radius given up
 W_REQUEST = 1e4  # per pu of unmet Q: the request comes first
@@ -43,14 +43,14 @@ MAX_MONITORED = 300  # node-phases in the deviation term; larger feeders use an 
 @dataclass(frozen=True)
 class Vlsm:
     """Constrained node-phases `rows`; their |V| (pu) and substation P, Q (pu) at setting `x`; the
-    sensitivities of |V| (`sens.dv`, rows on demand) and of substation Q (`dq`) to x."""
+    sensitivities of |V| (`sens.dv`) and of substation Q (`dq`) to x."""
 
     rows: tuple[str, ...]
     x: FArray
     v: FArray
     p_sub: float
     q_sub: float
-    sens: RowSensitivities
+    sens: DerSensitivities
 
     @property
     def dq(self) -> FArray:
@@ -69,7 +69,7 @@ def build_vlsm(
 ) -> Vlsm:
     """LinDist3Flow's voltage–load sensitivities (seed 004 eq. 21; seed 002's VLSM) for the DER
     columns, at `state` whose DER injections are `x`."""
-    sens = RowSensitivities(model, state, ders, rows)
+    sens = DerSensitivities(model, state, ders, rows)
     result = model.solve(state, iterations=3)
     v = np.array([result.voltages_pu[k] for k in rows])
     p_sub, q_sub = result.substation_p_kw / S_BASE_KVA, result.substation_q_kvar / S_BASE_KVA
