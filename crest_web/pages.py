@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from apps.alarms.models import Alarm
+from apps.alarms.counts import alarm_counts
 from apps.der_registry.models import DER
 from crest_web.accounts.models import AuditRecord
 
@@ -17,9 +17,7 @@ from crest_web.accounts.models import AuditRecord
 def home(request: HttpRequest) -> HttpResponse:
     counts = dict(DER.objects.values_list("status").annotate(n=Count("id")))
     stale = DER.objects.filter(status="active").with_stale_telemetry(timezone.now()).count()
-    active = Alarm.objects.filter(cleared_at__isnull=True)
-    alarms = {"active": active.count(), "unacked": active.filter(acknowledged_at__isnull=True).count()}
-    context = {"counts": counts, "total": sum(counts.values()), "stale": stale, "alarms": alarms}
+    context = {"counts": counts, "total": sum(counts.values()), "stale": stale, "alarms": alarm_counts()}
     return render(request, "home.html", context)
 
 

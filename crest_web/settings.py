@@ -219,8 +219,8 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-CSRF_COOKIE_HTTPONLY = True
-CSRF_FAILURE_VIEW = "crest_web.pages.csrf_failure"  # no page script reads it; forms carry the token
+CSRF_COOKIE_HTTPONLY = True  # no page script reads it; forms carry the token
+CSRF_FAILURE_VIEW = "crest_web.pages.csrf_failure"
 SESSION_COOKIE_AGE = 12 * 3600  # one control-room shift
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
@@ -252,11 +252,11 @@ CELERY_BEAT_SCHEDULE = {
     # The 5-minute cycle's time-based dispatch (celery_tasks/dispatch.py INTERVAL_S).
     "dispatch-scheduled": {"task": "crest.dispatch.scheduled", "schedule": 300.0},
 }
-# `make demo` simulates the field devices of some demo DERs (DNP3, 2030.5): a task plays the
-# telemetry of the others so the board is not all stale (apps/der_registry/demo.py).
 # The EMS master's TLS files (ca.pem, master.pem, master.key) for DSOs marked DNP3 over TLS when
 # runs are sent from the UI (celery_tasks/ems.py); `run_ems_link --tls-dir` for the command.
 CREST_EMS_TLS_DIR = os.environ.get("CREST_EMS_TLS_DIR", "")
+# `make demo` simulates the field devices of some demo DERs (DNP3, 2030.5): a task plays the
+# telemetry of the others so the board is not all stale (apps/der_registry/demo.py).
 CREST_DEMO = env_bool("CREST_DEMO", False)
 if CREST_DEMO:
     CELERY_BEAT_SCHEDULE["demo-telemetry"] = {"task": "crest.demo.telemetry", "schedule": 20.0}

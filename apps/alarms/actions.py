@@ -3,8 +3,10 @@ publishes on topic "alarms" after commit."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -109,6 +111,21 @@ def do_clear_alarm(
     return alarm
 
 
+def _signed_in(actor: Actor) -> User:
+    if actor is None or not actor.is_authenticated:
+        raise AlarmError("Only a signed-in person can acknowledge an alarm.")
+    return actor
+
+
+def _acknowledge(actor: User, source: str, alarm: Alarm, now: datetime) -> None:
+    """The one way an alarm becomes acknowledged, alone or with others; the caller holds its row lock."""
+    alarm.acknowledged_by = actor
+    alarm.acknowledged_at = now
+    alarm.save(update_fields=["acknowledged_by", "acknowledged_at"])
+    audit.record(actor, source, "alarm.acknowledge", alarm, after={"acknowledged_at": now})
+    _publish(alarm, "alarm.acknowledged")
+
+
 @transaction.atomic
 def do_acknowledge_alarm(actor: Actor, source: str, alarm_id: int) -> Alarm:
     alarm = Alarm.objects.select_for_update().filter(pk=alarm_id).first()
@@ -116,13 +133,7 @@ def do_acknowledge_alarm(actor: Actor, source: str, alarm_id: int) -> Alarm:
         raise AlarmError(f"There is no alarm {alarm_id}.")
     if alarm.acknowledged_at is not None:
         raise AlarmError(f"Alarm {alarm_id} was already acknowledged.")
-    if actor is None or not actor.is_authenticated:
-        raise AlarmError("Only a signed-in person can acknowledge an alarm.")
-    alarm.acknowledged_by = actor
-    alarm.acknowledged_at = timezone.now()
-    alarm.save(update_fields=["acknowledged_by", "acknowledged_at"])
-    audit.record(actor, source, "alarm.acknowledge", alarm, after={"acknowledged_at": alarm.acknowledged_at})
-    _publish(alarm, "alarm.acknowledged")
+    _acknowledge(_signed_in(actor), source, alarm, timezone.now())
     return alarm
 
 
@@ -131,8 +142,7 @@ def do_acknowledge_alarms(actor: Actor, source: str, alarm_ids: list[int]) -> tu
     """Acknowledge the listed alarms together, each audited on its own; all or none. Ones a
     colleague acknowledged meanwhile are left as they are. Returns the alarms acknowledged now
     and how many were already acknowledged."""
-    if actor is None or not actor.is_authenticated:
-        raise AlarmError("Only a signed-in person can acknowledge an alarm.")
+    person = _signed_in(actor)
     wanted = sorted(set(alarm_ids))
     if not wanted:
         raise AlarmError("No alarms were listed to acknowledge.")
@@ -143,11 +153,7 @@ def do_acknowledge_alarms(actor: Actor, source: str, alarm_ids: list[int]) -> tu
     now = timezone.now()
     done = [a for a in found.values() if a.acknowledged_at is None]
     for alarm in done:
-        alarm.acknowledged_by = actor
-        alarm.acknowledged_at = now
-        alarm.save(update_fields=["acknowledged_by", "acknowledged_at"])
-        audit.record(actor, source, "alarm.acknowledge", alarm, after={"acknowledged_at": now})
-        _publish(alarm, "alarm.acknowledged")
+        _acknowledge(person, source, alarm, now)
     return done, len(found) - len(done)
 
 

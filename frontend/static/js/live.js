@@ -149,13 +149,14 @@ function connect(delayMs) {
   };
   ws.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
-    if (msg.event === "study.progress") { followStudy(msg.payload); return; }
-    if (msg.event === "dispatch.run") { followDispatch(msg.payload || {}); return; }
-    if (msg.event && msg.event.startsWith("ems.")) followEmsRun(msg.event, msg.payload || {});
-    if (msg.topic === "alarms") { followAlarms(); followAlarmCounts((msg.payload || {}).counts); }
+    const p = msg.payload || {};
+    if (msg.event === "study.progress") { followStudy(p); return; }
+    if (msg.event === "dispatch.run") { followDispatch(p); return; }
+    if (msg.event && msg.event.startsWith("ems.")) followEmsRun(msg.event, p);
+    if (msg.topic === "alarms") { followAlarms(); followAlarmCounts(p.counts); }
     const text = describe(msg);
     if (!text) return;
-    if (msg.event === "der.setpoint") { batchSetpoints(text, (msg.payload || {}).name); return; }
+    if (msg.event === "der.setpoint") { batchSetpoints(text, p.name); return; }
     announce(text);
   };
 }
