@@ -18,6 +18,7 @@ from apps.capability.models import CapabilityStudy
 from apps.dms.models import Feeder
 
 VIEW = "capability.view_capabilitystudy"
+CSV_COLUMNS = ("series", "headroom", "q_min_kvar", "q_max_kvar", "rpfr_min_kvar", "rpfr_max_kvar", "feasible")
 EXTRA_FIELDS = ("v_tm_range", "penetration", "count", "oversize", "seed", "load_shape", "pv_shape")
 
 
@@ -144,21 +145,9 @@ def study_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     else:
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(
-            ["series", "headroom", "q_min_kvar", "q_max_kvar", "rpfr_min_kvar", "rpfr_max_kvar", "feasible"]
-        )
+        writer.writerow(CSV_COLUMNS)
         for row in plots.flat_rows(study.result):
-            writer.writerow(
-                [
-                    row["series"],
-                    row["headroom"],
-                    row["q_min_kvar"],
-                    row["q_max_kvar"],
-                    row["rpfr_min_kvar"],
-                    row["rpfr_max_kvar"],
-                    row["feasible"],
-                ]
-            )
+            writer.writerow([row[k] for k in CSV_COLUMNS])
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     return response

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from apps.ems.actions import OpfError, do_run_opf
 from apps.ems.engine.case import DEFAULT_CASE
 from apps.ems.engine.dso import DsoInterface, parse_dso
+from apps.ems.engine.volt_var_lp import Weights
 from apps.ems.models import DsoMessage, OpfRun
 from crest_web.accounts.roles import ADMIN, OPERATOR, role_of
 
@@ -111,7 +112,7 @@ def _parse(data: Any) -> dict[str, Any]:
     case_file = data.get("case_file") or ""
     if not isinstance(case_file, str):
         raise ValueError("case_file must be the text of a MATPOWER case file.")
-    weight = data.get("voltage_weight", 0.05)
+    weight = data.get("voltage_weight", Weights().voltage)
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
         raise ValueError("voltage_weight must be a number.")
     return {

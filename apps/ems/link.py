@@ -34,13 +34,10 @@ class SendReport:
 
 
 def tls_files(folder: Path | None) -> TlsFiles | None:
-    if folder is None:
-        return None
-    files = [folder / n for n in ("ca.pem", "master.pem", "master.key")]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise LinkError(f"TLS files not found: {', '.join(missing)}")
-    return TlsFiles(*(str(f) for f in files))
+    try:
+        return TlsFiles.in_folder(folder, "master")
+    except FileNotFoundError as exc:
+        raise LinkError(str(exc)) from None
 
 
 def outgoing(message: DsoMessage, endpoint: DsoEndpoint) -> Outgoing:
@@ -80,7 +77,7 @@ def send_run(
     run = find_run(run_id)
     linked, unlinked = sendable(run)
     tls = tls_files(tls_dir)
-    check_tls(linked, tls_dir if tls is not None else None, tls_hint)
+    check_tls(linked, tls_dir, tls_hint)
     if not mark("sending", run.pk):
         raise LinkError(f"OPF run {run.pk} is being sent to its DSOs already; wait for the answers.")
     try:

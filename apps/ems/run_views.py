@@ -19,8 +19,7 @@ from apps.ems.engine.case import CASES, DEFAULT_CASE
 from apps.ems.engine.dso import DSO_SYNTAX, DsoInterface, parse_dso
 from apps.ems.models import DsoEndpoint, OpfRun
 from apps.ems.sending import LinkError, marked, sendable
-from apps.ems.views import SEED_SCENARIO
-from apps.ems.views import _lines as lines  # the what-if's: one item per line or comma
+from apps.ems.views import SEED_SCENARIO, lines
 
 VIEW = "ems.view_opfrun"
 RUN = "ems.add_opfrun"

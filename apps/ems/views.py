@@ -17,6 +17,7 @@ from apps.dms.plots import DARK
 from apps.ems.engine.case import CASES, DEFAULT_CASE, parse_injection
 from apps.ems.engine.contingency import screen
 from apps.ems.engine.dso import DSO_SYNTAX, parse_dso
+from apps.ems.engine.grid import V_MAX, V_MIN
 from apps.ems.engine.opf import run_opf
 from apps.ems.engine.whatif import run_whatif
 from apps.ems.plots import oneline
@@ -43,7 +44,7 @@ def compare(case: str, injections: list[str], outages: list[str]) -> dict[str, A
             "before": before["buses"][b],
             "after": v,
             "delta": round(v - before["buses"][b], 5),
-            "violation": not 0.95 <= v <= 1.05,
+            "violation": not V_MIN <= v <= V_MAX,
         }
         for b, v in after["buses"].items()
     ]
@@ -74,7 +75,7 @@ def opf_study(case: str, injections: list[str], outages: list[str], dsos: list[s
     )
     doc = result.as_json()
     doc["rows"] = [
-        {"bus": b, "before": result.buses_before[b], "after": v, "violation": not 0.95 <= v <= 1.05}
+        {"bus": b, "before": result.buses_before[b], "after": v, "violation": not V_MIN <= v <= V_MAX}
         for b, v in result.buses.items()
     ]
     doc["oneline"] = oneline(case, result.buses, result.branches, "One-line: after the volt/var OPF")
@@ -88,7 +89,7 @@ def figure(doc: dict[str, Any]) -> dict[str, Any]:
         go.Bar(x=x, y=[r["before"] for r in doc["buses"]], name="base case", marker_color="#5b7085")
     )
     fig.add_trace(go.Bar(x=x, y=[r["after"] for r in doc["buses"]], name="what-if", marker_color="#4aa3ff"))
-    for level in (0.95, 1.05):
+    for level in (V_MIN, V_MAX):
         fig.add_hline(y=level, line={"color": "#f85149", "dash": "dash", "width": 1})
     fig.update_layout(
         title="Bus voltages (pu)", barmode="group", yaxis={"range": [0.85, 1.1]}, height=420, **DARK
@@ -96,7 +97,8 @@ def figure(doc: dict[str, Any]) -> dict[str, Any]:
     return fig.to_plotly_json()
 
 
-def _lines(text: str) -> list[str]:
+def lines(text: str) -> list[str]:
+    """One item per line or comma (the what-if's fields and the OPF form's)."""
     return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
@@ -118,14 +120,14 @@ def whatif_page(request: HttpRequest) -> HttpResponse:
 
 def _studies(form: dict[str, str]) -> dict[str, Any]:
     """The what-if, and the N-1 screening and OPF when asked for; ValueError on the first bad input."""
-    injections, outages = _lines(form["injections"]), _lines(form["outages"])
+    injections, outages = lines(form["injections"]), lines(form["outages"])
     doc = compare(form["case"], injections, outages)
     found: dict[str, Any] = {"doc": doc, "figure": figure(doc)}
     if form.get("n1", "").strip():
-        rows = screen(form["case"], _lines(form["n1"]), [parse_injection(t) for t in injections])
+        rows = screen(form["case"], lines(form["n1"]), [parse_injection(t) for t in injections])
         found["n1"] = [r.as_json() for r in rows]
     if form.get("opf"):
-        found["opf"] = opf_study(form["case"], injections, outages, _lines(form["dsos"]))
+        found["opf"] = opf_study(form["case"], injections, outages, lines(form["dsos"]))
     return found
 
 

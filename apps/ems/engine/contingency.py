@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.ems.engine.case import Injection, branch_names, find_branch, load_case
+from apps.ems.engine.grid import V_MAX, V_MIN
 from apps.ems.engine.whatif import run_whatif
 
-V_MIN, V_MAX = 0.95, 1.05
 MAX_SCREENED = 60  # outages per screening: each is a full power flow
 
 
@@ -34,14 +34,13 @@ class OutageRow:
 def outage_list(case: str, text_items: Sequence[str]) -> list[str]:
     """The outages asked for: ``all`` means every line and transformer of the case."""
     items = [t.strip() for t in text_items if t.strip()]
+    net = load_case(case)
     if [i.lower() for i in items] == ["all"]:
-        net = load_case(case)
         items = branch_names(net, "line") + branch_names(net, "trafo")
     if len(items) > MAX_SCREENED:
         raise ValueError(
             f"{len(items)} outages asked for; screen at most {MAX_SCREENED} at once (list them)."
         )
-    net = load_case(case)
     for item in items:
         find_branch(net, case.strip().lower(), item)  # unknown branch: the reason, before any run
     return items

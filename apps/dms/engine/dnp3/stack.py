@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import opendnp3 as dnp3
@@ -41,6 +42,18 @@ class TlsFiles:
 
     def config(self) -> Any:
         return dnp3.TLSConfig(self.peer_ca, self.cert, self.key)
+
+    @classmethod
+    def in_folder(cls, folder: Path | None, side: str) -> TlsFiles | None:
+        """`ca.pem`, `<side>.pem`, `<side>.key` in `folder` (None: no TLS); FileNotFoundError names
+        the missing ones."""
+        if folder is None:
+            return None
+        files = [folder / n for n in ("ca.pem", f"{side}.pem", f"{side}.key")]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(f"TLS files not found: {', '.join(missing)}")
+        return cls(*(str(f) for f in files))
 
 
 def now_ms() -> int:

@@ -16,23 +16,14 @@ from apps.dms.engine.dnp3.master import MasterOptions
 from apps.dms.engine.dnp3.stack import TlsFiles, shutdown_manager
 from apps.dms.gateway import Dnp3Gateway, GatewayOptions
 from apps.dms.models import Feeder
-
-
-def positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
+from crest_web.cli import positive
 
 
 def tls_files(folder: Path | None, side: str) -> TlsFiles | None:
-    if folder is None:
-        return None
-    files = [folder / n for n in ("ca.pem", f"{side}.pem", f"{side}.key")]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise CommandError(f"TLS files not found: {', '.join(missing)}")
-    return TlsFiles(*(str(f) for f in files))
+    try:
+        return TlsFiles.in_folder(folder, side)
+    except FileNotFoundError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def dso_config(opts: dict[str, Any]) -> DsoConfig | None:

@@ -127,12 +127,10 @@ class Command(BaseCommand):
             shutdown_manager()
 
     def _tls(self, folder: Path | None) -> TlsFiles | None:
-        if folder is None:
-            return None
-        files = [folder / n for n in ("ca.pem", "outstation.pem", "outstation.key")]
-        if not all(f.is_file() for f in files):
-            raise CommandError(f"{folder} needs ca.pem, outstation.pem and outstation.key.")
-        return TlsFiles(*(str(f) for f in files))
+        try:
+            return TlsFiles.in_folder(folder, "outstation")
+        except FileNotFoundError:
+            raise CommandError(f"{folder} needs ca.pem, outstation.pem and outstation.key.") from None
 
     def _sep2(self, o: dict[str, Any]) -> Any:
         """Hook: the 2030.5 client simulator module provides start(count, ...) → object with stop()."""

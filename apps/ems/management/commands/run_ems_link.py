@@ -11,13 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.ems.link import SendReport, send_run
 from apps.ems.sending import ANSWER_TIMEOUT_S, CONNECT_TIMEOUT_S, LinkError
-
-
-def positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
+from crest_web.cli import positive
 
 
 class Command(BaseCommand):
