@@ -109,7 +109,7 @@ class DsoServer:
                 v_sub_pu=request.v_set_pu,
                 pv_curtailment_kw=per_feeder(request.pv_curtail_kw or 0.0, count),
                 dr_kw=per_feeder(request.dr_kw or 0.0, count),
-                trigger=DispatchRun.Trigger.SCHEDULED,
+                trigger=DispatchRun.Trigger.EMS,
                 reason=f"EMS request, interval {interval}",
             )
         except DispatchError as exc:

@@ -68,7 +68,8 @@ class DispatchRun(models.Model):
     `locked_at`–`finished_at` is the time the run held the feeder's interlocking lock."""
 
     class Trigger(models.TextChoices):
-        SCHEDULED = "scheduled", "Time-based"
+        EMS = "ems", "EMS request"
+        SCHEDULED = "scheduled", "Scheduled repeat of the last request"
         EVENT = "event", "Event-based re-dispatch"
         MANUAL = "manual", "Manual (operator)"
 

@@ -128,7 +128,7 @@ def test_it_closes_the_loop_and_reports_refusals(
     assert {d["bus"]: d["error"] for d in doc["dsos"]} == {5: "", 7: ""}
     dispatched = DispatchRun.objects.get(feeder__name="feedera")
     assert dispatched.status == "done", dispatched.error
-    assert dispatched.trigger == "scheduled" and "EMS request" in dispatched.reason
+    assert dispatched.trigger == "ems" and "EMS request" in dispatched.reason
     # per feeder, drawn from transmission: the base demand less the injection the EMS asked for
     assert dispatched.q_requested_kvar == pytest.approx(base_a[1] - a.q_request_kvar, abs=1e-6)
     assert dispatched.v_sub_pu == pytest.approx(a.v_pu, abs=1e-9)
