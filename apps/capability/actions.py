@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from django.db import transaction
@@ -33,6 +34,8 @@ def _params(
         headrooms = parse_headroom(headroom)
     except (FeederError, ValueError) as exc:
         raise StudyError(str(exc)) from exc
+    if not math.isfinite(v_tm):  # JSON cannot store it, and no power flow solves at it
+        raise StudyError(f"The transmission-side voltage v_tm must be a finite number of pu, not {v_tm}.")
     if not v_tm > 0:
         raise StudyError("The transmission-side voltage v_tm must be greater than 0 pu.")
     if not 3 <= sides <= 128:
@@ -145,18 +148,21 @@ def _day_ahead_shapes(extra: dict[str, Any], feeder_name: str) -> dict[str, Any]
     return {"load_shape": load, "pv_shape": pv}
 
 
+MAX_RANGE_VALUES = 200  # values of a swept study parameter (each one a whole capability curve)
+
+
 def parse_range(text: str, *, low: float, high: float) -> list[float]:
     """'START:STOP:STEP' within [low, high] → the values, STOP included."""
     try:
         start, stop, step = (float(p) for p in text.split(":"))
     except ValueError:
         raise ValueError(f"write START:STOP:STEP, e.g. 0.85:1.2:0.05 (got {text!r})") from None
-    if not (low <= start <= stop <= high and step > 0):
+    if not (low <= start <= stop <= high and 0 < step < math.inf):
         raise ValueError(f"values must satisfy {low} ≤ START ≤ STOP ≤ {high} and STEP > 0")
-    count = int((stop - start) / step + 1e-9) + 1
-    if count > 200:
-        raise ValueError("at most 200 values; use a larger step")
-    return [round(start + i * step, 6) for i in range(count)]
+    intervals = (stop - start) / step + 1e-9  # a float first: a tiny step makes it infinite
+    if not intervals < MAX_RANGE_VALUES:
+        raise ValueError(f"at most {MAX_RANGE_VALUES} values; use a larger step")
+    return [round(start + i * step, 6) for i in range(int(intervals) + 1)]
 
 
 @transaction.atomic

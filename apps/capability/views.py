@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -19,6 +20,7 @@ from apps.dms.models import Feeder
 
 VIEW = "capability.view_capabilitystudy"
 CSV_COLUMNS = ("series", "headroom", "q_min_kvar", "q_max_kvar", "rpfr_min_kvar", "rpfr_max_kvar", "feasible")
+Number = TypeVar("Number", int, float)
 EXTRA_FIELDS = ("v_tm_range", "penetration", "count", "oversize", "seed", "load_shape", "pv_shape")
 
 
@@ -30,6 +32,15 @@ def _forecast_text(request: HttpRequest) -> str:
         return upload.read(1_000_000).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise actions.StudyError("The forecast file is not UTF-8 text.") from None
+
+
+def _number(text: str, kind: type[Number], name: str) -> Number:
+    """A form field as a number, or a StudyError naming the field."""
+    try:
+        return kind(text.strip())
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise actions.StudyError(f"{name} must be {what}, not {text!r}.") from None
 
 
 @permission_required(VIEW, raise_exception=True)
@@ -72,8 +83,8 @@ def feeder_studies(request: HttpRequest, name: str) -> HttpResponse:
                 "web",
                 name,
                 headroom=form["headroom"],
-                v_tm=float(form["v_tm"]),
-                sides=int(form["sides"]),
+                v_tm=_number(form["v_tm"], float, "The transmission-side voltage v_tm"),
+                sides=_number(form["sides"], int, "The number of inverter polygon sides"),
                 kind=form["kind"],
                 extra={**{k: form[k] for k in EXTRA_FIELDS}, "forecast_csv": _forecast_text(request)},
             )

@@ -188,6 +188,7 @@ def test_headroom_ranges_parse_like_the_command_line() -> None:
     assert parse_headroom("0:1:0.25") == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert headroom_range(0.1, 0.3, 0.1) == [0.1, 0.2, 0.3]
     assert len(HEADROOMS) == 21 and HEADROOMS[-1] == 1.0
+    assert len(parse_headroom("0:1:0.001")) == 1001  # the finest sweep allowed
 
 
 @pytest.mark.parametrize(
@@ -199,6 +200,11 @@ def test_headroom_ranges_parse_like_the_command_line() -> None:
         ("0:1.2:0.1", "outside \\[0, 1\\]"),
         ("0.5:0.2:0.1", "above its stop"),
         ("0-1-0.1", "START:STOP:STEP"),
+        ("0:1:5e-324", "more than 1001 points"),  # the point count overflowed an int
+        ("0:1:0.0009", "more than 1001 points"),
+        ("0:1:nan", "step must be positive and finite"),
+        ("0:1:inf", "step must be positive and finite"),
+        ("nan:1:0.1", "outside \\[0, 1\\]"),
     ],
 )
 def test_bad_headroom_ranges_are_refused(text: str, message: str) -> None:

@@ -75,3 +75,22 @@ def test_it_runs_and_stores_a_study_from_the_command_line(ieee13: Any) -> None:
     assert CapabilityStudy.objects.get(pk=doc["study"]).status == "done"
     with pytest.raises(CommandError, match="v_tm range"):
         call_command("capability_study", "vtm", "ieee13", "--vtm-range", "1:0:1", stdout=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    ("headroom", "message"),
+    [
+        ("0:1:5e-324", "gives more than 1001 points"),
+        ("0:1:1e-6", "gives more than 1001 points"),
+        ("0:1:-0.1", "step must be positive and finite"),
+        ("0:1:nan", "step must be positive and finite"),
+        ("0:1:inf", "step must be positive and finite"),
+    ],
+)
+def test_it_refuses_an_absurd_headroom_step_like_a_usage_error(headroom: str, message: str) -> None:
+    """Exit code 2 and a line on stderr, as argparse does for any bad option, not a traceback."""
+    from tests.conftest import manage_without_database
+
+    done = manage_without_database("capability", "--dss", str(IEEE13), "--headroom", headroom, "--json")
+    assert done.returncode == 2 and message in done.stderr
+    assert "argument --headroom" in done.stderr and "Traceback" not in done.stderr and not done.stdout

@@ -263,3 +263,57 @@ def test_it_offers_no_more_q_than_the_ders_reactive_ratings(admin_user: User, fe
     assert taps_only < limited < full
     # Both directions at 10 % of the kVA, plus what the feeder's losses swing with them (≤ 10 %).
     assert limited - taps_only <= 2 * 0.1 * total_kva * 1.1
+
+
+# A step of 5e-324 used to overflow the point count (HTTP 500); each of these gets a reason instead.
+ABSURD_HEADROOMS = ("0:1:5e-324", "0:1:1e-6", "0:1:-0.1", "0:1:nan", "0:1:inf", "nan:1:0.1", "0:inf:0.1")
+
+
+@pytest.mark.parametrize("headroom", ABSURD_HEADROOMS)
+def test_it_refuses_an_absurd_headroom_sweep_on_the_form_and_the_api(
+    admin_client: Client, feeder_with_pv: Any, headroom: str
+) -> None:
+    page = admin_client.post(
+        "/capability/feeder/ieee13/", {"headroom": headroom, "v_tm": "1.0", "sides": "16"}
+    )
+    assert page.status_code == 400 and "Nothing was started: Headroom" in page.content.decode()
+    api = admin_client.post(
+        "/api/capability-studies/",
+        {"feeder": "ieee13", "headroom": headroom},
+        content_type="application/json",
+    )
+    assert api.status_code == 400 and "Headroom" in as_json(api)["errors"]["request"][0]
+    assert not CapabilityStudy.objects.exists()
+
+
+@pytest.mark.parametrize("v_tm", ["inf", "1e309", "nan", "-inf", "one"])
+def test_it_refuses_a_transmission_voltage_that_is_no_number_on_the_form(
+    admin_client: Client, feeder_with_pv: Any, v_tm: str
+) -> None:
+    page = admin_client.post(
+        "/capability/feeder/ieee13/", {"headroom": "0:1:0.5", "v_tm": v_tm, "sides": "16"}
+    )
+    assert page.status_code == 400
+    assert "Nothing was started: The transmission-side voltage v_tm must be" in page.content.decode()
+    assert not CapabilityStudy.objects.exists()
+
+
+@pytest.mark.parametrize("body", ['"inf"', '"nan"', "1e309", "-1e309"])
+def test_it_refuses_a_transmission_voltage_that_is_no_number_on_the_api(
+    admin_client: Client, feeder_with_pv: Any, body: str
+) -> None:
+    response = admin_client.post(
+        "/api/capability-studies/", f'{{"feeder": "ieee13", "v_tm": {body}}}', content_type="application/json"
+    )
+    assert response.status_code == 400 and "v_tm" in as_json(response)["errors"]
+    assert not CapabilityStudy.objects.exists()
+
+
+def test_it_refuses_an_absurd_v_tm_range_step(admin_client: Client, feeder_with_pv: Any) -> None:
+    response = admin_client.post(
+        "/api/capability-studies/",
+        {"feeder": "ieee13", "kind": "vtm", "v_tm_range": "0.85:1.2:5e-324"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400 and "at most 200 values" in response.content.decode()
+    assert not CapabilityStudy.objects.exists()

@@ -125,22 +125,23 @@ def capability_curve(
     )
 
 
-MAX_POINTS = 1001
+MAX_POINTS = 1001  # headroom points per sweep: a 0.001 step over the whole [0, 1]
 
 
 def headroom_range(start: float, stop: float, step: float) -> list[float]:
     """start, start + step, … ≤ stop (the `--headroom START:STOP:STEP` option)."""
-    if not step > 0:
-        raise ValueError(f"Headroom step must be positive, not {step}.")
+    if not (step > 0 and math.isfinite(step)):
+        raise ValueError(f"Headroom step must be positive and finite, not {step}.")
     for value in (start, stop):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"Headroom {value} is outside [0, 1] (a fraction of the available PV).")
     if start > stop:
         raise ValueError(f"Headroom start {start} is above its stop {stop}.")
-    count = math.floor((stop - start) / step + 1e-9) + 1
-    if count > MAX_POINTS:
-        raise ValueError(f"That is {count} headroom points; at most {MAX_POINTS} — use a larger step.")
-    return [round(min(start + k * step, stop), 10) for k in range(count)]
+    # Compared as a float first: a tiny step (5e-324) makes the quotient infinite.
+    intervals = (stop - start) / step + 1e-9
+    if not intervals < MAX_POINTS:
+        raise ValueError(f"Headroom step {step:g} gives more than {MAX_POINTS} points; use a larger step.")
+    return [round(min(start + k * step, stop), 10) for k in range(math.floor(intervals) + 1)]
 
 
 def parse_headroom(text: str) -> list[float]:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,24 @@ from apps.capability.engine.curve import capability_curve, parse_headroom, to_js
 from apps.capability.engine.pv import PVUnit, add_pv
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.network import FeederImportError, Network
+
+
+def _headroom(text: str) -> list[float]:
+    """--headroom START:STOP:STEP checked by argparse, so a bad sweep is a usage error (exit 2)."""
+    try:
+        return parse_headroom(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _v_tm(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"--vtm must be greater than 0 pu (a finite number), not {text!r}.")
+    return value
 
 
 class Command(BaseCommand):
@@ -27,19 +47,20 @@ class Command(BaseCommand):
         parser.add_argument("--penetration", type=float, default=0.9)
         parser.add_argument("--oversize", type=float, default=1.1)
         parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--headroom", default="0:1:0.05", help="START:STOP:STEP, fractions of PV")
-        parser.add_argument("--vtm", type=float, default=1.0, help="transmission-side voltage (pu)")
+        parser.add_argument(
+            "--headroom", type=_headroom, default="0:1:0.05", help="START:STOP:STEP, fractions of PV"
+        )
+        parser.add_argument("--vtm", type=_v_tm, default=1.0, help="transmission-side voltage (pu)")
         parser.add_argument("--sides", type=int, default=16, help="sides of the inverter polygon")
         parser.add_argument("--detail", action="store_true", help="include both solutions per point")
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            headrooms = parse_headroom(options["headroom"])
-            if options["vtm"] <= 0:
-                raise ValueError("--vtm must be greater than 0 pu.")
             net, units = self._inputs(options)
-            curve = capability_curve(net, units, headrooms, v_tm=options["vtm"], sides=options["sides"])
+            curve = capability_curve(
+                net, units, options["headroom"], v_tm=options["vtm"], sides=options["sides"]
+            )
         except (ValueError, FeederImportError) as exc:
             raise CommandError(str(exc)) from exc
         doc = to_json(curve, detail=options["detail"])
