@@ -169,8 +169,7 @@ def study_compare(request: HttpRequest) -> HttpResponse:
     """Two finished studies side by side: their charts and, for headroom sweeps, the differences."""
     ids = [int(i) for i in request.GET.getlist("id") if i.isdigit()]
     if len(ids) != 2:
-        messages.error(request, "Tick exactly two finished studies to compare.")
-        return redirect(request.META.get("HTTP_REFERER") or "dms:feeder_list")
+        return _back_to_studies(request, "Tick exactly two finished studies to compare.")
     found = {
         s.pk: s
         for s in CapabilityStudy.objects.filter(
@@ -178,8 +177,7 @@ def study_compare(request: HttpRequest) -> HttpResponse:
         ).select_related("feeder", "feeder_version")
     }
     if len(found) != 2:
-        messages.error(request, "Both studies must exist and be finished.")
-        return redirect("dms:feeder_list")
+        return _back_to_studies(request, "Both studies must exist and be finished.")
     pair = [found[i] for i in ids]
     panels = [
         (
@@ -194,3 +192,12 @@ def study_compare(request: HttpRequest) -> HttpResponse:
         "capability/compare.html",
         {"pair": pair, "panels": panels, "differences": plots.differences(pair[0].result, pair[1].result)},
     )
+
+
+def _back_to_studies(request: HttpRequest, message: str) -> HttpResponse:
+    """To the feeder's studies the compare form was on (it sends the feeder), else the index."""
+    messages.error(request, message)
+    feeder = request.GET.get("feeder", "")
+    if Feeder.objects.filter(name=feeder).exists():
+        return redirect("capability:feeder_studies", name=feeder)
+    return redirect("capability:index")

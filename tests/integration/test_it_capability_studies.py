@@ -317,3 +317,20 @@ def test_it_refuses_an_absurd_v_tm_range_step(admin_client: Client, feeder_with_
     )
     assert response.status_code == 400 and "at most 200 values" in response.content.decode()
     assert not CapabilityStudy.objects.exists()
+
+
+def test_it_keeps_the_planner_on_the_studies_page_unless_two_studies_are_ticked(
+    planner: User, feeder_with_pv: Any
+) -> None:
+    ticked = [_finished(planner, headroom="0:0:1", sides=8).pk for _ in range(3)]
+    client = client_for(planner)
+    form = client.get("/capability/feeder/ieee13/").content.decode()
+    assert '<input type="hidden" name="feeder" value="ieee13">' in form  # sent with the ticked ids
+    for ids in ([], ticked[:1], ticked):
+        query = "".join(f"&id={pk}" for pk in ids)
+        page = client.get(f"/capability/compare/?feeder=ieee13{query}", follow=True)
+        assert page.redirect_chain[-1][0] == "/capability/feeder/ieee13/", ids
+        assert "Tick exactly two finished studies" in page.content.decode()
+    gone = client.get(f"/capability/compare/?feeder=ieee13&id={ticked[0]}&id=999999", follow=True)
+    assert gone.redirect_chain[-1][0] == "/capability/feeder/ieee13/"
+    assert "Both studies must exist and be finished" in gone.content.decode()
