@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.capability.engine.curve import parse_headroom
 from apps.capability.engine.der_opf import polygon_radius_loss
 from apps.capability.inputs import live_pv_units, registry_pv_units
-from apps.capability.models import CapabilityStudy, FeederProfile
+from apps.capability.models import PLACES_OWN_PV, CapabilityStudy, FeederProfile
 from apps.dms.actions import FeederError
 from apps.dms.feeders import current_version
 from crest_web.accounts import audit
@@ -27,8 +27,10 @@ class StudyError(ValueError):
 
 
 def _params(
-    feeder_name: str, headroom: str, v_tm: float, sides: int, need_ders: bool = True, live: bool = False
+    feeder_name: str, headroom: str, v_tm: float, sides: int, registry: bool = True, live: bool = False
 ) -> tuple[Any, dict[str, Any]]:
+    """The inputs every study stores; `registry`: the study computes with the feeder's active DERs
+    (`live`: those with fresh telemetry), which it then needs; otherwise it places its own PV."""
     try:
         version = current_version(feeder_name)
         headrooms = parse_headroom(headroom)
@@ -40,11 +42,11 @@ def _params(
         raise StudyError("The transmission-side voltage v_tm must be greater than 0 pu.")
     if not 3 <= sides <= 128:
         raise StudyError("The inverter polygon needs between 3 and 128 sides.")
-    units = registry_pv_units(version.feeder)
+    units = registry_pv_units(version.feeder) if registry else []
     excluded: list[str] = []
     if live:
         units, excluded = live_pv_units(version.feeder)
-    if not units and need_ders:
+    if not units and registry:
         raise StudyError(f"Feeder {feeder_name} has no active DERs, so it has no var capability to study.")
     return version, {
         "headroom": headroom,
@@ -64,10 +66,6 @@ def _publish(study: CapabilityStudy) -> None:
         "study.progress",
         {"id": study.pk, "status": study.status, "progress": round(study.progress, 3)},
     )
-
-
-# Studies that place PV the paper's way themselves instead of using the registry's DERs.
-PLACES_OWN_PV = ("compliance", "unbalance", "penetration")
 
 
 def _kind_params(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -186,7 +184,7 @@ def do_start_study(
         headroom,
         v_tm,
         sides,
-        need_ders=kind not in PLACES_OWN_PV,
+        registry=kind not in PLACES_OWN_PV,
         live=kind == CapabilityStudy.Kind.LIVE,
     )
     params.update(kind_params)
@@ -211,7 +209,7 @@ def do_start_study(
             "headroom": headroom,
             "v_tm": v_tm,
             "sides": sides,
-            "ders": len(params["pv_units"]),
+            "ders": study.der_count,
         },
     )
     from celery_tasks.capability import run_study

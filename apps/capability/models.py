@@ -44,7 +44,25 @@ class CapabilityStudy(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.feeder} ({self.status})"
 
+    @property
+    def places_own_pv(self) -> bool:
+        """True when the study placed PV the paper's way instead of using the registry's DERs."""
+        return self.kind in PLACES_OWN_PV
 
+    @property
+    def der_count(self) -> int:
+        """DERs the curves were computed with: the units the study placed, or the registry's it used."""
+        if self.places_own_pv:
+            return int(self.params.get("count", 0))
+        return len(self.params.get("pv_units", []))
+
+
+# Studies that place PV the paper's way themselves instead of using the registry's DERs.
+PLACES_OWN_PV = (
+    CapabilityStudy.Kind.COMPLIANCE,
+    CapabilityStudy.Kind.UNBALANCE,
+    CapabilityStudy.Kind.PENETRATION,
+)
 STUDY_KIND_CHOICES = CapabilityStudy.Kind.choices  # named for the OpenAPI schema's enum
 STUDY_STATUS_CHOICES = CapabilityStudy.Status.choices
 

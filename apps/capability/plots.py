@@ -82,6 +82,7 @@ def series_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "label": s["label"],
                 "headroom": first["headroom"],
+                "headroom_pct": round(100 * first["headroom"], 1),
                 "q_min_kvar": first["q_min_kvar"],
                 "q_max_kvar": first["q_max_kvar"],
                 "width_kvar": width,

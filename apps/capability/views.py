@@ -121,7 +121,6 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 else None
             ),
             "series": plots.series_rows(study.result) if series else [],
-            "ders": len(study.params.get("pv_units", [])),
         },
     )
 

@@ -334,3 +334,17 @@ def test_it_keeps_the_planner_on_the_studies_page_unless_two_studies_are_ticked(
     gone = client.get(f"/capability/compare/?feeder=ieee13&id={ticked[0]}&id=999999", follow=True)
     assert gone.redirect_chain[-1][0] == "/capability/feeder/ieee13/"
     assert "Both studies must exist and be finished" in gone.content.decode()
+
+
+def test_it_reports_the_compliance_options_with_their_own_units_and_headroom(
+    planner: User, feeder_with_pv: Any
+) -> None:
+    """The study places 20 units itself: the registry's 30 DERs are not what it computed with."""
+    study = _finished(planner, kind="compliance", headroom="0:0:1", sides=8, extra={"count": 20})
+    assert [s["der_count"] for s in study.result["series"]] == [20, 20]
+    assert [s["headroom"] for s in study.result["series"]] == [0.0, 0.102]
+    page = client_for(planner).get(f"/capability/{study.pk}/").content.decode()
+    assert "· 20 PV units placed the paper's way ·" in page and "30 DERs" not in page
+    rows = page.split('id="series"')[1].split("</table>")[0].split("<tr>")[2:]
+    assert "10.2% headroom, no oversize" in rows[1] and '<td class="num">10.2</td>' in rows[1]
+    assert "oversize 1.114, no headroom" in rows[0] and '<td class="num">0.0</td>' in rows[0]

@@ -157,7 +157,14 @@ def compliance_options(
         units = add_pv(net, penetration=penetration, count=count, oversize=oversize, seed=seed)
         curve = to_json(capability_curve(net, units, [headroom], sides=sides))
         rating = sum(u.s_rated_kva for u in units)
-        return _series(label, curve, oversize=oversize, headroom=headroom, inverter_kva=round(rating, 1))
+        return _series(
+            label,
+            curve,
+            oversize=oversize,
+            headroom=headroom,
+            inverter_kva=round(rating, 1),
+            der_count=len(units),
+        )
 
     cases = [
         (
@@ -197,7 +204,10 @@ def unbalance(
             net, penetration=penetration, count=count, oversize=oversize, seed=seed, phase_shares=shares
         )
         return _series(
-            label, to_json(capability_curve(net, units, headrooms, sides=sides)), phase_shares=list(shares)
+            label,
+            to_json(capability_curve(net, units, headrooms, sides=sides)),
+            phase_shares=list(shares),
+            der_count=len(units),
         )
 
     return {"series": _run([(lbl, partial(case, lbl, s)) for lbl, s in scenarios], progress)}
@@ -221,6 +231,7 @@ def penetration_oversize(
             to_json(capability_curve(net, units, headrooms, sides=sides)),
             penetration=pen,
             oversize=over,
+            der_count=len(units),
         )
 
     grid = [(f"{p}-{o}", partial(case, p, o)) for p in penetrations for o in oversizes]
