@@ -14,6 +14,8 @@ class Alarm(models.Model):
         VIOLATION = "violation", "Limit violation"
         OVERRUN = "overrun", "Stage overrun"
         DISPATCH_REFUSED = "dispatch_refused", "Dispatch refused"
+        DSO_MISMATCH = "dso_mismatch", "DSO interface mismatch"
+        DSO_SHORTFALL = "dso_shortfall", "DSO request not met"
 
     class Severity(models.TextChoices):
         CRITICAL = "critical", "Critical"

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Sequence
 
 from django.db import transaction
 from django.utils import timezone
 
+from apps.alarms.actions import do_clear_alarm, do_raise_alarm
+from apps.alarms.models import Alarm
 from apps.ems.engine.case import register_upload
-from apps.ems.engine.dso import DsoInterface
+from apps.ems.engine.dso import DsoInterface, check_dso, default_interfaces, feeder_count, reconcile
+from apps.ems.engine.dso_answer import assess
 from apps.ems.engine.dso_exchange import Exchange
 from apps.ems.engine.opf import OpfResult, run_opf
 from apps.ems.engine.volt_var_lp import Weights
@@ -42,6 +46,7 @@ def do_run_opf(
     if not 0 <= voltage_weight <= 100:
         raise OpfError("The voltage-deviation weight must be between 0 and 100.")
     try:
+        dsos = with_registered(dsos)
         if case_file:
             case = register_upload(case_file)
         result = run_opf(case, dsos, outages, Weights(voltage=voltage_weight))
@@ -54,6 +59,21 @@ def do_run_opf(
         **({"case_file": case_file} if case_file else {}),
     }
     return _store(actor, source, result, dsos, inputs, interval_start or timezone.now())
+
+
+def registered_dsos() -> list[DsoInterface]:
+    """One DSO line per registered interface, with its registered feeders and base and the range it
+    last reported: the OPF's default (form, API and `ems_opf --store`)."""
+    return default_interfaces(e.registered() for e in DsoEndpoint.objects.all())
+
+
+def with_registered(dsos: Sequence[DsoInterface]) -> list[DsoInterface]:
+    """The lines checked (absurd values first, before any solve) and reconciled with the registered
+    interfaces: ValueError naming both counts when a line's disagrees."""
+    for dso in dsos:
+        check_dso(dso)
+    registered = {e.bus: e.registered() for e in DsoEndpoint.objects.filter(bus__in=[d.bus for d in dsos])}
+    return reconcile(dsos, registered)
 
 
 @transaction.atomic
@@ -114,6 +134,7 @@ _HOST = re.compile(r"^[A-Za-z0-9.:\-]{1,120}$")
 
 
 def check_endpoint(bus: int, name: str, host: str, port: int, address: int) -> None:
+    """LinkError in an operator's words for where the EMS cannot reach a DSO."""
     if bus < 1:
         raise LinkError(f"Bus numbers start at 1, not {bus}.")
     if not name.strip():
@@ -124,6 +145,19 @@ def check_endpoint(bus: int, name: str, host: str, port: int, address: int) -> N
         raise LinkError(f"Port {port} is not a TCP port (1–65535).")
     if not 0 <= address <= 65519:
         raise LinkError(f"DNP3 link address {address} is outside 0–65519.")
+
+
+def check_interface(bus: int, count: object, base: tuple[float | None, float | None]) -> int:
+    """LinkError for an interface the OPF cannot use; the feeder count as a whole number."""
+    try:
+        n = feeder_count(count, f"The DSO at bus {bus}")
+    except ValueError as exc:
+        raise LinkError(str(exc)) from None
+    if (base[0] is None) != (base[1] is None):
+        raise LinkError(f"The DSO at bus {bus}: give both the base P and the base Q per feeder, or neither.")
+    if any(v is not None and not math.isfinite(v) for v in base):
+        raise LinkError(f"The DSO at bus {bus}: the base P and Q must be finite numbers.")
+    return n
 
 
 @transaction.atomic
@@ -137,17 +171,26 @@ def do_save_dso_endpoint(
     port: int,
     address: int = 10,
     tls: bool = False,
+    feeder_count: object = 1,
+    p_base_kw: float | None = None,
+    q_base_kvar: float | None = None,
 ) -> DsoEndpoint:
-    """Create or change the endpoint of the DSO at `bus`."""
+    """Create or change the registered interface of the DSO at `bus`: where its DMS listens, its
+    identical feeders and base demand per feeder. A changed count or base forgets the range last
+    reported, which was counted or measured otherwise."""
     check_endpoint(bus, name, host, port, address)
+    count = check_interface(bus, feeder_count, (p_base_kw, q_base_kvar))
     clash = DsoEndpoint.objects.filter(name=name.strip()).exclude(bus=bus).first()
     if clash is not None:
         raise LinkError(f"The name {name!r} is already used by the DSO at bus {clash.bus}.")
     endpoint = DsoEndpoint.objects.select_for_update().filter(bus=bus).first()
     before = _endpoint_doc(endpoint) if endpoint else None
     endpoint = endpoint or DsoEndpoint(bus=bus)
+    if (endpoint.feeder_count, endpoint.q_base_kvar) != (count, q_base_kvar):
+        endpoint.q_min_kvar = endpoint.q_max_kvar = endpoint.range_reported_at = None
     endpoint.name, endpoint.host, endpoint.port = name.strip(), host, port
     endpoint.address, endpoint.tls = address, tls
+    endpoint.feeder_count, endpoint.p_base_kw, endpoint.q_base_kvar = count, p_base_kw, q_base_kvar
     endpoint.save()
     audit.record(actor, source, "ems.dso_endpoint", endpoint, before=before, after=_endpoint_doc(endpoint))
     publish_on_commit("cycle", "ems.dso_endpoint", {"bus": bus, "name": endpoint.name})
@@ -155,17 +198,42 @@ def do_save_dso_endpoint(
 
 
 def _endpoint_doc(e: DsoEndpoint) -> dict[str, object]:
-    return {"bus": e.bus, "name": e.name, "host": e.host, "port": e.port, "address": e.address, "tls": e.tls}
+    return {
+        "bus": e.bus,
+        "name": e.name,
+        "host": e.host,
+        "port": e.port,
+        "address": e.address,
+        "tls": e.tls,
+        "feeder_count": e.feeder_count,
+        "p_base_kw": e.p_base_kw,
+        "q_base_kvar": e.q_base_kvar,
+    }
 
 
 def _when(t_s: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(t_s, tz=dt.UTC) if t_s is not None else None
 
 
+DMS_VIEW = (
+    "dms_feeder_count",
+    "dms_q_received_kvar",
+    "dms_q_received_per_feeder_kvar",
+    "dms_q_achieved_kvar",
+    "dms_q_shortfall_kvar",
+    "dms_shortfall_cause",
+    "dms_violations_left",
+)
+
+
 @transaction.atomic
 def do_record_dso_exchange(actor: Actor, source: str, message_id: int, result: Exchange) -> DsoMessage:
     """Store what came of sending one DsoMessage: when the DMS confirmed it, why it was not, and the
-    DMS's answer (achieved Q, next interval's capability, health) in the message's own frame."""
+    DMS's answer (achieved Q, next interval's capability, health) in the message's own frame, beside
+    the DMS's own view (its feeder count, the request as taken, shortfall, violations left). Checks
+    the answer against the registered interface: alarms a feeder-count mismatch or a request not
+    met (cleared by a later answer without them), and keeps a healthy answer's range as the
+    interface's last reported one."""
     message = DsoMessage.objects.select_for_update().filter(pk=message_id).first()
     if message is None:
         raise LinkError(f"There is no EMS→DMS message {message_id}.")
@@ -177,6 +245,9 @@ def do_record_dso_exchange(actor: Actor, source: str, message_id: int, result: E
     message.q_max_next_kvar = result.q_max_next_kvar
     message.dms_healthy = result.dms_healthy
     message.fallback_active = result.fallback_active
+    for field in DMS_VIEW:
+        setattr(message, field, getattr(result, field))
+    message.dms_shortfall_cause = message.dms_shortfall_cause[:40]
     message.save()
     after = {
         "bus": message.bus,
@@ -187,10 +258,48 @@ def do_record_dso_exchange(actor: Actor, source: str, message_id: int, result: E
         "q_max_next_kvar": message.q_max_next_kvar,
         "dms_healthy": message.dms_healthy,
         "fallback_active": message.fallback_active,
+        **{field: getattr(message, field) for field in DMS_VIEW},
     }
     audit.record(actor, source, "ems.dso_exchange", message, after=after)
+    if message.answered_at is not None:
+        _check_answer(actor, source, message, result)
     publish_on_commit("cycle", "ems.dso_answer", {"id": message.pk, "run": message.run_id, **after})
     return message
+
+
+def _check_answer(actor: Actor, source: str, message: DsoMessage, result: Exchange) -> None:
+    endpoint = DsoEndpoint.objects.select_for_update().filter(bus=message.bus).first()
+    registered = endpoint.feeder_count if endpoint is not None else message.count
+    label = f"{endpoint.name} at bus {message.bus}" if endpoint is not None else f"at bus {message.bus}"
+    found = assess(result, label, registered_count=registered, ems_count=message.count)
+    note = f"answer to OPF run {message.run_id}, message {message.pk}"
+    for kind, text in (
+        (Alarm.Kind.DSO_MISMATCH, found.mismatch),
+        (Alarm.Kind.DSO_SHORTFALL, found.shortfall),
+    ):
+        if text:
+            do_raise_alarm(
+                actor, source, kind=kind, source_type="dso", source_id=message.bus, message=text,
+                source_label=f"DSO {label}",
+            )  # fmt: skip
+        else:
+            do_clear_alarm(actor, source, kind=kind, source_type="dso", source_id=message.bus, note=note)
+    agreed = not found.mismatch and result.dms_feeder_count is not None
+    if endpoint is not None and agreed and result.dms_healthy and result.q_min_next_kvar is not None:
+        _keep_range(endpoint, message, result)
+
+
+def _keep_range(endpoint: DsoEndpoint, message: DsoMessage, result: Exchange) -> None:
+    """The answer's range as the interface's last reported one, measured from the registered base
+    (the message's is the base the run used; they differ when the line gave its own)."""
+    assert result.q_min_next_kvar is not None and result.q_max_next_kvar is not None
+    shift = 0.0
+    if endpoint.q_base_kvar is not None and message.q_base_kvar is not None:
+        shift = endpoint.q_base_kvar - message.q_base_kvar
+    endpoint.q_min_kvar = result.q_min_next_kvar + shift
+    endpoint.q_max_kvar = result.q_max_next_kvar + shift
+    endpoint.range_reported_at = message.answered_at
+    endpoint.save(update_fields=["q_min_kvar", "q_max_kvar", "range_reported_at"])
 
 
 @transaction.atomic
@@ -200,12 +309,14 @@ def do_request_send(actor: Actor, source: str, run_id: int) -> OpfRun:
     run = OpfRun.objects.filter(pk=run_id).first()
     if run is None:
         raise LinkError(f"There is no OPF run {run_id}.")
-    linked, unlinked = sendable(run)
+    plan = sendable(run)
+    linked = plan.linked
     check_tls(linked, configured_tls_dir(), "set CREST_EMS_TLS_DIR on the workers")
     if marked("sending", run.pk) or not mark("requested", run.pk):
         raise LinkError(f"OPF run {run.pk} is being sent to its DSOs already; wait for the answers.")
     buses = [m.bus for m, _ in linked]
-    audit.record(actor, source, "ems.send_request", run, after={"buses": buses, "no_endpoint": unlinked})
+    after = {"buses": buses, "no_endpoint": plan.no_endpoint, "count_mismatch": plan.mismatched}
+    audit.record(actor, source, "ems.send_request", run, after=after)
     publish_on_commit("cycle", "ems.send_requested", {"run": run.pk, "buses": buses})
     user_id = actor.pk if actor is not None and actor.is_authenticated else None
     from celery_tasks.ems import send_run_task  # the task module imports the EMS's link, not the reverse

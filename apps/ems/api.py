@@ -14,9 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.ems.actions import OpfError, do_run_opf
+from apps.ems.actions import DMS_VIEW, OpfError, do_run_opf, registered_dsos
 from apps.ems.engine.case import DEFAULT_CASE
-from apps.ems.engine.dso import DsoInterface, parse_dso
+from apps.ems.engine.dso import DsoInterface, feeder_count, parse_dso
 from apps.ems.engine.volt_var_lp import Weights
 from apps.ems.models import DsoMessage, OpfRun
 from crest_web.accounts.roles import ADMIN, OPERATOR, role_of
@@ -36,13 +36,14 @@ def dso_from(item: object) -> DsoInterface:
     unknown = set(item) - set(DSO_FIELDS)
     if unknown:
         raise ValueError(f"Unknown DSO field(s): {', '.join(sorted(unknown))}.")
+    count = feeder_count(item["count"], f"DSO at bus {item['bus']}")  # 1e30 is refused here, unsolved
     try:
         values = {k: float(item[k]) for k in DSO_FIELDS[2:] if item.get(k) is not None}
-        bus, count = item["bus"], item["count"]
-        if isinstance(bus, bool) or isinstance(count, bool) or int(bus) != bus or int(count) != count:
+        bus = item["bus"]
+        if isinstance(bus, bool) or int(bus) != bus:
             raise ValueError
-        return DsoInterface(bus=int(bus), count=int(count), **values)
-    except (TypeError, ValueError):
+        return DsoInterface(bus=int(bus), count=count, **values)
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"DSO {item}: bus and count must be whole numbers, the rest numbers.") from None
 
 
@@ -79,6 +80,8 @@ def message_json(m: DsoMessage) -> dict[str, Any]:
         "q_max_next_kvar": m.q_max_next_kvar,
         "dms_healthy": m.dms_healthy,
         "fallback_active": m.fallback_active,
+        # the DMS's own view: totals over the interface, Q drawn (+ = import)
+        **{field: getattr(m, field) for field in DMS_VIEW},
     }
 
 
@@ -106,8 +109,8 @@ def run_json(run: OpfRun, full: bool = True) -> dict[str, Any]:
 def _parse(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("Send a JSON object.")
-    dsos, outages = data.get("dsos", []), data.get("outages", [])
-    if not isinstance(dsos, list) or not isinstance(outages, list):
+    dsos, outages = data.get("dsos"), data.get("outages", [])
+    if not isinstance(dsos, list | None) or not isinstance(outages, list):
         raise ValueError("dsos and outages must be lists.")
     case_file = data.get("case_file") or ""
     if not isinstance(case_file, str):
@@ -117,7 +120,7 @@ def _parse(data: Any) -> dict[str, Any]:
         raise ValueError("voltage_weight must be a number.")
     return {
         "case": str(data.get("case", DEFAULT_CASE)),
-        "dsos": [dso_from(item) for item in dsos],
+        "dsos": registered_dsos() if dsos is None else [dso_from(item) for item in dsos],
         "outages": [str(o) for o in outages],
         "interval_start": _interval(data.get("interval_start")),
         "voltage_weight": float(weight),
@@ -129,7 +132,8 @@ class OpfRunsView(APIView):
     """GET: recent OPF runs with their EMS→DMS messages. POST {"case", "dsos": [{"bus", "count",
     "q_min_kvar", "q_max_kvar", "p_kw"?, "q_kvar"?, "pv_kw"?, "dr_kw"?} or "BUS×COUNT:QMIN:QMAX"],
     "outages": ["FROM-TO"], "interval_start"?, "voltage_weight"?, "case_file"? (MATPOWER text, instead
-    of case)}: solve, store, 201 with the run.
+    of case)}: solve, store, 201 with the run. Without "dsos": the registered DSO interfaces with the
+    ranges they last reported; a DSO whose bus is registered must have the registered feeder count.
     Bad input or no AC-verified feasible dispatch: 400 with the reason, nothing stored."""
 
     @extend_schema(operation_id="ems_opf_list", responses={200: dict})

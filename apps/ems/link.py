@@ -31,6 +31,7 @@ class SendReport:
     run: OpfRun
     sent: list[tuple[DsoMessage, DsoEndpoint, Exchange]]
     no_endpoint: list[int]  # buses of the run without a DSO endpoint: not sent
+    mismatched: list[str]  # messages not sent: their count is not their registered interface's
 
 
 def tls_files(folder: Path | None) -> TlsFiles | None:
@@ -71,11 +72,13 @@ def send_run(
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
     answer_timeout_s: float = ANSWER_TIMEOUT_S,
 ) -> SendReport:
-    """Send every unanswered message of the run that has an endpoint, one DSO after another, wait for
+    """Send every unanswered message of the run that has a registered interface with its feeder count,
+    one DSO after another, wait for
     all answers together and record each exchange (`do_record_dso_exchange`). LinkError, sending
     nothing, when nothing is sendable or the run is being sent already."""
     run = find_run(run_id)
-    linked, unlinked = sendable(run)
+    plan = sendable(run)
+    linked = plan.linked
     tls = tls_files(tls_dir)
     check_tls(linked, tls_dir, tls_hint)
     if not mark("sending", run.pk):
@@ -86,7 +89,8 @@ def send_run(
             do_record_dso_exchange(actor, source, m.pk, result)
     finally:
         unmark("sending", run.pk)
-    return SendReport(run, [(m, e, r) for (m, e), r in zip(linked, results, strict=True)], unlinked)
+    sent = [(m, e, r) for (m, e), r in zip(linked, results, strict=True)]
+    return SendReport(run, sent, plan.no_endpoint, plan.mismatched)
 
 
 def _exchange(

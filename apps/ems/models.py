@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from apps.ems.engine.dso import RegisteredInterface
+from apps.ems.engine.dso_answer import dms_view
+
 
 class OpfRun(models.Model):
     """One volt/var OPF of a transmission case for one interval: inputs, AC-verified result."""
@@ -53,8 +56,17 @@ class DsoMessage(models.Model):
     q_achieved_kvar = models.FloatField(null=True, blank=True)
     q_min_next_kvar = models.FloatField(null=True, blank=True)
     q_max_next_kvar = models.FloatField(null=True, blank=True)
-    dms_healthy = models.BooleanField(null=True, blank=True)
+    dms_healthy = models.BooleanField(null=True, blank=True)  # the DMS runs and dispatched it
     fallback_active = models.BooleanField(null=True, blank=True)
+    # The DMS's own view of the exchange, in the wire's frame: totals over the interface, Q drawn from
+    # the transmission system (+ = import). None: not answered, or by a DMS that did not say.
+    dms_feeder_count = models.PositiveIntegerField(null=True, blank=True)
+    dms_q_received_kvar = models.FloatField(null=True, blank=True)
+    dms_q_received_per_feeder_kvar = models.FloatField(null=True, blank=True)
+    dms_q_achieved_kvar = models.FloatField(null=True, blank=True)
+    dms_q_shortfall_kvar = models.FloatField(null=True, blank=True)
+    dms_shortfall_cause = models.CharField(max_length=40, blank=True)
+    dms_violations_left = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "bus", "id"]
@@ -62,9 +74,27 @@ class DsoMessage(models.Model):
     def __str__(self) -> str:
         return f"bus {self.bus} × {self.count}: Q {self.q_request_kvar:.0f} kvar, V {self.v_pu:.4f} pu"
 
+    @property
+    def dms_view(self) -> str:
+        """What the DMS said it received, achieved and fell short of (totals drawn); "" if it did not."""
+        return dms_view(
+            self.dms_q_received_kvar,
+            self.dms_feeder_count,
+            self.dms_q_achieved_kvar,
+            self.dms_q_shortfall_kvar,
+            self.dms_shortfall_cause,
+            self.dms_violations_left,
+        )
+
+    @property
+    def count_mismatch(self) -> bool:
+        """The DMS answered counting other feeders than this message did."""
+        return self.dms_feeder_count is not None and self.dms_feeder_count != self.count
+
 
 class DsoEndpoint(models.Model):
-    """Where the EMS reaches a DSO's DMS over DNP3: the outstation serving one interface bus."""
+    """A DSO's registered interface: where the EMS reaches its DMS over DNP3 (the outstation serving
+    one interface bus), what the OPF needs to know of it, and the range it last reported."""
 
     bus = models.PositiveIntegerField(unique=True, help_text="the case's own bus number of the interface")
     name = models.CharField(max_length=60, unique=True)
@@ -72,9 +102,34 @@ class DsoEndpoint(models.Model):
     port = models.PositiveIntegerField()
     address = models.PositiveIntegerField(default=10, help_text="DNP3 outstation link address")
     tls = models.BooleanField(default=False, help_text="DNP3 over TLS (certificates from --tls-dir)")
+    feeder_count = models.PositiveIntegerField(
+        default=1, help_text="identical feeders behind the bus: the DMS's --dso-feeder NAME:COUNT"
+    )
+    p_base_kw = models.FloatField(
+        null=True, blank=True, help_text="base demand P per feeder (kW); empty: a share of the case's load"
+    )
+    q_base_kvar = models.FloatField(
+        null=True, blank=True, help_text="base demand Q per feeder (kvar); give it with the base P"
+    )
+    # The capability the DSO reported in its latest healthy answer, per feeder, Q injected into the
+    # transmission bus measured from q_base_kvar: the next OPF's default range.
+    q_min_kvar = models.FloatField(null=True, blank=True, help_text="last reported range, per feeder")
+    q_max_kvar = models.FloatField(null=True, blank=True, help_text="last reported range, per feeder")
+    range_reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["bus"]
 
     def __str__(self) -> str:
         return f"{self.name} (bus {self.bus}, {self.host}:{self.port})"
+
+    def registered(self) -> RegisteredInterface:
+        return RegisteredInterface(
+            self.bus,
+            self.name,
+            self.feeder_count,
+            self.p_base_kw,
+            self.q_base_kvar,
+            self.q_min_kvar,
+            self.q_max_kvar,
+        )

@@ -10,13 +10,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from apps.ems.actions import OpfError, do_request_send, do_run_opf
+from apps.ems.actions import OpfError, do_request_send, do_run_opf, registered_dsos
 from apps.ems.engine.case import CASES, DEFAULT_CASE
-from apps.ems.engine.dso import DSO_SYNTAX, DsoInterface, parse_dso
+from apps.ems.engine.dso import DSO_SYNTAX, DsoInterface, format_dso, parse_dso
 from apps.ems.models import DsoEndpoint, OpfRun
 from apps.ems.sending import LinkError, marked, sendable
 from apps.ems.views import SEED_SCENARIO, lines
@@ -25,6 +25,11 @@ VIEW = "ems.view_opfrun"
 RUN = "ems.add_opfrun"
 SEND = "ems.change_dsomessage"  # sending records the DMS's answer on each message
 PER_PAGE = 20
+# Messages the DMS answered short (or with violations left), and counting other feeders than the run.
+SHORT = Q(messages__dms_q_shortfall_kvar__gt=0) | Q(messages__dms_violations_left__gt=0)
+MISMATCHED = Q(messages__dms_feeder_count__lt=F("messages__count")) | Q(
+    messages__dms_feeder_count__gt=F("messages__count")
+)
 
 
 class OpfForm(forms.Form):
@@ -32,7 +37,6 @@ class OpfForm(forms.Form):
     dsos = forms.CharField(
         label=f"DSO interfaces {DSO_SYNTAX} (one per line)",
         widget=forms.Textarea(attrs={"rows": 3}),
-        initial=SEED_SCENARIO["dsos"],
         required=False,  # clean_dsos says what to write
     )
     outages = forms.CharField(
@@ -54,19 +58,34 @@ class OpfForm(forms.Form):
         return lines(self.cleaned_data["outages"])
 
 
-def exchange_summary(total: int, sent: int, answered: int, errors: int) -> str:
-    """One run's exchange in a few words, e.g. "3 sent, 2 answered, 1 error"."""
+def default_dsos() -> str:
+    """The form's DSO lines: the registered interfaces with their last reported ranges; seed 004's
+    T-D system while no DSO is registered (a study: nothing of it can be sent)."""
+    registered = registered_dsos()
+    return "\n".join(format_dso(d) for d in registered) if registered else SEED_SCENARIO["dsos"]
+
+
+def exchange_summary(
+    total: int, sent: int, answered: int, errors: int, short: int = 0, mismatched: int = 0
+) -> str:
+    """One run's exchange in a few words, e.g. "3 sent, 2 answered, 1 error, 1 short"."""
     if not (sent or answered or errors):
         return "not sent"
     text = f"{sent} sent, {answered} answered"
     if errors:
         text += f", {errors} error{'s' if errors > 1 else ''}"
-    return text if sent + errors >= total else f"{text}, {total - sent - errors} not sent"
+    if sent + errors < total:
+        text += f", {total - sent - errors} not sent"
+    if short:
+        text += f", {short} short"
+    if mismatched:
+        text += f", {mismatched} count mismatch{'es' if mismatched > 1 else ''}"
+    return text
 
 
 @permission_required(VIEW, raise_exception=True)
 def runs_page(request: HttpRequest) -> HttpResponse:
-    form = OpfForm(request.POST or None)
+    form = OpfForm(request.POST or None, initial={"dsos": default_dsos()})
     if request.method == "POST":
         if not request.user.has_perm(RUN):
             raise PermissionDenied("Only operators and admins run the volt/var OPF.")
@@ -86,22 +105,32 @@ def runs_page(request: HttpRequest) -> HttpResponse:
             sent=Count("messages", filter=Q(messages__sent_at__isnull=False)),
             answered=Count("messages", filter=Q(messages__answered_at__isnull=False)),
             errors=Count("messages", filter=~Q(messages__send_error="")),
+            short=Count("messages", filter=SHORT),
+            mismatched=Count("messages", filter=MISMATCHED),
         )
         .order_by("-created_at", "-id")
     )
     page = Paginator(runs, PER_PAGE).get_page(request.GET.get("page"))
     for run in page:
-        run.exchange = exchange_summary(run.dso_count, run.sent, run.answered, run.errors)  # type: ignore[attr-defined]
-    context = {"form": form, "page": page, "can_run": request.user.has_perm(RUN), "dso_syntax": DSO_SYNTAX}
+        counts = [getattr(run, k) for k in ("dso_count", "sent", "answered", "errors", "short", "mismatched")]
+        run.exchange = exchange_summary(*counts)  # type: ignore[attr-defined]
+    context = {
+        "form": form,
+        "page": page,
+        "can_run": request.user.has_perm(RUN),
+        "dso_syntax": DSO_SYNTAX,
+        "interfaces": DsoEndpoint.objects.all(),
+    }
     return render(request, "ems/runs.html", context, status=400 if form.errors else 200)
 
 
 def _detail(request: HttpRequest, run: OpfRun, error: str = "") -> HttpResponse:
     endpoints = {e.bus: e for e in DsoEndpoint.objects.all()}
     rows = [{"m": m, "endpoint": endpoints.get(m.bus)} for m in run.messages.all()]
+    blocked, skipped = "", []
     try:
-        sendable(run)
-        blocked = ""
+        plan = sendable(run)
+        skipped = [f"bus {b} has no DSO endpoint" for b in plan.no_endpoint] + plan.mismatched
     except LinkError as exc:
         blocked = str(exc)
     context: dict[str, Any] = {
@@ -109,6 +138,7 @@ def _detail(request: HttpRequest, run: OpfRun, error: str = "") -> HttpResponse:
         "rows": rows,
         "error": error,
         "blocked": blocked,
+        "skipped": skipped,  # sending goes ahead without these
         "sending": marked("requested", run.pk) or marked("sending", run.pk),
         "can_send": request.user.has_perm(SEND),
         "outages": run.inputs.get("outages", []),

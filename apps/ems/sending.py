@@ -5,6 +5,7 @@ blocks a run for good."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -24,23 +25,64 @@ class LinkError(ValueError):
     """A DSO endpoint or exchange refused; the message says why in plain words."""
 
 
-def sendable(run: OpfRun) -> tuple[Linked, list[int]]:
-    """The unanswered messages with an endpoint, and the buses without one. LinkError when nothing
-    can be sent. An answer carries its message's number: an answered message is never sent again."""
+@dataclass(frozen=True)
+class Plan:
+    """What of a run goes to which DSO, and what does not, with the reason."""
+
+    linked: Linked  # unanswered messages whose bus has an interface with the same feeder count
+    no_endpoint: list[int]  # buses of unanswered messages without a registered interface
+    mismatched: list[str]  # why an unanswered message's count is not its interface's
+    answered: list[str]  # "bus 5 (ieee123)": answered already, never sent again
+
+
+def _buses(items: list[str], one: str, many: str) -> str:
+    return f"bus {items[0]} {one}" if len(items) == 1 else f"buses {', '.join(items)} {many}"
+
+
+def sendable(run: OpfRun) -> Plan:
+    """The unanswered messages that can go to their DSO, and why the others cannot. LinkError saying
+    all of it when nothing can be sent. An answer carries its message's number: an answered message
+    is never sent again; a message counting other feeders than its registered interface is not sent."""
     endpoints = {e.bus: e for e in DsoEndpoint.objects.all()}
     messages = list(run.messages.all())
     if not messages:
         raise LinkError(f"OPF run {run.pk} has no DSO message to send.")
     if all(m.answered_at is not None for m in messages):
         raise LinkError(f"Every DSO already answered OPF run {run.pk}; run a new OPF to send again.")
-    linked = [(m, endpoints[m.bus]) for m in messages if m.bus in endpoints and m.answered_at is None]
+    answered = [
+        f"{m.bus} ({endpoints[m.bus].name})" if m.bus in endpoints else str(m.bus)
+        for m in messages
+        if m.answered_at is not None
+    ]
+    waiting = [m for m in messages if m.answered_at is None]
+    no_endpoint = [m.bus for m in waiting if m.bus not in endpoints]
+    mismatched = [
+        f"bus {m.bus}: the run counted {m.count} feeders, its interface {endpoints[m.bus].name} is "
+        f"registered with {endpoints[m.bus].feeder_count}; run a new OPF"
+        for m in waiting
+        if m.bus in endpoints and m.count != endpoints[m.bus].feeder_count
+    ]
+    linked = [(m, endpoints[m.bus]) for m in waiting if m.bus in endpoints]
+    linked = [(m, e) for m, e in linked if m.count == e.feeder_count]
+    plan = Plan(linked, no_endpoint, mismatched, answered)
     if not linked:
-        buses = ", ".join(str(m.bus) for m in messages)
-        raise LinkError(
-            f"No DSO of OPF run {run.pk} has an endpoint (buses {buses}); add one in the admin "
-            "(EMS › DSO endpoints)."
-        )
-    return linked, [m.bus for m in messages if m.bus not in endpoints]
+        raise LinkError(_nothing_to_send(run, plan, len(messages)))
+    return plan
+
+
+def _nothing_to_send(run: OpfRun, plan: Plan, total: int) -> str:
+    admin = "add one in the admin (EMS › DSO endpoints)"
+    if len(plan.no_endpoint) == total:
+        buses = ", ".join(str(b) for b in plan.no_endpoint)
+        return f"No DSO of OPF run {run.pk} has an endpoint (buses {buses}); {admin}."
+    parts = []
+    if plan.answered:
+        parts.append(_buses(plan.answered, "answered already", "answered already"))
+    if plan.no_endpoint:
+        no_endpoint = [str(b) for b in plan.no_endpoint]
+        parts.append(_buses(no_endpoint, "has no DSO endpoint", "have no DSO endpoint") + f" ({admin})")
+    parts += plan.mismatched
+    return f"Nothing of OPF run {run.pk} is left to send: {'; '.join(parts)}."
 
 
 def configured_tls_dir() -> Path | None:

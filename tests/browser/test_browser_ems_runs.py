@@ -1,6 +1,6 @@
-"""The EMS runs pages in a browser: a run's page reloads to show a DSO's answer when its `cycle` event
-arrives (the page's WebSocket replaced by one the test feeds), and the list says when it is out of
-date."""
+"""The EMS runs pages in a browser: a run's page reloads to show a DSO's answer — and the DMS's own view
+of it — when its `cycle` event arrives (the page's WebSocket replaced by one the test feeds), and the
+list says when it is out of date."""
 
 from __future__ import annotations
 
@@ -36,11 +36,31 @@ def test_it_shows_a_dso_answer_as_it_arrives(live_server: Any, operator: User, p
     page.click(f"#ems-run-{run.pk} a")
     expect(page.locator("h1")).to_contain_text(f"OPF run {run.pk}")
     expect(page.locator(f"#ems-message-{message.pk}")).to_contain_text("no endpoint")
-    answer = Exchange("dso-5", 1_795_000_000.0, "", 1_795_000_004.0, -87.24, -600.0, 410.0, True, False)
+    answer = Exchange(
+        "dso-5",
+        1_795_000_000.0,
+        "",
+        1_795_000_004.0,
+        -87.24,
+        -600.0,
+        410.0,
+        True,
+        False,
+        dms_feeder_count=22,
+        dms_q_received_kvar=5000.0,
+        dms_q_achieved_kvar=4400.0,
+        dms_q_shortfall_kvar=600.0,
+        dms_shortfall_cause="voltage limit",
+        dms_violations_left=3,
+    )
     do_record_dso_exchange(None, "test", message.pk, answer)
     push(page, "cycle", "ems.dso_answer", {"id": message.pk, "run": run.pk})
     row = page.locator(f"#ems-message-{message.pk}")
     expect(row).to_contain_text("-87.2")  # the page reloaded with the answer
     expect(row).to_contain_text("[-600.0, 410.0]")
     expect(row).to_contain_text("healthy")
+    expect(row).to_contain_text(
+        "DMS received 5,000.0 kvar (22 × 227.3), achieved 4,400.0, short 600.0 (voltage limit)"
+    )
+    expect(row).to_contain_text("3 voltage violations left")
     shot(page, "ems-run-answered")

@@ -163,7 +163,7 @@ def test_demand_response_is_a_last_resort_when_vars_cannot_hold_the_voltage() ->
         ([DsoInterface(42, 3, -100, 100)], [], "DSO at bus 42 (3 feeders): bus 42 does not exist in case9"),
         ([], ["5-7"], "No line 5-7 in case9"),
         ([DsoInterface(5, 3, 200, 100)], [], "q_min (200 kvar) is above its q_max (100 kvar)"),
-        ([DsoInterface(5, 0, -1, 1)], [], "the feeder count must be at least 1"),
+        ([DsoInterface(5, 0, -1, 1)], [], "the feeder count must be a whole number from 1 to 10,000, not 0"),
         (
             [DsoInterface(5, 22, -1, 1, p_kw=400_000, q_kvar=0)],
             [],

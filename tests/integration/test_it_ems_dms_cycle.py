@@ -25,6 +25,7 @@ from apps.der_registry import actions as registry
 from apps.der_registry.models import DER
 from apps.dms.actions import do_add_feeder_version
 from apps.dms.engine import opendss_pf
+from apps.dms.engine.dnp3.dms_outstation import dispatch_outcome
 from apps.dms.engine.dnp3.ems_dms_frame import ems_q_injected_kvar, ems_q_range_kvar
 from apps.dms.engine.network import DerInjection, Network, OperatingState
 from apps.dms.models import DispatchRun, Feeder
@@ -88,7 +89,7 @@ def gateways() -> Iterator[tuple[subprocess.Popen[str], subprocess.Popen[str]]]:
     feeder("feedera", pv=10)
     feeder("bare", pv=0)
     first = ports(2)
-    do_save_dso_endpoint(None, "test", bus=5, name="dso-a", host="127.0.0.1", port=first)
+    do_save_dso_endpoint(None, "test", bus=5, name="dso-a", host="127.0.0.1", port=first, feeder_count=COUNT)
     do_save_dso_endpoint(None, "test", bus=7, name="dso-bare", host="127.0.0.1", port=first + 1)
     procs = (gateway(first, f"feedera:{COUNT}"), gateway(first + 1, "bare"))
     yield procs
@@ -148,6 +149,14 @@ def test_it_closes_the_loop_and_reports_refusals(
     assert a.q_min_next_kvar is not None and a.q_max_next_kvar is not None
     assert a.q_min_next_kvar < a.q_max_next_kvar
     assert AuditRecord.objects.filter(action="ems.dso_exchange", object_id=str(a.pk)).exists()
+    # the DMS's own view: its count, the request as it took it, what its dispatch left undone
+    outcome = dispatch_outcome(dispatched.result)
+    assert a.dms_feeder_count == COUNT and not Alarm.objects.filter(kind="dso_mismatch").exists()
+    assert a.dms_q_received_kvar == pytest.approx(COUNT * dispatched.q_requested_kvar, abs=WIRE_KVAR)
+    assert a.dms_q_received_per_feeder_kvar == pytest.approx(dispatched.q_requested_kvar, abs=WIRE_KVAR)
+    assert a.dms_q_achieved_kvar == pytest.approx(COUNT * dispatched.q_achieved_kvar, abs=WIRE_KVAR)
+    assert a.dms_q_shortfall_kvar == pytest.approx(COUNT * outcome.q_shortfall_kvar, abs=WIRE_KVAR)
+    assert (a.dms_shortfall_cause, a.dms_violations_left) == (outcome.cause, outcome.violations_left)
 
     # A feeder without DERs: no dispatch, the EMS hears "unhealthy, fallback", the operator an alarm.
     bare.refresh_from_db()
@@ -211,7 +220,7 @@ def test_it_admins_set_dso_endpoints_in_the_admin_audited(admin_user: User, oper
     admin_user.is_staff = operator.is_staff = True
     admin_user.save()
     operator.save()
-    form = {"bus": 5, "name": "ieee123", "host": "127.0.0.1", "port": 20500, "address": 10}
+    form = {"bus": 5, "name": "ieee123", "host": "127.0.0.1", "port": 20500, "address": 10, "feeder_count": 1}
     assert client_for(operator).post("/admin/ems/dsoendpoint/add/", form).status_code == 403
     client = client_for(admin_user)
     page = client.post("/admin/ems/dsoendpoint/add/", {**form, "port": 0})

@@ -158,3 +158,42 @@ def test_it_takes_an_uploaded_matpower_case_through_the_cli_and_the_api(
     bad = client.post("/api/ems/opf/", {"case_file": "mpc.bus = [];"}, content_type="application/json")
     assert bad.status_code == 400 and "no mpc.baseMVA" in as_json(bad)["errors"]["request"][0]
     assert OpfRun.objects.count() == 1
+
+
+ABSURD_COUNTS: list[Any] = [1e30, 0, -4, 2.5, "nan", 1e308, 10**12, "22x"]
+
+
+@pytest.fixture
+def no_solve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An absurd input must be refused before the OPF runs: any solve fails the test."""
+
+    def solve(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the OPF ran on input it should have refused")
+
+    monkeypatch.setattr("apps.ems.actions.run_opf", solve)
+    monkeypatch.setattr("apps.ems.management.commands.ems_opf.run_opf", solve)
+
+
+@pytest.mark.parametrize("count", ABSURD_COUNTS)
+def test_it_refuses_an_absurd_dso_count_in_the_api_before_solving(
+    operator: User, no_solve: None, count: Any
+) -> None:
+    body = {"case": "case9", "dsos": [{"bus": 5, "count": count, "q_min_kvar": -700, "q_max_kvar": 700}]}
+    bad = client_for(operator).post("/api/ems/opf/", body, content_type="application/json")
+    assert bad.status_code == 400, bad.content
+    assert "feeder count must be a whole number from 1 to" in as_json(bad)["errors"]["request"][0]
+    assert not OpfRun.objects.exists() and not DsoMessage.objects.exists()
+
+
+@pytest.mark.parametrize("count", ["1e30", "0", "99999999999999999999", "2.5"])
+def test_it_refuses_an_absurd_dso_count_on_the_page_and_the_cli(
+    operator: User, no_solve: None, count: str
+) -> None:
+    line = f"5x{count}:-700:700"
+    page = client_for(operator).post("/ems/runs/", {"case": "case9", "dsos": line, "outages": ""})
+    assert page.status_code == 400
+    assert "feeder count must be a whole number from 1 to" in page.content.decode()
+    for store in ([], ["--store"]):
+        with pytest.raises(CommandError, match="feeder count must be a whole number from 1 to"):
+            opf_json("--dso", line, *store)
+    assert not OpfRun.objects.exists() and not DsoMessage.objects.exists()

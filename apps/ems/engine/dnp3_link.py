@@ -1,8 +1,9 @@
 """The EMS as DNP3 master to each DMS outstation (the DSO interface; never DER objects).
 
 A request is five direct operates (Q, V set point, PV curtailment, DR, then the interval id that
-closes it); it counts as delivered only when every operate is confirmed. The DMS's achieved Q and
-next interval's q_min / q_max arrive by event polls after a start-up integrity poll."""
+closes it); it counts as delivered only when every operate is confirmed. The DMS's achieved Q, next
+interval's q_min / q_max and its own view of the exchange (feeder count, request as taken, shortfall
+and cause, violations left) arrive by event polls after a start-up integrity poll."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from concurrent.futures import wait
 from dataclasses import dataclass
 
 from apps.dms.engine.dnp3.master import CommandOutcome, Endpoint, MasterOptions, MasterPool
-from apps.dms.engine.dnp3.points import EMS_DMS
+from apps.dms.engine.dnp3.points import EMS_DMS, shortfall_cause_name
 from apps.dms.engine.dnp3.stack import TlsFiles
 
 
@@ -35,6 +36,13 @@ class DsoStatus:
     fallback_active: bool
     link_up: bool
     updated_s: float | None
+    # The DMS's view, wire frame (totals drawn); None before the DMS published it.
+    feeder_count: int | None = None
+    q_received_kvar: float | None = None
+    q_received_per_feeder_kvar: float | None = None
+    q_shortfall_kvar: float | None = None
+    shortfall_cause: str = ""
+    violations_left: int | None = None
 
 
 class EmsDnp3Master:
@@ -83,7 +91,7 @@ class EmsDnp3Master:
     def status(self, name: str) -> DsoStatus:
         with self._lock:
             v = dict(self._values.get(name, {}))
-            iid = v.get("interval_id")
+            iid, count, left = v.get("interval_id"), v.get("feeder_count"), v.get("violations_left")
             return DsoStatus(
                 q_achieved_kvar=v.get("q_achieved_kvar"),
                 q_min_kvar=v.get("q_min_kvar"),
@@ -93,6 +101,12 @@ class EmsDnp3Master:
                 fallback_active=bool(v.get("fallback_active", 0.0)),
                 link_up=self._up.get(name, False),
                 updated_s=self._updated.get(name),
+                feeder_count=int(count) if count else None,  # 0: an outstation that never set it
+                q_received_kvar=v.get("q_received_kvar"),
+                q_received_per_feeder_kvar=v.get("q_received_per_feeder_kvar"),
+                q_shortfall_kvar=v.get("q_shortfall_kvar"),
+                shortfall_cause=shortfall_cause_name(v.get("shortfall_cause", 0.0)),
+                violations_left=int(left) if left is not None else None,
             )
 
     def wait_for(self, name: str, interval_id: int, timeout_s: float = 10.0) -> DsoStatus:

@@ -58,6 +58,14 @@ class Exchange:
     q_max_next_kvar: float | None = None
     dms_healthy: bool | None = None
     fallback_active: bool | None = None
+    # The DMS's own view, in the wire's frame (totals over the interface, Q drawn, + = import).
+    dms_feeder_count: int | None = None
+    dms_q_received_kvar: float | None = None
+    dms_q_received_per_feeder_kvar: float | None = None
+    dms_q_achieved_kvar: float | None = None
+    dms_q_shortfall_kvar: float | None = None
+    dms_shortfall_cause: str = ""
+    dms_violations_left: int | None = None
 
 
 def answer_of(o: Outgoing, status: DsoStatus, sent_t_s: float) -> Exchange:
@@ -73,6 +81,13 @@ def answer_of(o: Outgoing, status: DsoStatus, sent_t_s: float) -> Exchange:
         q_max_next_kvar=high,
         dms_healthy=status.healthy,
         fallback_active=status.fallback_active,
+        dms_feeder_count=status.feeder_count,
+        dms_q_received_kvar=status.q_received_kvar,
+        dms_q_received_per_feeder_kvar=status.q_received_per_feeder_kvar,
+        dms_q_achieved_kvar=status.q_achieved_kvar,
+        dms_q_shortfall_kvar=status.q_shortfall_kvar,
+        dms_shortfall_cause=status.shortfall_cause,
+        dms_violations_left=status.violations_left,
     )
 
 

@@ -106,10 +106,47 @@ EMS_DMS = PointMap(
         Point(AI, 1, "q_min_kvar", "kvar", "Next interval's minimum Q", 10),
         Point(AI, 2, "q_max_kvar", "kvar", "Next interval's maximum Q", 10),
         Point(AI, 3, "interval_id", "-", "Interval the answer belongs to", 1),
+        # The DMS's own view of the exchange (docs/protocols/dnp3-ems-dms.md, "The DMS's view"):
+        # the EMS checks the count against the interface it registered and alarms what was not met.
+        Point(AI, 4, "feeder_count", "-", "Identical feeders the DMS models behind the interface", 1),
+        Point(AI, 5, "q_received_kvar", "kvar", "Q request as the DMS took it, total drawn", 10),
+        Point(AI, 6, "q_received_per_feeder_kvar", "kvar", "Q request per modelled feeder, drawn", 10),
+        Point(AI, 7, "q_shortfall_kvar", "kvar", "Q the dispatch fell short of the request, total", 10),
+        Point(AI, 8, "shortfall_cause", "-", "Cause of the shortfall (SHORTFALL_CAUSES code)", 1),
+        Point(AI, 9, "violations_left", "-", "Node-phase voltage violations left after dispatch", 1),
         Point(BI, 0, "dms_healthy", "-", "DMS healthy"),
         Point(BI, 1, "fallback_active", "-", "DMS runs on the previous interval's inputs"),
     ),
 )
+
+# Code of `shortfall_cause` = index here: the causes a dispatch attributes a shortfall to
+# (apps/dms/engine/dispatch_report.py, DESIGN.md §9), "not dispatched" when the request was refused or
+# the run failed, "other" for a cause this list lacks. Append only: codes are on the wire.
+SHORTFALL_CAUSES = (
+    "",
+    "capability limit",
+    "voltage limit",
+    "DER unavailable",
+    "communication failure",
+    "interlock",
+    "not dispatched",
+    "other",
+)
+
+
+def shortfall_cause_code(cause: str) -> int:
+    """A dispatch's cause ("voltage limit", "voltage_limit", "Voltage limit") → its wire code."""
+    wanted = cause.strip().replace("_", " ").lower()
+    for code, name in enumerate(SHORTFALL_CAUSES):
+        if name.lower() == wanted:
+            return code
+    return SHORTFALL_CAUSES.index("other")
+
+
+def shortfall_cause_name(code: float) -> str:
+    i = round(code)
+    return SHORTFALL_CAUSES[i] if 0 <= i < len(SHORTFALL_CAUSES) else "other"
+
 
 # DMS (master) ↔ utility DER (outstation), after the IEEE 1815.2 / IEEE 1547 DNP3 DER profile's
 # point names (AI: WTot/VArTot/VLL/Hz, operating state, connection status; AO: WMaxLim, VArSet).

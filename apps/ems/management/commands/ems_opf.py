@@ -29,7 +29,8 @@ class Command(BaseCommand):
             default=[],
             metavar=DSO_SYNTAX,
             help="a DSO interface: bus × feeders, per-feeder Q capability (kvar), optional base P/Q, "
-            "curtailable PV and demand response (kW); repeatable",
+            "curtailable PV and demand response (kW); repeatable. With --store and neither --dso nor "
+            "--seed-dsos: the registered DSO interfaces and the ranges they last reported",
         )
         parser.add_argument("--case-file", default="", help="a MATPOWER case file (.m) instead of --case")
         parser.add_argument("--seed-dsos", action="store_true", help="seed 004's DSOs at buses 5, 7, 9")
@@ -62,7 +63,10 @@ class Command(BaseCommand):
         self._table(doc)
 
     def _store(self, dsos: list[Any], options: dict[str, Any]) -> dict[str, Any]:
-        from apps.ems.actions import OpfError, do_run_opf
+        from apps.ems.actions import OpfError, do_run_opf, registered_dsos
+
+        if not options["dso"] and not options["seed_dsos"]:
+            dsos = registered_dsos()
 
         interval = None
         if options["interval"]:

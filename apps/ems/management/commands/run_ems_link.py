@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.ems.engine.dso_answer import dms_view
 from apps.ems.link import SendReport, send_run
 from apps.ems.sending import ANSWER_TIMEOUT_S, CONNECT_TIMEOUT_S, LinkError
 from crest_web.cli import positive
@@ -51,7 +52,12 @@ class Command(BaseCommand):
             for m, e, r in report.sent
         ]
         if as_json:
-            doc = {"run": report.run.pk, "dsos": rows, "no_endpoint": report.no_endpoint}
+            doc = {
+                "run": report.run.pk,
+                "dsos": rows,
+                "no_endpoint": report.no_endpoint,
+                "count_mismatch": report.mismatched,
+            }
             self.stdout.write(json.dumps(doc))
             return
         for row in rows:
@@ -64,5 +70,20 @@ class Command(BaseCommand):
                 f"{row['q_max_next_kvar']:.1f}] kvar; DMS {'healthy' if row['dms_healthy'] else 'UNHEALTHY'}"
                 f"{', fallback active' if row['fallback_active'] else ''}"
             )
+            if row["dms_q_received_kvar"] is not None:
+                self.stdout.write(f"    the DMS: {dms_view_of(row)}")
         for bus in report.no_endpoint:
             self.stdout.write(f"bus {bus}: no DSO endpoint, not sent")
+        for reason in report.mismatched:
+            self.stdout.write(f"{reason}; not sent")
+
+
+def dms_view_of(row: dict[str, Any]) -> str:
+    return dms_view(
+        row["dms_q_received_kvar"],
+        row["dms_feeder_count"],
+        row["dms_q_achieved_kvar"],
+        row["dms_q_shortfall_kvar"],
+        row["dms_shortfall_cause"],
+        row["dms_violations_left"],
+    )
