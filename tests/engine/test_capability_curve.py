@@ -141,7 +141,7 @@ def test_pv_concentrated_on_one_phase_shrinks_the_region(name: str) -> None:
 
 @pytest.mark.parametrize("name", FEEDERS)
 def test_no_point_is_feasible_far_outside_the_oltc_decoupling_range(name: str) -> None:
-    # Decoupling range (seed 004 eq. 26): v_tm ∈ [0.95 / r_max, 1.05 / r_min] = [0.864, 1.167].
+    # Even the head node alone needs v_tm ∈ [0.95 / r_max, 1.05 / r_min] = [0.864, 1.167].
     net, units = feeder(name), paper_pv(name)
     for v_tm in (0.8, 1.25):
         assert not any(p.feasible for p in capability_curve(net, units, [0.0, 0.5], v_tm=v_tm).points)

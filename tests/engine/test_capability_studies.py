@@ -25,13 +25,30 @@ def span(series: dict) -> float:  # type: ignore[type-arg]
     return float(point["q_max_kvar"] - point["q_min_kvar"]) if point["feasible"] else 0.0
 
 
-def test_no_feasible_point_lies_far_outside_the_oltc_decoupling_range(net: Network) -> None:
+def test_the_decoupling_range_is_where_the_oltc_still_reaches_every_optimal_secondary_voltage() -> None:
+    # Seed 004 eq. 26, by hand: taps r ∈ [0.9, 1.1] reach v0 = r·v_tm ∈ [0.9·v_tm, 1.1·v_tm]; optimal
+    # secondary voltages 1.025 and 1.040 pu both stay reachable for 1.040/1.1 ≤ v_tm ≤ 1.025/0.9.
+    low, high = studies.decoupling_range([1.025, 1.040, 1.03], (0.9, 1.1))
+    assert low == pytest.approx(0.945455, abs=1e-6) and high == pytest.approx(1.138889, abs=1e-6)
+    # Not the band's own ends, 0.95/1.1–1.05/0.9 = 0.864–1.167: at 0.864 only v0 = 0.95 is reachable.
+    assert studies.decoupling_range([0.96, 1.04], (0.98, 1.02)) is None  # no v_tm reaches both
+    assert studies.decoupling_range([], (0.9, 1.1)) is None  # no feasible point at nominal v_tm
+
+
+def test_the_curve_holds_inside_the_decoupling_range_and_narrows_outside_it(net: Network) -> None:
     units = add_pv(net, penetration=0.9, count=30, oversize=1.1, seed=1)
-    doc = studies.vtm_sweep(net, units, [0.80, 1.0, 1.25], [0.0])
+    doc = studies.vtm_sweep(net, units, [0.80, 0.90, 1.0, 1.15, 1.25], [0.0])
     low, high = doc["decoupling_range"]
-    assert low == pytest.approx(0.95 / 1.1, abs=1e-3) and high == pytest.approx(1.05 / 0.9, abs=1e-3)
-    feasible = {s["v_tm"]: s["points"][0]["feasible"] for s in doc["series"]}
-    assert feasible == {0.80: False, 1.0: True, 1.25: False}
+    v0_low, v0_high = doc["secondary_v0_pu"]  # of the curve at v_tm = 1 pu, both directions
+    assert low == pytest.approx(v0_high / 1.1, abs=1e-5) and high == pytest.approx(v0_low / 0.9, abs=1e-5)
+    assert 0.90 < low < 1.0 < high < 1.15  # IEEE 13 with this PV: about 0.946–1.139 pu
+    nominal = span(next(s for s in doc["series"] if s["v_tm"] == 1.0))
+    edges = studies.vtm_sweep(net, units, [round(low + 0.001, 3), round(high - 0.001, 3)], [0.0])
+    for series in edges["series"]:
+        assert span(series) == pytest.approx(nominal, rel=1e-3), series["v_tm"]
+    widths = {s["v_tm"]: span(s) for s in doc["series"]}
+    assert widths[0.90] < 0.99 * nominal and widths[1.15] < 0.99 * nominal
+    assert widths[0.80] == 0.0 and widths[1.25] == 0.0  # no feasible point at all
 
 
 def test_both_ieee_1547_options_reach_44_percent_reactive_capability(net: Network) -> None:

@@ -127,8 +127,12 @@ def test_it_runs_a_vtm_study_with_the_decoupling_range(
     assert study.status == "done", study.error
     feasible = [s["points"][0]["feasible"] for s in study.result["series"]]
     assert feasible == [False, True, False]
-    assert study.result["decoupling_range"][0] < 1.0 < study.result["decoupling_range"][1]
+    low, high = study.result["decoupling_range"]
+    v0_low, v0_high = study.result["secondary_v0_pu"]  # the tap reaches both from low to high
+    assert 0.9 * high == pytest.approx(v0_low, abs=1e-5) and 1.1 * low == pytest.approx(v0_high, abs=1e-5)
+    assert 0.864 < low < 1.0 < high < 1.167  # inside the band's ends: the feeder's drop and rise
     page = client.get(f"/capability/{study.pk}/")
+    assert f"OLTC decoupling range: v_tm {low:.3f} – {high:.3f} pu" in page.content.decode()
     assert page.context["figure"]["data"] and len(page.context["series"]) == 3
     shaded = page.context["figure"]["layout"]["shapes"]  # the infeasible v_tm values and the OLTC range
     assert sum(sh["fillcolor"].startswith("rgba(248") for sh in shaded) == 2

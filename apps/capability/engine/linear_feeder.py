@@ -81,7 +81,7 @@ class LinearFeeder:
         self.s_rated = np.array([u.s_rated_kva for u in self.units]) / S_BASE_KVA  # S̄_j
         self.u_range = np.array([u.u_range for u in self.units], dtype=float).reshape(-1, 2)  # q_j / S̄_j
         self.head = tuple(t for t in net.transformers if t.is_feeder_head)
-        self.tap_range = _tap_range(self.head)
+        self.tap_range = head_tap_range(self.head)
         self.r0 = min(max(1.0, self.tap_range[0]), self.tap_range[1])  # the factored tap
         self.rows = constrained_nodes(net, self.head)
         base = opendss_pf.solve(net, self._unity_state())  # unity PF, zero headroom, solved taps
@@ -196,7 +196,8 @@ def constrained_nodes(net: Network, head: Sequence[Transformer]) -> tuple[str, .
     return tuple(f"{b}.{p}" for b in topo.order if b in seen for p in net.bus[b].phases)
 
 
-def _tap_range(head: Sequence[Transformer]) -> tuple[float, float]:
+def head_tap_range(head: Sequence[Transformer]) -> tuple[float, float]:
+    """(r_min, r_max) every feeder-head transformer can take (one continuous tap in the OPF)."""
     if not head:
         return 1.0, 1.0
     return max(t.tap_min for t in head), min(t.tap_max for t in head)

@@ -10,12 +10,13 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from apps.capability.engine.curve import capability_curve, to_json
+from apps.capability.engine.curve import CapabilityCurve, capability_curve, to_json
+from apps.capability.engine.linear_feeder import head_tap_range
 from apps.capability.engine.pv import PVUnit, add_pv
 from apps.dms.engine.network import Network
 
 Progress = Callable[[float], bool]  # called with the share done; False means "stop"
-V_LIMITS_PU = (0.95, 1.05)  # ANSI C84.1 range A at the feeder head
+NOMINAL_V_TM_PU = 1.0  # the transmission voltage of the curve a DSO reports (seed 004 §IV-D)
 # A normalized residential load shape and a clear-sky PV shape, hour 0–23 (editable per study).
 LOAD_SHAPE = (
     0.62,
@@ -88,13 +89,28 @@ def _run(cases: Sequence[tuple[str, Callable[[], dict[str, Any]]]], progress: Pr
     return out
 
 
-def decoupling_range(net: Network) -> tuple[float, float] | None:
-    """v_tm range over which the feeder-head OLTC can hold its secondary within 0.95–1.05 pu."""
-    heads = [t for t in net.transformers if t.is_feeder_head]
-    if not heads:
+def secondary_voltages(curve: CapabilityCurve) -> list[float]:
+    """The optimal OLTC secondary voltages v0* = r·v_tm (pu) of every solution on the curve."""
+    return [
+        r * curve.v_tm
+        for point in curve.points
+        for solution in (point.min, point.max)
+        if solution is not None
+        for r in solution.taps.values()
+    ]
+
+
+def decoupling_range(v0_pu: Sequence[float], tap_range: tuple[float, float]) -> tuple[float, float] | None:
+    """v_tm range over which the OLTC, r_min ≤ r ≤ r_max, still reaches every optimal secondary
+    voltage v0* of the curve, which therefore stays as it is (seed 004 eq. 26 for each v0*:
+    v0*/r_max ≤ v_tm ≤ v0*/r_min); None without any v0* or when no v_tm reaches them all."""
+    # Not [0.95/r_max, 1.05/r_min]: at those ends only the band's edge is reachable at the head,
+    # and the voltage drop and rise along the feeder need more.
+    if not v0_pu:
         return None
-    r_min, r_max = max(t.tap_min for t in heads), min(t.tap_max for t in heads)
-    return V_LIMITS_PU[0] / r_max, V_LIMITS_PU[1] / r_min
+    r_min, r_max = tap_range
+    low, high = max(v0_pu) / r_max, min(v0_pu) / r_min
+    return (low, high) if low <= high else None
 
 
 def vtm_sweep(
@@ -106,16 +122,30 @@ def vtm_sweep(
     sides: int = 16,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
+    """Curves at each v_tm, and the decoupling range around the curve at the nominal v_tm (the one
+    a DSO reports, seed 004 §IV-D): within it the OLTC makes the curve independent of v_tm."""
     if not v_tms or any(not v > 0 for v in v_tms):
         raise ValueError("Every transmission voltage v_tm must be greater than 0 pu.")
+    curves: dict[float, CapabilityCurve] = {}
 
     def at(v: float) -> dict[str, Any]:
-        curve = capability_curve(net, units, headrooms, v_tm=v, sides=sides)
-        return _series(f"v_tm {v:.3f} pu", to_json(curve), v_tm=v)
+        curves[v] = capability_curve(net, units, headrooms, v_tm=v, sides=sides)
+        return _series(f"v_tm {v:.3f} pu", to_json(curves[v]), v_tm=v)
 
-    cases = [(f"{v}", partial(at, v)) for v in v_tms]
-    band = decoupling_range(net)
-    return {"series": _run(cases, progress), "decoupling_range": list(band) if band else None}
+    series = _run([(f"{v}", partial(at, v)) for v in v_tms], progress)
+    head = [t for t in net.transformers if t.is_feeder_head]
+    if len(series) < len(v_tms) or not head:  # stopped, or no OLTC to decouple anything
+        return {"series": series, "decoupling_range": None}
+    nominal = curves.get(NOMINAL_V_TM_PU) or capability_curve(
+        net, units, headrooms, v_tm=NOMINAL_V_TM_PU, sides=sides
+    )
+    v0 = secondary_voltages(nominal)
+    band = decoupling_range(v0, head_tap_range(head))
+    return {
+        "series": series,
+        "decoupling_range": [round(x, 6) for x in band] if band else None,
+        "secondary_v0_pu": [round(min(v0), 6), round(max(v0), 6)] if v0 else None,
+    }
 
 
 def day_ahead(
