@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
 class ConfigError(RuntimeError):
     """A setting in the environment is missing or malformed."""
+
+
+_SERVICE_HINTS = {
+    "DATABASE_URL": "Run `make demo` (which starts an embedded PostgreSQL) "
+    "or export DATABASE_URL=postgresql://user:password@host:5432/crest",
+    "REDIS_URL": "Run `make demo` (which starts an embedded Redis) or export REDIS_URL=redis://127.0.0.1:6379/0",
+}
+
+
+def missing_service_message(name: str) -> str:
+    """The sentence for a service URL (DATABASE_URL, REDIS_URL) that is not set, and how to set it."""
+    return f"{name} is not set. {_SERVICE_HINTS[name]}"
+
+
+def running_manage_py() -> bool:
+    """True in a `manage.py` process, whose commands may need no services at all (DESIGN §7)."""
+    return Path(sys.argv[0]).name == "manage.py"
 
 
 def env_bool(name: str, default: bool) -> bool:

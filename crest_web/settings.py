@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from crest_web.env import ConfigError, env_bool, env_list, parse_database_url
+from crest_web.env import (
+    ConfigError,
+    env_bool,
+    env_list,
+    missing_service_message,
+    parse_database_url,
+    running_manage_py,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,16 +32,21 @@ DEBUG = env_bool("DJANGO_DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
+# Servers (daphne, Celery) refuse to start without their services. `manage.py` starts without
+# them, so the commands on an OpenDSS file or a standard case run anywhere (DESIGN §7); a command
+# that reaches for the missing database stops there with a sentence (crest_web/no_database).
+# Without a database nothing reaches Redis (every Redis use follows a stored change).
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if not DATABASE_URL:
-    raise ConfigError(
-        "DATABASE_URL is not set. Run `make demo` (which starts an embedded PostgreSQL) "
-        "or export DATABASE_URL=postgresql://user:password@host:5432/crest"
-    )
-DATABASES = {"default": parse_database_url(DATABASE_URL)}
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if not REDIS_URL:
-    raise ConfigError("REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0); `make demo` sets it")
+_DEFER_SERVICES = running_manage_py() and not DATABASE_URL
+if DATABASE_URL:
+    DATABASES = {"default": parse_database_url(DATABASE_URL)}
+elif _DEFER_SERVICES:
+    DATABASES = {"default": {"ENGINE": "crest_web.no_database"}}
+else:
+    raise ConfigError(missing_service_message("DATABASE_URL"))
+if not REDIS_URL and not _DEFER_SERVICES:
+    raise ConfigError(missing_service_message("REDIS_URL"))
 
 INSTALLED_APPS = [
     "daphne",

@@ -19,13 +19,13 @@ LFDI = "3E4F45AB31EDFE5B67E343E5E4562E31984E23E5"  # IEEE 2030.5 worked example
 
 
 def manage_without_database(*args: str) -> Any:
-    """Run `manage.py ARGS` in a subprocess whose DATABASE_URL points nowhere (commands that must
-    need no database)."""
+    """Run `manage.py ARGS` in a subprocess with neither DATABASE_URL nor REDIS_URL set, as a user
+    of the commands that need no database runs them (DESIGN §7)."""
     import os
     import subprocess
     import sys
 
-    env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/nowhere"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
