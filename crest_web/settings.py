@@ -139,6 +139,10 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+# A feeder upload (.dss or .zip, apps/dms/feeders.py): its size, and a zip's files and unpacked size.
+FEEDER_UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+FEEDER_ZIP_MAX_MEMBERS = 2000
+FEEDER_ZIP_MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 
 CACHES = {
     "default": {

@@ -81,15 +81,22 @@ def _summary(net: Network) -> dict[str, int]:
 
 
 def do_import_feeder(
-    actor: Actor, source: str, master: Path, name: str, description: str = ""
+    actor: Actor,
+    source: str,
+    master: Path,
+    name: str,
+    description: str = "",
+    *,
+    upload_root: Path | None = None,
 ) -> FeederVersion:
     """Read an OpenDSS feeder (compiled and solved) and store it as a new version of `name`.
 
-    Nothing is stored when the model cannot be read; FeederError says why."""
+    An upload passes `upload_root`, the folder it was unpacked into: its scripts may read only files
+    in there (docs/security.md). Nothing is stored when the model cannot be read; FeederError says why."""
     if not name or not name.replace("-", "").replace("_", "").isalnum() or name != name.lower():
         raise FeederError(f"The feeder name {name!r} must be lower-case letters, digits, '-' or '_'.")
     try:
-        network = read_network(master, name)
+        network = read_network(master, name, upload_root=upload_root)
     except FeederImportError as exc:
         raise FeederError(str(exc)) from exc
     text = master.read_text(errors="replace") if master.is_file() else ""

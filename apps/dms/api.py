@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from apps.dms.actions import FeederError, do_import_feeder
 from apps.dms.engine.network import FeederImportError
 from apps.dms.engine.studies import ENGINES, result_json, run_powerflow
-from apps.dms.feeders import network_of
+from apps.dms.feeders import network_of, unpack_upload
 from apps.dms.models import Feeder
 
 
@@ -86,15 +86,15 @@ class FeederViewSet(viewsets.ReadOnlyModelViewSet[Feeder]):
         required_permission="dms.add_feeder",
     )
     def import_feeder(self, request: Request) -> Response:
-        from apps.dms.views import unpack_upload
-
         body = FeederImportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         with tempfile.TemporaryDirectory(prefix="crest-feeder-") as tmp:
             try:
-                master = unpack_upload(data["file"], data["master"], Path(tmp))
-                version = do_import_feeder(request.user, "api", master, data["name"], data["description"])
+                master, root = unpack_upload(data["file"], data["master"], Path(tmp))
+                version = do_import_feeder(
+                    request.user, "api", master, data["name"], data["description"], upload_root=root
+                )
             except FeederError as exc:
                 raise ValidationError({"file": [str(exc)]}) from exc
         return Response(FeederSerializer(version.feeder).data, status=status.HTTP_201_CREATED)

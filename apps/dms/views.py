@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import tempfile
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +16,7 @@ from apps.dms import plots
 from apps.dms.actions import FeederError, do_import_feeder
 from apps.dms.engine.network import FeederImportError
 from apps.dms.engine.studies import ENGINES, run_powerflow
-from apps.dms.feeders import network_of
+from apps.dms.feeders import network_of, unpack_upload
 from apps.dms.models import Feeder
 
 VIEW = "dms.view_feeder"
@@ -74,45 +72,22 @@ class FeederImportForm(forms.Form):
     )
 
 
-def unpack_upload(upload: UploadedFile, master_name: str, folder: Path) -> Path:
-    """Write the upload into `folder` and return the master .dss path; FeederError on bad archives."""
-    name = PurePosixPath(str(upload.name or "upload.dss")).name
-    data = b"".join(upload.chunks())
-    if not name.lower().endswith(".zip"):
-        (folder / name).write_bytes(data)
-        return folder / name
-    archive = folder / "upload.zip"
-    archive.write_bytes(data)
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            members = [m for m in zf.namelist() if not m.endswith("/")]
-            if any(PurePosixPath(m).is_absolute() or ".." in PurePosixPath(m).parts for m in members):
-                raise FeederError("The archive contains paths outside its own folder.")
-            zf.extractall(folder / "feeder")
-    except zipfile.BadZipFile as exc:
-        raise FeederError("The upload is not a readable .zip archive.") from exc
-    candidates = sorted(
-        p
-        for p in (folder / "feeder").rglob("*")
-        if p.suffix.lower() == ".dss" and (not master_name or p.name == master_name)
-    )
-    if len(candidates) != 1:
-        found = ", ".join(p.name for p in candidates) or "none"
-        raise FeederError(
-            f"Name the master file: the archive has {len(candidates)} matching .dss files ({found})."
-        )
-    return candidates[0]
-
-
 @permission_required("dms.add_feeder", raise_exception=True)
 def feeder_import(request: HttpRequest) -> HttpResponse:
     form = FeederImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         with tempfile.TemporaryDirectory(prefix="crest-feeder-") as tmp:
             try:
-                master = unpack_upload(form.cleaned_data["file"], form.cleaned_data["master"], Path(tmp))
+                master, root = unpack_upload(
+                    form.cleaned_data["file"], form.cleaned_data["master"], Path(tmp)
+                )
                 version = do_import_feeder(
-                    request.user, "web", master, form.cleaned_data["name"], form.cleaned_data["description"]
+                    request.user,
+                    "web",
+                    master,
+                    form.cleaned_data["name"],
+                    form.cleaned_data["description"],
+                    upload_root=root,
                 )
             except FeederError as exc:
                 form.add_error(None, str(exc))

@@ -114,7 +114,8 @@ def test_it_imports_a_zipped_feeder_from_the_page(admin_client: Client, db: None
     missing = admin_client.post(
         "/feeders/import/", {"name": "ieee123", "file": zipped_123(False), "master": "IEEE123Master.dss"}
     )
-    assert b"Redirect file not found" in missing.content and b"Nothing was stored" in missing.content
+    assert b"IEEELineCodes.DSS, line 1: there is no file" in missing.content
+    assert b"in the upload" in missing.content and b"Nothing was stored" in missing.content
     assert not Feeder.objects.exists()
     upload = zipped_123(True)
     page = admin_client.post(

@@ -1,10 +1,11 @@
 """Read an OpenDSS feeder into the project's `Network` (`read_network`).
 
-`read_network` compiles the master file, solves it with its own controls (regulator taps settle in
-the control loop), and reads every element into the project's `Network`. Anything the project cannot
-model faithfully raises FeederImportError with a sentence naming the element; nothing is dropped
-silently except the de-energized part behind an open switch. The per-kind element readers live in
-`dss_elements`; this module compiles, checks and assembles.
+`read_network` checks the master file and everything it reads (`dss_sanitize`), runs it, solves it
+with its own controls (regulator taps settle in the control loop), and reads every element into the
+project's `Network`. Anything the project cannot model faithfully raises FeederImportError with a
+sentence naming the element; nothing is dropped silently except the de-energized part behind an
+open switch. The per-kind element readers live in `dss_elements`; this module runs, checks and
+assembles.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from apps.dms.engine.dss_elements import (
     read_source,
     read_transformers,
 )
+from apps.dms.engine.dss_sanitize import MAX_SCRIPT_BYTES, ScriptLine, sanitize_script
 from apps.dms.engine.dss_thread import on_dss_thread
 from apps.dms.engine.network import FeederImportError, Network
 
@@ -34,40 +36,62 @@ _PASSIVE = {"regcontrol", "capcontrol", "energymeter", "monitor", "swtcontrol", 
 _MODELLED = {"vsource", "line", "transformer", "load", "capacitor", "generator", "pvsystem"}
 
 
-def _coordinate_file(master: Path) -> Path | None:
+def _coordinate_file(master: Path, upload_root: Path | None) -> Path | None:
     for pattern in _COORD_PATTERNS:
         found = sorted(master.parent.glob(pattern))
         if found:
-            return found[0]
+            path = found[0].resolve()
+            inside = upload_root is None or path.is_relative_to(upload_root.resolve())
+            return path if inside and path.is_file() else None
     return None
 
 
-def _compile_and_solve(master: Path) -> None:
+def _compile_and_solve(master: Path, upload_root: Path | None, max_script_bytes: int) -> None:
+    """Run the checked script one command at a time (OpenDSS never opens a script itself), then solve."""
     import opendssdirect as dss
 
-    master = master.resolve()
-    if not master.is_file():
-        raise FeederImportError(f"No OpenDSS file at {master}.")
+    script = sanitize_script(master, upload_root=upload_root, max_bytes=max_script_bytes)
+    coords = _coordinate_file(master.resolve(), upload_root)
+    if coords is not None:
+        script.append(ScriptLine(f'buscoords "{coords}"', coords.name))
+    dss.Basic.AllowEditor(False)  # a report must never start a viewer on the server
     dss.Text.Command("clear")
-    cwd = os.getcwd()  # OpenDSS changes the working directory to the model's folder
+    cwd = os.getcwd()  # kept whatever a command does to the working directory
+    where = ""
     try:
-        dss.Text.Command(f'compile "{master}"')
-        coords = _coordinate_file(master)
-        if coords is not None:
-            dss.Text.Command(f'buscoords "{coords.resolve()}"')
+        for line in script:
+            where = f"{line.where}: "
+            dss.Text.Command(line.command)
+        where = ""
         dss.Solution.Solve()
     except Exception as exc:
-        raise FeederImportError(f"OpenDSS could not compile or solve {master.name}: {exc}") from exc
+        raise FeederImportError(
+            f"OpenDSS could not compile or solve {master.name}: {where}{_opendss_says(exc, upload_root)}"
+        ) from exc
     finally:
         os.chdir(cwd)
     if not dss.Solution.Converged():
         raise FeederImportError(f"The power flow of {master.name} did not converge.")
 
 
+def _opendss_says(exc: Exception, upload_root: Path | None) -> str:
+    """OpenDSS's message on one line, upload paths shown relative to the upload."""
+    text = " ".join(str(exc).split())
+    if upload_root is not None:
+        text = text.replace(f"{upload_root.resolve()}/", "")
+    return text[:400]
+
+
 @on_dss_thread
-def read_network(master: Path, name: str) -> Network:
-    """Compile and solve `master`, then read the energized radial feeder into a Network."""
-    _compile_and_solve(master)
+def read_network(
+    master: Path, name: str, *, upload_root: Path | None = None, max_script_bytes: int = MAX_SCRIPT_BYTES
+) -> Network:
+    """Compile and solve `master`, then read the energized radial feeder into a Network.
+
+    The script is checked first (`dss_sanitize`): only commands that define a circuit run. An upload
+    passes `upload_root`, the folder it was unpacked into, and may then read only files inside it;
+    without it (a local file on the command line) any file its user can read may be named."""
+    _compile_and_solve(master, upload_root, max_script_bytes)
     _check_element_classes()
     net = Network(
         name=name,

@@ -10,7 +10,11 @@ from apps.dms.actions import FeederError, do_import_feeder
 
 
 class Command(BaseCommand):
-    help = "Import an OpenDSS feeder (its master .dss file) as a new version of feeder NAME."
+    help = (
+        "Import an OpenDSS feeder (its master .dss file) as a new version of feeder NAME. The file is "
+        "the user's own: it may name any file they can read, but, like an upload, may only define a "
+        "circuit (no Export, Save, Show, CD, … ; docs/security.md)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path, help="the master .dss file")
