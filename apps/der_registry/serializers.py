@@ -178,6 +178,8 @@ class DERReadSerializer(serializers.ModelSerializer[DER]):
             "alarm_status": latest.alarm_status,
             "quality": latest.quality,
             "stale": latest.is_stale(timezone.now()),
+            "clock_offset_s": latest.clock_offset_s,  # device time − arrival, when a day or more
+            "clock_problem": latest.clock_problem,
         }
 
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.der_registry.actions._common import _publish, _user, refuse
-from apps.der_registry.engine import ieee1547
+from apps.der_registry.engine import device_clock, ieee1547
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.models import (
     DER,
@@ -64,8 +64,9 @@ def _store_monitoring(der_id: int, values: dict[str, Any], *, keep_missing: bool
     With `keep_missing`, a quantity the sample does not report keeps its latest value instead of
     being blanked (a 2030.5 DERStatus reports state only, a metering post P, Q, V and f only)."""
     der = DER.objects.get(pk=der_id)
-    t = values.get("t") or timezone.now()
-    if t > timezone.now() + dt.timedelta(minutes=5):
+    now = timezone.now()
+    t = values.get("t") or now
+    if t > now + dt.timedelta(minutes=5):
         raise refuse("t", "The sample time is more than 5 minutes in the future; check the device clock.")
     clean = {k: _finite(k, values.get(k), *bounds) for k, bounds in MONITORING_RANGES.items()}
     text = {
@@ -77,11 +78,16 @@ def _store_monitoring(der_id: int, values: dict[str, Any], *, keep_missing: bool
     sample.full_clean(exclude=["der"])
     sample.save()
     latest = LatestMonitoring.objects.select_for_update().filter(der=der).first()
+    # Judged on every arrival: a clock gone wrong sends samples older than the newest value, which
+    # then stays, and the operator needs to know why nothing newer comes.
+    clock = {"clock_offset_s": device_clock.clock_offset_s(t, now)}
     if latest is None:
-        LatestMonitoring.objects.update_or_create(der=der, defaults={"t": t, **clean, **text})
+        LatestMonitoring.objects.update_or_create(der=der, defaults={"t": t, **clean, **text, **clock})
     elif latest.t <= t:
         fresh = {k: v for k, v in clean.items() if v is not None} if keep_missing else clean
-        LatestMonitoring.objects.filter(der=der).update(t=t, **fresh, **text)
+        LatestMonitoring.objects.filter(der=der).update(t=t, **fresh, **text, **clock)
+    else:
+        LatestMonitoring.objects.filter(der=der).update(**clock)
     publish_on_commit("registry", "der.monitoring", {"id": der.pk, "t": t.isoformat(), **clean})
     return sample
 

@@ -13,7 +13,7 @@ from django.db.models import ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from apps.der_registry.engine import ieee1547
+from apps.der_registry.engine import device_clock, ieee1547
 from apps.der_registry.engine.lifecycle import Status
 
 RATINGS = list(ieee1547.RATING_FIELDS)
@@ -271,6 +271,9 @@ class LatestMonitoring(MonitoringFields):
     """The newest sample of each DER, kept beside the series so lists need no aggregate query."""
 
     der = models.OneToOneField(DER, on_delete=models.CASCADE, primary_key=True, related_name="latest")
+    # Of the sample received last (newest or not): its device time minus its arrival, s, when that
+    # is beyond device_clock.CLOCK_TOLERANCE_S; null while the device's clock looks right.
+    clock_offset_s = models.FloatField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.der_id} latest @ {self.t:%Y-%m-%d %H:%M:%S}"
@@ -281,6 +284,11 @@ class LatestMonitoring(MonitoringFields):
     def is_stale(self, now: dt.datetime | None = None) -> bool:
         """Older than the DER's expected update period."""
         return self.age_s(now) > self.der.expected_update_s
+
+    @property
+    def clock_problem(self) -> str:
+        """ "device clock off by 3257 d (behind)" when the device's clock is far off; "" otherwise."""
+        return device_clock.clock_problem(self.clock_offset_s)
 
 
 class SetPoint(models.Model):
