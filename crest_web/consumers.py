@@ -3,12 +3,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from crest_web.accounts.roles import has_role
 from crest_web.events import TOPICS, group_name
 
-# WebSocket close codes in the private range: not signed in, asked for an unknown topic.
+# WebSocket close codes in the private range: not signed in, no role, asked for an unknown topic.
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NO_ROLE = 4403
 CLOSE_BAD_TOPIC = 4400
 
 
@@ -21,6 +24,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await database_sync_to_async(has_role)(user):
+            await self.close(code=CLOSE_NO_ROLE)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode())
         topics = [t for raw in query.get("topics", ["registry"]) for t in raw.split(",") if t]

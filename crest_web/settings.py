@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from crest_web.accounts.proxies import parse_trusted_proxies
 from crest_web.env import (
     ConfigError,
     env_bool,
@@ -50,7 +51,7 @@ if not REDIS_URL and not _DEFER_SERVICES:
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "crest_web.accounts.apps.CrestAdminConfig",  # django.contrib.admin, for superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -82,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "crest_web.accounts.middleware.LoginRequiredMiddleware",
+    "crest_web.accounts.middleware.RoleRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -117,9 +119,20 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Failed logins per (username, client address) before a lock-out, and its length.
+# Every sign-in path (site form, /admin/login/) goes through the lock-out in this backend.
+AUTHENTICATION_BACKENDS = ["crest_web.accounts.backends.ThrottledModelBackend"]
+# Failed sign-ins per (user name, client address), and per user name from any address, before a
+# lock-out, and its length (crest_web/accounts/throttle.py).
 LOGIN_MAX_FAILURES = int(os.environ.get("CREST_LOGIN_MAX_FAILURES", "5"))
+LOGIN_MAX_ACCOUNT_FAILURES = int(os.environ.get("CREST_LOGIN_MAX_ACCOUNT_FAILURES", "20"))
 LOGIN_LOCKOUT_S = int(os.environ.get("CREST_LOGIN_LOCKOUT_S", "900"))
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default: the
+# direct peer is the client. daphne runs without --proxy-headers, which believed anyone.
+CREST_TRUSTED_PROXIES = env_list("CREST_TRUSTED_PROXIES", [])
+try:
+    parse_trusted_proxies(tuple(CREST_TRUSTED_PROXIES))
+except ValueError as exc:
+    raise ConfigError(str(exc)) from None
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("CREST_TIME_ZONE", "UTC")
@@ -212,7 +225,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "DER registry, feeders, capability, EMS and DMS. Units: kW, kvar, kVA, per-unit.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["crest_web.accounts.permissions.RolePermission"],  # a role, not only a sign-in
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

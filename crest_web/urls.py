@@ -34,6 +34,7 @@ urlpatterns = [
     path("login/", login_not_required(account_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/token/", account_views.api_token, name="api_token"),
+    path("users/", include("crest_web.accounts.urls")),
     path("audit/", pages.audit_log, name="audit"),
     path("ders/", include("apps.der_registry.urls")),
     path("feeders/", include("apps.dms.urls")),

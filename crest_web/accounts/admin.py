@@ -1,4 +1,4 @@
-"""User administration for admins, with every change written to the audit log."""
+"""The Django admin's user pages (superusers only, see admin_site.py), every change audited."""
 
 from __future__ import annotations
 
@@ -11,19 +11,14 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from crest_web.accounts import audit
+from crest_web.accounts.actions import user_state
 from crest_web.accounts.models import AuditRecord
-
-_AUDITED = ["username", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser"]
-
-
-def _state(user: User) -> dict[str, Any]:
-    return {**audit.snapshot(user, _AUDITED), "groups": sorted(user.groups.values_list("name", flat=True))}
 
 
 class AuditedUserAdmin(UserAdmin):
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
         old = User.objects.filter(pk=obj.pk).first() if change else None
-        request._crest_before = _state(old) if old else None  # type: ignore[attr-defined]
+        request._crest_before = user_state(old) if old else None  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
@@ -36,11 +31,11 @@ class AuditedUserAdmin(UserAdmin):
             "user.update" if change else "user.create",
             user,
             before=before,
-            after=_state(user),
+            after=user_state(user),
         )
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
-        audit.record(request.user, "web", "user.delete", obj, before=_state(obj))
+        audit.record(request.user, "web", "user.delete", obj, before=user_state(obj))
         super().delete_model(request, obj)
 
 
@@ -62,4 +57,3 @@ class AuditRecordAdmin(admin.ModelAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, AuditedUserAdmin)
-admin.site.site_header = "CReST Control Room administration"

@@ -5,7 +5,10 @@ from typing import Any
 
 from django.contrib.auth import middleware as auth_middleware
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import render
 from rest_framework.views import APIView
+
+from crest_web.accounts.roles import has_role
 
 # Everything the pages use is served from this origin; plotly needs inline styles and eval-free JS,
 # and its PNG download draws the chart through a blob: image into a canvas (img-src blob:).
@@ -43,3 +46,34 @@ class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
                 return self.handle_no_permission(request, view_func)
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+def _role_checked_elsewhere_or_open(view_func: Callable[..., Any]) -> bool:
+    """Sign-in pages and /healthz (login_not_required), and DRF endpoints for scripts, which check
+    the role themselves. DRF marks all its views login_not_required, pages like the API docs too."""
+    view_class = getattr(view_func, "cls", None)
+    if isinstance(view_class, type) and issubclass(view_class, APIView):
+        return not getattr(view_class, "is_page", False)
+    return not getattr(view_func, "login_required", True)
+
+
+class RoleRequiredMiddleware:
+    """A signed-in person without a role sees only a page saying so, on every page but signing in
+    and out. The API refuses them in RolePermission (token sign-ins happen inside DRF, after
+    this), live events in EventsConsumer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
+    ) -> HttpResponseBase | None:
+        if not request.user.is_authenticated or _role_checked_elsewhere_or_open(view_func):
+            return None
+        match = request.resolver_match
+        if (match is not None and match.url_name == "logout") or has_role(request.user):
+            return None
+        return render(request, "accounts/no_role.html", status=403)

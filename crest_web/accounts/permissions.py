@@ -1,4 +1,5 @@
-"""API permissions: reading needs the model's view permission, writing its add/change permission."""
+"""API permissions: a role first; then reading needs the model's view permission, writing its
+add/change permission."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Any
 
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.request import Request
+
+from crest_web.accounts.roles import has_role
 
 
 class RolePermission(DjangoModelPermissions):
@@ -22,6 +25,8 @@ class RolePermission(DjangoModelPermissions):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
+        if not has_role(request.user):
+            return False  # signed in but given no role yet: nothing, not even the schema
         if not hasattr(view, (request.method or "").lower()):
             return True  # the view has no such method: let DRF answer 405, not 403
         required = getattr(view, "required_permission", None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import Group, Permission
 
 OPERATOR = "operator"
@@ -77,10 +79,20 @@ def ensure_roles() -> None:
         group.permissions.set(wanted)
 
 
-def role_of(user: object) -> str:
-    """The highest role a user holds ('admin' > 'planner' > 'operator'), or '' for none."""
-    names = set(getattr(user, "groups").values_list("name", flat=True))  # noqa: B009
+def highest_role(group_names: Iterable[str]) -> str:
+    """The highest role among these group names ('admin' > 'planner' > 'operator'), or ''."""
+    names = set(group_names)
     for role in (ADMIN, PLANNER, OPERATOR):
         if role in names:
             return role
     return ""
+
+
+def role_of(user: object) -> str:
+    """The highest role a user holds ('admin' > 'planner' > 'operator'), or '' for none."""
+    return highest_role(getattr(user, "groups").values_list("name", flat=True))  # noqa: B009
+
+
+def has_role(user: object) -> bool:
+    """Whether a signed-in person may see anything: a superuser, or someone with a role."""
+    return bool(getattr(user, "is_superuser", False)) or role_of(user) != ""

@@ -1,4 +1,4 @@
-"""Admins manage users in /admin/; each change is audited. Scripts get tokens from the CLI."""
+"""Superusers may also manage users in /admin/; each change is audited. Scripts get tokens from the CLI."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from crest_web.accounts.models import AuditRecord
 
 
 def test_it_audits_a_role_change_made_in_the_admin(admin_user: User, operator: User) -> None:
-    admin_user.is_staff = True
+    admin_user.is_staff = admin_user.is_superuser = True
     admin_user.save()
     client = Client()
     client.force_login(admin_user)
@@ -39,7 +39,7 @@ def test_it_audits_a_role_change_made_in_the_admin(admin_user: User, operator: U
 
 
 def test_it_keeps_the_audit_log_append_only_in_the_admin(admin_user: User) -> None:
-    admin_user.is_staff = True
+    admin_user.is_staff = admin_user.is_superuser = True
     admin_user.save()
     client = Client()
     client.force_login(admin_user)

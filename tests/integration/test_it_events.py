@@ -94,3 +94,13 @@ def test_it_keeps_a_quiet_page_connected_longer_than_the_redis_read_timeout(
         return message
 
     assert run(scenario)["event"] == "der.enrolled"
+
+
+def test_it_refuses_live_events_to_a_person_without_a_role(outsider: User) -> None:
+    cookie = session_cookie(outsider)
+
+    async def scenario() -> Any:
+        ws = WebsocketCommunicator(application, "/ws/events/?topics=registry", headers=[ORIGIN, cookie])
+        return await ws.connect()
+
+    assert run(scenario) == (False, 4403)
