@@ -31,7 +31,7 @@ def run_dispatch(run_id: int) -> str:
                 return "skipped"
             assert run.feeder_version is not None
             net = Network.from_dict(run.feeder_version.model)
-            ders, ids = der_states(run.feeder)
+            ders, ids = der_states(run.feeder, INTERVAL_S)
             request = DispatchRequest(run.q_requested_kvar, run.v_sub_pu, run.pv_curtailment_kw, run.dr_kw)
             result = dispatch(net, request, ders, DispatchOptions(interval_s=INTERVAL_S))
             actions.do_finish_dispatch(run_id, result_doc(result), ids, time.perf_counter() - started)

@@ -225,6 +225,7 @@ def do_finish_dispatch(
     doc["not_issued"], doc["partial"] = refused, bool(refused)
     run.status, run.result, run.compute_s = DispatchRun.Status.DONE, doc, compute_s
     run.q_achieved_kvar, run.stage2_ran = doc.get("q_achieved_kvar"), bool(doc.get("stage2_ran"))
+    run.violations_left = int(doc.get("violations_after") or 0)
     run.finished_at = timezone.now()
     run.save()
     audit.record(
@@ -235,6 +236,7 @@ def do_finish_dispatch(
         after={
             "q_achieved_kvar": run.q_achieved_kvar,
             "stage2": run.stage2_ran,
+            "violations_left": run.violations_left,
             "not_issued": len(refused),
             "partial": bool(refused),
         },
@@ -255,5 +257,11 @@ def do_fail_dispatch(run_id: int, error: str) -> DispatchRun:
 
 
 def _publish_run(run: DispatchRun) -> None:
-    payload = {"id": run.pk, "feeder": run.feeder.name, "status": run.status, "trigger": run.trigger}
+    payload = {
+        "id": run.pk,
+        "feeder": run.feeder.name,
+        "status": run.status,
+        "label": run.status_label(),  # "Done — 8 voltage violations left"
+        "trigger": run.trigger,
+    }
     publish_on_commit("cycle", "dispatch.run", payload)

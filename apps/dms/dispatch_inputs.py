@@ -4,6 +4,7 @@ into stored documents."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from typing import Any
 
@@ -12,16 +13,17 @@ from django.utils import timezone
 from apps.alarms.models import Alarm
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.models import DER
-from apps.dms.engine.dispatch_types import DerState, DispatchResult
+from apps.dms.engine.dispatch_types import STALE_INTERVALS, DerState, DispatchResult, available_pv_kw
 from apps.dms.models import Feeder
 
 RATINGS = ("apparent_power_kva", "active_power_kw", "reactive_injected_kvar", "reactive_absorbed_kvar")
 
 
-def der_states(feeder: Feeder) -> tuple[list[DerState], dict[str, int]]:
+def der_states(feeder: Feeder, interval_s: float) -> tuple[list[DerState], dict[str, int]]:
     """Active DERs of `feeder` as smart inverters at their effective ratings: present output and
-    telemetry age from the newest monitoring value, available PV = present output (persistence),
-    communication failed while a communication-failure alarm is active. Also name → DER id."""
+    telemetry age from the newest monitoring value, communication failed while a communication-failure
+    alarm is active, PV available as `available_pv_kw` has it (never the present output). Also name →
+    DER id."""
     now = timezone.now()
     failed = set(
         Alarm.objects.filter(
@@ -29,15 +31,13 @@ def der_states(feeder: Feeder) -> tuple[list[DerState], dict[str, int]]:
         ).values_list("source_id", flat=True)
     )
     states, ids = [], {}
-    for der in (
-        DER.objects.filter(feeder=feeder, status=Status.ACTIVE).select_related("latest").order_by("name")
-    ):
+    active = DER.objects.filter(feeder=feeder, status=Status.ACTIVE).select_related("latest", "sep2")
+    for der in active.order_by("name"):
         eff = {k: float(v.value or 0.0) for k, v in der.effective().items() if k in RATINGS}
         s_kva, p_max = eff["apparent_power_kva"], eff["active_power_kw"]
         latest = getattr(der, "latest", None)
         p = min(max(float(latest.p_kw), 0.0), p_max) if latest and latest.p_kw is not None else 0.0
         q = float(latest.q_kvar) if latest and latest.q_kvar is not None else 0.0
-        age = latest.age_s(now) if latest else None
         online = latest is None or latest.connection_status != "disconnected"
         states.append(
             DerState(
@@ -45,11 +45,11 @@ def der_states(feeder: Feeder) -> tuple[list[DerState], dict[str, int]]:
                 der.bus,
                 tuple(der.phases),
                 "pv",
-                p,
+                available_pv_kw(p_max, reported_available_kw(der, now, interval_s)),
                 s_kva,
                 p,
                 q,
-                telemetry_age_s=age,
+                telemetry_age_s=latest.age_s(now) if latest else None,
                 comm_ok=str(der.pk) not in failed,
                 online=online,
                 # the effective ratings the registry checks a set point against (do_issue_setpoint)
@@ -62,6 +62,19 @@ def der_states(feeder: Feeder) -> tuple[list[DerState], dict[str, int]]:
     return states, ids
 
 
+def reported_available_kw(der: DER, now: dt.datetime, interval_s: float) -> float | None:
+    """The available active power the unit itself last reported (IEEE 2030.5 DERAvailability
+    statWAvail, W), if within the telemetry age the dispatch trusts; else None. The registry's IEEE
+    1547 monitoring has no such quantity, and DNP3 units report none."""
+    edev = getattr(der, "sep2", None)
+    watts = edev.availability.get("statWAvail") if edev is not None else None
+    at = edev.reported_at.get("dera") if edev is not None else None
+    if watts is None or at is None:
+        return None
+    age_s = (now - dt.datetime.fromisoformat(at)).total_seconds()
+    return float(watts) / 1000.0 if age_s <= STALE_INTERVALS * interval_s else None
+
+
 def result_doc(result: DispatchResult) -> dict[str, Any]:
     """The stored form of a dispatch result (rounded; JSON-safe). Set points are rounded toward zero
     so rounding never carries one past a rating the registry checks."""
@@ -70,6 +83,10 @@ def result_doc(result: DispatchResult) -> dict[str, Any]:
     doc = _rounded(doc)
     for sp, exact in zip(doc["setpoints"], result.setpoints, strict=True):
         sp["p_limit_kw"], sp["q_kvar"] = _toward_zero(exact.p_limit_kw), _toward_zero(exact.q_kvar)
+    # Counts under violations_* (what the answer to the EMS reads), the node-phases beside them.
+    for when in ("before", "after"):
+        doc[f"violating_nodes_{when}"] = doc.pop(f"violations_{when}")
+        doc[f"violations_{when}"] = len(doc[f"violating_nodes_{when}"])
     return doc
 
 

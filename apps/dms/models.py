@@ -94,6 +94,9 @@ class DispatchRun(models.Model):
     dr_kw = models.FloatField(default=0.0)
     q_achieved_kvar = models.FloatField(null=True, blank=True)
     stage2_ran = models.BooleanField(default=False)
+    # Node-phases still outside the voltage limits at the set points issued: a run can be done and
+    # still leave some (regulators and capacitors are not the dispatch's to move); it says so.
+    violations_left = models.PositiveIntegerField(default=0)
     result = models.JSONField(default=dict, blank=True)  # set points, violations, shortfalls, exclusions
     error = models.CharField(max_length=500, blank=True)
     worker = models.CharField(max_length=120, blank=True)
@@ -106,3 +109,11 @@ class DispatchRun(models.Model):
 
     def __str__(self) -> str:
         return f"dispatch {self.pk} of {self.feeder.name} ({self.status})"
+
+    def status_label(self) -> str:
+        """The status as an operator reads it: "Done — 8 voltage violations left" for a run that
+        finished with node-phases outside the limits; else the status's own label."""
+        if self.status == self.Status.DONE and self.violations_left:
+            plural = "s" if self.violations_left != 1 else ""
+            return f"Done — {self.violations_left} voltage violation{plural} left"
+        return str(self.get_status_display())

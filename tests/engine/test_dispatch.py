@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from apps.capability.engine.curve import capability_curve
+from apps.capability.engine.linear_feeder import constrained_nodes
 from apps.capability.engine.pv import PVUnit, add_pv
 from apps.dms.engine import dispatch_lp, opendss_pf
 from apps.dms.engine.dispatch import dispatch
@@ -138,7 +139,7 @@ def test_stale_and_comm_failed_ders_are_excluded_and_held_at_their_output() -> N
 def test_a_shortfall_from_excluded_ders_names_the_communication_failure() -> None:
     ders = [dataclasses.replace(d, comm_ok=k >= 70) for k, d in enumerate(pv())]
     result = dispatch(ieee123(), DispatchRequest(3000.0, 1.0), tuple(ders), NO_FLEX)
-    (short,) = result.shortfalls
+    (short,) = [s for s in result.shortfalls if s.quantity == "q"]
     assert short.cause == "communication failure"
     assert "kvar" in short.detail
 
@@ -299,3 +300,73 @@ def test_telemetry_ages_read_as_people_say_them(age_s: float, text: str) -> None
     stale = dataclasses.replace(pv()[0], telemetry_age_s=age_s)
     excluded = exclusion(stale, interval_s=10.0)
     assert excluded is not None and f"telemetry {text} old" in excluded.reason
+
+
+def following(ders: tuple[DerState, ...], result: DispatchResult) -> tuple[DerState, ...]:
+    """What the units report after taking `result`'s set points: P at its limit within the PV they
+    can give, Q at its set point (excluded units unchanged)."""
+    given = {s.name: s for s in result.setpoints}
+    return tuple(
+        dataclasses.replace(d, p_kw=min(d.p_avail_kw, given[d.name].p_limit_kw), q_kvar=given[d.name].q_kvar)
+        if d.name in given
+        else d
+        for d in ders
+    )
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [DispatchRequest(1500.0, 0.98, pv_curtailment_kw=200.0), DispatchRequest(600.0, 1.04)],
+    ids=["curtailment ordered", "curtailment by stage 2 for the voltage limits"],
+)
+def test_the_same_request_dispatched_ten_times_gives_the_same_setpoints(request_: DispatchRequest) -> None:
+    """Issue #11: a scheduler repeating one request while the units follow each answer gets the same
+    set points and the same curtailment every time — the curtailment being what it is, the PV the
+    units could give less their P limits — however the units' outputs moved since the last run."""
+    ders = tuple(dataclasses.replace(d, telemetry_age_s=601.0) if k < 5 else d for k, d in enumerate(pv()))
+    answers = []
+    for _ in range(10):
+        result = dispatch(ieee123(), request_, ders, NO_FLEX)
+        answers.append((result.setpoints, result.pv_curtailment_kw))
+        ders = following(ders, result)
+    first_setpoints, first_curtailment = answers[0]
+    assert all(answer == answers[0] for answer in answers[1:])
+    available = {d.name: d.p_avail_kw for d in pv()}
+    truth = sum(available[s.name] - s.p_limit_kw for s in first_setpoints)
+    assert first_curtailment == pytest.approx(truth, abs=1e-9) and first_curtailment > 100.0
+
+
+def violated(result: PowerFlowResult) -> tuple[int, float]:
+    """Node-phases outside 0.95–1.05 pu where the ANSI limits apply, and the worst excess (pu)."""
+    head = tuple(t for t in ieee123().transformers if t.is_feeder_head)
+    excess = [
+        max(0.95 - result.voltages_pu[k], result.voltages_pu[k] - 1.05)
+        for k in constrained_nodes(ieee123(), head)
+    ]
+    return sum(e > 1e-4 for e in excess), max(excess)
+
+
+@pytest.mark.parametrize(("q_kvar", "v_sub"), [(1611.5, 1.017), (1611.5, 1.03), (2500.0, 1.04)])
+def test_stage_2_never_leaves_more_or_larger_violations_and_says_what_is_left(
+    q_kvar: float, v_sub: float
+) -> None:
+    """Issue #11: requests whose stage 1 breaks limits the DERs cannot fully restore. The answer kept
+    (replayed in OpenDSS here) has no more violations and no larger worst one than stage 1's; the
+    violations left are counted, their extremes given, and a "voltage limit" shortfall names them."""
+    result = dispatch(ieee123(), DispatchRequest(q_kvar, v_sub), pv(), NO_FLEX)
+    assert result.stage2_ran
+    before = (
+        len(result.violations_before),
+        max(max(0.95 - v.v_pu, v.v_pu - 1.05) for v in result.violations_before),
+    )
+    count, worst = violated(replay(result, pv(), v_sub))
+    assert count <= before[0] and worst <= before[1] + 1e-6
+    assert count == len(result.violations_after) > 0
+    assert result.kept_stage in (1, 2) and f"stage {result.kept_stage}" in result.stage2_note
+    check = replay(result, pv(), v_sub)
+    head = tuple(t for t in ieee123().transformers if t.is_feeder_head)
+    rows = [check.voltages_pu[k] for k in constrained_nodes(ieee123(), head)]
+    assert result.v_max_pu_after == pytest.approx(max(rows), abs=1e-9)
+    assert result.v_min_pu_after == pytest.approx(min(rows), abs=1e-9)
+    (left,) = [s for s in result.shortfalls if s.quantity == "voltage"]
+    assert left.cause == "voltage limit" and f"{count} node-phase" in left.detail

@@ -281,7 +281,8 @@ def test_it_shows_planners_the_runs_and_operators_what_the_registry_refused(
 
 def with_demo_like_pv(name: str, seed: int) -> Feeder:
     """PV enrolled as the demo enrolls it: reactive ratings 0.44 × the kVA (IEEE 1547 Category B's
-    minimum), a few older units at 0.3 ×; output a share of the active power rating."""
+    minimum), a few older units at 0.3 ×; output a share of the active power rating, reported as
+    what each could give now (2030.5 DERAvailability), so the kVA leaves room for the ratings' Q."""
     from apps.capability.engine.pv import add_pv
     from apps.capability.management.commands.add_pv import pv_record
 
@@ -303,6 +304,8 @@ def with_demo_like_pv(name: str, seed: int) -> Feeder:
             der.pk,
             {"p_kw": SHARE * der.np_active_power_kw, "q_kvar": 0.0, "connection_status": "connected"},
         )
+        available_w = 1000.0 * SHARE * der.np_active_power_kw
+        registry.do_record_sep2_der_state(None, "test", der.pk, "dera", {"statWAvail": available_w})
     return feeder
 
 

@@ -7,7 +7,11 @@ the substation Q, losses included, lands on the request. OpenDSS then checks the
 it finds voltage violations does stage 2 run: minimize demand-response cost with no violations,
 smart inverters and controllable loads only — capacitors and regulators stay at their present
 settings (they are never moved by the dispatch). Stage 2 is linearized at the OpenDSS answer and
-repeats (limits tightened) until OpenDSS agrees.
+repeats (limits tightened) until OpenDSS agrees. When the limits cannot all be met, stage 2's answer
+is kept only if OpenDSS finds no more violations and no larger worst one than at stage 1's set
+points; the result says which stage's set points it holds, and the violations left are a shortfall
+("voltage limit"). The VLSM is taken at the DERs' available power, not at their present output (the
+last run's set points), so the same request under the same conditions gets the same answer.
 
 DERs without communication, with telemetry older than two intervals or offline sit out: their
 present output stays in the network as a fixed injection, and the result names them. What the
@@ -30,7 +34,7 @@ from apps.capability.engine.pv import PVUnit
 from apps.dms.engine import dispatch_lp as lp
 from apps.dms.engine import lindist3flow, opendss_pf
 from apps.dms.engine.dispatch_lp import FArray, Vlsm
-from apps.dms.engine.dispatch_report import shortfalls, violations
+from apps.dms.engine.dispatch_report import excess_pu, no_worse, shortfalls, violations, worst_pu
 from apps.dms.engine.dispatch_types import (
     DerState,
     DispatchInputError,
@@ -91,21 +95,69 @@ def dispatch(
     case = _case(net, request, ders, opt)
     clock: dict[str, float] = {}
     started = time.perf_counter()
-    x0 = np.concatenate([[d.p_kw for d in case.active], [d.q_kvar for d in case.active]]) / S_BASE_KVA
+    x0 = _reference_x(case)
     base = opendss_pf.solve(net, case.state(x0))
     model = lindist3flow.build(net, base if base.converged else None)
     vlsm = lp.build_vlsm(model, case.state(x0), case.active, case.rows, x0)
     clock["model_ms"] = _lap(started)
-    x, check, slack1 = _stage1(case, model, vlsm)
+    first = _stage1(case, model, vlsm)
     clock["stage1_ms"] = _lap(started) - clock["model_ms"]
-    before = violations(case.rows, case.voltages(check), opt)
-    x2, final, slack2 = x, check, slack1
-    if before:
-        x2, final, slack2 = _stage2(case, model, vlsm.at(x, case.voltages(check), *_pq(check)))
+    kept, note = first, ""
+    if first.found:
+        point = vlsm.at(first.x, case.voltages(first.check), *_pq(first.check))
+        kept, note = _better(first, _stage2(case, model, point), opt)
     clock["stage2_ms"] = _lap(started) - sum(clock.values())
-    flex = _flexibility(case, x2) if opt.flexibility else None
+    flex = _flexibility(case, kept.x) if opt.flexibility else None
     clock["flexibility_ms"] = _lap(started) - sum(clock.values())
-    return _result(case, x2, final, before, (slack1, slack2), flex, clock)
+    return _result(case, first, kept, note, flex, clock)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Answer:
+    """One stage's set points `x`, OpenDSS at them, the Q miss (kvar) and the violations found."""
+
+    x: FArray
+    check: PowerFlowResult
+    unmet: float
+    found: tuple[Violation, ...]
+    stage: int
+
+
+def _answer(case: _Case, x: FArray, check: PowerFlowResult, stage: int) -> _Answer:
+    found = violations(case.rows, case.voltages(check), case.opt)
+    return _Answer(x, check, check.substation_q_kvar - case.request.q_kvar, found, stage)
+
+
+def _reference_x(case: _Case) -> FArray:
+    """Where the VLSM is taken: each PV unit at its available power and unity power factor, no demand
+    response. Not the units' present outputs: those are the last run's set points, and linearizing
+    there made every answer depend on the one before (issue #11: repeats of one request drifted)."""
+    p = [d.p_max_kw if d.kind == "pv" else 0.0 for d in case.active]
+    return np.concatenate([p, np.zeros(len(case.active))]) / S_BASE_KVA
+
+
+def _better(first: _Answer, rounds: Sequence[_Answer], opt: DispatchOptions) -> tuple[_Answer, str]:
+    """The stage-2 round with the fewest violations, then the smallest worst one, among those that
+    leave no more violations and no larger worst one than stage 1 and fewer or smaller ones; else
+    stage 1's answer. With the reason, in an operator's words."""
+    fit = [a for a in rounds if no_worse(a.found, first.found, opt) and _rank(a, opt) < _rank(first, opt)]
+    n1, v1 = len(first.found), _worst_v(first.found, opt)
+    if fit:
+        kept = min(fit, key=lambda a: _rank(a, opt))
+        told = f"{n1} → {len(kept.found)} voltage violations"
+        if not kept.found:
+            return kept, f"{told}: stage 2 removed them all; stage 2's set points were kept."
+        worst = f"worst {v1:.4f} → {_worst_v(kept.found, opt):.4f} pu"
+        return kept, f"{told} ({worst}): stage 2's set points were kept, violations are left."
+    best = min(rounds, key=lambda a: _rank(a, opt))
+    return first, (
+        f"Stage 2's best answer left {len(best.found)} violations (worst {_worst_v(best.found, opt):.4f} pu) "
+        f"against stage 1's {n1} (worst {v1:.4f} pu): no better, so stage 1's set points were kept."
+    )
+
+
+def _worst_v(found: tuple[Violation, ...], opt: DispatchOptions) -> float:
+    return max(found, key=lambda v: excess_pu(v, opt)).v_pu if found else math.nan
 
 
 def _case(net: Network, request: DispatchRequest, ders: Sequence[DerState], opt: DispatchOptions) -> _Case:
@@ -129,9 +181,7 @@ def _case(net: Network, request: DispatchRequest, ders: Sequence[DerState], opt:
     return _Case(net, request, active, excluded, fixed, opt, rows, ders)
 
 
-def _stage1(
-    case: _Case, model: lindist3flow.LinDist3FlowModel, vlsm: Vlsm
-) -> tuple[FArray, PowerFlowResult, float]:
+def _stage1(case: _Case, model: lindist3flow.LinDist3FlowModel, vlsm: Vlsm) -> _Answer:
     """Stage 1 with the Q target corrected first against the refreshed LinDist3Flow, then OpenDSS."""
     r = case.request
     stage = lp.build_stage1(vlsm, case.active, lp.monitored_rows(len(case.rows)))
@@ -151,16 +201,15 @@ def _stage1(
         target += error
         lp.set_targets(stage, vlsm, target, case.active, r.pv_curtailment_kw, r.dr_kw)
         x = _solve(case, stage)
-    return x, check, _unmet(case, check)
+    return _answer(case, x, check, 1)
 
 
-def _stage2(
-    case: _Case, model: lindist3flow.LinDist3FlowModel, point: Vlsm
-) -> tuple[FArray, PowerFlowResult, float]:
-    """Stage 2, linearized at each OpenDSS answer, limits tightened while OpenDSS still disagrees."""
+def _stage2(case: _Case, model: lindist3flow.LinDist3FlowModel, point: Vlsm) -> list[_Answer]:
+    """Stage 2, linearized at each OpenDSS answer, limits tightened while OpenDSS still disagrees;
+    every round's answer, checked by OpenDSS (the last one without violations, if any is)."""
     r, opt = case.request, case.opt
     nodes = np.zeros(0, dtype=np.int32)
-    x, check = point.x, None
+    rounds: list[_Answer] = []
     for k in range(STAGE2_ROUNDS):
         margin = MARGIN_PU * (1 + 2 * k)
         stage = lp.build_stage2(point, case.active, (opt.v_min + margin, opt.v_max - margin))
@@ -172,10 +221,14 @@ def _stage2(
         nodes = stage.limit_nodes
         check = opendss_pf.solve(case.net, case.state(x))
         point = point.at(x, case.voltages(check), *_pq(check))
-        if not violations(case.rows, point.v, opt):
+        rounds.append(_answer(case, x, check, 2))
+        if not rounds[-1].found:
             break
-    assert check is not None
-    return x, check, _unmet(case, check)
+    return rounds
+
+
+def _rank(answer: _Answer, opt: DispatchOptions) -> tuple[int, float]:
+    return len(answer.found), worst_pu(answer.found, opt)
 
 
 def _solve_lazily(
@@ -239,47 +292,48 @@ def _generators(net: Network, held: dict[str, DerInjection]) -> tuple[Generator,
 
 
 def _result(
-    case: _Case,
-    x: FArray,
-    final: PowerFlowResult,
-    before: tuple[Violation, ...],
-    unmet: tuple[float, float],
-    flex: Flexibility | None,
-    clock: dict[str, float],
+    case: _Case, first: _Answer, kept: _Answer, note: str, flex: Flexibility | None, clock: dict[str, float]
 ) -> DispatchResult:
-    n = len(case.active)
+    n, x = len(case.active), kept.x
     points = tuple(
-        Setpoint(d.name, d.kind, float(x[j]) * S_BASE_KVA, float(x[n + j]) * S_BASE_KVA)
+        Setpoint(d.name, d.kind, float(x[j]) * S_BASE_KVA, float(x[n + j]) * S_BASE_KVA, d.p_max_kw)
         for j, d in enumerate(case.active)
     )
-    pv = sum(d.p_max_kw - s.p_limit_kw for d, s in zip(case.active, points, strict=True) if d.kind == "pv")
+    pv = [s for s in points if s.kind == "pv"]
+    curtailed = sum(s.p_avail_kw - s.p_limit_kw for s in pv)
     dr = sum(s.p_limit_kw for s in points if s.kind == "load")
     by_name = {d.name: d for d in case.ders}
+    v1, v2 = case.voltages(first.check), case.voltages(kept.check)
     return DispatchResult(
         request=case.request,
         setpoints=points,
-        q_achieved_kvar=final.substation_q_kvar,
-        p_substation_kw=final.substation_p_kw,
-        pv_curtailment_kw=pv,
+        q_achieved_kvar=kept.check.substation_q_kvar,
+        p_substation_kw=kept.check.substation_p_kw,
+        pv_curtailment_kw=curtailed,
+        pv_available_kw=sum(s.p_avail_kw for s in pv),
         dr_kw=dr,
-        violations_before=before,
-        violations_after=violations(case.rows, case.voltages(final), case.opt),
-        stage2_ran=bool(before),
+        violations_before=first.found,
+        violations_after=kept.found,
+        v_min_pu_before=float(v1.min()),
+        v_max_pu_before=float(v1.max()),
+        v_min_pu_after=float(v2.min()),
+        v_max_pu_after=float(v2.max()),
+        stage2_ran=bool(first.found),
+        kept_stage=kept.stage,
+        stage2_note=note,
         shortfalls=shortfalls(
             case.request,
-            (final.substation_q_kvar, pv, dr),
-            unmet,
-            bool(before),
+            (kept.check.substation_q_kvar, curtailed, dr),
+            (first.unmet, kept.unmet),
+            kept.stage == 2,
             [(e, by_name[e.name]) for e in case.excluded],
+            kept.found,
+            case.opt,
         ),
         excluded=tuple(case.excluded),
         flexibility=flex,
         timings_ms=clock,
     )
-
-
-def _unmet(case: _Case, check: PowerFlowResult) -> float:
-    return check.substation_q_kvar - case.request.q_kvar
 
 
 def _pq(result: PowerFlowResult) -> tuple[float, float]:

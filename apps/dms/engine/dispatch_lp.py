@@ -35,6 +35,7 @@ SIDES = 16  # inverter disk as an inscribed 16-gon: ≤ 1.9 % of the radius give
 W_REQUEST = 1e4  # per pu of unmet Q: the request comes first
 W_RESOURCE = 1e5  # per pu of unmet PV curtailment or DR: explicit orders, kept before the Q target
 W_VIOLATION = 1e6  # per pu of the largest voltage violation (stage 2)
+W_EACH_VIOLATION = 1e6  # per pu of each node-phase's violation (stage 2): limits before any request
 W_DEVIATION = 10.0  # per pu of |V − 1| summed over the monitored node-phases (stage 1)
 W_CURTAIL = 1.0  # per pu of PV held back: no curtailment beyond the request without a reason
 MAX_MONITORED = 300  # node-phases in the deviation term; larger feeders use an even sample
@@ -211,17 +212,24 @@ def add_voltage_deviation(highs: highspy.Highs, vlsm: Vlsm, monitored: IArray) -
 
 
 def add_voltage_limits(lp: DispatchLp, vlsm: Vlsm, nodes: IArray) -> None:
-    """v_min ≤ v_i + J_i (x − x_k) ≤ v_max (ANSI C84.1 range A, seed 004 §IV-C), elastic by σ."""
+    """v_min ≤ v_i + J_i (x − x_k) + e_i and v_i + J_i (x − x_k) − e_i ≤ v_max (ANSI C84.1 range A,
+    seed 004 §IV-C), each node-phase's violation e_i ≥ 0 priced `W_EACH_VIOLATION` and at most σ, the
+    largest, priced `W_VIOLATION`. With σ alone the LP shrank the worst violation and let the others
+    spread to it: more node-phases outside the limits than stage 1 left (issue #11)."""
     if lp.sigma is None or nodes.size == 0:
         return
     lo, hi = lp.v_bounds
     dv = vlsm.dv(nodes)
     const = vlsm.v[nodes] - dv @ vlsm.x
+    first = _cols(
+        lp.highs, np.full(nodes.size, W_EACH_VIOLATION), np.zeros(nodes.size), np.full(nodes.size, INF)
+    )
     cols = list(range(2 * lp.n))
     for k in range(nodes.size):
-        row = [*dv[k]]
-        _rows(lp.highs, lo - float(const[k]), INF, [*cols, lp.sigma], [*row, 1.0])
-        _rows(lp.highs, -INF, hi - float(const[k]), [*cols, lp.sigma], [*row, -1.0])
+        row, each = [*dv[k]], first + k
+        _rows(lp.highs, lo - float(const[k]), INF, [*cols, each], [*row, 1.0])
+        _rows(lp.highs, -INF, hi - float(const[k]), [*cols, each], [*row, -1.0])
+        _rows(lp.highs, -INF, 0.0, [each, lp.sigma], [1.0, -1.0])
     lp.limit_nodes = np.concatenate([lp.limit_nodes, nodes]).astype(np.int32)
 
 

@@ -29,7 +29,22 @@ def violations(rows: Sequence[str], v: NDArray[np.float64], opt: DispatchOptions
     """Node-phases outside [v_min, v_max] by more than `V_TOL`, worst first."""
     out = [Violation(k, float(x), "low") for k, x in zip(rows, v, strict=True) if x < opt.v_min - V_TOL]
     out += [Violation(k, float(x), "high") for k, x in zip(rows, v, strict=True) if x > opt.v_max + V_TOL]
-    return tuple(sorted(out, key=lambda e: -max(opt.v_min - e.v_pu, e.v_pu - opt.v_max)))
+    return tuple(sorted(out, key=lambda e: -excess_pu(e, opt)))
+
+
+def excess_pu(v: Violation, opt: DispatchOptions) -> float:
+    """How far outside its limit a violation is (pu)."""
+    return max(opt.v_min - v.v_pu, v.v_pu - opt.v_max)
+
+
+def worst_pu(found: Sequence[Violation], opt: DispatchOptions) -> float:
+    """The largest excess among `found` (pu); 0 for none."""
+    return max((excess_pu(v, opt) for v in found), default=0.0)
+
+
+def no_worse(found: Sequence[Violation], than: Sequence[Violation], opt: DispatchOptions) -> bool:
+    """`found` has no more violations than `than` and no larger worst one."""
+    return len(found) <= len(than) and worst_pu(found, opt) <= worst_pu(than, opt)
 
 
 def shortfalls(
@@ -38,9 +53,12 @@ def shortfalls(
     misses: tuple[float, float],
     stage2: bool,
     excluded: Sequence[tuple[Excluded, DerState]],
+    left: Sequence[Violation] = (),
+    opt: DispatchOptions | None = None,
 ) -> tuple[Shortfall, ...]:
-    """Each request quantity missed by more than its tolerance, with the cause. `achieved`: (Q kvar,
-    PV curtailment kW, DR kW); `misses`: the stage-1 and final Q misses (kvar, + = too much import)."""
+    """Each request quantity missed by more than its tolerance, with the cause, and the violations
+    `left` at the final set points. `achieved`: (Q kvar, PV curtailment kW, DR kW); `misses`: the
+    stage-1 and final Q misses (kvar, + = too much import); `stage2`: the set points are stage 2's."""
     q, pv, dr = achieved
     out = []
     q_tol = Q_SHORT * max(abs(request.q_kvar), Q_SHORT_FLOOR_KVAR)
@@ -50,7 +68,22 @@ def shortfalls(
         out.append(_p_shortfall("pv_curtailment", request.pv_curtailment_kw, pv, "pv", excluded, stage2))
     if abs(dr - request.dr_kw) > KW_SHORT:
         out.append(_p_shortfall("dr", request.dr_kw, dr, "load", excluded, stage2))
+    if left:
+        out.append(_voltage_shortfall(left, opt or DispatchOptions()))
     return tuple(out)
+
+
+def _voltage_shortfall(left: Sequence[Violation], opt: DispatchOptions) -> Shortfall:
+    """Node-phases the DERs could not bring back inside the limits (capacitors and regulators are
+    not the dispatch's to move): the worst one's limit and voltage, and how many."""
+    worst = max(left, key=lambda v: excess_pu(v, opt))
+    limit = opt.v_max if worst.limit == "high" else opt.v_min
+    plural = "s stay" if len(left) > 1 else " stays"
+    detail = (
+        f"{len(left)} node-phase{plural} outside {opt.v_min:g}–{opt.v_max:g} pu, worst {worst.node} at "
+        f"{worst.v_pu:.4f} pu; the dispatched DERs cannot bring them back"
+    )
+    return Shortfall("voltage", limit, worst.v_pu, "voltage limit", detail)
 
 
 def _q_shortfall(

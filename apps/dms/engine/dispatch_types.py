@@ -21,6 +21,15 @@ Cause = Literal["capability limit", "voltage limit", "DER unavailable", "communi
 STALE_INTERVALS = 2  # telemetry older than this many dispatch intervals is not trusted (issue 6)
 MAX_ABS_Q_KVAR = 1e6  # beyond any distribution feeder: a typo, not a request
 V_SUB_RANGE = (0.9, 1.1)
+# Irradiance, in pu of the 1000 W/m² a PV rating is given at, taken for a unit that reports no
+# available power. Nothing in the system measures irradiance (the registry's IEEE 1547 monitoring
+# holds P, Q, V, f and states; no pyranometer or weather feed), so full sun is assumed: a P limit
+# planned against it never holds a unit below what the sun gives unless the dispatch means to, a Q
+# set point planned inside the kVA disk at full P stays deliverable at any lower irradiance, and
+# curtailment is never under-reported. The cost: at lower sun the reported curtailment is an upper
+# bound and OpenDSS sees more PV than there is (overvoltage on the safe side). Replace this with a
+# measurement when one exists; it is the only irradiance the dispatch uses.
+IRRADIANCE_PU = 1.0
 
 
 class DispatchInputError(ValueError):
@@ -98,6 +107,7 @@ class Setpoint:
     kind: DerKind
     p_limit_kw: float
     q_kvar: float
+    p_avail_kw: float  # the most P it could give (PV available within its rating; offered reduction)
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,10 @@ class Violation:
 
 @dataclass(frozen=True)
 class Shortfall:
-    quantity: Literal["q", "pv_curtailment", "dr"]
+    """A request quantity missed, or ("voltage") node-phases left outside the limits: then `requested`
+    is the limit broken and `achieved` the worst voltage left (pu)."""
+
+    quantity: Literal["q", "pv_curtailment", "dr", "voltage"]
     requested: float
     achieved: float
     cause: Cause
@@ -141,11 +154,18 @@ class DispatchResult:
     setpoints: tuple[Setpoint, ...]
     q_achieved_kvar: float  # OpenDSS, at the final set points
     p_substation_kw: float
-    pv_curtailment_kw: float
+    pv_curtailment_kw: float  # Σ over the dispatched PV of (available − P limit)
+    pv_available_kw: float  # Σ available over the dispatched PV
     dr_kw: float
     violations_before: tuple[Violation, ...]  # OpenDSS at the stage-1 set points
     violations_after: tuple[Violation, ...]  # OpenDSS at the final set points
+    v_min_pu_before: float  # over the node-phases the limits apply to, at the stage-1 set points
+    v_max_pu_before: float
+    v_min_pu_after: float  # the same at the final set points
+    v_max_pu_after: float
     stage2_ran: bool
+    kept_stage: int  # 1 or 2: whose set points these are (stage 2's only when no worse)
+    stage2_note: str  # which stage's answer was kept and why; "" when stage 2 did not run
     shortfalls: tuple[Shortfall, ...]
     excluded: tuple[Excluded, ...]
     flexibility: Flexibility | None
@@ -154,6 +174,15 @@ class DispatchResult:
     @property
     def q_error_pct(self) -> float:
         return 100 * abs(self.q_achieved_kvar - self.request.q_kvar) / max(abs(self.request.q_kvar), 1.0)
+
+
+def available_pv_kw(p_rated_kw: float, reported_kw: float | None) -> float:
+    """What a PV unit could produce now: the available power it reports (IEEE 2030.5 DERAvailability
+    statWAvail), else its rating × `IRRADIANCE_PU`; never above the rating, never below 0. Never its
+    present output or its P limit: after a P-limit set point the output is the limit, and taking that
+    as available made every repeat of a request curtail below the last, to zero (issue #11)."""
+    estimate = p_rated_kw * IRRADIANCE_PU if reported_kw is None else reported_kw
+    return min(max(estimate, 0.0), p_rated_kw)
 
 
 def check_input(
