@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from apps.der_registry import actions
+from apps.der_registry.engine import csv_format
 from apps.der_registry.filters import DERFilter
 from apps.der_registry.models import DER, CsvImport, DERGroup
 from apps.der_registry.serializers import (
@@ -176,9 +177,9 @@ class DERViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]
         try:
-            text = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ValidationError({"file": ["The file is not UTF-8 text."]}) from exc
+            text = csv_format.decode_upload(upload.read())
+        except ValueError as exc:
+            raise ValidationError({"file": [str(exc)]}) from exc
         imp = actions.do_preview_csv_import(request.user, "api", upload.name, text)
         return Response(
             {"id": imp.pk, "status": imp.status, **imp.report},

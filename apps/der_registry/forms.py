@@ -6,7 +6,7 @@ from django import forms
 from django.forms.models import fields_for_model
 
 from apps.der_registry.adapters import record_from_values
-from apps.der_registry.engine import ieee1547
+from apps.der_registry.engine import csv_format, ieee1547
 from apps.der_registry.engine.ieee1547 import DERRecord, Issue
 from apps.der_registry.models import DER, DERGroup
 from apps.dms.models import Feeder
@@ -111,15 +111,10 @@ class CsvUploadForm(forms.Form):
     file = forms.FileField(help_text="UTF-8 CSV with the export's columns; at most 20 MB.")
 
     def clean_file(self) -> str:
-        upload = self.cleaned_data["file"]
-        raw = upload.read()
         try:
-            return str(raw.decode("utf-8-sig"))
-        except UnicodeDecodeError as exc:
-            raise forms.ValidationError(
-                f"The file is not UTF-8 text (byte {exc.start} cannot be read). Save it as "
-                "'CSV UTF-8' and upload again."
-            ) from exc
+            return csv_format.decode_upload(self.cleaned_data["file"].read())
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
 
 class TransitionForm(forms.Form):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from typing import Any
 
@@ -40,6 +41,11 @@ def csv_file(*records: Any, text: str | None = None) -> SimpleUploadedFile:
 
 def upload(client: Client, f: SimpleUploadedFile) -> Any:
     return client.post("/ders/import/", {"file": f}, follow=True)
+
+
+def export(client: Client, query: str = "") -> str:
+    response: Any = client.get(f"/ders/export.csv{query}")  # a StreamingHttpResponse
+    return b"".join(response.streaming_content).decode()
 
 
 def test_it_previews_then_imports_on_confirmation(admin_client: Client, ieee13: Any) -> None:
@@ -120,7 +126,7 @@ def test_it_revalidates_at_confirmation(admin_client: Client, ieee13: Any, enrol
 def test_it_exports_what_it_imports(admin_client: Client, ieee13: Any) -> None:
     upload(admin_client, csv_file(dnp3(1), dnp3(2)))
     admin_client.post(f"/ders/import/{CsvImport.objects.get().pk}/")
-    exported = b"".join(admin_client.get("/ders/export.csv?protocol=dnp3_direct").streaming_content).decode()
+    exported = export(admin_client, "?protocol=dnp3_direct")
     DER.objects.all().delete()
     upload(admin_client, csv_file(text=exported))
     assert CsvImport.objects.order_by("-id").first().status == "previewed"  # type: ignore[union-attr]
@@ -138,3 +144,38 @@ def test_it_offers_the_same_dry_run_in_the_api(admin_client: Client, ieee13: Any
 def test_it_forbids_import_to_an_operator(operator_client: Client, ieee13: Any) -> None:
     assert operator_client.get("/ders/import/").status_code == 403
     assert operator_client.post("/api/ders/import/", {"file": csv_file(dnp3(1))}).status_code == 403
+
+
+def test_it_refuses_a_file_with_a_nul_byte_and_stores_nothing(admin_client: Client, ieee13: Any) -> None:
+    """PostgreSQL cannot store a NUL in text: the upload used to fail with HTTP 500."""
+    out = io.StringIO()
+    write_csv([dnp3(1)], out)
+    text = out.getvalue().replace("dnp-1", "dnp\x00-1")
+    page = admin_client.post("/ders/import/", {"file": csv_file(text=text)})
+    assert page.status_code == 400 and b"contains a NUL byte (line 2)" in page.content
+    api = admin_client.post("/api/ders/import/", {"file": csv_file(text=text)})
+    assert api.status_code == 400 and "contains a NUL byte (line 2)" in as_json(api)["errors"]["file"][0]
+    assert not CsvImport.objects.exists() and not DER.objects.exists()
+
+
+FORMULAS = ("=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR")
+
+
+def test_it_exports_text_cells_so_spreadsheets_do_not_run_them(admin_client: Client, ieee13: Any) -> None:
+    """OWASP CSV injection: a text cell starting with = + - @ tab or CR gets a leading '; numbers
+    stay numbers; importing the export gives the original text back."""
+    upload(admin_client, csv_file(*(dnp3(i) for i in range(len(FORMULAS)))))
+    admin_client.post(f"/ders/import/{CsvImport.objects.get().pk}/")
+    for der, formula in zip(DER.objects.order_by("name"), FORMULAS, strict=True):
+        DER.objects.filter(pk=der.pk).update(manufacturer=formula, model=f"{formula} model")
+    exported = export(admin_client)
+    cells = list(csv.DictReader(io.StringIO(exported)))
+    assert sorted(c["manufacturer"] for c in cells) == sorted(f"'{f}" for f in FORMULAS)
+    assert all(c["model"].startswith("'") for c in cells)
+    DER.objects.all().delete()
+    upload(admin_client, csv_file(text=exported))
+    admin_client.post(f"/ders/import/{CsvImport.objects.order_by('-id')[0].pk}/")
+    assert sorted(DER.objects.values_list("manufacturer", flat=True)) == sorted(FORMULAS)
+    DER.objects.update(np_reactive_absorbed_kvar=-5.2)  # a negative number is data, not a formula
+    cells = list(csv.DictReader(io.StringIO(export(admin_client))))
+    assert {c["reactive_absorbed_kvar"] for c in cells} == {"-5.2"}

@@ -1,6 +1,11 @@
 """The registry's CSV format: one DER a row, the same columns for import and export.
 
 Parsing never raises on bad data: every row comes back with its per-field problems.
+
+Text cells a spreadsheet would run as a formula (starting with = + - @, tab or CR) are exported
+with a leading ' (OWASP CSV injection); number cells never are, so -5.2 stays a number. Import
+takes off exactly the ' the export adds (`from_spreadsheet_safe`), so an exported file imports
+as the original text; a ' before anything else belongs to the cell.
 """
 
 from __future__ import annotations
@@ -51,6 +56,38 @@ REQUIRED_COLUMNS = [
     "phases",
 ]
 MAX_ROWS = 200_000
+# A spreadsheet takes a cell starting with one of these for a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell as exported: with a leading ' when a spreadsheet would run it as a formula. Also
+    when it already starts with ' before such a character, so `from_spreadsheet_safe` is exact."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def from_spreadsheet_safe(text: str) -> str:
+    """The text `spreadsheet_safe` was given: its ' dropped where it added one. A ' before anything
+    else is the cell's own."""
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def decode_upload(raw: bytes) -> str:
+    """An uploaded CSV as text; ValueError saying what to do when it is not UTF-8 text."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"The file is not UTF-8 text (byte {exc.start} cannot be read). Save it as 'CSV UTF-8' and "
+            "upload again."
+        ) from None
+    if "\x00" in text:  # never in a text file, and PostgreSQL cannot store it
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ValueError(
+            f"The file contains a NUL byte (line {line}), so it is not a text CSV. Save it as "
+            "'CSV UTF-8' and upload again."
+        )
+    return text
 
 
 @dataclass
@@ -119,7 +156,7 @@ def _convert(column: str, raw: str, issues: list[Issue]) -> Any:
     text = raw.strip()
     if text == "":
         return None
-    converter, expected = _CONVERTERS.get(column, (str, "text"))
+    converter, expected = _CONVERTERS.get(column, (from_spreadsheet_safe, "text"))
     try:
         return converter(text)
     except ValueError:
@@ -234,6 +271,8 @@ def validate_file(parsed: ParsedFile, ctx: RegistryContext) -> ParsedFile:
 
 
 def record_to_row(rec: DERRecord) -> dict[str, str]:
+    """The record's CSV cells; text cells spreadsheet-safe, numbers as they are (-5.2 stays -5.2)."""
+
     def text(value: Any) -> str:
         if value is None:
             return ""
@@ -241,13 +280,13 @@ def record_to_row(rec: DERRecord) -> dict[str, str]:
             return "true" if value else "false"
         if isinstance(value, float):
             return f"{value:g}"
-        return str(value)
+        return spreadsheet_safe(value) if isinstance(value, str) else str(value)
 
     row = {col: text(getattr(rec, col, None)) for col in COLUMNS if hasattr(rec, col)}
     row.update({k: text(getattr(rec.nameplate, k)) for k in RATING_COLUMNS})
     row.update({f"cfg_{k}": text(getattr(rec.configuration, k)) for k in RATING_COLUMNS})
     row["phases"] = ".".join(str(p) for p in rec.phases)
-    row["supported_modes"] = ";".join(rec.supported_modes)
+    row["supported_modes"] = spreadsheet_safe(";".join(rec.supported_modes))
     return row
 
 
