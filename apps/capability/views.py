@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from apps.capability import actions, plots
 from apps.capability.models import CapabilityStudy
+from apps.der_registry.engine.csv_format import spreadsheet_safe
 from apps.dms.models import Feeder
 
 VIEW = "capability.view_capabilitystudy"
@@ -157,7 +158,8 @@ def study_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for row in plots.flat_rows(study.result):
-            writer.writerow([row[k] for k in CSV_COLUMNS])
+            cells = (row[k] for k in CSV_COLUMNS)
+            writer.writerow([spreadsheet_safe(v) if isinstance(v, str) else v for v in cells])
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     return response

@@ -352,3 +352,19 @@ def test_it_reports_the_compliance_options_with_their_own_units_and_headroom(
     rows = page.split('id="series"')[1].split("</table>")[0].split("<tr>")[2:]
     assert "10.2% headroom, no oversize" in rows[1] and '<td class="num">10.2</td>' in rows[1]
     assert "oversize 1.114, no headroom" in rows[0] and '<td class="num">0.0</td>' in rows[0]
+
+
+def test_it_exports_text_cells_so_spreadsheets_do_not_run_them(admin_client: Client, ieee13: Any) -> None:
+    from apps.dms.feeders import current_version
+
+    series = {"label": "=1+2", "q_base_kvar": 0.0}
+    point = {"headroom": 0.0, "q_min_kvar": -5.2, "q_max_kvar": 3.0, "feasible": True}
+    study = CapabilityStudy.objects.create(
+        kind="unbalance",
+        feeder=ieee13,
+        feeder_version=current_version("ieee13"),
+        status="done",
+        result={"series": [{**series, "points": [point]}]},
+    )
+    rows = admin_client.get(f"/capability/{study.pk}/export.csv").content.decode().splitlines()
+    assert rows[1] == "'=1+2,0.0,-5.2,3.0,-5.2,3.0,True"  # the label escaped, the numbers left alone
