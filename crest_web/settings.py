@@ -210,6 +210,12 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "crest_web.api.ReadOnlyBrowsableAPIRenderer",
     ],
+    # DRF's three, the JSON one refusing absurd nesting with a 400 instead of recursing (a 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "crest_web.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
