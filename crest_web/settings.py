@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "crest_web.accounts.middleware.TrustedProxyHeaderMiddleware",  # before anything reads the scheme
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "crest_web.accounts.middleware.ContentSecurityPolicyMiddleware",
@@ -266,6 +267,7 @@ SECURE_HSTS_PRELOAD = False
 # HSTS preload is a commitment for the whole domain: a utility's web team decides it, not we.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 if PRODUCTION:
+    # Believed only from CREST_TRUSTED_PROXIES (TrustedProxyHeaderMiddleware drops it otherwise).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

@@ -3,11 +3,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from rest_framework.views import APIView
 
+from crest_web.accounts.proxies import is_trusted_proxy, parse_trusted_proxies
 from crest_web.accounts.roles import has_role
 
 # Everything the pages use is served from this origin; plotly needs inline styles and eval-free JS,
@@ -17,6 +19,23 @@ CSP = (
     "script-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; "
     "base-uri 'self'; form-action 'self'"
 )
+
+
+class TrustedProxyHeaderMiddleware:
+    """The HTTPS header of SECURE_PROXY_SSL_HEADER (X-Forwarded-Proto) counts only when the direct
+    peer is one of CREST_TRUSTED_PROXIES: from anyone else it is a client's claim, dropped before
+    SecurityMiddleware's HTTPS redirect and request.is_secure() read it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+        if header and header[0] in request.META:
+            proxies = parse_trusted_proxies(tuple(settings.CREST_TRUSTED_PROXIES))
+            if not is_trusted_proxy(str(request.META.get("REMOTE_ADDR", "")), proxies):
+                del request.META[header[0]]
+        return self.get_response(request)
 
 
 class ContentSecurityPolicyMiddleware:

@@ -42,6 +42,11 @@ def _trusted(address: str, proxies: Iterable[Network]) -> bool:
     return ip is not None and any(ip in net for net in proxies)
 
 
+def is_trusted_proxy(peer: str, proxies: Iterable[Network]) -> bool:
+    """Whether the direct peer is one of our reverse proxies, whose X-Forwarded-* headers we believe."""
+    return _trusted(peer, proxies)
+
+
 def client_address(peer: str, forwarded_for: str, proxies: tuple[Network, ...]) -> str:
     """The client's address: the direct peer unless it is a trusted proxy, else the right-most
     X-Forwarded-For entry that is not a trusted proxy (the left-most one if all are)."""
