@@ -44,6 +44,7 @@ urlpatterns = [
     path("ems/runs/", ems_run_views.runs_page, name="ems_runs"),
     path("ems/runs/<int:pk>/", ems_run_views.run_detail, name="ems_run_detail"),
     path("ems/runs/<int:pk>/send/", ems_run_views.run_send, name="ems_run_send"),
+    path("ems/dsos/", include("apps.ems.urls")),
     path("api/ems/whatif/", ems_views.WhatIfView.as_view(), name="api_ems_whatif"),
     path("api/ems/opf/", ems_api.OpfRunsView.as_view(), name="api_ems_opf"),
     path("api/ems/opf/<int:pk>/", ems_api.OpfRunView.as_view(), name="api_ems_opf_run"),

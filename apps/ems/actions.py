@@ -7,12 +7,12 @@ import math
 import re
 from collections.abc import Sequence
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.alarms.actions import do_clear_alarm, do_raise_alarm
 from apps.alarms.models import Alarm
-from apps.ems.engine.case import register_upload
+from apps.ems.engine.case import MAX_BUS_NUMBER, register_upload
 from apps.ems.engine.dso import DsoInterface, check_dso, default_interfaces, feeder_count, reconcile
 from apps.ems.engine.dso_answer import assess
 from apps.ems.engine.dso_exchange import Exchange
@@ -133,30 +133,43 @@ def _store(
 _HOST = re.compile(r"^[A-Za-z0-9.:\-]{1,120}$")
 
 
+class EndpointError(LinkError):
+    """A DSO interface refused; ``field`` names the form field it is about ("" for the whole)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def check_endpoint(bus: int, name: str, host: str, port: int, address: int) -> None:
-    """LinkError in an operator's words for where the EMS cannot reach a DSO."""
+    """EndpointError in an operator's words for where the EMS cannot reach a DSO."""
     if bus < 1:
-        raise LinkError(f"Bus numbers start at 1, not {bus}.")
+        raise EndpointError(f"Bus numbers start at 1, not {bus}.", "bus")
+    if bus > MAX_BUS_NUMBER:
+        raise EndpointError(f"Bus numbers go up to {MAX_BUS_NUMBER:,}, not {bus:,}.", "bus")
     if not name.strip():
-        raise LinkError("A DSO endpoint needs a name.")
+        raise EndpointError("A DSO interface needs a name.", "name")
     if not _HOST.match(host):
-        raise LinkError(f"{host!r} is not a host name or address.")
+        raise EndpointError(f"{host!r} is not a host name or address.", "host")
     if not 0 < port < 65536:
-        raise LinkError(f"Port {port} is not a TCP port (1–65535).")
+        raise EndpointError(f"Port {port} is not a TCP port (1–65535).", "port")
     if not 0 <= address <= 65519:
-        raise LinkError(f"DNP3 link address {address} is outside 0–65519.")
+        raise EndpointError(f"DNP3 link address {address} is outside 0–65519.", "address")
 
 
 def check_interface(bus: int, count: object, base: tuple[float | None, float | None]) -> int:
-    """LinkError for an interface the OPF cannot use; the feeder count as a whole number."""
+    """EndpointError for an interface the OPF cannot use; the feeder count as a whole number."""
     try:
         n = feeder_count(count, f"The DSO at bus {bus}")
     except ValueError as exc:
-        raise LinkError(str(exc)) from None
+        raise EndpointError(str(exc), "feeder_count") from None
     if (base[0] is None) != (base[1] is None):
-        raise LinkError(f"The DSO at bus {bus}: give both the base P and the base Q per feeder, or neither.")
+        raise EndpointError(
+            f"The DSO at bus {bus}: give both the base P and the base Q per feeder, or neither.",
+            "q_base_kvar" if base[1] is None else "p_base_kw",
+        )
     if any(v is not None and not math.isfinite(v) for v in base):
-        raise LinkError(f"The DSO at bus {bus}: the base P and Q must be finite numbers.")
+        raise EndpointError(f"The DSO at bus {bus}: the base P and Q must be finite numbers.")
     return n
 
 
@@ -174,16 +187,18 @@ def do_save_dso_endpoint(
     feeder_count: object = 1,
     p_base_kw: float | None = None,
     q_base_kvar: float | None = None,
+    new: bool = False,
 ) -> DsoEndpoint:
     """Create or change the registered interface of the DSO at `bus`: where its DMS listens, its
     identical feeders and base demand per feeder. A changed count or base forgets the range last
-    reported, which was counted or measured otherwise."""
+    reported, which was counted or measured otherwise. ``new``: refuse a bus already registered
+    instead of changing its interface (adding is not editing)."""
     check_endpoint(bus, name, host, port, address)
     count = check_interface(bus, feeder_count, (p_base_kw, q_base_kvar))
-    clash = DsoEndpoint.objects.filter(name=name.strip()).exclude(bus=bus).first()
-    if clash is not None:
-        raise LinkError(f"The name {name!r} is already used by the DSO at bus {clash.bus}.")
+    check_unique(bus, name, new=new)
     endpoint = DsoEndpoint.objects.select_for_update().filter(bus=bus).first()
+    if new and endpoint is not None:  # registered since check_unique
+        raise _taken(endpoint)
     before = _endpoint_doc(endpoint) if endpoint else None
     endpoint = endpoint or DsoEndpoint(bus=bus)
     if (endpoint.feeder_count, endpoint.q_base_kvar) != (count, q_base_kvar):
@@ -191,10 +206,43 @@ def do_save_dso_endpoint(
     endpoint.name, endpoint.host, endpoint.port = name.strip(), host, port
     endpoint.address, endpoint.tls = address, tls
     endpoint.feeder_count, endpoint.p_base_kw, endpoint.q_base_kvar = count, p_base_kw, q_base_kvar
-    endpoint.save()
+    try:
+        endpoint.save()
+    except IntegrityError:  # someone registered this bus or name since the checks above
+        raise EndpointError(
+            f"Bus {bus} or the name {name!r} was registered meanwhile; reload and retry."
+        ) from None
     audit.record(actor, source, "ems.dso_endpoint", endpoint, before=before, after=_endpoint_doc(endpoint))
     publish_on_commit("cycle", "ems.dso_endpoint", {"bus": bus, "name": endpoint.name})
     return endpoint
+
+
+def check_unique(bus: int, name: str, *, new: bool) -> None:
+    """EndpointError when another bus's interface has this name, or (``new``) the bus has one."""
+    clash = DsoEndpoint.objects.filter(name=name.strip()).exclude(bus=bus).first()
+    if clash is not None:
+        raise EndpointError(f"The name {name!r} is already used by the DSO at bus {clash.bus}.", "name")
+    existing = DsoEndpoint.objects.filter(bus=bus).first() if new else None
+    if existing is not None:
+        raise _taken(existing)
+
+
+def _taken(endpoint: DsoEndpoint) -> EndpointError:
+    return EndpointError(
+        f"Bus {endpoint.bus} already has a DSO interface, {endpoint.name}; edit that one instead.", "bus"
+    )
+
+
+@transaction.atomic
+def do_delete_dso_endpoint(actor: Actor, source: str, bus: int) -> None:
+    """Forget the registered interface of the DSO at `bus`. Stored runs keep their messages to it;
+    they cannot be sent any more, and a new run treats the bus as a study."""
+    endpoint = DsoEndpoint.objects.select_for_update().filter(bus=bus).first()
+    if endpoint is None:
+        raise EndpointError(f"No DSO interface is registered at bus {bus}.", "bus")
+    audit.record(actor, source, "ems.dso_endpoint_delete", endpoint, before=_endpoint_doc(endpoint))
+    endpoint.delete()
+    publish_on_commit("cycle", "ems.dso_endpoint", {"bus": bus, "name": "", "deleted": True})
 
 
 def _endpoint_doc(e: DsoEndpoint) -> dict[str, object]:

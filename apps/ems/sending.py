@@ -71,7 +71,7 @@ def sendable(run: OpfRun) -> Plan:
 
 
 def _nothing_to_send(run: OpfRun, plan: Plan, total: int) -> str:
-    admin = "add one in the admin (EMS › DSO endpoints)"
+    admin = "admins register DSOs on EMS › DSO interfaces"
     if len(plan.no_endpoint) == total:
         buses = ", ".join(str(b) for b in plan.no_endpoint)
         return f"No DSO of OPF run {run.pk} has an endpoint (buses {buses}); {admin}."

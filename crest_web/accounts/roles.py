@@ -51,6 +51,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "ems.view_dsoendpoint",
         "ems.add_dsoendpoint",
         "ems.change_dsoendpoint",
+        "ems.delete_dsoendpoint",
         "accounts.view_auditrecord",
         "auth.view_user",
         "auth.add_user",

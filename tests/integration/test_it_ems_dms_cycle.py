@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -34,7 +33,7 @@ from apps.ems.engine.dso import DsoInterface
 from apps.ems.models import DsoEndpoint, DsoMessage, OpfRun
 from crest_web.accounts.models import AuditRecord
 from crest_web.env import database_url_with_name
-from tests.conftest import ROOT, client_for
+from tests.conftest import ROOT
 from tests.integration.dnp3_support import ports, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -214,19 +213,3 @@ def test_it_the_ems_link_refuses_bad_input_and_stores_nothing() -> None:
     with pytest.raises(LinkError, match="already used by the DSO at bus 9"):
         do_save_dso_endpoint(None, "test", bus=5, name="dso-9", host="127.0.0.1", port=20501)
     assert AuditRecord.objects.filter(action="ems.dso_endpoint").count() == 1
-
-
-def test_it_admins_set_dso_endpoints_in_the_admin_audited(admin_user: User, operator: User) -> None:
-    admin_user.is_staff = operator.is_staff = True
-    admin_user.save()
-    operator.save()
-    form = {"bus": 5, "name": "ieee123", "host": "127.0.0.1", "port": 20500, "address": 10, "feeder_count": 1}
-    assert client_for(operator).post("/admin/ems/dsoendpoint/add/", form).status_code == 403
-    client = client_for(admin_user)
-    page = client.post("/admin/ems/dsoendpoint/add/", {**form, "port": 0})
-    assert page.status_code == 200 and not DsoEndpoint.objects.exists()  # the form says why
-    assert client.post("/admin/ems/dsoendpoint/add/", form).status_code == 302
-    endpoint = DsoEndpoint.objects.get()
-    assert (endpoint.bus, endpoint.port, endpoint.tls) == (5, 20500, False)
-    record = AuditRecord.objects.get(action="ems.dso_endpoint")
-    assert record.actor == admin_user and record.source == "admin"

@@ -36,7 +36,7 @@ def superuser(db: None) -> User:
 
 
 def test_it_keeps_an_admin_by_role_from_making_themselves_superuser_in_the_admin(admin_user: User) -> None:
-    admin_user.is_staff = True  # as seed_demo makes the demo admin
+    admin_user.is_staff = True  # as seed_demo used to make the demo admin
     admin_user.save()
     client = client_for(admin_user)
     response = client.post(
@@ -61,6 +61,15 @@ def test_it_keeps_an_admin_by_role_from_making_themselves_superuser_in_the_admin
 
 def test_it_opens_the_admin_to_a_superuser(superuser: User) -> None:
     assert client_for(superuser).get("/admin/auth/user/").status_code == 200
+
+
+def test_it_seeds_demo_users_with_their_role_and_no_staff_status(db: None) -> None:
+    from apps.der_registry.management.commands.seed_demo import Command
+
+    assert {name for name, _ in Command()._users()} == {"operator", "planner", "admin"}
+    demo_admin = User.objects.get(username="admin")
+    assert not (demo_admin.is_staff or demo_admin.is_superuser)
+    assert client_for(demo_admin).get("/ems/dsos/").status_code == 200  # the role is enough
 
 
 # --- Users and roles page ---------------------------------------------------------------------

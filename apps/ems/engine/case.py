@@ -17,6 +17,8 @@ from typing import Any
 
 CASES: tuple[str, ...] = ("case9", "case14", "case30", "case118")
 DEFAULT_CASE = "case9"
+# PSS/E numbers buses 1–999,997 and MATPOWER cases keep its numbers: anything larger is a typo.
+MAX_BUS_NUMBER = 999_997
 
 _INJECTION = re.compile(r"^\s*(\d+)\s*:\s*([-+]?[\d.eE+-]+)\s*:\s*([-+]?[\d.eE+-]+)\s*$")
 _BRANCH = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")

@@ -190,7 +190,7 @@ def reconcile(
             raise ValueError(
                 f"DSO at bus {dso.bus}: the line says {dso.count} feeders, but its interface "
                 f"{known.name!r} is registered with {known.count} {feeders}; write {dso.bus}x{known.count} "
-                "or change the registration (admin › EMS › DSO endpoints)."
+                "or change the registration (EMS › DSO interfaces)."
             )
         if dso.p_kw is None and dso.q_kvar is None and known.q_base_kvar is not None:
             dso = replace(dso, p_kw=known.p_base_kw, q_kvar=known.q_base_kvar)

@@ -35,7 +35,7 @@ def mismatch(label: str, dms_count: int | None, registered_count: int, ems_count
     return (  # under the alarm's 300 characters
         f"DSO {label}: the DMS models {_feeders(dms_count)}, the EMS has it registered with "
         f"{registered_count}{ran}, so each side splits the Q totals otherwise. Correct the "
-        "registration (admin › EMS › DSO endpoints) or the DMS's --dso-feeder NAME:COUNT."
+        "registration (EMS › DSO interfaces) or the DMS's --dso-feeder NAME:COUNT."
     )
 
 

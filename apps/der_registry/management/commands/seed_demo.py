@@ -62,7 +62,7 @@ class Command(BaseCommand):
             if user_model.objects.filter(username=role).exists():
                 continue
             password = secrets.token_urlsafe(12)
-            user = user_model.objects.create_user(role, password=password, is_staff=(role == "admin"))
+            user = user_model.objects.create_user(role, password=password)
             user.groups.add(Group.objects.get(name=role))
             audit.record(None, "cli", "user.create", user, after={"username": role, "role": role})
             created.append((role, password))
