@@ -7,6 +7,8 @@ import dataclasses
 from django.utils import timezone
 
 from apps.capability.engine.pv import PVUnit
+from apps.der_registry.availability import reported_available_kw
+from apps.der_registry.engine.availability import available_pv_kw
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.models import DER, DERQuerySet
 from apps.dms.models import Feeder
@@ -38,15 +40,18 @@ def registry_pv_units(feeder: Feeder) -> list[PVUnit]:
 
 
 def live_pv_units(feeder: Feeder) -> tuple[list[PVUnit], list[str]]:
-    """Active DERs with fresh telemetry, available PV = their present output (within the rating);
-    DERs whose telemetry is stale or missing are left out and named (DESIGN §9)."""
+    """Active DERs with fresh telemetry, available PV = what each could produce now (its reported
+    available power while fresh, else its rating × irradiance: `available_pv_kw`), never its present
+    output, which after a P limit is the limit; DERs whose telemetry is stale or missing are left out
+    and named (DESIGN §9)."""
     now = timezone.now()
     stale = set(_active(feeder).with_stale_telemetry(now).values_list("name", flat=True))
     units = []
-    for der in _active(feeder).select_related("latest").order_by("name"):
+    for der in _active(feeder).select_related("latest", "sep2").order_by("name"):
         sample = getattr(der, "latest", None)
-        if der.name in stale or sample is None or sample.p_kw is None:
+        if der.name in stale or sample is None:
             continue
         unit = _pv_unit(der)
-        units.append(dataclasses.replace(unit, p_avail_kw=min(max(sample.p_kw, 0.0), unit.p_avail_kw)))
+        reported = reported_available_kw(der, now, max_age_s=der.expected_update_s)
+        units.append(dataclasses.replace(unit, p_avail_kw=available_pv_kw(unit.p_avail_kw, reported)))
     return units, sorted(stale)

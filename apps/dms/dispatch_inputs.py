@@ -4,16 +4,17 @@ into stored documents."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import math
 from typing import Any
 
 from django.utils import timezone
 
 from apps.alarms.models import Alarm
+from apps.der_registry.availability import reported_available_kw
+from apps.der_registry.engine.availability import available_pv_kw
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.models import DER
-from apps.dms.engine.dispatch_types import STALE_INTERVALS, DerState, DispatchResult, available_pv_kw
+from apps.dms.engine.dispatch_types import STALE_INTERVALS, DerState, DispatchResult
 from apps.dms.models import Feeder
 
 RATINGS = ("apparent_power_kva", "active_power_kw", "reactive_injected_kvar", "reactive_absorbed_kvar")
@@ -45,7 +46,7 @@ def der_states(feeder: Feeder, interval_s: float) -> tuple[list[DerState], dict[
                 der.bus,
                 tuple(der.phases),
                 "pv",
-                available_pv_kw(p_max, reported_available_kw(der, now, interval_s)),
+                available_pv_kw(p_max, reported_available_kw(der, now, STALE_INTERVALS * interval_s)),
                 s_kva,
                 p,
                 q,
@@ -56,23 +57,11 @@ def der_states(feeder: Feeder, interval_s: float) -> tuple[list[DerState], dict[
                 p_rated_kw=p_max,
                 q_inj_max_kvar=eff["reactive_injected_kvar"],
                 q_abs_max_kvar=eff["reactive_absorbed_kvar"],
+                clock_offset_s=latest.clock_offset_s if latest else None,
             )
         )
         ids[der.name] = der.pk
     return states, ids
-
-
-def reported_available_kw(der: DER, now: dt.datetime, interval_s: float) -> float | None:
-    """The available active power the unit itself last reported (IEEE 2030.5 DERAvailability
-    statWAvail, W), if within the telemetry age the dispatch trusts; else None. The registry's IEEE
-    1547 monitoring has no such quantity, and DNP3 units report none."""
-    edev = getattr(der, "sep2", None)
-    watts = edev.availability.get("statWAvail") if edev is not None else None
-    at = edev.reported_at.get("dera") if edev is not None else None
-    if watts is None or at is None:
-        return None
-    age_s = (now - dt.datetime.fromisoformat(at)).total_seconds()
-    return float(watts) / 1000.0 if age_s <= STALE_INTERVALS * interval_s else None
 
 
 def result_doc(result: DispatchResult) -> dict[str, Any]:

@@ -302,6 +302,18 @@ def test_telemetry_ages_read_as_people_say_them(age_s: float, text: str) -> None
     assert excluded is not None and f"telemetry {text} old" in excluded.reason
 
 
+def test_a_device_clock_far_off_is_named_as_the_clock_not_as_old_telemetry() -> None:
+    """A unit whose clock is 3257 days behind reports fresh values stamped 3257 days ago: it sits the
+    dispatch out (its times can't be trusted), and the reason sends the operator to its clock, not
+    after a communication path that works."""
+    behind_s = -3257 * 86_400.0
+    skewed = dataclasses.replace(pv()[0], telemetry_age_s=-behind_s + 3.0, clock_offset_s=behind_s)
+    excluded = exclusion(skewed, interval_s=300.0)
+    assert excluded is not None and excluded.cause == "DER unavailable"
+    assert "device clock off by 3257 d (behind)" in excluded.reason
+    assert "telemetry" not in excluded.reason.split(";")[0] and "3257 d old" not in excluded.reason
+
+
 def following(ders: tuple[DerState, ...], result: DispatchResult) -> tuple[DerState, ...]:
     """What the units report after taking `result`'s set points: P at its limit within the PV they
     can give, Q at its set point (excluded units unchanged)."""

@@ -153,16 +153,25 @@ def test_it_refuses_an_unknown_study_kind_and_a_bad_range(admin_client: Client, 
 def test_it_leaves_ders_with_stale_telemetry_out_of_the_live_curve(
     admin_user: User, feeder_with_pv: Any
 ) -> None:
-    from apps.der_registry.actions import do_record_monitoring
+    """The live curve offers what each unit could give now, not what it happens to give: a unit held
+    at half its rating by a P limit still counts at its rating (no irradiance is measured: full sun),
+    one that reports its available power (IEEE 2030.5 statWAvail) counts at that. Taking the present
+    output made a curtailed unit shrink the curve it was curtailed for (issue #11)."""
+    from apps.der_registry.actions import do_record_monitoring, do_record_sep2_der_state
     from apps.der_registry.models import DER
 
     ders = list(DER.objects.filter(feeder__name="ieee13").order_by("name"))
     for der in ders[1:]:
         do_record_monitoring(None, "system", der.pk, {"p_kw": der.np_active_power_kw / 2})
+    quarter_w = 1000 * ders[2].np_active_power_kw / 4
+    do_record_sep2_der_state(None, "test", ders[2].pk, "dera", {"statWAvail": quarter_w})
     study = actions.do_start_study(admin_user, "web", "ieee13", kind="live", headroom="0:0:1")
     assert study.params["excluded_stale"] == [ders[0].name]
     used = {u["name"]: u["p_avail_kw"] for u in study.params["pv_units"]}
-    assert ders[0].name not in used and used[ders[1].name] == pytest.approx(ders[1].np_active_power_kw / 2)
+    assert ders[0].name not in used
+    assert used[ders[1].name] == pytest.approx(ders[1].np_active_power_kw)
+    assert used[ders[2].name] == pytest.approx(ders[2].np_active_power_kw / 4)
+    assert all(used[d.name] == pytest.approx(d.np_active_power_kw) for d in ders[3:])
 
 
 def _finished(user: User, **kwargs: Any) -> CapabilityStudy:

@@ -59,3 +59,28 @@ def test_it_calls_a_late_sample_old_telemetry_not_a_clock_problem(
     monitoring = as_json(admin_client.get(f"/api/ders/{der.pk}/"))["monitoring"]
     assert monitoring["stale"] and monitoring["clock_problem"] == "" and monitoring["clock_offset_s"] is None
     assert "STALE" in admin_client.get(f"/ders/{der.pk}/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_names_the_clock_when_a_dispatch_leaves_such_a_unit_out(operator: Any) -> None:
+    """The dispatch can't tell how old the values of a unit with a wrong clock are, so the unit sits
+    it out; the run says why in the same words as the registry, not "telemetry 3257 d old"."""
+    from apps.der_registry.models import DER
+    from apps.dms import actions
+    from celery_tasks.dispatch import run_dispatch
+    from tests.conftest import client_for
+    from tests.integration.test_it_dispatch import with_pv
+
+    feeder = with_pv("feedera", seed=3)
+    skewed = DER.objects.filter(feeder=feeder).order_by("name").first()
+    assert skewed is not None
+    report(skewed, device_clock_off_s=-3257 * DAY_S - 600)
+    run = actions.do_request_dispatch(operator, "web", feeder.name, q_kvar=300.0, v_sub_pu=1.0, enqueue=False)
+    run_dispatch.apply(args=(run.pk,))
+    run.refresh_from_db()
+    assert run.status == "done", run.error
+    (excluded,) = run.result["excluded"]
+    assert excluded["name"] == skewed.name and excluded["cause"] == "DER unavailable"
+    assert excluded["reason"].startswith("device clock off by 3257 d (behind)")
+    page = client_for(operator).get(f"/feeders/{feeder.name}/dispatch/{run.pk}/").content.decode()
+    assert "device clock off by 3257 d (behind)" in page and "3257 d old" not in page

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from apps.der_registry.engine.device_clock import clock_problem
 from apps.dms.engine.network import Network
 
 DerKind = Literal["pv", "load"]  # smart inverter; controllable load (demand response)
@@ -21,15 +22,6 @@ Cause = Literal["capability limit", "voltage limit", "DER unavailable", "communi
 STALE_INTERVALS = 2  # telemetry older than this many dispatch intervals is not trusted (issue 6)
 MAX_ABS_Q_KVAR = 1e6  # beyond any distribution feeder: a typo, not a request
 V_SUB_RANGE = (0.9, 1.1)
-# Irradiance, in pu of the 1000 W/m² a PV rating is given at, taken for a unit that reports no
-# available power. Nothing in the system measures irradiance (the registry's IEEE 1547 monitoring
-# holds P, Q, V, f and states; no pyranometer or weather feed), so full sun is assumed: a P limit
-# planned against it never holds a unit below what the sun gives unless the dispatch means to, a Q
-# set point planned inside the kVA disk at full P stays deliverable at any lower irradiance, and
-# curtailment is never under-reported. The cost: at lower sun the reported curtailment is an upper
-# bound and OpenDSS sees more PV than there is (overvoltage on the safe side). Replace this with a
-# measurement when one exists; it is the only irradiance the dispatch uses.
-IRRADIANCE_PU = 1.0
 
 
 class DispatchInputError(ValueError):
@@ -69,6 +61,8 @@ class DerState:
     p_rated_kw: float | None = None
     q_inj_max_kvar: float | None = None
     q_abs_max_kvar: float | None = None
+    # device time − arrival of its newest sample, s, when a day or more (device_clock); None: clock ok
+    clock_offset_s: float | None = None
 
     @property
     def p_max_kw(self) -> float:
@@ -176,15 +170,6 @@ class DispatchResult:
         return 100 * abs(self.q_achieved_kvar - self.request.q_kvar) / max(abs(self.request.q_kvar), 1.0)
 
 
-def available_pv_kw(p_rated_kw: float, reported_kw: float | None) -> float:
-    """What a PV unit could produce now: the available power it reports (IEEE 2030.5 DERAvailability
-    statWAvail), else its rating × `IRRADIANCE_PU`; never above the rating, never below 0. Never its
-    present output or its P limit: after a P-limit set point the output is the limit, and taking that
-    as available made every repeat of a request curtail below the last, to zero (issue #11)."""
-    estimate = p_rated_kw * IRRADIANCE_PU if reported_kw is None else reported_kw
-    return min(max(estimate, 0.0), p_rated_kw)
-
-
 def check_input(
     net: Network, request: DispatchRequest, ders: Sequence[DerState], opt: DispatchOptions
 ) -> None:
@@ -239,12 +224,16 @@ def _check_der(net: Network, d: DerState) -> None:
 
 
 def exclusion(d: DerState, interval_s: float) -> Excluded | None:
-    """Why `d` sits this dispatch out, if it does: no communication, no fresh telemetry (older than
-    two intervals), or offline. Its present output stays in the network as a fixed injection."""
+    """Why `d` sits this dispatch out, if it does: no communication, no telemetry, a device clock far
+    off, no fresh telemetry (older than two intervals), or offline. Its present output stays in the
+    network as a fixed injection."""
     if not d.comm_ok:
         return Excluded(d.name, "communication failure", "communication failed", d.p_kw, d.q_kvar)
     if d.telemetry_age_s is None:
         return Excluded(d.name, "DER unavailable", "no telemetry received", d.p_kw, d.q_kvar)
+    if d.clock_offset_s is not None:  # its times say nothing of its age: send the operator to the clock
+        reason = f"{clock_problem(d.clock_offset_s)}; its telemetry times can't be trusted"
+        return Excluded(d.name, "DER unavailable", reason, d.p_kw, d.q_kvar)
     if d.telemetry_age_s > STALE_INTERVALS * interval_s:
         reason = f"telemetry {format_age(d.telemetry_age_s)} old (> {STALE_INTERVALS} intervals)"
         return Excluded(d.name, "DER unavailable", reason, d.p_kw, d.q_kvar)
