@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from functools import cache
 
 import numpy as np
@@ -106,6 +107,24 @@ def test_stage_2_removes_the_violations_an_aggressive_request_creates() -> None:
     (short,) = result.shortfalls
     assert short.cause == "voltage limit"
     assert check.substation_q_kvar < 0  # as much of the request as the limits allow
+
+
+def test_a_shortfall_after_stage_2_splits_the_inverter_limits_from_the_voltage_limits() -> None:
+    """Injecting 2500 kvar at 1.0 pu is beyond the inverters even at stage 1 (every one injecting),
+    and stage 2 then turns some to absorbing to hold the voltages. The shortfall must not claim
+    "every dispatched inverter is at its capacitive limit" while 40-odd absorb: it says how much
+    the inverter limits leave and how much more the voltage limits cost, and blames the larger."""
+    result = dispatch(ieee123(), DispatchRequest(-2500.0, 1.0), pv(), NO_FLEX)
+    assert result.stage2_ran and result.kept_stage == 2
+    assert any(s.q_kvar < 0 for s in result.setpoints)
+    (short,) = [s for s in result.shortfalls if s.quantity == "q"]
+    assert "every dispatched inverter is at its capacitive limit" not in short.detail
+    numbers = [float(x) for x in re.findall(r"(\d+) kvar", short.detail)]
+    total, inverters, voltages = numbers[:3]
+    assert total == pytest.approx(short.achieved - short.requested, abs=1.0)
+    assert inverters + voltages == pytest.approx(total, abs=1.5)
+    assert short.cause == ("voltage limit" if voltages >= inverters else "capability limit")
+    assert "capacitive limit" in short.detail and "voltage" in short.detail
 
 
 def test_a_mild_request_skips_stage_2() -> None:

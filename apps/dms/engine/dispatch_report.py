@@ -73,6 +73,23 @@ def shortfalls(
     return tuple(out)
 
 
+def _split_q_shortfall(requested: float, q: float, stage1_miss: float, spare_kvar: float) -> Shortfall:
+    """Stage 1 already missed at the inverters' limits and stage 2 turned some inverters the other
+    way to hold the voltages: name both parts, and blame the larger."""
+    miss = q - requested
+    way = "capacitive" if miss > 0 else "inductive"
+    voltages = abs(miss) - abs(stage1_miss)
+    cause: Cause = "voltage limit" if voltages >= abs(stage1_miss) else "capability limit"
+    detail = (
+        f"{abs(miss):.0f} kvar short: with every inverter at its {way} limit "
+        f"{abs(stage1_miss):.0f} kvar were missing, and holding every voltage within limits cost "
+        f"{voltages:.0f} kvar more"
+    )
+    if spare_kvar:
+        detail += f" (excluded DERs would add {spare_kvar:.0f} kvar)"
+    return Shortfall("q", requested, q, cause, detail)
+
+
 def _voltage_shortfall(left: Sequence[Violation], opt: DispatchOptions) -> Shortfall:
     """Node-phases the DERs could not bring back inside the limits (capacitors and regulators are
     not the dispatch's to move): the worst one's limit and voltage, and how many."""
@@ -112,6 +129,8 @@ def _q_shortfall(
         names = ", ".join(e.name for e, _ in excluded if e.cause == cause)
         detail = f"{abs(miss):.0f} kvar short; {sum(spare.values()):.0f} kvar {way} sits with {names}"
         return Shortfall("q", requested, q, cause, detail)
+    if stage2 and abs(miss) > abs(misses[0]) + tol:  # stage 1 at the limits, stage 2 gave more up
+        return _split_q_shortfall(requested, q, misses[0], sum(spare.values()))
     detail = f"every dispatched inverter is at its {way} limit; {abs(miss):.0f} kvar short"
     if spare:
         detail += f" (excluded DERs would add {sum(spare.values()):.0f} kvar)"
