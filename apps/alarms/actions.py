@@ -70,6 +70,7 @@ def do_raise_alarm(
         .first()
     )
     if existing is not None:
+        _bring_up_to_date(actor, source, existing, message[:300])
         return existing, False
     try:
         with transaction.atomic():
@@ -88,6 +89,18 @@ def do_raise_alarm(
     audit.record(actor, source, "alarm.raise", alarm, after=_snap(alarm))
     _publish(alarm, "alarm.raised")
     return alarm, True
+
+
+def _bring_up_to_date(actor: Actor, source: str, alarm: Alarm, message: str) -> None:
+    """An active alarm says what is wrong now: the condition may have changed while it stayed
+    active (a shortfall that became violations left). One alarm still, its new text audited."""
+    if alarm.message == message:
+        return
+    before = alarm.message
+    alarm.message = message
+    alarm.save(update_fields=["message"])
+    audit.record(actor, source, "alarm.update", alarm, before={"message": before}, after={"message": message})
+    _publish(alarm, "alarm.updated")
 
 
 @transaction.atomic

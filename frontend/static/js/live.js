@@ -14,6 +14,7 @@ function describe(msg) {
     case "der.imported": return `${p.count} DERs imported from CSV`;
     case "alarm.raised": return `Alarm (${p.severity}): ${p.label || p.source} — ${p.message}`;
     case "alarm.cleared": return `Alarm cleared: ${p.label || p.source} — ${p.message}`;
+    case "alarm.updated": return `Alarm now: ${p.label || p.source} — ${p.message}`;
     default: return null;  // telemetry and the like update data, not the operator's attention
   }
 }
