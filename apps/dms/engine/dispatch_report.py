@@ -73,7 +73,7 @@ def shortfalls(
     return tuple(out)
 
 
-def _split_q_shortfall(requested: float, q: float, stage1_miss: float, spare_kvar: float) -> Shortfall:
+def _split_q_shortfall(requested: float, q: float, stage1_miss: float, spare_note: str) -> Shortfall:
     """Stage 1 already missed at the inverters' limits and stage 2 turned some inverters the other
     way to hold the voltages: name both parts, and blame the larger."""
     miss = q - requested
@@ -83,10 +83,8 @@ def _split_q_shortfall(requested: float, q: float, stage1_miss: float, spare_kva
     detail = (
         f"{abs(miss):.0f} kvar short: with every inverter at its {way} limit "
         f"{abs(stage1_miss):.0f} kvar were missing, and holding every voltage within limits cost "
-        f"{voltages:.0f} kvar more"
+        f"{voltages:.0f} kvar more{spare_note}"
     )
-    if spare_kvar:
-        detail += f" (excluded DERs would add {spare_kvar:.0f} kvar)"
     return Shortfall("q", requested, q, cause, detail)
 
 
@@ -129,11 +127,10 @@ def _q_shortfall(
         names = ", ".join(e.name for e, _ in excluded if e.cause == cause)
         detail = f"{abs(miss):.0f} kvar short; {sum(spare.values()):.0f} kvar {way} sits with {names}"
         return Shortfall("q", requested, q, cause, detail)
+    spare_note = f" (excluded DERs would add {sum(spare.values()):.0f} kvar)" if spare else ""
     if stage2 and abs(miss) > abs(misses[0]) + tol:  # stage 1 at the limits, stage 2 gave more up
-        return _split_q_shortfall(requested, q, misses[0], sum(spare.values()))
-    detail = f"every dispatched inverter is at its {way} limit; {abs(miss):.0f} kvar short"
-    if spare:
-        detail += f" (excluded DERs would add {sum(spare.values()):.0f} kvar)"
+        return _split_q_shortfall(requested, q, misses[0], spare_note)
+    detail = f"every dispatched inverter is at its {way} limit; {abs(miss):.0f} kvar short{spare_note}"
     return Shortfall("q", requested, q, "capability limit", detail)
 
 
