@@ -9,8 +9,8 @@ import pytest
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.dss_sanitize import sanitize_script
 from apps.dms.engine.network import FeederImportError
+from tests.conftest import FEEDERS
 
-FEEDERS = Path(__file__).resolve().parents[2].parent / "shared" / "feeders"
 CIRCUIT = (
     "clear\nnew circuit.t basekv=12.47 bus1=src pu=1.0\n"
     "new line.a bus1=src bus2=b1 phases=3 r1=0.1 x1=0.3 r0=0.3 x0=0.9 length=1 units=km\n"

@@ -9,8 +9,8 @@ import pytest
 
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.network import FeederImportError, Network
+from tests.conftest import FEEDERS
 
-FEEDERS = Path(__file__).resolve().parents[2].parent / "shared" / "feeders"
 IEEE13 = FEEDERS / "13Bus" / "IEEE13Nodeckt.dss"
 IEEE123 = FEEDERS / "123Bus" / "IEEE123Master.dss"
 

@@ -11,8 +11,8 @@ from apps.dms.engine import opendss_pf
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.dss_thread import on_dss_thread
 from apps.dms.engine.network import DerInjection, Network, OperatingState, PowerFlowResult
+from tests.conftest import FEEDERS
 
-FEEDERS = Path(__file__).resolve().parents[2].parent / "shared" / "feeders"
 MASTERS = {
     "ieee13": FEEDERS / "13Bus" / "IEEE13Nodeckt.dss",
     "ieee123": FEEDERS / "123Bus" / "IEEE123Master.dss",

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.conftest import SHARED
+from tests.conftest import FEEDERS
 
-IEEE13 = SHARED / "feeders" / "13Bus" / "IEEE13Nodeckt.dss"
+IEEE13 = FEEDERS / "13Bus" / "IEEE13Nodeckt.dss"
 
 
 def capability(*args: str) -> Any:

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, SHARED, manage_without_database
+from tests.conftest import FEEDERS, ROOT, manage_without_database
 
-IEEE13 = SHARED / "feeders" / "13Bus" / "IEEE13Nodeckt.dss"
+IEEE13 = FEEDERS / "13Bus" / "IEEE13Nodeckt.dss"
 
 
 def test_it_runs_powerflow_on_an_opendss_file_without_services() -> None:

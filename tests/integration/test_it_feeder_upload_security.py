@@ -19,9 +19,9 @@ from django.test import Client
 
 from apps.dms.models import Feeder
 from crest_web.launcher import DATA_DIR
-from tests.conftest import SHARED, as_json
+from tests.conftest import FEEDERS, as_json
 
-IEEE13 = SHARED / "feeders" / "13Bus"
+IEEE13 = FEEDERS / "13Bus"
 PASSWD_FIRST_LINE = Path("/etc/passwd").read_text().splitlines()[0]
 
 
@@ -41,8 +41,8 @@ def zipped(members: dict[str, bytes], external_attr: dict[str, int] | None = Non
 
 def feeder_folder(folder: str) -> dict[str, bytes]:
     """A public feeder's folder as zip members, with the line codes its own copy redirects to."""
-    members = {f"feeders/{folder}/{p.name}": p.read_bytes() for p in (SHARED / "feeders" / folder).iterdir()}
-    return {**members, "feeders/IEEELineCodes.DSS": (SHARED / "feeders" / "IEEELineCodes.DSS").read_bytes()}
+    members = {f"feeders/{folder}/{p.name}": p.read_bytes() for p in (FEEDERS / folder).iterdir()}
+    return {**members, "feeders/IEEELineCodes.DSS": (FEEDERS / "IEEELineCodes.DSS").read_bytes()}
 
 
 def ieee13_with(master: str) -> SimpleUploadedFile:

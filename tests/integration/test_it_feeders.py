@@ -15,10 +15,10 @@ from django.test import Client
 
 from apps.dms.models import Feeder, FeederVersion
 from crest_web.accounts.models import AuditRecord
-from tests.conftest import SHARED, as_json, manage_without_database
+from tests.conftest import FEEDERS, as_json, manage_without_database
 
-IEEE13 = SHARED / "feeders" / "13Bus" / "IEEE13Nodeckt.dss"
-IEEE123 = SHARED / "feeders" / "123Bus" / "IEEE123Master.dss"
+IEEE13 = FEEDERS / "13Bus" / "IEEE13Nodeckt.dss"
+IEEE123 = FEEDERS / "123Bus" / "IEEE123Master.dss"
 
 
 def run_json(*args: str) -> Any:
@@ -104,7 +104,7 @@ def zipped_123(with_line_codes: bool) -> SimpleUploadedFile:
         for path in IEEE123.parent.iterdir():
             zf.write(path, f"feeders/123Bus/{path.name}")
         if with_line_codes:  # IEEE123Master.dss redirects to ../IEEELineCodes.DSS
-            zf.write(SHARED / "feeders" / "IEEELineCodes.DSS", "feeders/IEEELineCodes.DSS")
+            zf.write(FEEDERS / "IEEELineCodes.DSS", "feeders/IEEELineCodes.DSS")
     return SimpleUploadedFile("ieee123.zip", buffer.getvalue(), content_type="application/zip")
 
 

@@ -16,8 +16,8 @@ NS = "http://ieee.org/2030.5"
 CONTENT_TYPE = "application/sep+xml"
 ET.register_namespace("", NS)
 
-# The schema ships with the project's shared folder; `SEP2_XSD` / set_schema_path may move it.
-DEFAULT_XSD = Path(__file__).resolve().parents[5] / "shared" / "ieee2030_5" / "sep.xsd"
+# IEEE 2030.5 (2013 namespace) as published, with its legal notice; set_schema_path may move it.
+DEFAULT_XSD = Path(__file__).resolve().parent / "schema" / "sep.xsd"
 _schema_path: list[Path] = [DEFAULT_XSD]
 
 
