@@ -16,11 +16,12 @@ from apps.dms.engine.dispatch_types import DispatchInputError, DispatchOptions, 
 from apps.dms.engine.network import Network
 from apps.dms.locks import FeederBusy, feeder_lock
 from apps.dms.models import DispatchRun, Feeder
+from crest_web import task_names
 
 INTERVAL_S = 300.0  # the time-based dispatch period; telemetry older than two of them is stale
 
 
-@shared_task(name="crest.dispatch.run")
+@shared_task(name=task_names.DISPATCH_RUN)
 def run_dispatch(run_id: int) -> str:
     """Dispatch one queued run; a redelivered run that already started is skipped."""
     run = DispatchRun.objects.select_related("feeder", "feeder_version").get(pk=run_id)
@@ -47,7 +48,7 @@ def run_dispatch(run_id: int) -> str:
     return "done"
 
 
-@shared_task(name="crest.dispatch.scheduled")
+@shared_task(name=task_names.DISPATCH_SCHEDULED)
 def scheduled_dispatch() -> int:
     """Time-based dispatch: every feeder whose last request was dispatched gets it again."""
     count = 0
@@ -59,7 +60,7 @@ def scheduled_dispatch() -> int:
     return count
 
 
-@shared_task(name="crest.dispatch.redispatch")
+@shared_task(name=task_names.DISPATCH_REDISPATCH)
 def redispatch(feeder_name: str, reason: str) -> int | None:
     """Event-based re-dispatch of a feeder's last request (a DER lost, a violation raised ...)."""
     last = DispatchRun.objects.filter(feeder__name=feeder_name, status=DispatchRun.Status.DONE).first()

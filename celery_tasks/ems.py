@@ -9,11 +9,12 @@ from django.contrib.auth.models import User
 
 from apps.ems.link import send_run
 from apps.ems.sending import LinkError, configured_tls_dir, unmark
+from crest_web import task_names
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="crest.ems.send_run")
+@shared_task(name=task_names.EMS_SEND_RUN)
 def send_run_task(run_id: int, user_id: int | None = None) -> str:
     """Send the run's unanswered messages (do_request_send queued it) and record the answers, audited
     under the operator who asked. A run with nothing left to send (answered meanwhile) is skipped."""

@@ -4,10 +4,11 @@ from celery import shared_task
 from django.utils import timezone
 
 from apps.der_registry.models import DER
+from crest_web import task_names
 from crest_web.events import publish_now
 
 
-@shared_task(name="crest.registry.sweep_telemetry")
+@shared_task(name=task_names.REGISTRY_SWEEP_TELEMETRY)
 def sweep_telemetry() -> dict[str, int]:
     """Count active DERs whose telemetry is stale (or absent) and tell the dashboards.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from crest_web import task_names
 from crest_web.accounts.proxies import parse_trusted_proxies
 from crest_web.env import (
     ConfigError,
@@ -284,10 +285,10 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {"task": "crest.heartbeat", "schedule": float(CREST_BEAT_HEARTBEAT_S)},
-    "registry-telemetry-sweep": {"task": "crest.registry.sweep_telemetry", "schedule": 60.0},
+    "heartbeat": {"task": task_names.HEARTBEAT, "schedule": float(CREST_BEAT_HEARTBEAT_S)},
+    "registry-telemetry-sweep": {"task": task_names.REGISTRY_SWEEP_TELEMETRY, "schedule": 60.0},
     # The 5-minute cycle's time-based dispatch (celery_tasks/dispatch.py INTERVAL_S).
-    "dispatch-scheduled": {"task": "crest.dispatch.scheduled", "schedule": 300.0},
+    "dispatch-scheduled": {"task": task_names.DISPATCH_SCHEDULED, "schedule": 300.0},
 }
 # The EMS master's TLS files (ca.pem, master.pem, master.key) for DSOs marked DNP3 over TLS when
 # runs are sent from the UI (celery_tasks/ems.py); `run_ems_link --tls-dir` for the command.
@@ -296,4 +297,4 @@ CREST_EMS_TLS_DIR = os.environ.get("CREST_EMS_TLS_DIR", "")
 # telemetry of the others so the board is not all stale (apps/der_registry/demo.py).
 CREST_DEMO = env_bool("CREST_DEMO", False)
 if CREST_DEMO:
-    CELERY_BEAT_SCHEDULE["demo-telemetry"] = {"task": "crest.demo.telemetry", "schedule": 20.0}
+    CELERY_BEAT_SCHEDULE["demo-telemetry"] = {"task": task_names.DEMO_TELEMETRY, "schedule": 20.0}

@@ -15,9 +15,11 @@ from apps.capability.inputs import live_pv_units, registry_pv_units
 from apps.capability.models import PLACES_OWN_PV, CapabilityStudy, FeederProfile
 from apps.dms.actions import FeederError
 from apps.dms.feeders import current_version
+from crest_web import task_names
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 from crest_web.events import publish_on_commit
+from crest_web.task_queue import enqueue_on_commit
 
 Status = CapabilityStudy.Status
 
@@ -212,10 +214,8 @@ def do_start_study(
             "ders": study.der_count,
         },
     )
-    from celery_tasks.capability import run_study
-
     if enqueue:  # the command line runs the study in its own process instead
-        transaction.on_commit(lambda: run_study.delay(study.pk))
+        enqueue_on_commit(task_names.CAPABILITY_RUN_STUDY, study.pk)
     _publish(study)
     return study
 

@@ -12,9 +12,11 @@ from django.utils import timezone
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.network import FeederImportError, Network
 from apps.dms.models import Bus, DispatchRun, Feeder, FeederVersion
+from crest_web import task_names
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 from crest_web.events import publish_on_commit
+from crest_web.task_queue import enqueue_on_commit
 
 
 class FeederError(ValueError):
@@ -179,9 +181,7 @@ def do_request_dispatch(
     )
     _publish_run(run)
     if enqueue:
-        from celery_tasks.dispatch import run_dispatch
-
-        transaction.on_commit(lambda: run_dispatch.delay(run.pk))
+        enqueue_on_commit(task_names.DISPATCH_RUN, run.pk)
     return run
 
 

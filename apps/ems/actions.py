@@ -20,9 +20,11 @@ from apps.ems.engine.opf import OpfResult, run_opf
 from apps.ems.engine.volt_var_lp import Weights
 from apps.ems.models import DsoEndpoint, DsoMessage, OpfRun
 from apps.ems.sending import LinkError, check_tls, configured_tls_dir, mark, marked, sendable
+from crest_web import task_names
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 from crest_web.events import publish_on_commit
+from crest_web.task_queue import enqueue_on_commit
 
 
 class OpfError(ValueError):
@@ -367,7 +369,5 @@ def do_request_send(actor: Actor, source: str, run_id: int) -> OpfRun:
     audit.record(actor, source, "ems.send_request", run, after=after)
     publish_on_commit("cycle", "ems.send_requested", {"run": run.pk, "buses": buses})
     user_id = actor.pk if actor is not None and actor.is_authenticated else None
-    from celery_tasks.ems import send_run_task  # the task module imports the EMS's link, not the reverse
-
-    transaction.on_commit(lambda: send_run_task.delay(run.pk, user_id))
+    enqueue_on_commit(task_names.EMS_SEND_RUN, run.pk, user_id)
     return run

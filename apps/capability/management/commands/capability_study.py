@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.capability import actions
 from apps.capability.models import CapabilityStudy
-from celery_tasks.capability import run_study
+from apps.capability.runner import run_study
 
 
 class Command(BaseCommand):

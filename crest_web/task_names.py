@@ -1,0 +1,14 @@
+"""The Celery task names, one definition each. Actions enqueue by these names (crest_web.task_queue)
+and never import celery_tasks, whose modules import the actions: no import circle. This module
+imports nothing, so settings (the beat schedule) can read it too."""
+
+from __future__ import annotations
+
+HEARTBEAT = "crest.heartbeat"
+REGISTRY_SWEEP_TELEMETRY = "crest.registry.sweep_telemetry"
+DEMO_TELEMETRY = "crest.demo.telemetry"
+CAPABILITY_RUN_STUDY = "crest.capability.run_study"
+DISPATCH_RUN = "crest.dispatch.run"
+DISPATCH_SCHEDULED = "crest.dispatch.scheduled"
+DISPATCH_REDISPATCH = "crest.dispatch.redispatch"
+EMS_SEND_RUN = "crest.ems.send_run"
