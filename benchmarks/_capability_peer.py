@@ -29,9 +29,10 @@ from dataclasses import dataclass
 import cvxpy as cp
 import numpy as np
 
-from apps.capability.engine.der_opf import V_MAX, V_MIN, Direction, edge_normals
+from apps.capability.engine.der_opf import Direction, edge_normals
 from apps.capability.engine.linear_feeder import S_BASE_KVA, FArray, LinearFeeder
 from apps.capability.engine.slp import violation
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ class PeerProblem:
         self.u = cp.Variable(n, bounds=[-np.ones(n), np.ones(n)])
         self.r = cp.Variable(bounds=[feeder.tap_range[0], feeder.tap_range[1]])
         self.headroom = cp.Parameter(nonneg=True)
-        self.v = cp.Variable(lin.v0.size, bounds=[np.full(lin.v0.size, V_MIN), np.full(lin.v0.size, V_MAX)])
+        self.v = cp.Variable(
+            lin.v0.size, bounds=[np.full(lin.v0.size, V_MIN_PU), np.full(lin.v0.size, V_MAX_PU)]
+        )
         dx = cp.hstack([self.h, self.u, cp.reshape(self.r, (1,), order="C")]) - lin.x0
         self.q = lin.q0 + lin.dq @ dx
         ratio = feeder.s_avail / feeder.s_rated  # p_j / S̄_j = ratio_j (1 − h_j)

@@ -30,6 +30,7 @@ from apps.ems.engine.case import load_case
 from apps.ems.engine.dso import DsoInterface
 from apps.ems.engine.opf import OpfResult, run_opf
 from apps.ems.engine.volt_var_lp import Weights
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 TARGET_S = 2.0
 CASE, DSO_COUNT, FEEDERS, Q_SHARE = "case118", 50, 4, 0.3
@@ -59,7 +60,7 @@ def peer_net(dsos: list[DsoInterface]) -> Any:
     import pandapower as pp
 
     net = load_case(CASE)
-    net.bus["min_vm_pu"], net.bus["max_vm_pu"] = 0.95, 1.05
+    net.bus["min_vm_pu"], net.bus["max_vm_pu"] = V_MIN_PU, V_MAX_PU
     net.gen["min_p_mw"] = net.gen["max_p_mw"] = net.gen.p_mw
     net.gen["controllable"] = True
     for i, row in net.ext_grid.iterrows():
@@ -89,7 +90,7 @@ def run_peer(net: Any) -> tuple[float, float]:
         pp.runopp(work, numba=False, calculate_voltage_angles=True)
     seconds = time.perf_counter() - start
     vm = work.res_bus.vm_pu
-    assert work.OPF_converged and vm.min() >= 0.95 - 1e-4 and vm.max() <= 1.05 + 1e-4
+    assert work.OPF_converged and vm.min() >= V_MIN_PU - 1e-4 and vm.max() <= V_MAX_PU + 1e-4
     return seconds, float(work.res_line.pl_mw.sum() + work.res_trafo.pl_mw.sum())
 
 

@@ -16,9 +16,8 @@ from apps.dms.engine.dispatch_types import DispatchInputError, DispatchOptions, 
 from apps.dms.engine.network import Network
 from apps.dms.locks import FeederBusy, feeder_lock
 from apps.dms.models import DispatchRun, Feeder
+from apps.standards.timing import INTERVAL_S
 from crest_web import task_names
-
-INTERVAL_S = 300.0  # the time-based dispatch period; telemetry older than two of them is stale
 
 
 @shared_task(name=task_names.DISPATCH_RUN)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from apps.standards.timing import INTERVAL_S
 from crest_web import task_names
 from crest_web.accounts.proxies import parse_trusted_proxies
 from crest_web.env import (
@@ -287,8 +288,8 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": task_names.HEARTBEAT, "schedule": float(CREST_BEAT_HEARTBEAT_S)},
     "registry-telemetry-sweep": {"task": task_names.REGISTRY_SWEEP_TELEMETRY, "schedule": 60.0},
-    # The 5-minute cycle's time-based dispatch (celery_tasks/dispatch.py INTERVAL_S).
-    "dispatch-scheduled": {"task": task_names.DISPATCH_SCHEDULED, "schedule": 300.0},
+    # The 5-minute cycle's time-based dispatch (apps.standards.timing.INTERVAL_S).
+    "dispatch-scheduled": {"task": task_names.DISPATCH_SCHEDULED, "schedule": INTERVAL_S},
 }
 # The EMS master's TLS files (ca.pem, master.pem, master.key) for DSOs marked DNP3 over TLS when
 # runs are sent from the UI (celery_tasks/ems.py); `run_ems_link --tls-dir` for the command.

@@ -14,8 +14,9 @@ from apps.der_registry.availability import reported_available_kw
 from apps.der_registry.engine.availability import available_pv_kw
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.models import DER
-from apps.dms.engine.dispatch_types import STALE_INTERVALS, DerState, DispatchResult
+from apps.dms.engine.dispatch_types import DerState, DispatchResult
 from apps.dms.models import Feeder
+from apps.standards.timing import STALE_INTERVALS
 
 RATINGS = ("apparent_power_kva", "active_power_kw", "reactive_injected_kvar", "reactive_absorbed_kvar")
 

@@ -8,8 +8,8 @@ from typing import Any
 import plotly.graph_objects as go
 
 from apps.dms.engine.network import Network, PowerFlowResult
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
-V_MIN_PU, V_MAX_PU = 0.95, 1.05  # ANSI C84.1 range A
 PHASE_COLOURS = {1: "#f2cc60", 2: "#4aa3ff", 3: "#f778ba"}
 DARK = {
     "template": "plotly_dark",

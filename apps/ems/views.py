@@ -17,10 +17,10 @@ from apps.dms.plots import DARK
 from apps.ems.engine.case import CASES, DEFAULT_CASE, parse_injection
 from apps.ems.engine.contingency import screen
 from apps.ems.engine.dso import DSO_SYNTAX, parse_dso
-from apps.ems.engine.grid import V_MAX, V_MIN
 from apps.ems.engine.opf import run_opf
 from apps.ems.engine.whatif import run_whatif
 from apps.ems.plots import oneline
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 from crest_web.accounts.roles import role_of
 
 SEED_SCENARIO = {  # seed 004 §VI: DER at bus 7, line 5-6 out, the T-D system's DSOs at buses 5, 7, 9
@@ -44,7 +44,7 @@ def compare(case: str, injections: list[str], outages: list[str]) -> dict[str, A
             "before": before["buses"][b],
             "after": v,
             "delta": round(v - before["buses"][b], 5),
-            "violation": not V_MIN <= v <= V_MAX,
+            "violation": not V_MIN_PU <= v <= V_MAX_PU,
         }
         for b, v in after["buses"].items()
     ]
@@ -75,7 +75,7 @@ def opf_study(case: str, injections: list[str], outages: list[str], dsos: list[s
     )
     doc = result.as_json()
     doc["rows"] = [
-        {"bus": b, "before": result.buses_before[b], "after": v, "violation": not V_MIN <= v <= V_MAX}
+        {"bus": b, "before": result.buses_before[b], "after": v, "violation": not V_MIN_PU <= v <= V_MAX_PU}
         for b, v in result.buses.items()
     ]
     doc["oneline"] = oneline(case, result.buses, result.branches, "One-line: after the volt/var OPF")
@@ -89,7 +89,7 @@ def figure(doc: dict[str, Any]) -> dict[str, Any]:
         go.Bar(x=x, y=[r["before"] for r in doc["buses"]], name="base case", marker_color="#5b7085")
     )
     fig.add_trace(go.Bar(x=x, y=[r["after"] for r in doc["buses"]], name="what-if", marker_color="#4aa3ff"))
-    for level in (V_MIN, V_MAX):
+    for level in (V_MIN_PU, V_MAX_PU):
         fig.add_hline(y=level, line={"color": "#f85149", "dash": "dash", "width": 1})
     fig.update_layout(
         title="Bus voltages (pu)", barmode="group", yaxis={"range": [0.85, 1.1]}, height=420, **DARK

@@ -20,15 +20,15 @@ from apps.dms import actions
 from apps.dms.engine import opendss_pf
 from apps.dms.engine.network import DerInjection, Network, OperatingState
 from apps.dms.models import DispatchRun, Feeder
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 from celery_tasks.dispatch import run_dispatch
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-V_MIN, V_MAX = 0.95, 1.05
 
 
 def excess_pu(v_pu: float) -> float:
-    return max(V_MIN - v_pu, v_pu - V_MAX)
+    return max(V_MIN_PU - v_pu, v_pu - V_MAX_PU)
 
 
 def replay(run: DispatchRun) -> list[float]:

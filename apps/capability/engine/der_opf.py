@@ -39,9 +39,9 @@ from apps.capability.engine.linear_feeder import (
     LinearFeeder,
     TapModel,
 )
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 Direction = Literal["min", "max"]
-V_MIN, V_MAX = 0.95, 1.05  # ANSI C84.1 range A (seed 004 §IV-C)
 TAP_KNOTS = 21  # knots of φ(r) over the tap range: error ≤ c·(range/20)²/8, 0.1 kvar on the IEEE feeders
 INF = highspy.kHighsInf
 BAND_START = 0.002  # pu: rows from the start for node-phases this close to a limit at the linearization
@@ -270,7 +270,7 @@ def add_voltage_rows(opf: DerOpf, wanted: NDArray[np.bool_], const: FArray) -> b
 def _broken(opf: DerOpf, v: FArray, sigma: float) -> NDArray[np.bool_]:
     """Where the LP's answer `v` breaks a limit (by more than σ) whose row is missing, all node-phases
     within `BAND_ADD` of a limit; else nothing."""
-    out = np.maximum(V_MIN - v, v - V_MAX) > sigma + VIOLATION_TOL
+    out = np.maximum(V_MIN_PU - v, v - V_MAX_PU) > sigma + VIOLATION_TOL
     out[opf.voltage_nodes] = False
     return _closest(opf, v, BAND_ADD + sigma) if out.any() else out
 
@@ -278,7 +278,7 @@ def _broken(opf: DerOpf, v: FArray, sigma: float) -> NDArray[np.bool_]:
 def _closest(opf: DerOpf, v: FArray, band: float, every: bool = False) -> NDArray[np.bool_]:
     """The node-phases without rows within `band` of a limit or beyond it, the `MAX_ADD` closest
     (furthest beyond) unless `every`."""
-    margin = np.minimum(v - V_MIN, V_MAX - v)
+    margin = np.minimum(v - V_MIN_PU, V_MAX_PU - v)
     margin[opf.voltage_nodes] = INF
     out = margin <= band
     if not every and np.count_nonzero(out) > MAX_ADD:
@@ -307,7 +307,7 @@ def _set_voltage_bounds(
     """The bounds of the voltage rows (default: all in the LP) from the constant terms `const`."""
     nodes = opf.voltage_nodes if nodes is None else nodes
     rows = opf.voltage_rows if rows is None else rows
-    lo, hi = V_MIN - const[nodes], V_MAX - const[nodes]
+    lo, hi = V_MIN_PU - const[nodes], V_MAX_PU - const[nodes]
     if opf.elastic:
         _change_rows_bounds(opf.highs, rows[:, 0].copy(), lo, np.full(lo.size, INF))
         _change_rows_bounds(opf.highs, rows[:, 1].copy(), np.full(hi.size, -INF), hi)

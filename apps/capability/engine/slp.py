@@ -25,8 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from apps.capability.engine.der_opf import (
-    V_MAX,
-    V_MIN,
     DerOpf,
     Direction,
     LpSolution,
@@ -35,6 +33,7 @@ from apps.capability.engine.der_opf import (
     solve_at,
 )
 from apps.capability.engine.linear_feeder import S_BASE_KVA, Evaluation, FArray, LinearFeeder, TapModel
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 TOL_V_PU = 1e-4  # the power flow's |V| within this of the LP's prediction …
 TOL_Q_KVAR = 0.5  # … and its substation Q within this: converged
@@ -218,7 +217,7 @@ def restore_feasibility(
 
 def violation(v: FArray) -> float:
     """Largest ANSI violation (pu; 0 if none)."""
-    return float(max(np.max(V_MIN - v, initial=0.0), np.max(v - V_MAX, initial=0.0)))
+    return float(max(np.max(V_MIN_PU - v, initial=0.0), np.max(v - V_MAX_PU, initial=0.0)))
 
 
 def _agrees(new: Evaluation, lp: LpSolution) -> bool:

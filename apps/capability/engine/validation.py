@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from apps.capability.engine.curve import DIRECTIONS, CapabilityCurve, Solution
-from apps.capability.engine.der_opf import V_MAX, V_MIN, Direction
+from apps.capability.engine.der_opf import Direction
 from apps.dms.engine import opendss_pf
 from apps.dms.engine.network import Network, OperatingState
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 Q_ERR_TARGET_PCT = 1.0
 V_ERR_TARGET_PCT = 0.5
@@ -102,7 +103,7 @@ def check_solution(
     dss = np.array([result.voltages_pu[k] for k in keys])
     err = 100.0 * np.abs(model - dss) / dss
     worst = int(np.argmax(err))
-    violation = float(max(np.max(V_MIN - dss, initial=0.0), np.max(dss - V_MAX, initial=0.0)))
+    violation = float(max(np.max(V_MIN_PU - dss, initial=0.0), np.max(dss - V_MAX_PU, initial=0.0)))
     q_err = abs(solution.q_kvar - result.substation_q_kvar)
     return PointCheck(
         headroom=headroom,

@@ -16,10 +16,11 @@ from typing import Literal
 
 from apps.der_registry.engine.device_clock import clock_problem
 from apps.dms.engine.network import Network
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
+from apps.standards.timing import INTERVAL_S, STALE_INTERVALS
 
 DerKind = Literal["pv", "load"]  # smart inverter; controllable load (demand response)
 Cause = Literal["capability limit", "voltage limit", "DER unavailable", "communication failure"]
-STALE_INTERVALS = 2  # telemetry older than this many dispatch intervals is not trusted (issue 6)
 MAX_ABS_Q_KVAR = 1e6  # beyond any distribution feeder: a typo, not a request
 V_SUB_RANGE = (0.9, 1.1)
 
@@ -86,11 +87,11 @@ class DerState:
 
 @dataclass(frozen=True)
 class DispatchOptions:
-    interval_s: float = 300.0
+    interval_s: float = INTERVAL_S
     load_scale: float = 1.0
     flexibility: bool = True  # next interval's capability curve point
-    v_min: float = 0.95
-    v_max: float = 1.05
+    v_min: float = V_MIN_PU
+    v_max: float = V_MAX_PU
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.ems.engine.case import Injection, branch_names, find_branch, load_case
-from apps.ems.engine.grid import V_MAX, V_MIN
 from apps.ems.engine.whatif import run_whatif
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 MAX_SCREENED = 60  # outages per screening: each is a full power flow
 
@@ -58,8 +58,8 @@ def screen(case: str, outages: Sequence[str], injections: Sequence[Injection] = 
         low_bus = min(result.buses, key=lambda b: result.buses[b])
         worst = max(result.branches, key=lambda b: result.branches[b]) if result.branches else ""
         loading = result.branches.get(worst, 0.0)
-        broken = [b for b, v in result.buses.items() if not V_MIN <= v <= V_MAX]
-        note = f"voltage outside {V_MIN}–{V_MAX} pu at bus(es) {', '.join(broken)}" if broken else ""
+        broken = [b for b, v in result.buses.items() if not V_MIN_PU <= v <= V_MAX_PU]
+        note = f"voltage outside {V_MIN_PU}–{V_MAX_PU} pu at bus(es) {', '.join(broken)}" if broken else ""
         if loading > 100:
             note = "; ".join(filter(None, [note, f"branch {worst} at {loading:.0f} %"]))
         rows.append(

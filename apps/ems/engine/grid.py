@@ -26,8 +26,7 @@ from apps.ems.engine.whatif import build_net, describe
 
 FArray = NDArray[np.float64]
 IArray = NDArray[np.int64]
-V_MIN, V_MAX = 0.95, 1.05  # pu, every bus (issue 5; ANSI C84.1 range A)
-SET_POINT_RANGE = (0.9, 1.1)  # pu, generator set points; the bus rows hold them to V_MIN–V_MAX
+SET_POINT_RANGE = (0.9, 1.1)  # pu, generator set points; the bus rows hold them to V_MIN_PU–V_MAX_PU
 SHUNT_STEPS = 8  # a case shunt becomes a bank of 8 steps of a quarter of its size (0–200 %)
 SHUNT_START = 4  # steps in service at the case's own operating point
 UNRATED_MVA = 9000.0  # MATPOWER writes 9900 (or 0) for "no rating"

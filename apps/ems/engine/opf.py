@@ -22,8 +22,6 @@ import numpy as np
 from apps.ems.engine.case import Injection, bus_number_of
 from apps.ems.engine.dso import DsoInterface
 from apps.ems.engine.grid import (
-    V_MAX,
-    V_MIN,
     Controls,
     Flow,
     Point,
@@ -42,6 +40,7 @@ from apps.ems.engine.volt_var_lp import (
     step_controls,
 )
 from apps.ems.engine.whatif import branch_loading
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 ACCEPT_AT, GROW_AT, SHRINK = 0.01, 0.5, 0.25  # trust-region ratio thresholds and shrink factor
 MAX_ITERATIONS = 30  # linear programs in all; continuous shunts get at most half
@@ -237,7 +236,7 @@ def _merit(study: Study, point: Point, c: Controls, weights: Weights) -> float:
     the limit violations — against the limits themselves: the LP's margins absorb its linearization
     error, and charging that error the penalty would reject every step near a limit."""
     vm = point.vm
-    over = np.maximum(vm - V_MAX, 0) + np.maximum(V_MIN - vm, 0)
+    over = np.maximum(vm - V_MAX_PU, 0) + np.maximum(V_MIN_PU - vm, 0)
     q_over = np.maximum(point.qg - point.qg_max, 0) + np.maximum(point.qg_min - point.qg, 0)
     i_over = np.maximum(point.branch_current - point.branch_limit, 0)
     violation = float(over.sum() + q_over.sum() + i_over.sum())
@@ -250,8 +249,8 @@ def _violations(study: Study, point: Point) -> list[str]:
     number = bus_number_of(study.net)
     found: list[str] = []
     for index, vm in study.net.res_bus.vm_pu.items():
-        if vm < V_MIN - LIMIT_TOLERANCE or vm > V_MAX + LIMIT_TOLERANCE:
-            found.append(f"bus {number[int(index)]} at {vm:.4f} pu (limits {V_MIN}–{V_MAX})")
+        if vm < V_MIN_PU - LIMIT_TOLERANCE or vm > V_MAX_PU + LIMIT_TOLERANCE:
+            found.append(f"bus {number[int(index)]} at {vm:.4f} pu (limits {V_MIN_PU}–{V_MAX_PU})")
     base = study.base_mva
     for bus, q, low, high in zip(study.gen_buses, point.qg, point.qg_min, point.qg_max, strict=True):
         if q < low - LIMIT_TOLERANCE or q > high + LIMIT_TOLERANCE:

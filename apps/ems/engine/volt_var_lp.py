@@ -17,7 +17,8 @@ import highspy
 import numpy as np
 from scipy import sparse
 
-from apps.ems.engine.grid import SET_POINT_RANGE, SHUNT_STEPS, V_MAX, V_MIN, Controls, FArray, Point, Study
+from apps.ems.engine.grid import SET_POINT_RANGE, SHUNT_STEPS, Controls, FArray, Point, Study
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 INF = highspy.kHighsInf
 PENALTY = 1e4  # per pu of limit violation: far above any last resort, so limits come first
@@ -168,12 +169,12 @@ def add_power_balance(lp: Lp, study: Study, point: Point, cols: dict[str, slice]
 
 
 def add_voltage_limits(lp: Lp, point: Point, cols: dict[str, slice], weights: Weights) -> tuple[slice, slice]:
-    # V_MIN ≤ |V| ≤ V_MAX at every bus (elastic), and e ≥ ||V| − 1| for the deviation objective
+    # V_MIN_PU ≤ |V| ≤ V_MAX_PU at every bus (elastic), and e ≥ ||V| − 1| for the deviation objective
     n = len(point.vm)
     eye = sparse.identity(n, format="csr")
     dev = lp.add_columns(np.full(n, weights.voltage), np.zeros(n), np.full(n, INF))
     slack = lp.add_columns(np.full(2 * n, PENALTY), np.zeros(2 * n), np.full(2 * n, INF))
-    lo, hi = V_MIN + V_MARGIN - point.vm, V_MAX - V_MARGIN - point.vm
+    lo, hi = V_MIN_PU + V_MARGIN - point.vm, V_MAX_PU - V_MARGIN - point.vm
     lp.add_rows([(cols["vm"], eye), (slack, sparse.hstack([eye, -eye]))], lo, hi)
     lp.add_rows([(cols["vm"], eye), (dev, -eye)], np.full(n, -INF), 1.0 - point.vm)
     lp.add_rows([(cols["vm"], -eye), (dev, -eye)], np.full(n, -INF), point.vm - 1.0)
