@@ -29,9 +29,10 @@ from dataclasses import dataclass
 import cvxpy as cp
 import numpy as np
 
-from apps.capability.engine.der_opf import Direction, edge_normals
+from apps.capability.engine.der_opf import Direction
 from apps.capability.engine.linear_feeder import S_BASE_KVA, FArray, LinearFeeder
 from apps.capability.engine.slp import violation
+from apps.der_registry.engine.polygon import edge_normals
 from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 

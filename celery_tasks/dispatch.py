@@ -9,6 +9,7 @@ import time
 
 from celery import shared_task
 
+from apps.capability.engine.flexibility import with_flexibility
 from apps.dms import actions
 from apps.dms.dispatch_inputs import der_states, result_doc
 from apps.dms.engine.dispatch import dispatch
@@ -34,6 +35,7 @@ def run_dispatch(run_id: int) -> str:
             ders, ids = der_states(run.feeder, INTERVAL_S)
             request = DispatchRequest(run.q_requested_kvar, run.v_sub_pu, run.pv_curtailment_kw, run.dr_kw)
             result = dispatch(net, request, ders, DispatchOptions(interval_s=INTERVAL_S))
+            result = with_flexibility(net, ders, result)  # the limits reported to the EMS next
             actions.do_finish_dispatch(run_id, result_doc(result), ids, time.perf_counter() - started)
     except FeederBusy as exc:
         actions.do_fail_dispatch(run_id, str(exc))

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.capability.engine.curve import parse_headroom
-from apps.capability.engine.der_opf import polygon_radius_loss
 from apps.capability.inputs import live_pv_units, registry_pv_units
 from apps.capability.models import PLACES_OWN_PV, CapabilityStudy, FeederProfile
+from apps.der_registry.engine.polygon import polygon_radius_loss
 from apps.dms.actions import FeederError
 from apps.dms.feeders import current_version
 from crest_web import task_names

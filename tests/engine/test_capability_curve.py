@@ -19,8 +19,8 @@ from apps.capability.engine.curve import (
     parse_headroom,
     to_json,
 )
-from apps.capability.engine.der_opf import edge_normals, polygon_radius_loss
 from apps.capability.engine.pv import BALANCED, PVUnit, add_pv
+from apps.der_registry.engine.polygon import edge_normals, polygon_radius_loss
 from tests.engine.test_capability_pv import FEEDERS, feeder
 
 HEADROOMS = tuple(headroom_range(0.0, 1.0, 0.05))

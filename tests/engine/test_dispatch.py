@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from apps.capability.engine.curve import capability_curve
-from apps.capability.engine.linear_feeder import constrained_nodes
+from apps.capability.engine.flexibility import with_flexibility
 from apps.capability.engine.pv import PVUnit, add_pv
 from apps.dms.engine import dispatch_lp, opendss_pf
 from apps.dms.engine.dispatch import dispatch
@@ -27,12 +27,13 @@ from apps.dms.engine.dispatch_types import (
     exclusion,
     format_age,
 )
+from apps.dms.engine.limited_nodes import constrained_nodes
 from apps.dms.engine.lindist_elements import S_BASE_KVA
 from apps.dms.engine.network import DerInjection, Network, OperatingState, PowerFlowResult
 from tests.engine.test_capability_pv import feeder
 
 SHARE = 0.6  # PV available now, of its peak
-NO_FLEX = DispatchOptions(flexibility=False)
+DISPATCH_ONLY = DispatchOptions()  # the next-interval flexibility is the capability engine's step
 POLYGON = math.cos(math.pi / SIDES)  # the inscribed polygon's smallest radius, of S̄
 
 
@@ -68,7 +69,7 @@ def worst_violation(result: PowerFlowResult) -> float:
 
 @pytest.mark.parametrize(("q_kvar", "v_sub"), [(600.0, 0.98), (1800.0, 0.98), (200.0, 0.97)])
 def test_a_feasible_request_is_met_within_2_pct_in_opendss(q_kvar: float, v_sub: float) -> None:
-    result = dispatch(ieee123(), DispatchRequest(q_kvar, v_sub), pv(), NO_FLEX)
+    result = dispatch(ieee123(), DispatchRequest(q_kvar, v_sub), pv(), DISPATCH_ONLY)
     check = replay(result, pv(), v_sub)
     assert abs(check.substation_q_kvar - q_kvar) <= 0.02 * abs(q_kvar)
     assert result.q_achieved_kvar == pytest.approx(check.substation_q_kvar, abs=1e-6)
@@ -84,7 +85,7 @@ def test_a_feasible_request_is_met_within_2_pct_in_opendss(q_kvar: float, v_sub:
 def test_an_infeasible_request_stops_at_the_inverter_limits_and_says_so() -> None:
     """Absorbing far more than 100 inverters can: every inverter on its polygon, absorbing, and the
     shortfall named a capability limit."""
-    result = dispatch(ieee123(), DispatchRequest(6000.0, 1.0), pv(), NO_FLEX)
+    result = dispatch(ieee123(), DispatchRequest(6000.0, 1.0), pv(), DISPATCH_ONLY)
     rated = {d.name: d for d in pv()}
     for s in result.setpoints:
         assert math.hypot(s.p_limit_kw, s.q_kvar) >= POLYGON * rated[s.name].s_rated_kva - 1e-3
@@ -98,7 +99,7 @@ def test_an_infeasible_request_stops_at_the_inverter_limits_and_says_so() -> Non
 def test_stage_2_removes_the_violations_an_aggressive_request_creates() -> None:
     """Injecting 1200 kvar into a feeder at 0.98 pu drives the far laterals above 1.05 pu in stage 1;
     stage 2 gives up Q until OpenDSS finds none, and blames the voltage limit."""
-    result = dispatch(ieee123(), DispatchRequest(-1200.0, 0.98), pv(), NO_FLEX)
+    result = dispatch(ieee123(), DispatchRequest(-1200.0, 0.98), pv(), DISPATCH_ONLY)
     assert result.stage2_ran
     assert result.violations_before and all(v.limit == "high" for v in result.violations_before)
     assert not result.violations_after
@@ -114,7 +115,7 @@ def test_a_shortfall_after_stage_2_splits_the_inverter_limits_from_the_voltage_l
     and stage 2 then turns some to absorbing to hold the voltages. The shortfall must not claim
     "every dispatched inverter is at its capacitive limit" while 40-odd absorb: it says how much
     the inverter limits leave and how much more the voltage limits cost, and blames the larger."""
-    result = dispatch(ieee123(), DispatchRequest(-2500.0, 1.0), pv(), NO_FLEX)
+    result = dispatch(ieee123(), DispatchRequest(-2500.0, 1.0), pv(), DISPATCH_ONLY)
     assert result.stage2_ran and result.kept_stage == 2
     assert any(s.q_kvar < 0 for s in result.setpoints)
     (short,) = [s for s in result.shortfalls if s.quantity == "q"]
@@ -128,7 +129,7 @@ def test_a_shortfall_after_stage_2_splits_the_inverter_limits_from_the_voltage_l
 
 
 def test_a_mild_request_skips_stage_2() -> None:
-    result = dispatch(ieee123(), DispatchRequest(900.0, 0.98), pv(), NO_FLEX)
+    result = dispatch(ieee123(), DispatchRequest(900.0, 0.98), pv(), DISPATCH_ONLY)
     assert not result.stage2_ran and not result.violations_before
 
 
@@ -149,7 +150,8 @@ def test_stale_and_comm_failed_ders_are_excluded_and_held_at_their_output() -> N
     check = replay(result, tuple(ders), 0.98)
     assert check.substation_q_kvar == pytest.approx(result.q_achieved_kvar, abs=1e-6)
     assert abs(check.substation_q_kvar - 1500.0) <= 30.0
-    full = dispatch(ieee123(), DispatchRequest(1500.0, 0.98), pv(), DispatchOptions())
+    result = with_flexibility(ieee123(), ders, result)
+    full = with_flexibility(ieee123(), pv(), dispatch(ieee123(), DispatchRequest(1500.0, 0.98), pv()))
     assert result.flexibility is not None and full.flexibility is not None
     assert result.flexibility.q_max_kvar is not None and full.flexibility.q_max_kvar is not None
     assert result.flexibility.q_max_kvar < full.flexibility.q_max_kvar - 100  # fewer inverters
@@ -157,7 +159,7 @@ def test_stale_and_comm_failed_ders_are_excluded_and_held_at_their_output() -> N
 
 def test_a_shortfall_from_excluded_ders_names_the_communication_failure() -> None:
     ders = [dataclasses.replace(d, comm_ok=k >= 70) for k, d in enumerate(pv())]
-    result = dispatch(ieee123(), DispatchRequest(3000.0, 1.0), tuple(ders), NO_FLEX)
+    result = dispatch(ieee123(), DispatchRequest(3000.0, 1.0), tuple(ders), DISPATCH_ONLY)
     (short,) = [s for s in result.shortfalls if s.quantity == "q"]
     assert short.cause == "communication failure"
     assert "kvar" in short.detail
@@ -169,7 +171,7 @@ def test_demand_response_uses_the_cheapest_controllable_loads() -> None:
         for bus, cost in (("1", 0.30), ("7", 0.10), ("8", 0.20))
     )
     ders = pv() + loads
-    result = dispatch(ieee123(), DispatchRequest(1000.0, 0.98, dr_kw=100.0), ders, NO_FLEX)
+    result = dispatch(ieee123(), DispatchRequest(1000.0, 0.98, dr_kw=100.0), ders, DISPATCH_ONLY)
     reduction = {s.name: s.p_limit_kw for s in result.setpoints if s.kind == "load"}
     assert reduction == pytest.approx({"dr-1": 0.0, "dr-7": 60.0, "dr-8": 40.0}, abs=1e-3)
     assert result.dr_kw == pytest.approx(100.0, abs=1e-3)
@@ -177,7 +179,7 @@ def test_demand_response_uses_the_cheapest_controllable_loads() -> None:
 
 
 def test_pv_curtailment_is_spread_and_met() -> None:
-    result = dispatch(ieee123(), DispatchRequest(1000.0, 0.98, pv_curtailment_kw=300.0), pv(), NO_FLEX)
+    result = dispatch(ieee123(), DispatchRequest(1000.0, 0.98, pv_curtailment_kw=300.0), pv(), DISPATCH_ONLY)
     assert result.pv_curtailment_kw == pytest.approx(300.0, abs=0.5)
     assert abs(result.q_achieved_kvar - 1000.0) <= 20.0
 
@@ -194,18 +196,18 @@ def test_pv_curtailment_is_spread_and_met() -> None:
 )
 def test_bad_requests_are_refused_with_a_reason(request_: DispatchRequest, words: str) -> None:
     with pytest.raises(DispatchInputError, match=words):
-        dispatch(ieee123(), request_, pv(), NO_FLEX)
+        dispatch(ieee123(), request_, pv(), DISPATCH_ONLY)
 
 
 def test_a_feeder_without_ders_or_with_none_reachable_is_refused() -> None:
     with pytest.raises(DispatchInputError, match="has no DERs"):
-        dispatch(ieee123(), DispatchRequest(100.0, 1.0), (), NO_FLEX)
+        dispatch(ieee123(), DispatchRequest(100.0, 1.0), (), DISPATCH_ONLY)
     cut = tuple(dataclasses.replace(d, comm_ok=False) for d in pv()[:3])
     with pytest.raises(DispatchInputError, match=r"No DER .* can be dispatched"):
-        dispatch(ieee123(), DispatchRequest(100.0, 1.0), cut, NO_FLEX)
+        dispatch(ieee123(), DispatchRequest(100.0, 1.0), cut, DISPATCH_ONLY)
     wrong = (dataclasses.replace(pv()[0], bus="nowhere"),)
     with pytest.raises(DispatchInputError, match="lacks"):
-        dispatch(ieee123(), DispatchRequest(100.0, 1.0), wrong, NO_FLEX)
+        dispatch(ieee123(), DispatchRequest(100.0, 1.0), wrong, DISPATCH_ONLY)
 
 
 def test_der_sensitivities_match_differences_of_lindist3flows_own_solve() -> None:
@@ -262,7 +264,7 @@ def test_reactive_and_active_ratings_bound_both_stages(monkeypatch: pytest.Monke
         return x
 
     monkeypatch.setattr(dispatch_lp, "solve", recording)
-    result = dispatch(ieee123(), DispatchRequest(6000.0, 1.0), tuple(ders), NO_FLEX)
+    result = dispatch(ieee123(), DispatchRequest(6000.0, 1.0), tuple(ders), DISPATCH_ONLY)
     assert result.stage2_ran and raw["stage 1"] and raw["stage 2"]
     n = len(ders)
     q_inj = np.array([d.q_inj_max_kvar or 0.0 for d in ders])
@@ -302,8 +304,8 @@ def test_the_next_intervals_flexibility_respects_the_reactive_ratings() -> None:
             assert -(u.q_abs_max_kvar or 0.0) - 1e-3 <= sp.q_kvar <= (u.q_inj_max_kvar or 0.0) + 1e-3
     assert max(abs(sp.q_kvar) for sp in point.min.ders.values()) > 1.0  # the DERs do take part
     request = DispatchRequest(900.0, 1.0)
-    narrow = dispatch(ieee123(), request, limited(), DispatchOptions()).flexibility
-    wide = dispatch(ieee123(), request, pv(), DispatchOptions()).flexibility
+    narrow = with_flexibility(ieee123(), limited(), dispatch(ieee123(), request, limited())).flexibility
+    wide = with_flexibility(ieee123(), pv(), dispatch(ieee123(), request, pv())).flexibility
     assert narrow is not None and wide is not None
     assert narrow.q_min_kvar is not None and wide.q_min_kvar is not None
     assert narrow.q_max_kvar is not None and wide.q_max_kvar is not None
@@ -357,7 +359,7 @@ def test_the_same_request_dispatched_ten_times_gives_the_same_setpoints(request_
     ders = tuple(dataclasses.replace(d, telemetry_age_s=601.0) if k < 5 else d for k, d in enumerate(pv()))
     answers = []
     for _ in range(10):
-        result = dispatch(ieee123(), request_, ders, NO_FLEX)
+        result = dispatch(ieee123(), request_, ders, DISPATCH_ONLY)
         answers.append((result.setpoints, result.pv_curtailment_kw))
         ders = following(ders, result)
     first_setpoints, first_curtailment = answers[0]
@@ -384,7 +386,7 @@ def test_stage_2_never_leaves_more_or_larger_violations_and_says_what_is_left(
     """Issue #11: requests whose stage 1 breaks limits the DERs cannot fully restore. The answer kept
     (replayed in OpenDSS here) has no more violations and no larger worst one than stage 1's; the
     violations left are counted, their extremes given, and a "voltage limit" shortfall names them."""
-    result = dispatch(ieee123(), DispatchRequest(q_kvar, v_sub), pv(), NO_FLEX)
+    result = dispatch(ieee123(), DispatchRequest(q_kvar, v_sub), pv(), DISPATCH_ONLY)
     assert result.stage2_ran
     before = (
         len(result.violations_before),

@@ -13,11 +13,11 @@ from django.apps import apps as django_apps
 from django.contrib.auth.models import User
 from django.utils.html import escape
 
-from apps.capability.engine.linear_feeder import constrained_nodes
 from apps.der_registry.demo import seed_registry
 from apps.der_registry.models import DER, SetPoint
 from apps.dms import actions
 from apps.dms.engine import opendss_pf
+from apps.dms.engine.limited_nodes import constrained_nodes
 from apps.dms.engine.network import DerInjection, Network, OperatingState
 from apps.dms.models import DispatchRun, Feeder
 from apps.standards.ansi import V_MAX_PU, V_MIN_PU

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from apps.capability.engine.der_opf import Direction, polygon_radius_loss
+from apps.capability.engine.der_opf import Direction
 from apps.capability.engine.linear_feeder import S_BASE_KVA, Evaluation, LinearFeeder
 from apps.capability.engine.pv import PVUnit
 from apps.capability.engine.slp import DirectionSweep, SlpResult
+from apps.der_registry.engine.polygon import polygon_radius_loss
 from apps.dms.engine.network import Network, OperatingState
 
 DIRECTIONS: tuple[Direction, Direction] = ("min", "max")

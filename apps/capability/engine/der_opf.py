@@ -39,6 +39,7 @@ from apps.capability.engine.linear_feeder import (
     LinearFeeder,
     TapModel,
 )
+from apps.der_registry.engine.polygon import edge_normals
 from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 Direction = Literal["min", "max"]
@@ -163,22 +164,6 @@ def add_inverter_polygons(highs: highspy.Highs, feeder: LinearFeeder, sides: int
         cols = np.stack([j, n + j], axis=1)  # (h_j, u_j)
         coef = np.stack([-c * ratio[j], np.full(j.size, s)], axis=1)
         _add_rows(highs, np.full(j.size, -INF), math.cos(math.pi / sides) - c * ratio[j], cols, coef)
-
-
-def edge_normals(sides: int) -> list[tuple[float, float]]:
-    """(outward normal angle, smallest p in pu of S̄) of the inscribed `sides`-gon's edges (vertices at
-    2πk/sides) that touch the half-plane p > 0; with p ≥ 0 the others are implied."""
-    out = []
-    for k in range(sides):
-        p_ends = math.cos(2 * math.pi * k / sides), math.cos(2 * math.pi * (k + 1) / sides)
-        if max(p_ends) > 1e-12:
-            out.append(((2 * k + 1) * math.pi / sides, max(min(p_ends), 0.0)))
-    return out
-
-
-def polygon_radius_loss(sides: int) -> float:
-    """Largest fraction of the disk radius the inscribed polygon loses: 1 − cos(π/sides)."""
-    return 1.0 - math.cos(math.pi / sides)
 
 
 def add_tap_interpolation(highs: highspy.Highs, knots: FArray) -> IArray:

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from apps.capability.engine.pv import PVUnit
 from apps.dms.engine import lindist3flow, opendss_pf
+from apps.dms.engine.limited_nodes import constrained_nodes
 from apps.dms.engine.network import DerInjection, Network, OperatingState, Transformer
 from apps.dms.engine.studies import REFRESH_ITERATIONS
 
@@ -179,21 +180,6 @@ class LinearFeeder:
         up[-1] += TAP_STEP_FD
         down[-1] -= TAP_STEP_FD
         return (self.evaluate(up).v - self.evaluate(down).v) / (2 * TAP_STEP_FD)
-
-
-def constrained_nodes(net: Network, head: Sequence[Transformer]) -> tuple[str, ...]:
-    """Node-phases the ANSI limits apply to: everything behind the feeder-head transformers (their
-    secondaries included); without one, everything but the source bus."""
-    topo = net.topology()
-    roots = [t.bus_to for t in head] or list(topo.children[net.source_bus])
-    seen: set[str] = set()
-    stack = list(roots)
-    while stack:
-        bus = stack.pop()
-        if bus not in seen:
-            seen.add(bus)
-            stack.extend(topo.children[bus])
-    return tuple(f"{b}.{p}" for b in topo.order if b in seen for p in net.bus[b].phases)
 
 
 def head_tap_range(head: Sequence[Transformer]) -> tuple[float, float]:

@@ -16,7 +16,8 @@ last run's set points), so the same request under the same conditions gets the s
 DERs without communication, with telemetry older than two intervals or offline sit out: their
 present output stays in the network as a fixed injection, and the result names them. What the
 request asks beyond the DERs' reach is reported as a shortfall with its cause. The next interval's
-flexibility comes from the capability engine at the dispatched aggregate headroom.
+flexibility is the capability engine's own step after the dispatch (apps/capability/engine/
+flexibility.py), not part of it.
 """
 
 from __future__ import annotations
@@ -28,9 +29,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from apps.capability.engine.curve import capability_curve
-from apps.capability.engine.linear_feeder import constrained_nodes
-from apps.capability.engine.pv import PVUnit
 from apps.dms.engine import dispatch_lp as lp
 from apps.dms.engine import lindist3flow, opendss_pf
 from apps.dms.engine.dispatch_lp import FArray, Vlsm
@@ -42,14 +40,14 @@ from apps.dms.engine.dispatch_types import (
     DispatchRequest,
     DispatchResult,
     Excluded,
-    Flexibility,
     Setpoint,
     Violation,
     check_input,
     exclusion,
 )
+from apps.dms.engine.limited_nodes import constrained_nodes
 from apps.dms.engine.lindist_elements import S_BASE_KVA
-from apps.dms.engine.network import DerInjection, Generator, Network, OperatingState, PowerFlowResult
+from apps.dms.engine.network import DerInjection, Network, OperatingState, PowerFlowResult
 
 LINEAR_ROUNDS = 4  # Q target corrections against the refreshed LinDist3Flow
 CHECK_ROUNDS = 2  # OpenDSS checks in stage 1
@@ -107,9 +105,7 @@ def dispatch(
         point = vlsm.at(first.x, case.voltages(first.check), *_pq(first.check))
         kept, note = _better(first, _stage2(case, model, point), opt)
     clock["stage2_ms"] = _lap(started) - sum(clock.values())
-    flex = _flexibility(case, kept.x) if opt.flexibility else None
-    clock["flexibility_ms"] = _lap(started) - sum(clock.values())
-    return _result(case, first, kept, note, flex, clock)
+    return _result(case, first, kept, note, clock)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,49 +247,7 @@ def _solve(case: _Case, stage: lp.DispatchLp) -> FArray:
     return lp.within_ratings(lp.solve(stage), case.active)
 
 
-def _flexibility(case: _Case, x: FArray) -> Flexibility | None:
-    """The capability engine's Q range at the dispatched aggregate headroom, for the DERs that took part;
-    excluded DERs and controllable loads held at their outputs (generators in a copy of the network)."""
-    n = len(case.active)
-    units = [
-        PVUnit(d.name, d.bus, d.phases, d.p_max_kw, d.s_rated_kva, -d.q_range_kvar[0], d.q_range_kvar[1])
-        for d in case.active
-        if d.kind == "pv"
-    ]
-    if not units:
-        return None
-    avail = sum(u.p_avail_kw for u in units)
-    given = sum(float(x[j]) for j, d in enumerate(case.active) if d.kind == "pv") * S_BASE_KVA
-    headroom = min(max(1.0 - given / avail, 0.0), 1.0) if avail > 0 else 0.0
-    held = dict(case.fixed)
-    for j, d in enumerate(case.active):
-        if d.kind == "load":
-            held[d.name] = DerInjection(
-                d.bus, d.phases, float(x[j]) * S_BASE_KVA, float(x[n + j]) * S_BASE_KVA
-            )
-    net = dataclasses.replace(case.net, generators=case.net.generators + _generators(case.net, held))
-    try:
-        curve = capability_curve(
-            net, units, [round(headroom, 6)], v_tm=case.request.v_sub_pu, load_scale=case.opt.load_scale
-        )
-    except ValueError:
-        return None
-    point = curve.points[0]
-    return Flexibility(point.headroom, point.q_min_kvar, point.q_max_kvar)
-
-
-def _generators(net: Network, held: dict[str, DerInjection]) -> tuple[Generator, ...]:
-    out = []
-    for name, der in held.items():
-        kv = net.bus[der.bus].base_kv_ln * (1.0 if len(der.phases) == 1 else math.sqrt(3))
-        kva = max(abs(complex(der.p_kw, der.q_kvar)), 1e-3)
-        out.append(Generator(f"held-{name}", der.bus, tuple(der.phases), der.p_kw, der.q_kvar, kva, kv))
-    return tuple(out)
-
-
-def _result(
-    case: _Case, first: _Answer, kept: _Answer, note: str, flex: Flexibility | None, clock: dict[str, float]
-) -> DispatchResult:
+def _result(case: _Case, first: _Answer, kept: _Answer, note: str, clock: dict[str, float]) -> DispatchResult:
     n, x = len(case.active), kept.x
     points = tuple(
         Setpoint(d.name, d.kind, float(x[j]) * S_BASE_KVA, float(x[n + j]) * S_BASE_KVA, d.p_max_kw)
@@ -331,7 +285,6 @@ def _result(
             case.opt,
         ),
         excluded=tuple(case.excluded),
-        flexibility=flex,
         timings_ms=clock,
     )
 

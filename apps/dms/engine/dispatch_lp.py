@@ -21,7 +21,7 @@ import highspy
 import numpy as np
 from numpy.typing import NDArray
 
-from apps.capability.engine.der_opf import edge_normals
+from apps.der_registry.engine.polygon import edge_normals
 from apps.dms.engine.dispatch_types import DerState
 from apps.dms.engine.dispatch_vlsm import DerSensitivities
 from apps.dms.engine.lindist3flow import LinDist3FlowModel

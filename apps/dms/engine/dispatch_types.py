@@ -89,7 +89,6 @@ class DerState:
 class DispatchOptions:
     interval_s: float = INTERVAL_S
     load_scale: float = 1.0
-    flexibility: bool = True  # next interval's capability curve point
     v_min: float = V_MIN_PU
     v_max: float = V_MAX_PU
 
@@ -163,7 +162,7 @@ class DispatchResult:
     stage2_note: str  # which stage's answer was kept and why; "" when stage 2 did not run
     shortfalls: tuple[Shortfall, ...]
     excluded: tuple[Excluded, ...]
-    flexibility: Flexibility | None
+    flexibility: Flexibility | None = None  # the capability engine's step after the dispatch
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
