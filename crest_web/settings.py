@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "apps.capability",
     "apps.ems",
     "apps.alarms",
+    "apps.cycle",
 ]
 
 MIDDLEWARE = [
@@ -195,6 +196,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # The beat heartbeat task runs this often; /healthz calls beat "late" after three misses.
 CREST_BEAT_HEARTBEAT_S = 10
+# The coordination cycle: intervals shorter than 5 minutes only where tests and the demo ask for them.
+CREST_CYCLE_ALLOW_SHORT = env_bool("CREST_CYCLE_ALLOW_SHORT", default=not PRODUCTION)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

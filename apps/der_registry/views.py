@@ -79,7 +79,11 @@ def _detail_page(
             "latest": latest,
             "stale": latest.is_stale() if latest else True,
             "samples": der.samples.all()[:20],
-            "setpoints": [sp for d in lineage for sp in d.setpoints.select_related("issued_by")[:50]],
+            "setpoints": [
+                sp
+                for d in lineage
+                for sp in d.setpoints.select_related("issued_by", "dispatch_run__feeder")[:50]
+            ],
             "lifecycle": [ev for d in lineage for ev in d.lifecycle.all()],
             "lineage": lineage,
             "targets": allowed_targets(der.status),

@@ -217,8 +217,8 @@ def do_finish_dispatch(
                 control_mode="active_reactive",
                 p_limit_kw=sp["p_limit_kw"],
                 q_kvar=sp["q_kvar"],
-                note=f"dispatch run {run.pk}",
                 setpoint_source="dms_dispatch",
+                dispatch_run_id=run.pk,
             )
         except RegistryError as exc:
             refused.append({"name": sp["name"], "reason": str(exc)})

@@ -82,6 +82,10 @@ class DispatchRun(models.Model):
     feeder = models.ForeignKey(Feeder, related_name="dispatch_runs", on_delete=models.CASCADE)
     feeder_version = models.ForeignKey(FeederVersion, null=True, on_delete=models.SET_NULL, related_name="+")
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    # The cycle whose interval it dispatched; none for a manual run (by name: the cycle app sits above).
+    cycle = models.ForeignKey(
+        "cycle.Cycle", null=True, blank=True, on_delete=models.SET_NULL, related_name="dispatch_runs"
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -15,6 +15,10 @@ class OpfRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     interval_start = models.DateTimeField(db_index=True)
+    # The cycle that ran it; none for an operator's own run (by name: the cycle app sits above).
+    cycle = models.ForeignKey(
+        "cycle.Cycle", null=True, blank=True, on_delete=models.SET_NULL, related_name="opf_runs"
+    )
     case = models.CharField(max_length=40)
     # Inputs: outages ["FROM-TO"], DSO interfaces (bus, count, per-feeder capability, base P/Q,
     # PV and DR available), objective weights.

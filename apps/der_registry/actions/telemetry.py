@@ -104,6 +104,7 @@ def do_issue_setpoint(
     params: dict[str, Any] | None = None,
     note: str = "",
     setpoint_source: str = "manual",
+    dispatch_run_id: int | None = None,
 ) -> SetPoint:
     """Record a set point for an active DER within its effective ratings (sending is the
     protocol gateway's job; this is the management history it works from)."""
@@ -136,6 +137,7 @@ def do_issue_setpoint(
         q_kvar=q,
         params=params or {},
         note=note[:200],
+        dispatch_run_id=dispatch_run_id,
     )
     if der.control_mode != control_mode:
         der.control_mode = control_mode

@@ -312,6 +312,10 @@ class SetPoint(models.Model):
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, default="issued", choices=SETPOINT_STATUS_CHOICES)
     note = models.CharField(max_length=200, blank=True)
+    # The dispatch run that computed it (by name: the DMS sits above the registry).
+    dispatch_run = models.ForeignKey(
+        "dms.DispatchRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="setpoints"
+    )
 
     class Meta:
         ordering = ["-issued_at", "-id"]

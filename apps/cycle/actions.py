@@ -1,0 +1,139 @@
+"""Every state change of the coordination cycle's record. Each do_* owns its transaction, writes the
+audit record and publishes on topic "cycle" after commit. Opening a cycle and starting a stage are
+idempotent (database constraints), so a redelivered beat tick or task finds the row it made."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.cycle.engine.schedule import (
+    Stage,
+    Timing,
+    budgets_s,
+    check_interval,
+    interval_index,
+    interval_start_s,
+    outcome,
+)
+from apps.cycle.models import Cycle, StageRun
+from crest_web.accounts import audit
+from crest_web.accounts.audit import Actor
+from crest_web.events import publish_on_commit
+
+
+class CycleError(ValueError):
+    """A request about the cycle refused; the message says why."""
+
+
+def _payload(cycle: Cycle) -> dict[str, object]:
+    return {
+        "id": cycle.pk,
+        "interval_start": cycle.interval_start.isoformat(),
+        "interval_s": cycle.interval_s,
+        "status": cycle.status,
+        "ems_fallback": cycle.ems_fallback,
+        "dms_fallback": cycle.dms_fallback,
+    }
+
+
+@transaction.atomic
+def do_open_cycle(
+    actor: Actor, source: str, *, at: dt.datetime, interval_s: float, trigger: str
+) -> tuple[Cycle, bool]:
+    """The cycle of the interval `at` falls in, and whether this call opened it."""
+    problem = check_interval(interval_s, settings.CREST_CYCLE_ALLOW_SHORT)
+    if problem:
+        raise CycleError(problem)
+    if trigger not in Cycle.Trigger.values:
+        raise CycleError(f"Unknown trigger {trigger!r}; known: {', '.join(Cycle.Trigger.values)}.")
+    start_s = interval_start_s(interval_index(at.timestamp(), interval_s), interval_s)
+    start = dt.datetime.fromtimestamp(start_s, dt.UTC)
+    existing = Cycle.objects.filter(interval_start=start).first()
+    if existing is not None:
+        return existing, False
+    user = actor if actor is not None and actor.is_authenticated else None
+    try:
+        with transaction.atomic():
+            cycle = Cycle.objects.create(
+                interval_start=start, interval_s=interval_s, trigger=trigger, requested_by=user
+            )
+    except IntegrityError:  # opened by a concurrent tick in between: theirs is the one
+        return Cycle.objects.get(interval_start=start), False
+    audit.record(actor, source, "cycle.open", cycle, after=_payload(cycle))
+    publish_on_commit("cycle", "cycle.opened", _payload(cycle))
+    return cycle, True
+
+
+@transaction.atomic
+def do_start_stage(cycle_id: int, stage: Stage, scope: str = "") -> tuple[StageRun, bool]:
+    """The stage's record for this cycle and scope, started now; an existing one is returned as it
+    is (False), so work already done for it is not done again."""
+    cycle = Cycle.objects.get(pk=cycle_id)
+    existing = StageRun.objects.filter(cycle=cycle, stage=stage, scope=scope).first()
+    if existing is not None:
+        return existing, False
+    budget = budgets_s(cycle.interval_s)[stage]
+    try:
+        with transaction.atomic():
+            run = StageRun.objects.create(
+                cycle=cycle, stage=stage, scope=scope[:40], started_at=timezone.now(), budget_s=budget
+            )
+    except IntegrityError:
+        return StageRun.objects.get(cycle=cycle, stage=stage, scope=scope), False
+    publish_on_commit("cycle", "stage.started", _stage_payload(run))
+    return run, True
+
+
+@transaction.atomic
+def do_end_stage(
+    stage_run_id: int,
+    *,
+    failed: bool = False,
+    skipped: bool = False,
+    fallback: bool = False,
+    detail: str = "",
+) -> StageRun:
+    """Record the stage's end, duration and outcome against its budget; an ended stage stays as it
+    was recorded."""
+    run = StageRun.objects.select_for_update().get(pk=stage_run_id)
+    if run.ended_at is not None:
+        return run
+    run.ended_at = timezone.now()
+    run.duration_s = (run.ended_at - run.started_at).total_seconds()
+    timing = Timing(run.duration_s, run.budget_s)
+    run.outcome = outcome(timing, failed=failed, skipped=skipped, fallback=fallback)
+    run.detail = detail[:300]
+    run.save(update_fields=["ended_at", "duration_s", "outcome", "detail"])
+    publish_on_commit("cycle", "stage.ended", _stage_payload(run))
+    return run
+
+
+def _stage_payload(run: StageRun) -> dict[str, object]:
+    return {
+        "cycle": run.cycle_id,
+        "stage": run.stage,
+        "scope": run.scope,
+        "started_at": run.started_at.isoformat(),
+        "duration_s": run.duration_s,
+        "budget_s": run.budget_s,
+        "outcome": run.outcome,
+        "detail": run.detail,
+    }
+
+
+@transaction.atomic
+def do_end_cycle(cycle_id: int, *, failed: bool = False, detail: str = "") -> Cycle:
+    """Close the cycle: failed, or done; a closed cycle stays as it was recorded."""
+    cycle = Cycle.objects.select_for_update().get(pk=cycle_id)
+    if cycle.status != Cycle.Status.RUNNING:
+        return cycle
+    cycle.status = Cycle.Status.FAILED if failed else Cycle.Status.DONE
+    cycle.ended_at, cycle.detail = timezone.now(), detail[:300]
+    cycle.save(update_fields=["status", "ended_at", "detail"])
+    audit.record(None, "cycle", "cycle.end", cycle, after=_payload(cycle))
+    publish_on_commit("cycle", "cycle.ended", _payload(cycle))
+    return cycle
