@@ -18,4 +18,5 @@ app.conf.imports = (
     "celery_tasks.capability",
     "celery_tasks.dispatch",
     "celery_tasks.ems",
+    "celery_tasks.cycle",
 )

@@ -41,6 +41,20 @@ def env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be True or False, not {raw!r}")
 
 
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment; ConfigError naming the variable otherwise."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise ConfigError(f"{name} must be a positive number of seconds, not {raw!r}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

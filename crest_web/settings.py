@@ -12,6 +12,7 @@ from crest_web.env import (
     ConfigError,
     env_bool,
     env_list,
+    env_seconds,
     missing_service_message,
     parse_database_url,
     running_manage_py,
@@ -198,6 +199,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CREST_BEAT_HEARTBEAT_S = 10
 # The coordination cycle: intervals shorter than 5 minutes only where tests and the demo ask for them.
 CREST_CYCLE_ALLOW_SHORT = env_bool("CREST_CYCLE_ALLOW_SHORT", default=not PRODUCTION)
+CREST_CYCLE_INTERVAL_S = env_seconds("CREST_CYCLE_INTERVAL_S", INTERVAL_S)
+CREST_CYCLE_CASE = os.environ.get("CREST_CYCLE_CASE", "case9")  # the EMS's transmission case
+CREST_CYCLE_TICK_S = 5.0  # how late after its boundary a cycle may start
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -291,8 +295,8 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": task_names.HEARTBEAT, "schedule": float(CREST_BEAT_HEARTBEAT_S)},
     "registry-telemetry-sweep": {"task": task_names.REGISTRY_SWEEP_TELEMETRY, "schedule": 60.0},
-    # The 5-minute cycle's time-based dispatch (apps.standards.timing.INTERVAL_S).
-    "dispatch-scheduled": {"task": task_names.DISPATCH_SCHEDULED, "schedule": INTERVAL_S},
+    # The coordination cycle: a tick opens each interval's cycle once (celery_tasks/cycle.py).
+    "coordination-cycle": {"task": task_names.CYCLE_TICK, "schedule": CREST_CYCLE_TICK_S},
 }
 # The EMS master's TLS files (ca.pem, master.pem, master.key) for DSOs marked DNP3 over TLS when
 # runs are sent from the UI (celery_tasks/ems.py); `run_ems_link --tls-dir` for the command.

@@ -96,13 +96,14 @@ def do_end_stage(
     skipped: bool = False,
     fallback: bool = False,
     detail: str = "",
+    ended_at: dt.datetime | None = None,
 ) -> StageRun:
-    """Record the stage's end, duration and outcome against its budget; an ended stage stays as it
-    was recorded."""
+    """Record the stage's end (now, or `ended_at` when the work ended earlier than it is recorded),
+    duration and outcome against its budget; an ended stage stays as it was recorded."""
     run = StageRun.objects.select_for_update().get(pk=stage_run_id)
     if run.ended_at is not None:
         return run
-    run.ended_at = timezone.now()
+    run.ended_at = max(ended_at or timezone.now(), run.started_at)
     run.duration_s = (run.ended_at - run.started_at).total_seconds()
     timing = Timing(run.duration_s, run.budget_s)
     run.outcome = outcome(timing, failed=failed, skipped=skipped, fallback=fallback)

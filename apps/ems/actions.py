@@ -41,6 +41,7 @@ def do_run_opf(
     interval_start: dt.datetime | None = None,
     voltage_weight: float = Weights().voltage,
     case_file: str = "",
+    cycle_id: int | None = None,
 ) -> OpfRun:
     """Solve the volt/var OPF and store it with one EMS→DMS message per DSO. The solve comes first,
     outside the transaction: bad input or no feasible answer stores nothing. ``case_file``: the text
@@ -60,7 +61,7 @@ def do_run_opf(
         "weights": {"voltage": voltage_weight},
         **({"case_file": case_file} if case_file else {}),
     }
-    return _store(actor, source, result, dsos, inputs, interval_start or timezone.now())
+    return _store(actor, source, result, dsos, inputs, interval_start or timezone.now(), cycle_id)
 
 
 def registered_dsos() -> list[DsoInterface]:
@@ -86,10 +87,12 @@ def _store(
     dsos: Sequence[DsoInterface],
     inputs: dict[str, object],
     interval_start: dt.datetime,
+    cycle_id: int | None = None,
 ) -> OpfRun:
     run = OpfRun.objects.create(
         created_by=actor if actor is not None and actor.is_authenticated else None,
         interval_start=interval_start,
+        cycle_id=cycle_id,
         case=result.case,
         inputs=inputs,
         result=result.as_json(),

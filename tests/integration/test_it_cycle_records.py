@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -105,3 +106,20 @@ def test_it_links_a_dispatch_runs_set_points_by_key(operator: User) -> None:
     der = issued[0].der
     html = client_for(operator).get(f"/ders/{der.pk}/").content.decode()
     assert f'href="/feeders/ieee123/dispatch/{run.pk}/"' in html
+
+
+@pytest.mark.django_db
+def test_it_a_beat_tick_opens_the_current_intervals_cycle_once(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Beat ticks every few seconds; only the first tick of an interval opens its cycle and queues
+    its EMS half, so a redelivered or duplicated tick starts nothing."""
+    from celery_tasks.cycle import tick
+
+    with django_capture_on_commit_callbacks() as queued:
+        first = tick.apply().get()
+        second = tick.apply().get()
+    assert isinstance(first, int) and second is None
+    (cycle,) = Cycle.objects.all()
+    assert cycle.pk == first and cycle.trigger == "beat" and cycle.interval_s == 300.0
+    assert len([c for c in queued if "enqueue_on_commit" in c.__qualname__]) == 1  # one EMS half queued

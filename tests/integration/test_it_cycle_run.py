@@ -1,0 +1,90 @@
+"""One coordination cycle after another over the real DNP3 EMS–DMS link (issue #12 items 2–4, the
+EMS half): `manage.py run_cycle` opens the interval's cycle, collects the registered DSO interfaces,
+solves the OPF within each DSO's range, sends the requests to the DMS gateway (its dispatch runs on a
+real Celery worker) and records the answers. Every stage it ran has a duration and a budget, and the
+next cycle's OPF uses the range the DSO reported in the previous one."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import time
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.cycle.engine.schedule import seconds_to_next
+from apps.cycle.models import Cycle, StageRun
+from apps.dms.models import DispatchRun, Feeder
+from apps.ems.models import DsoEndpoint, OpfRun
+from tests.integration.test_it_ems_dms_cycle import COUNT, gateways, present  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+INTERVAL_S = 30.0  # short intervals are allowed outside production (CREST_CYCLE_ALLOW_SHORT)
+
+
+def run_cycle() -> dict[str, Any]:
+    out = io.StringIO()
+    call_command("run_cycle", "--interval", str(INTERVAL_S), "--json", stdout=out)
+    doc: dict[str, Any] = json.loads(out.getvalue())
+    return doc
+
+
+def next_interval() -> None:
+    time.sleep(seconds_to_next(time.time(), INTERVAL_S) + 0.2)
+
+
+def register_base() -> None:
+    """The DSO's base demand per feeder, as an admin registers it (EMS › DSO interfaces)."""
+    p_kw, q_kvar = present(Feeder.objects.get(name="feedera"))
+    DsoEndpoint.objects.filter(bus=5).update(p_base_kw=p_kw, q_base_kvar=q_kvar)
+    p_kw, q_kvar = present(Feeder.objects.get(name="bare"))
+    DsoEndpoint.objects.filter(bus=7).update(p_base_kw=p_kw, q_base_kvar=q_kvar)
+
+
+@pytest.mark.usefixtures("worker", "gateways")
+def test_it_runs_consecutive_cycles_each_on_the_previous_ones_limits() -> None:
+    register_base()
+    if seconds_to_next(time.time(), INTERVAL_S) < 20:  # a cycle takes a few seconds here
+        next_interval()
+    docs = []
+    for k in range(3):
+        docs.append(run_cycle())
+        with pytest.raises(CommandError, match="has its cycle already"):
+            run_cycle()  # the same interval: no second cycle, nothing sent twice
+        if k < 2:
+            next_interval()
+
+    cycles = list(Cycle.objects.order_by("interval_start"))
+    assert len(cycles) == 3 and [c.status for c in cycles] == ["done"] * 3
+    starts = [c.interval_start.timestamp() for c in cycles]
+    assert all(s % INTERVAL_S == 0 for s in starts) and starts[1] - starts[0] >= INTERVAL_S
+    for doc in docs:
+        stages = {s["stage"]: s for s in doc["stages"]}
+        assert list(stages) == ["collect", "ems_opf", "ems_request"]
+        for s in stages.values():
+            assert s["duration_s"] is not None and s["duration_s"] >= 0
+            assert s["budget_s"] > 0 and s["outcome"] in ("ok", "late", "fallback")
+        assert "2 DSOs asked, 2 answered" in stages["ems_request"]["detail"]
+        assert len(doc["opf_runs"]) == 1
+    assert StageRun.objects.filter(stage="ems_opf").count() == 3
+
+    # Cycle 1 had no range reported yet; each later OPF uses the range of the cycle before it. The
+    # DSO without DERs never reports one, so every cycle says it solved without its range.
+    runs = [OpfRun.objects.get(cycle=c) for c in cycles]
+    collected = [next(s for s in doc["stages"] if s["stage"] == "collect")["detail"] for doc in docs]
+    assert "dso-a" in collected[0] and "dso-bare" in collected[0]
+    assert all("dso-a" not in c and "dso-bare" in c for c in collected[1:])
+    assert all(c.ems_fallback for c in cycles)
+    for before, after in itertools.pairwise(runs):
+        sent = before.messages.get(bus=5)
+        used = next(d for d in after.inputs["dsos"] if d["bus"] == 5)
+        assert sent.q_min_next_kvar is not None and sent.q_max_next_kvar is not None
+        assert (used["q_min_kvar"], used["q_max_kvar"]) == (
+            pytest.approx(sent.q_min_next_kvar, abs=1e-9),
+            pytest.approx(sent.q_max_next_kvar, abs=1e-9),
+        )
+        assert used["count"] == COUNT
+    assert DispatchRun.objects.filter(feeder__name="feedera", trigger="ems").count() == 3  # one per cycle
