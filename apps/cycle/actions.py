@@ -113,6 +113,26 @@ def do_end_stage(
     return run
 
 
+def do_record_stage(
+    cycle_id: int,
+    stage: Stage,
+    scope: str,
+    *,
+    started_at: dt.datetime,
+    duration_s: float,
+    skipped: bool = False,
+    detail: str = "",
+) -> StageRun:
+    """A stage timed elsewhere (the DMS's own measurement of its solve), recorded whole; a stage
+    already recorded for this cycle and scope stays as it was."""
+    run, new = do_start_stage(cycle_id, stage, scope)
+    if not new:
+        return run
+    StageRun.objects.filter(pk=run.pk).update(started_at=started_at)
+    ended = started_at + dt.timedelta(seconds=max(duration_s, 0.0))
+    return do_end_stage(run.pk, skipped=skipped, detail=detail, ended_at=ended)
+
+
 def _stage_payload(run: StageRun) -> dict[str, object]:
     return {
         "cycle": run.cycle_id,

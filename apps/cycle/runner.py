@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.cycle import actions
 from apps.cycle.engine.schedule import Stage, budgets_s
 from apps.cycle.models import Cycle
+from apps.dms.models import DispatchRun
 from apps.ems.actions import OpfError, do_run_opf, registered_dsos
 from apps.ems.engine.case import DEFAULT_CASE
 from apps.ems.engine.dso import DsoInterface
@@ -106,7 +107,31 @@ def _request(cycle: Cycle, run: OpfRun, options: CycleOptions) -> str:
     sent = [r.sent_t_s for *_, r in report.sent if r.sent_t_s]
     ended = dt.datetime.fromtimestamp(max(sent), dt.UTC) if sent else timezone.now()
     actions.do_end_stage(stage.pk, failed=not sent, detail=detail, ended_at=ended)
+    _link_dispatches(cycle, [m.pk for m, _, _ in report.sent])
     return detail
+
+
+def _link_dispatches(cycle: Cycle, message_ids: list[int]) -> None:
+    """The dispatch runs the DMSs started for this cycle's requests (by the request id they received
+    over DNP3) point at the cycle, and their solve stages are recorded per feeder with the times the
+    DMS measured itself."""
+    runs = DispatchRun.objects.filter(ems_request_id__in=message_ids).select_related("feeder")
+    runs.filter(cycle__isnull=True).update(cycle=cycle)
+    for run in runs.filter(cycle=cycle, locked_at__isnull=False):
+        timings = run.result.get("timings_ms") or {}
+        scope, began = f"feeder:{run.feeder.name}", run.locked_at
+        assert began is not None
+        stage1_s = (timings.get("model_ms", 0.0) + timings.get("stage1_ms", 0.0)) / 1000
+        actions.do_record_stage(
+            cycle.pk, Stage.DMS_STAGE1, scope, started_at=began, duration_s=stage1_s,
+            detail=f"dispatch run {run.pk}",
+        )  # fmt: skip
+        reopt_s = timings.get("stage2_ms", 0.0) / 1000
+        actions.do_record_stage(
+            cycle.pk, Stage.DMS_REOPT, scope, started_at=began + dt.timedelta(seconds=stage1_s),
+            duration_s=reopt_s, skipped=not run.stage2_ran,
+            detail="voltage violations after stage 1" if run.stage2_ran else "not needed",
+        )  # fmt: skip
 
 
 def _summary(report: SendReport) -> str:

@@ -144,6 +144,7 @@ def do_request_dispatch(
     trigger: str = "manual",
     reason: str = "",
     enqueue: bool = True,
+    ems_request_id: int | None = None,
 ) -> DispatchRun:
     """Queue a dispatch of an EMS (or operator) request on a feeder; nothing is stored when the feeder
     is unknown, has no model or no active DERs, or the request is not a sensible one."""
@@ -163,6 +164,7 @@ def do_request_dispatch(
         raise DispatchError(f"Feeder {feeder_name} has no active DERs to dispatch.")
     run = DispatchRun.objects.create(
         feeder=feeder,
+        ems_request_id=ems_request_id,
         feeder_version=version,
         trigger=trigger,
         requested_by=actor if actor is not None and actor.is_authenticated else None,

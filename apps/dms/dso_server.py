@@ -117,7 +117,8 @@ class DsoServer:
                 pv_curtailment_kw=per_feeder(request.pv_curtail_kw or 0.0, count),
                 dr_kw=per_feeder(request.dr_kw or 0.0, count),
                 trigger=DispatchRun.Trigger.EMS,
-                reason=f"EMS request, interval {interval}",
+                reason="EMS request",
+                ems_request_id=interval or None,
             )
         except DispatchError as exc:
             self._refused(interval, str(exc), request.q_request_kvar)

@@ -82,6 +82,9 @@ class DispatchRun(models.Model):
     feeder = models.ForeignKey(Feeder, related_name="dispatch_runs", on_delete=models.CASCADE)
     feeder_version = models.ForeignKey(FeederVersion, null=True, on_delete=models.SET_NULL, related_name="+")
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    # The EMS's id of the request it dispatched, as received over the DNP3 EMS–DMS link (the interval
+    # id of docs/protocols/dnp3-ems-dms.md); none for a run not asked for by the EMS.
+    ems_request_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
     # The cycle whose interval it dispatched; none for a manual run (by name: the cycle app sits above).
     cycle = models.ForeignKey(
         "cycle.Cycle", null=True, blank=True, on_delete=models.SET_NULL, related_name="dispatch_runs"

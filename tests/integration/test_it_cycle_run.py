@@ -61,14 +61,24 @@ def test_it_runs_consecutive_cycles_each_on_the_previous_ones_limits() -> None:
     assert len(cycles) == 3 and [c.status for c in cycles] == ["done"] * 3
     starts = [c.interval_start.timestamp() for c in cycles]
     assert all(s % INTERVAL_S == 0 for s in starts) and starts[1] - starts[0] >= INTERVAL_S
-    for doc in docs:
-        stages = {s["stage"]: s for s in doc["stages"]}
-        assert list(stages) == ["collect", "ems_opf", "ems_request"]
+    for cycle, doc in zip(cycles, docs, strict=True):
+        stages = {(s["stage"], s["scope"]): s for s in doc["stages"]}
+        assert list(stages)[:3] == [("collect", ""), ("ems_opf", ""), ("ems_request", "")]
         for s in stages.values():
             assert s["duration_s"] is not None and s["duration_s"] >= 0
-            assert s["budget_s"] > 0 and s["outcome"] in ("ok", "late", "fallback")
-        assert "2 DSOs asked, 2 answered" in stages["ems_request"]["detail"]
+            assert s["budget_s"] > 0 and s["outcome"] in ("ok", "late", "fallback", "skipped")
+        assert "2 DSOs asked, 2 answered" in stages[("ems_request", "")]["detail"]
         assert len(doc["opf_runs"]) == 1
+        # The DMS's dispatch of this cycle's request points at the cycle, its solve timed per feeder.
+        (dispatched,) = DispatchRun.objects.filter(cycle=cycle)
+        assert doc["dispatch_runs"] == [dispatched.pk] and dispatched.feeder.name == "feedera"
+        assert dispatched.ems_request_id == OpfRun.objects.get(cycle=cycle).messages.get(bus=5).pk
+        stage1 = stages[("dms_stage1", "feeder:feedera")]
+        timings = dispatched.result["timings_ms"]
+        wanted_s = (timings["model_ms"] + timings["stage1_ms"]) / 1000
+        assert stage1["duration_s"] == pytest.approx(wanted_s, abs=2e-3)
+        reopt = stages[("dms_reopt", "feeder:feedera")]
+        assert (reopt["outcome"] == "skipped") == (not dispatched.stage2_ran)
     assert StageRun.objects.filter(stage="ems_opf").count() == 3
 
     # Cycle 1 had no range reported yet; each later OPF uses the range of the cycle before it. The
