@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from apps.alarms.api import AlarmViewSet
 from apps.capability.api import CapabilityStudyViewSet
+from apps.cycle import api as cycle_api
 from apps.der_registry.api import DERGroupViewSet, DERViewSet
 from apps.dms.api import FeederViewSet
 from apps.ems import api as ems_api
@@ -45,6 +46,9 @@ urlpatterns = [
     path("ems/runs/<int:pk>/", ems_run_views.run_detail, name="ems_run_detail"),
     path("ems/runs/<int:pk>/send/", ems_run_views.run_send, name="ems_run_send"),
     path("ems/dsos/", include("apps.ems.urls")),
+    path("cycles/", include("apps.cycle.urls")),
+    path("api/cycles/", cycle_api.CyclesView.as_view(), name="api_cycles"),
+    path("api/cycles/<int:pk>/", cycle_api.CycleView.as_view(), name="api_cycle"),
     path("api/ems/whatif/", ems_views.WhatIfView.as_view(), name="api_ems_whatif"),
     path("api/ems/opf/", ems_api.OpfRunsView.as_view(), name="api_ems_opf"),
     path("api/ems/opf/<int:pk>/", ems_api.OpfRunView.as_view(), name="api_ems_opf_run"),

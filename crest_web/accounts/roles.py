@@ -20,6 +20,7 @@ _READ_REGISTRY = [
     "capability.view_capabilitystudy",
     "alarms.view_alarm",
     "ems.view_opfrun",
+    "cycle.view_cycle",
 ]
 
 PERMISSIONS: dict[str, list[str]] = {

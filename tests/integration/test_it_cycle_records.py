@@ -123,3 +123,21 @@ def test_it_a_beat_tick_opens_the_current_intervals_cycle_once(
     (cycle,) = Cycle.objects.all()
     assert cycle.pk == first and cycle.trigger == "beat" and cycle.interval_s == 300.0
     assert len([c for c in queued if "enqueue_on_commit" in c.__qualname__]) == 1  # one EMS half queued
+
+
+@pytest.mark.django_db
+def test_it_shows_cycles_to_every_role_and_nobody_else(operator: User, planner: User, outsider: User) -> None:
+    cycle, _ = actions.do_open_cycle(None, "beat", at=AT, interval_s=300.0, trigger="beat")
+    stage, _ = actions.do_start_stage(cycle.pk, Stage.COLLECT)
+    actions.do_end_stage(stage.pk, detail="2 DSO interfaces")
+    for user in (operator, planner):
+        client = client_for(user)
+        assert "2 DSO interfaces" in client.get("/cycles/").content.decode()
+        assert client.get(f"/cycles/{cycle.pk}/").status_code == 200
+        doc = client.get(f"/api/cycles/{cycle.pk}/").json()
+        assert doc["interval_start"] == START.isoformat() and doc["stages"][0]["budget_s"] == 5.0
+        assert client.get("/api/cycles/").json()["results"][0]["id"] == cycle.pk
+    assert client_for(operator).get("/cycles/999999/").status_code == 404
+    assert client_for(operator).get("/cycles/?n=abc").status_code == 200  # a bad count shows the default
+    nobody = client_for(outsider)
+    assert nobody.get("/cycles/").status_code == 403 and nobody.get("/api/cycles/").status_code == 403

@@ -14,6 +14,7 @@ function describe(msg) {
     case "der.imported": return `${p.count} DERs imported from CSV`;
     case "alarm.raised": return `Alarm (${p.severity}): ${p.label || p.source} — ${p.message}`;
     case "alarm.cleared": return `Alarm cleared: ${p.label || p.source} — ${p.message}`;
+    case "cycle.ended": return p.status === "failed" ? `Cycle ${p.id} failed` : null;  // normal is quiet
     case "alarm.updated": return `Alarm now: ${p.label || p.source} — ${p.message}`;
     default: return null;  // telemetry and the like update data, not the operator's attention
   }
@@ -112,6 +113,22 @@ function followDispatch(p) {
   }
 }
 
+// The cycle timeline and a cycle's page redraw (once per burst of events) when a cycle or stage changes.
+let cycleRedraw = null;
+function followCycle(event, p) {
+  const timeline = document.querySelector("[data-live-cycles]");
+  const page = document.getElementById("cycle-live");
+  if (!timeline && !(page && String(p.cycle ?? p.id) === page.dataset.cycle)) return;
+  clearTimeout(cycleRedraw);
+  cycleRedraw = setTimeout(async () => {
+    if (!timeline) { location.reload(); return; }
+    const url = new URL(location.href);
+    url.searchParams.set("fragment", "1");
+    const response = await fetch(url, { headers: { "X-Requested-With": "fetch" } });
+    if (response.ok) timeline.innerHTML = await response.text();
+  }, 300);
+}
+
 // A form marked data-busy shows it is working and is not sent twice (a second dispatch, say).
 document.addEventListener("submit", (ev) => {
   const form = ev.target;
@@ -153,6 +170,7 @@ function connect(delayMs) {
     const p = msg.payload || {};
     if (msg.event === "study.progress") { followStudy(p); return; }
     if (msg.event === "dispatch.run") { followDispatch(p); return; }
+    if (msg.event && (msg.event.startsWith("cycle.") || msg.event.startsWith("stage."))) followCycle(msg.event, p);
     if (msg.event && msg.event.startsWith("ems.")) followEmsRun(msg.event, p);
     if (msg.topic === "alarms") { followAlarms(); followAlarmCounts(p.counts); }
     const text = describe(msg);
