@@ -61,7 +61,7 @@ def cycle_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cycles": [(cycle, rows)],
         "rows": rows,
         "opf": opf,
-        "messages": list(opf.messages.all()) if opf else [],
+        "dso_messages": list(opf.messages.all()) if opf else [],
         "dispatches": list(cycle.dispatch_runs.select_related("feeder")),
     }
     return render(request, "cycle/detail.html", context)

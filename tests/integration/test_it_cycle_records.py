@@ -19,6 +19,8 @@ from apps.cycle.models import Cycle, StageRun
 from apps.der_registry.demo import seed_registry
 from apps.der_registry.models import SetPoint
 from apps.dms import actions as dms_actions
+from apps.ems.actions import do_run_opf
+from apps.ems.engine.dso import DsoInterface
 from celery_tasks.dispatch import run_dispatch
 from crest_web.accounts.models import AuditRecord
 from tests.conftest import client_for
@@ -139,5 +141,8 @@ def test_it_shows_cycles_to_every_role_and_nobody_else(operator: User, planner: 
         assert client.get("/api/cycles/").json()["results"][0]["id"] == cycle.pk
     assert client_for(operator).get("/cycles/999999/").status_code == 404
     assert client_for(operator).get("/cycles/?n=abc").status_code == 200  # a bad count shows the default
+    do_run_opf(None, "test", "case9", [DsoInterface(5, 1, -100.0, 100.0)], cycle_id=cycle.pk)
+    page = client_for(operator).get(f"/cycles/{cycle.pk}/").content.decode()
+    assert "[-100.0, 100.0]" in page and 'class="messages"' not in page  # DSO rows, not a notice bar
     nobody = client_for(outsider)
     assert nobody.get("/cycles/").status_code == 403 and nobody.get("/api/cycles/").status_code == 403
