@@ -22,7 +22,7 @@ def _allowed(request: Request) -> None:
 class CyclesView(APIView):
     """GET the last cycles, newest first, each with its stages."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="cycles_list", responses={200: dict})
     def get(self, request: Request) -> Response:
         _allowed(request)
         cycles = Cycle.objects.prefetch_related("stages")[:SHOWN]
@@ -32,7 +32,7 @@ class CyclesView(APIView):
 class CycleView(APIView):
     """GET one cycle: its stages against their budgets, its OPF run and dispatch runs."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="cycles_retrieve", responses={200: dict})
     def get(self, request: Request, pk: int) -> Response:
         _allowed(request)
         return Response(cycle_doc(get_object_or_404(Cycle.objects.prefetch_related("stages"), pk=pk)))
