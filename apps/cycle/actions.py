@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.cycle.documents import cycle_summary, stage_doc
 from apps.cycle.engine.schedule import (
     Stage,
     Timing,
@@ -27,17 +28,6 @@ from crest_web.events import publish_on_commit
 
 class CycleError(ValueError):
     """A request about the cycle refused; the message says why."""
-
-
-def _payload(cycle: Cycle) -> dict[str, object]:
-    return {
-        "id": cycle.pk,
-        "interval_start": cycle.interval_start.isoformat(),
-        "interval_s": cycle.interval_s,
-        "status": cycle.status,
-        "ems_fallback": cycle.ems_fallback,
-        "dms_fallback": cycle.dms_fallback,
-    }
 
 
 @transaction.atomic
@@ -63,8 +53,8 @@ def do_open_cycle(
             )
     except IntegrityError:  # opened by a concurrent tick in between: theirs is the one
         return Cycle.objects.get(interval_start=start), False
-    audit.record(actor, source, "cycle.open", cycle, after=_payload(cycle))
-    publish_on_commit("cycle", "cycle.opened", _payload(cycle))
+    audit.record(actor, source, "cycle.open", cycle, after=cycle_summary(cycle))
+    publish_on_commit("cycle", "cycle.opened", cycle_summary(cycle))
     return cycle, True
 
 
@@ -84,7 +74,7 @@ def do_start_stage(cycle_id: int, stage: Stage, scope: str = "") -> tuple[StageR
             )
     except IntegrityError:
         return StageRun.objects.get(cycle=cycle, stage=stage, scope=scope), False
-    publish_on_commit("cycle", "stage.started", _stage_payload(run))
+    publish_on_commit("cycle", "stage.started", stage_doc(run))
     return run, True
 
 
@@ -109,7 +99,7 @@ def do_end_stage(
     run.outcome = outcome(timing, failed=failed, skipped=skipped, fallback=fallback)
     run.detail = detail[:300]
     run.save(update_fields=["ended_at", "duration_s", "outcome", "detail"])
-    publish_on_commit("cycle", "stage.ended", _stage_payload(run))
+    publish_on_commit("cycle", "stage.ended", stage_doc(run))
     return run
 
 
@@ -133,19 +123,6 @@ def do_record_stage(
     return do_end_stage(run.pk, skipped=skipped, detail=detail, ended_at=ended)
 
 
-def _stage_payload(run: StageRun) -> dict[str, object]:
-    return {
-        "cycle": run.cycle_id,
-        "stage": run.stage,
-        "scope": run.scope,
-        "started_at": run.started_at.isoformat(),
-        "duration_s": run.duration_s,
-        "budget_s": run.budget_s,
-        "outcome": run.outcome,
-        "detail": run.detail,
-    }
-
-
 @transaction.atomic
 def do_end_cycle(cycle_id: int, *, failed: bool = False, detail: str = "") -> Cycle:
     """Close the cycle: failed, or done; a closed cycle stays as it was recorded."""
@@ -155,6 +132,6 @@ def do_end_cycle(cycle_id: int, *, failed: bool = False, detail: str = "") -> Cy
     cycle.status = Cycle.Status.FAILED if failed else Cycle.Status.DONE
     cycle.ended_at, cycle.detail = timezone.now(), detail[:300]
     cycle.save(update_fields=["status", "ended_at", "detail"])
-    audit.record(None, "cycle", "cycle.end", cycle, after=_payload(cycle))
-    publish_on_commit("cycle", "cycle.ended", _payload(cycle))
+    audit.record(None, "cycle", "cycle.end", cycle, after=cycle_summary(cycle))
+    publish_on_commit("cycle", "cycle.ended", cycle_summary(cycle))
     return cycle

@@ -9,9 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.cycle.documents import cycle_doc
 from apps.cycle.models import Cycle
 from apps.cycle.views import SHOWN, VIEW
-from apps.cycle.views_data import cycle_doc
 
 
 def _allowed(request: Request) -> None:

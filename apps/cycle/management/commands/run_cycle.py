@@ -13,9 +13,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from apps.cycle import actions
+from apps.cycle.documents import cycle_doc
 from apps.cycle.engine.schedule import seconds_to_next
 from apps.cycle.runner import CycleOptions, run_ems_half
-from apps.cycle.views_data import cycle_doc
 from apps.ems.engine.case import CASES, DEFAULT_CASE
 from apps.ems.sending import configured_tls_dir
 
