@@ -16,6 +16,7 @@ class Alarm(models.Model):
         DISPATCH_REFUSED = "dispatch_refused", "Dispatch refused"
         DSO_MISMATCH = "dso_mismatch", "DSO interface mismatch"
         DSO_SHORTFALL = "dso_shortfall", "DSO request not met"
+        CYCLE_FAILED = "cycle_failed", "Cycle failed"
 
     class Severity(models.TextChoices):
         CRITICAL = "critical", "Critical"

@@ -10,8 +10,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.alarms.actions import do_clear_alarm, do_raise_alarm
+from apps.alarms.models import Alarm
 from apps.cycle.documents import cycle_summary, stage_doc
 from apps.cycle.engine.schedule import (
+    STAGE_LABELS,
     Stage,
     Timing,
     budgets_s,
@@ -99,8 +102,25 @@ def do_end_stage(
     run.outcome = outcome(timing, failed=failed, skipped=skipped, fallback=fallback)
     run.detail = detail[:300]
     run.save(update_fields=["ended_at", "duration_s", "outcome", "detail"])
+    _alarm_overrun(run)
     publish_on_commit("cycle", "stage.ended", stage_doc(run))
     return run
+
+
+def _alarm_overrun(run: StageRun) -> None:
+    """A stage over its budget raises "Stage overrun" for that stage and scope; in time, it clears."""
+    source = {"source_type": "stage", "source_id": f"{run.stage}:{run.scope}"[:64]}
+    if run.outcome == "ok":
+        do_clear_alarm(None, "cycle", kind=Alarm.Kind.OVERRUN, **source, note=f"cycle {run.cycle_id}")
+    elif run.outcome == "late":
+        label = STAGE_LABELS[Stage(run.stage)]
+        where = f" ({run.scope})" if run.scope else ""
+        message = (
+            f"{label}{where} took {run.duration_s:.0f} s of its {run.budget_s:.0f} s budget "
+            f"in the cycle of {run.cycle.interval_start:%H:%M:%S} UTC."
+        )
+        do_raise_alarm(None, "cycle", kind=Alarm.Kind.OVERRUN, **source, message=message,
+                       source_label=f"{label}{where}"[:120])  # fmt: skip
 
 
 def do_record_stage(
@@ -132,6 +152,12 @@ def do_end_cycle(cycle_id: int, *, failed: bool = False, detail: str = "") -> Cy
     cycle.status = Cycle.Status.FAILED if failed else Cycle.Status.DONE
     cycle.ended_at, cycle.detail = timezone.now(), detail[:300]
     cycle.save(update_fields=["status", "ended_at", "detail"])
+    source = {"kind": Alarm.Kind.CYCLE_FAILED, "source_type": "cycle", "source_id": "ems"}
+    if failed:
+        message = f"The cycle of {cycle.interval_start:%H:%M:%S} UTC failed: {detail}"[:300]
+        do_raise_alarm(None, "cycle", **source, message=message, source_label="coordination cycle")
+    else:
+        do_clear_alarm(None, "cycle", **source, note=f"cycle {cycle.pk} done")
     audit.record(None, "cycle", "cycle.end", cycle, after=cycle_summary(cycle))
     publish_on_commit("cycle", "cycle.ended", cycle_summary(cycle))
     return cycle

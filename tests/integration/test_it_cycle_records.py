@@ -146,3 +146,29 @@ def test_it_shows_cycles_to_every_role_and_nobody_else(operator: User, planner: 
     assert "[-100.0, 100.0]" in page and 'class="messages"' not in page  # DSO rows, not a notice bar
     nobody = client_for(outsider)
     assert nobody.get("/cycles/").status_code == 403 and nobody.get("/api/cycles/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_it_alarms_a_stage_overrun_and_a_failed_cycle_until_they_end() -> None:
+    """Issue #12 item 7 (part): a stage over its budget raises "Stage overrun" naming the stage and
+    the times; the same stage in time in a later cycle clears it. A failed cycle raises "Cycle
+    failed" until a cycle completes."""
+    from apps.alarms.models import Alarm
+
+    first, _ = actions.do_open_cycle(None, "beat", at=AT, interval_s=300.0, trigger="beat")
+    opf, _ = actions.do_start_stage(first.pk, Stage.EMS_OPF)
+    actions.do_end_stage(opf.pk, ended_at=opf.started_at + dt.timedelta(seconds=52))
+    overrun = Alarm.objects.get(kind="overrun", source_type="stage", cleared_at__isnull=True)
+    assert "EMS volt/var OPF took 52 s of its 45 s budget" in overrun.message
+    actions.do_end_cycle(first.pk, failed=True, detail="the EMS OPF failed; nothing was sent")
+    failed = Alarm.objects.get(kind="cycle_failed", cleared_at__isnull=True)
+    assert "the EMS OPF failed" in failed.message
+
+    later, _ = actions.do_open_cycle(
+        None, "beat", at=AT + dt.timedelta(minutes=5), interval_s=300.0, trigger="beat"
+    )
+    opf, _ = actions.do_start_stage(later.pk, Stage.EMS_OPF)
+    actions.do_end_stage(opf.pk)
+    actions.do_end_cycle(later.pk)
+    assert not Alarm.objects.filter(cleared_at__isnull=True).exists()
+    assert Alarm.objects.filter(kind__in=["overrun", "cycle_failed"]).count() == 2  # kept, cleared
