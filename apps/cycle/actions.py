@@ -62,9 +62,12 @@ def do_open_cycle(
 
 
 @transaction.atomic
-def do_start_stage(cycle_id: int, stage: Stage, scope: str = "") -> tuple[StageRun, bool]:
-    """The stage's record for this cycle and scope, started now; an existing one is returned as it
-    is (False), so work already done for it is not done again."""
+def do_start_stage(
+    cycle_id: int, stage: Stage, scope: str = "", started_at: dt.datetime | None = None
+) -> tuple[StageRun, bool]:
+    """The stage's record for this cycle and scope, started now (or at `started_at`, when it was
+    timed elsewhere); an existing one is returned as it is (False), so work already done for it is
+    not done again."""
     cycle = Cycle.objects.get(pk=cycle_id)
     existing = StageRun.objects.filter(cycle=cycle, stage=stage, scope=scope).first()
     if existing is not None:
@@ -73,7 +76,11 @@ def do_start_stage(cycle_id: int, stage: Stage, scope: str = "") -> tuple[StageR
     try:
         with transaction.atomic():
             run = StageRun.objects.create(
-                cycle=cycle, stage=stage, scope=scope[:40], started_at=timezone.now(), budget_s=budget
+                cycle=cycle,
+                stage=stage,
+                scope=scope[:40],
+                started_at=started_at or timezone.now(),
+                budget_s=budget,
             )
     except IntegrityError:
         return StageRun.objects.get(cycle=cycle, stage=stage, scope=scope), False
@@ -135,10 +142,9 @@ def do_record_stage(
 ) -> StageRun:
     """A stage timed elsewhere (the DMS's own measurement of its solve), recorded whole; a stage
     already recorded for this cycle and scope stays as it was."""
-    run, new = do_start_stage(cycle_id, stage, scope)
+    run, new = do_start_stage(cycle_id, stage, scope, started_at)
     if not new:
         return run
-    StageRun.objects.filter(pk=run.pk).update(started_at=started_at)
     ended = started_at + dt.timedelta(seconds=max(duration_s, 0.0))
     return do_end_stage(run.pk, skipped=skipped, detail=detail, ended_at=ended)
 

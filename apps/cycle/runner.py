@@ -65,9 +65,8 @@ def _collect(cycle: Cycle) -> tuple[list[DsoInterface], list[str]]:
 
 def _opf(cycle: Cycle, options: CycleOptions, dsos: list[DsoInterface], older: list[str]) -> OpfRun | None:
     stage, new = actions.do_start_stage(cycle.pk, Stage.EMS_OPF)
-    done = OpfRun.objects.filter(cycle=cycle).first()
-    if not new:
-        return done
+    if not new:  # an earlier delivery solved it (or failed: no run)
+        return OpfRun.objects.filter(cycle=cycle).first()
     try:
         run = do_run_opf(
             None, "cycle", options.case, dsos, interval_start=cycle.interval_start, cycle_id=cycle.pk
