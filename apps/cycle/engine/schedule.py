@@ -12,7 +12,9 @@ import enum
 import math
 from dataclasses import dataclass
 
-from apps.standards.timing import INTERVAL_S, INTERVALS_S, SHORTEST_TEST_INTERVAL_S
+from apps.standards.timing import STAGE_BUDGETS_300_S, check_interval, stage_budget_s
+
+__all__ = ["check_interval"]  # where the cycle's callers have always found it
 
 
 class Stage(enum.StrEnum):
@@ -37,16 +39,8 @@ STAGE_LABELS = {
     Stage.DISPATCH_LIMITS: "Dispatch, re-aggregation, limits to the EMS",
 }
 
-# Seconds within a 300 s interval (seed 000 §2.2: 45, 15, 30, 120, 30, 60).
-BUDGETS_300_S = {
-    Stage.COLLECT: 5.0,
-    Stage.EMS_OPF: 45.0,
-    Stage.EMS_REQUEST: 15.0,
-    Stage.DMS_STAGE1: 30.0,
-    Stage.DER_MESSAGING: 120.0,
-    Stage.DMS_REOPT: 30.0,
-    Stage.DISPATCH_LIMITS: 60.0,
-}
+# Seconds within a 300 s interval (apps/standards/timing.py, seed 000 §2.2).
+BUDGETS_300_S = {stage: STAGE_BUDGETS_300_S[stage.value] for stage in Stage}
 
 
 class Outcome(enum.StrEnum):
@@ -59,8 +53,7 @@ class Outcome(enum.StrEnum):
 
 def budgets_s(interval_s: float) -> dict[Stage, float]:
     """Each stage's budget for an interval of `interval_s`, the 5-minute figures scaled."""
-    scale = interval_s / INTERVAL_S
-    return {stage: base * scale for stage, base in BUDGETS_300_S.items()}
+    return {stage: stage_budget_s(stage.value, interval_s) for stage in Stage}
 
 
 def interval_index(t_s: float, interval_s: float) -> int:
@@ -75,18 +68,6 @@ def interval_start_s(index: int, interval_s: float) -> float:
 def seconds_to_next(t_s: float, interval_s: float) -> float:
     """Countdown from `t_s` to the next boundary (a whole interval exactly on a boundary)."""
     return interval_start_s(interval_index(t_s, interval_s) + 1, interval_s) - t_s
-
-
-def check_interval(interval_s: float, allow_short: bool = False) -> str:
-    """Why `interval_s` cannot be the cycle's interval, or "" when it can."""
-    minutes = ", ".join(f"{s / 60:g}" for s in INTERVALS_S)
-    if not math.isfinite(interval_s) or interval_s <= 0:
-        return f"The interval must be a number of seconds: {minutes} minutes."
-    if interval_s in INTERVALS_S:
-        return ""
-    if allow_short and SHORTEST_TEST_INTERVAL_S <= interval_s < min(INTERVALS_S):
-        return ""
-    return f"The interval must be {minutes} minutes, not {interval_s:g} s."
 
 
 @dataclass(frozen=True)
