@@ -11,7 +11,7 @@ from celery import shared_task
 
 from apps.capability.engine.flexibility import with_flexibility
 from apps.dms import actions
-from apps.dms.dispatch_inputs import der_states, result_doc
+from apps.dms.dispatch_inputs import der_states, result_doc, without_confirmation
 from apps.dms.engine.dispatch import dispatch
 from apps.dms.engine.dispatch_types import DispatchInputError, DispatchOptions, DispatchRequest
 from apps.dms.engine.network import Network
@@ -33,6 +33,7 @@ def run_dispatch(run_id: int) -> str:
             assert run.feeder_version is not None
             net = Network.from_dict(run.feeder_version.model)
             ders, ids = der_states(run.feeder, INTERVAL_S)
+            ders = without_confirmation(ders, run.left_out)
             request = DispatchRequest(run.q_requested_kvar, run.v_sub_pu, run.pv_curtailment_kw, run.dr_kw)
             result = dispatch(net, request, ders, DispatchOptions(interval_s=INTERVAL_S))
             result = with_flexibility(net, ders, result)  # the limits reported to the EMS next

@@ -13,14 +13,14 @@ from pathlib import Path
 from django.utils import timezone
 
 from apps.cycle import actions
+from apps.cycle.dms_stages import link_dispatches
 from apps.cycle.engine.schedule import Stage, budgets_s
 from apps.cycle.models import Cycle
-from apps.dms.models import DispatchRun
 from apps.ems.actions import OpfError, do_run_opf, registered_dsos
 from apps.ems.engine.case import DEFAULT_CASE
 from apps.ems.engine.dso import DsoInterface
 from apps.ems.link import CONNECT_TIMEOUT_S, SendReport, send_run
-from apps.ems.models import DsoEndpoint, OpfRun
+from apps.ems.models import DsoEndpoint, DsoMessage, OpfRun
 from apps.ems.sending import LinkError
 
 ANSWER_STAGES = (Stage.DMS_STAGE1, Stage.DER_MESSAGING, Stage.DMS_REOPT, Stage.DISPATCH_LIMITS)
@@ -36,11 +36,16 @@ class CycleOptions:
 def run_ems_half(cycle_id: int, options: CycleOptions) -> Cycle:
     """Run (or finish, after a redelivery) the EMS half of the cycle; the cycle as it ended."""
     cycle = Cycle.objects.get(pk=cycle_id)
-    dsos, older = _collect(cycle)
-    run = _opf(cycle, options, dsos, older)
-    if run is None:
-        return actions.do_end_cycle(cycle.pk, failed=True, detail="the EMS OPF failed; nothing was sent")
-    detail = _request(cycle, run, options)
+    if cycle.status != Cycle.Status.RUNNING:  # a redelivery after the cycle was closed
+        return cycle
+    try:
+        dsos, older = _collect(cycle)
+        run = _opf(cycle, options, dsos, older)
+        if run is None:
+            return actions.do_end_cycle(cycle.pk, failed=True, detail="the EMS OPF failed; nothing was sent")
+        detail = _request(cycle, run, options)
+    except actions.CycleClosed:  # closed at the next boundary while this worked: it sends nothing more
+        return Cycle.objects.get(pk=cycle_id)
     return actions.do_end_cycle(cycle.pk, detail=detail)
 
 
@@ -76,6 +81,7 @@ def _opf(cycle: Cycle, options: CycleOptions, dsos: list[DsoInterface], older: l
         return None
     if older:  # solved with whatever range each of those DSOs last gave (seed 000 §4.2)
         Cycle.objects.filter(pk=cycle.pk).update(ems_fallback=True)
+    actions.do_alarm_ems_fallback(cycle.pk, older)
     detail = f"OPF run {run.pk}: losses {run.losses_mw_before:.3f} → {run.losses_mw:.3f} MW"
     if older:
         detail += f"; earlier ranges for {', '.join(older)}"
@@ -106,31 +112,10 @@ def _request(cycle: Cycle, run: OpfRun, options: CycleOptions) -> str:
     sent = [r.sent_t_s for *_, r in report.sent if r.sent_t_s]
     ended = dt.datetime.fromtimestamp(max(sent), dt.UTC) if sent else timezone.now()
     actions.do_end_stage(stage.pk, failed=not sent, detail=detail, ended_at=ended)
-    _link_dispatches(cycle, [m.pk for m, _, _ in report.sent])
+    ids = [m.pk for m, _, _ in report.sent]
+    answered = DsoMessage.objects.filter(pk__in=ids, answered_at__isnull=False)
+    link_dispatches(cycle, ids, {m.pk: m.answered_at for m in answered if m.answered_at is not None})
     return detail
-
-
-def _link_dispatches(cycle: Cycle, message_ids: list[int]) -> None:
-    """The dispatch runs the DMSs started for this cycle's requests (by the request id they received
-    over DNP3) point at the cycle, and their solve stages are recorded per feeder with the times the
-    DMS measured itself."""
-    runs = DispatchRun.objects.filter(ems_request_id__in=message_ids).select_related("feeder")
-    runs.filter(cycle__isnull=True).update(cycle=cycle)
-    for run in runs.filter(cycle=cycle, locked_at__isnull=False):
-        timings = run.result.get("timings_ms") or {}
-        scope, began = f"feeder:{run.feeder.name}", run.locked_at
-        assert began is not None
-        stage1_s = (timings.get("model_ms", 0.0) + timings.get("stage1_ms", 0.0)) / 1000
-        actions.do_record_stage(
-            cycle.pk, Stage.DMS_STAGE1, scope, started_at=began, duration_s=stage1_s,
-            detail=f"dispatch run {run.pk}",
-        )  # fmt: skip
-        reopt_s = timings.get("stage2_ms", 0.0) / 1000
-        actions.do_record_stage(
-            cycle.pk, Stage.DMS_REOPT, scope, started_at=began + dt.timedelta(seconds=stage1_s),
-            duration_s=reopt_s, skipped=not run.stage2_ran,
-            detail="voltage violations after stage 1" if run.stage2_ran else "not needed",
-        )  # fmt: skip
 
 
 def _summary(report: SendReport) -> str:

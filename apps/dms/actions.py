@@ -145,6 +145,8 @@ def do_request_dispatch(
     reason: str = "",
     enqueue: bool = True,
     ems_request_id: int | None = None,
+    reoptimizes_id: int | None = None,
+    left_out: list[str] | None = None,
 ) -> DispatchRun:
     """Queue a dispatch of an EMS (or operator) request on a feeder; nothing is stored when the feeder
     is unknown, has no model or no active DERs, or the request is not a sensible one."""
@@ -165,6 +167,8 @@ def do_request_dispatch(
     run = DispatchRun.objects.create(
         feeder=feeder,
         ems_request_id=ems_request_id,
+        reoptimizes_id=reoptimizes_id,
+        left_out=sorted(left_out or []),
         feeder_version=version,
         trigger=trigger,
         requested_by=actor if actor is not None and actor.is_authenticated else None,
@@ -179,7 +183,12 @@ def do_request_dispatch(
         source,
         "dispatch.request",
         run,
-        after={"feeder": feeder_name, "trigger": trigger, **request.__dict__},
+        after={
+            "feeder": feeder_name,
+            "trigger": trigger,
+            **request.__dict__,
+            **({"reoptimizes": reoptimizes_id, "left_out": run.left_out} if reoptimizes_id else {}),
+        },
     )
     _publish_run(run)
     if enqueue:
@@ -248,9 +257,30 @@ def do_finish_dispatch(
 
 
 @transaction.atomic
-def do_fail_dispatch(run_id: int, error: str) -> DispatchRun:
-    """A run that could not be dispatched: the reason is stored, no set point is touched."""
+def do_record_delivery(run_id: int, delivery: dict[str, Any]) -> DispatchRun:
+    """What the DERs made of a run's set points when the DMS stopped waiting (apps/dms/delivery.py):
+    stored beside the run's result, audited, shown live."""
     run = DispatchRun.objects.select_for_update().get(pk=run_id)
+    run.result = {**run.result, "delivery": delivery}
+    run.save(update_fields=["result"])
+    audit.record(
+        None,
+        "dms",
+        "dispatch.delivery",
+        run,
+        after={k: delivery[k] for k in ("confirmed", "failed", "unconfirmed") if k in delivery},
+    )
+    _publish_run(run)
+    return run
+
+
+@transaction.atomic
+def do_fail_dispatch(run_id: int, error: str) -> DispatchRun:
+    """A run that could not be dispatched: the reason is stored, no set point is touched. A run that
+    ended meanwhile stays as it ended."""
+    run = DispatchRun.objects.select_for_update().get(pk=run_id)
+    if run.status not in (DispatchRun.Status.QUEUED, DispatchRun.Status.RUNNING):
+        return run
     run.status, run.error, run.finished_at = DispatchRun.Status.FAILED, error[:500], timezone.now()
     run.save(update_fields=["status", "error", "finished_at"])
     audit.record(None, "worker", "dispatch.fail", run, after={"error": run.error})

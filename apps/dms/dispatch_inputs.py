@@ -65,6 +65,14 @@ def der_states(feeder: Feeder, interval_s: float) -> tuple[list[DerState], dict[
     return states, ids
 
 
+def without_confirmation(states: list[DerState], names: list[str]) -> list[DerState]:
+    """A re-optimization's DERs: those that did not confirm the first set points (`names`) count as
+    out of communication, so the dispatch leaves them where they are and a shortfall they cause is
+    put down to a communication failure (apps/dms/engine/dispatch_report.py)."""
+    out = set(names)
+    return [dataclasses.replace(s, comm_ok=False) if s.name in out else s for s in states]
+
+
 def result_doc(result: DispatchResult) -> dict[str, Any]:
     """The stored form of a dispatch result (rounded; JSON-safe). Set points are rounded toward zero
     so rounding never carries one past a rating the registry checks."""

@@ -2,12 +2,14 @@
 interface, hosted by the DNP3 gateway's loop (docs/adr/0008-dnp3-gateway.md).
 
 A complete EMS request (``interval_id`` written last) becomes a dispatch of the interface's feeder
-through ``do_request_dispatch`` (audited, source "ems") and the Celery dispatch task; when the run
-ends, the outstation answers with what the run stored: achieved Q, next interval's range, and the DMS's
-own view — its feeder count, the request as it took it, the Q shortfall with its cause and the voltage
-violations left. A request the DMS cannot dispatch is answered with ``dms_healthy`` off and
-``fallback_active`` on, the whole request as the shortfall ("not dispatched"), and raises a
-``dispatch_refused`` alarm.
+through ``do_request_dispatch`` (audited, source "ems") and the Celery dispatch task. When the run has
+issued its set points, the DMS waits for its DERs to confirm them (apps/dms/delivery.py); DERs that
+refuse, fail or stay silent are left out and the request re-optimized once without them. Then the
+outstation answers with what the last run stored: achieved Q (of confirmed set points), next
+interval's range, and the DMS's own view — its feeder count, the request as it took it, the Q
+shortfall with its cause and the voltage violations left. A request the DMS cannot dispatch is
+answered with ``dms_healthy`` off and ``fallback_active`` on, the whole request as the shortfall ("not
+dispatched"), and raises a ``dispatch_refused`` alarm.
 
 The outstation calls back on the DNP3 stack's threads; those callbacks only queue. Everything that
 touches the database runs in ``step``, on the gateway's one thread."""
@@ -20,18 +22,24 @@ import time
 from dataclasses import dataclass
 
 from apps.alarms.actions import do_clear_alarm, do_raise_alarm
-from apps.dms.actions import DispatchError, do_request_dispatch
+from apps.dms.actions import DispatchError, do_record_delivery, do_request_dispatch
+from apps.dms.delivery import Deadlines, Delivery, Round, Waiting, delivery_of, undelivered_q_kvar
 from apps.dms.engine.dnp3.dms_outstation import DmsAnswer, DmsOutstation, EmsRequest, dispatch_outcome
 from apps.dms.engine.dnp3.ems_dms_frame import interface_total, per_feeder
 from apps.dms.engine.dnp3.stack import TlsFiles
 from apps.dms.models import DispatchRun
+from apps.standards.timing import INTERVAL_S
 
 log = logging.getLogger(__name__)
 SOURCE = "ems"
 REFUSED = "dispatch_refused"
+FALLBACK = "fallback"
+FALLBACK_GRACE = 0.1  # of an interval: a request a little late is not yet a fallback
 CHECK_EVERY_S = 0.5  # how often the loop looks at the runs it waits for
 # Any other status has ended; a failed run is no answer of its own (the EMS hears the previous one).
 UNFINISHED = (DispatchRun.Status.QUEUED, DispatchRun.Status.RUNNING)
+COMMUNICATION = "communication failure"
+SHORTEST_WAIT_S = 5.0  # a first round that solved late still gives its DERs this long to confirm
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class DsoConfig:
     count: int = 1
     address: int = 10
     host: str = "127.0.0.1"
+    interval_s: float = INTERVAL_S  # the cycle's: the DMS's stage budgets scale with it
 
 
 def parse_feeder(text: str) -> tuple[str, int]:
@@ -63,8 +72,10 @@ class DsoServer:
     def __init__(self, config: DsoConfig, tls: TlsFiles | None = None) -> None:
         self.config = config
         self.inbox: queue.SimpleQueue[EmsRequest | str] = queue.SimpleQueue()
-        # dispatch run id → the EMS interval it answers and the Q it was asked for (wire total)
-        self.pending: dict[int, tuple[int, float]] = {}
+        # first dispatch run id → the EMS request it works on (interval, Q asked as a wire total, runs)
+        self.pending: dict[int, Waiting] = {}
+        self.last_request: EmsRequest | None = None  # the last one dispatched, and when it came
+        self.last_request_s = 0.0
         self._checked_at = 0.0
         self.outstation = DmsOutstation(
             config.port,
@@ -95,6 +106,8 @@ class DsoServer:
         if self.pending and now - self._checked_at >= CHECK_EVERY_S:
             self._checked_at = now
             self._collect()
+        if self.last_request is not None and time.time() - self.last_request_s > self._silence_s():
+            self._fall_back()
 
     def close(self) -> None:
         self.outstation.close()
@@ -105,52 +118,171 @@ class DsoServer:
         if missing:
             self._refused(interval, f"the request lacks {' and '.join(missing)}", 0.0)
             return
-        count = self.config.count
-        assert request.q_request_kvar is not None and request.v_set_pu is not None
+        assert request.q_request_kvar is not None
         try:
-            run = do_request_dispatch(
-                None,
-                SOURCE,
-                self.config.feeder,
-                q_kvar=per_feeder(request.q_request_kvar, count),
-                v_sub_pu=request.v_set_pu,
-                pv_curtailment_kw=per_feeder(request.pv_curtail_kw or 0.0, count),
-                dr_kw=per_feeder(request.dr_kw or 0.0, count),
-                trigger=DispatchRun.Trigger.EMS,
-                reason="EMS request",
-                ems_request_id=interval or None,
+            run = self._request_dispatch(
+                request, DispatchRun.Trigger.EMS, "EMS request", ems_request_id=interval or None
             )
         except DispatchError as exc:
             self._refused(interval, str(exc), request.q_request_kvar)
             return
-        self.pending[run.pk] = (interval, request.q_request_kvar)
+        deadlines = Deadlines.from_arrival(time.time(), self.config.interval_s)
+        self.pending[run.pk] = Waiting(interval, request.q_request_kvar, deadlines, [Round(run.pk)])
+        self.last_request, self.last_request_s = request, time.time()
+        do_clear_alarm(
+            None, SOURCE, kind=FALLBACK, source_type="feeder", source_id=self.config.feeder,
+            note=f"EMS request {interval} received",
+        )  # fmt: skip
+
+    def _request_dispatch(
+        self, request: EmsRequest, trigger: str, reason: str, ems_request_id: int | None = None
+    ) -> DispatchRun:
+        """`request` (interface totals) dispatched on the feeder, per feeder; DispatchError if not."""
+        assert request.q_request_kvar is not None and request.v_set_pu is not None
+        count = self.config.count
+        return do_request_dispatch(
+            None,
+            SOURCE,
+            self.config.feeder,
+            q_kvar=per_feeder(request.q_request_kvar, count),
+            v_sub_pu=request.v_set_pu,
+            pv_curtailment_kw=per_feeder(request.pv_curtail_kw or 0.0, count),
+            dr_kw=per_feeder(request.dr_kw or 0.0, count),
+            trigger=trigger,
+            reason=reason,
+            ems_request_id=ems_request_id,
+        )
+
+    def _silence_s(self) -> float:
+        """How long without an EMS request before the DMS falls back (seed 000 §4.4)."""
+        return self.config.interval_s * (1 + FALLBACK_GRACE)
+
+    def _fall_back(self) -> None:
+        """No EMS request this interval: dispatch the previous one again (with this interval's
+        telemetry), once per interval, and say so; the next request ends it."""
+        assert self.last_request is not None
+        self.last_request_s = time.time()
+        try:
+            run = self._request_dispatch(
+                self.last_request,
+                DispatchRun.Trigger.SCHEDULED,
+                "fallback: no EMS request this interval; the previous request again",
+            )
+        except DispatchError as exc:
+            log.warning("fallback dispatch on %s not started: %s", self.config.feeder, exc)
+            return
+        do_raise_alarm(
+            None,
+            SOURCE,
+            kind=FALLBACK,
+            source_type="feeder",
+            source_id=self.config.feeder,
+            source_label=f"{self.config.feeder} (EMS link, port {self.config.port})",
+            message=(
+                f"No EMS request for feeder {self.config.feeder} in the last {self._silence_s():.0f} s: "
+                f"the DMS dispatched the previous request again (dispatch run {run.pk})."
+            ),
+        )
 
     def _collect(self) -> None:
-        ended = DispatchRun.objects.filter(pk__in=list(self.pending)).exclude(status__in=UNFINISHED)
-        for run in ended:
-            interval, received = self.pending.pop(run.pk)
-            if run.status != DispatchRun.Status.FAILED:
-                self.outstation.answer(self._answer(run, interval, received))
-                do_clear_alarm(
-                    None, SOURCE, kind=REFUSED, source_type="feeder", source_id=self.config.feeder,
-                    note=f"dispatch run {run.pk} done",
-                )  # fmt: skip
-            else:
-                self._refused(interval, run.error or "the dispatch failed", received)
+        now = time.time()
+        for key, waiting in list(self.pending.items()):
+            try:
+                answered = self._advance(waiting, now)
+            except Exception:  # one request the database did not take must not stop the others
+                log.exception("EMS request %s on feeder %s not advanced", key, self.config.feeder)
+                answered = False
+            if answered:
+                del self.pending[key]
+
+    def _advance(self, waiting: Waiting, now: float) -> bool:
+        """Move one request on (solved → DERs confirm → re-optimized once → answered); True once
+        the EMS has its answer."""
+        current = waiting.rounds[-1]
+        run = DispatchRun.objects.get(pk=current.run_id)
+        if run.status in UNFINISHED:
+            return False
+        if run.status == DispatchRun.Status.FAILED:
+            if len(waiting.rounds) == 1:
+                self._refused(waiting.interval, run.error or "the dispatch failed", waiting.received_kvar)
+                return True
+            first = DispatchRun.objects.get(pk=waiting.rounds[0].run_id)  # its set points stand
+            self._send(first, waiting, delivery_of(first.pk))
+            return True
+        if current.issued_s is None:
+            current.issued_s = run.finished_at.timestamp() if run.finished_at else now
+        delivery = delivery_of(run.pk)
+        if delivery.unconfirmed and now < self._deadline(waiting, current.issued_s):
+            return False
+        do_record_delivery(run.pk, delivery.doc(current.issued_s, now))
+        if delivery.not_delivered and len(waiting.rounds) == 1 and now < waiting.deadlines.reopt_start_s:
+            again = self._reoptimize(run, delivery)
+            if again is not None:
+                waiting.rounds.append(Round(again.pk))
+                return False
+        self._send(run, waiting, delivery)
+        return True
+
+    def _deadline(self, waiting: Waiting, issued_s: float) -> float:
+        d = waiting.deadlines
+        if len(waiting.rounds) > 1:
+            return d.answer_s
+        return min(max(d.messaging_s, issued_s + SHORTEST_WAIT_S), d.answer_s)
+
+    def _reoptimize(self, run: DispatchRun, delivery: Delivery) -> DispatchRun | None:
+        """The same request again without the DERs that did not confirm; None when it cannot run."""
+        missing = delivery.not_delivered
+        try:
+            return do_request_dispatch(
+                None,
+                SOURCE,
+                self.config.feeder,
+                q_kvar=run.q_requested_kvar,
+                v_sub_pu=run.v_sub_pu,
+                pv_curtailment_kw=run.pv_curtailment_kw,
+                dr_kw=run.dr_kw,
+                trigger=DispatchRun.Trigger.EMS,
+                reason=f"re-optimization without {len(missing)} DER(s) that did not confirm",
+                ems_request_id=run.ems_request_id,
+                reoptimizes_id=run.pk,
+                left_out=list(missing),
+            )
+        except DispatchError as exc:
+            log.warning("re-optimization of dispatch run %s not started: %s", run.pk, exc)
+            return None
+
+    def _send(self, run: DispatchRun, waiting: Waiting, delivery: Delivery) -> None:
+        self.outstation.answer(
+            self._answer(run, waiting.interval, waiting.received_kvar, not_delivered=delivery.not_delivered)
+        )
+        do_clear_alarm(
+            None, SOURCE, kind=REFUSED, source_type="feeder", source_id=self.config.feeder,
+            note=f"dispatch run {run.pk} done",
+        )  # fmt: skip
 
     def _answer(
-        self, run: DispatchRun, interval: int, received_kvar: float, healthy: bool = True
+        self,
+        run: DispatchRun,
+        interval: int,
+        received_kvar: float,
+        healthy: bool = True,
+        not_delivered: tuple[str, ...] = (),
     ) -> DmsAnswer:
         """What a finished run achieved and offers next, as wire totals; with no flexibility known
-        both limits equal the achieved Q (no room is claimed). A refused or failed request (not
-        healthy) answers with this earlier run, and the whole request is short: "not dispatched"."""
+        both limits equal the achieved Q (no room is claimed). Set points still not delivered count
+        for nothing: the shortfall they leave is a communication failure. A refused or failed
+        request (not healthy) answers with this earlier run, and the whole request is short: "not
+        dispatched"."""
         n = self.config.count
-        achieved = float(run.q_achieved_kvar or 0.0)
+        missing_kvar = undelivered_q_kvar(run.result, not_delivered)
+        achieved = float(run.q_achieved_kvar or 0.0) + missing_kvar
         flex = run.result.get("flexibility") or {}
         low = flex.get("q_min_kvar")
         high = flex.get("q_max_kvar")
         outcome = dispatch_outcome(run.result)
         short, cause = interface_total(outcome.q_shortfall_kvar, n), outcome.cause
+        if missing_kvar:
+            short, cause = interface_total(abs(run.q_requested_kvar - achieved), n), COMMUNICATION
         if not healthy:
             short, cause = abs(received_kvar - interface_total(achieved, n)), "not dispatched"
         return DmsAnswer(

@@ -35,6 +35,7 @@ class GatewayOptions:
     reload_every_s: float = 30.0
     master: MasterOptions = field(default_factory=MasterOptions)
     tls: TlsFiles | None = None
+    feeders: tuple[str, ...] = ()  # only these feeders' DERs; () for all
 
 
 @dataclass
@@ -43,10 +44,11 @@ class _InFlight:
     futures: list[Future[CommandOutcome]]
 
 
-def dnp3_ders() -> Any:
-    return DER.objects.filter(comm_path="dnp3_direct", status="active").exclude(
+def dnp3_ders(feeders: tuple[str, ...] = ()) -> Any:
+    ders = DER.objects.filter(comm_path="dnp3_direct", status="active").exclude(
         Q(dnp3_host="") | Q(dnp3_port__isnull=True) | Q(dnp3_outstation_address__isnull=True)
     )
+    return ders.filter(feeder__name__in=feeders) if feeders else ders
 
 
 def measurement(values: dict[str, float]) -> dict[str, Any]:
@@ -75,7 +77,7 @@ class Dnp3Gateway:
     def load(self) -> int:
         """Open a master link for every active DNP3 DER not linked yet; returns how many are linked."""
         now = time.time()
-        for der in dnp3_ders():
+        for der in dnp3_ders(self.options.feeders):
             key = str(der.pk)
             if key in self.ders:
                 continue

@@ -89,6 +89,12 @@ class DispatchRun(models.Model):
     cycle = models.ForeignKey(
         "cycle.Cycle", null=True, blank=True, on_delete=models.SET_NULL, related_name="dispatch_runs"
     )
+    # The run whose set points some DERs did not confirm: this one re-optimizes the same request
+    # without them (`left_out`, their names) — the DMS re-optimization of DESIGN §2.
+    reoptimizes = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reoptimized_by"
+    )
+    left_out = models.JSONField(default=list, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -12,13 +12,17 @@ import pytest
 from django.db import connection
 
 from crest_web.env import database_url_with_name
+from tests.integration.dso_support import field_sim, gateways
+
+__all__ = ["field_sim", "gateways"]  # the DSO on loopback, for every integration test
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start(*args: str) -> subprocess.Popen[bytes]:
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        **(env or {}),
         # The worker must see the test database the tests write to, not the default one.
         "DATABASE_URL": database_url_with_name(os.environ["DATABASE_URL"], connection.settings_dict["NAME"]),
     }

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.cycle.engine.schedule import seconds_to_next
+from apps.cycle.engine.schedule import Stage, seconds_to_next
 from apps.cycle.models import Cycle, StageRun
-from apps.dms.models import DispatchRun, Feeder
-from apps.ems.models import DsoEndpoint, OpfRun
-from tests.integration.test_it_ems_dms_cycle import COUNT, gateways, present  # noqa: F401 (fixture)
+from apps.dms.models import DispatchRun
+from apps.ems.models import OpfRun
+from tests.integration.dso_support import COUNT, register_base
 
 pytestmark = pytest.mark.django_db(transaction=True)
 INTERVAL_S = 30.0  # short intervals are allowed outside production (CREST_CYCLE_ALLOW_SHORT)
@@ -34,14 +34,6 @@ def run_cycle() -> dict[str, Any]:
 
 def next_interval() -> None:
     time.sleep(seconds_to_next(time.time(), INTERVAL_S) + 0.2)
-
-
-def register_base() -> None:
-    """The DSO's base demand per feeder, as an admin registers it (EMS › DSO interfaces)."""
-    p_kw, q_kvar = present(Feeder.objects.get(name="feedera"))
-    DsoEndpoint.objects.filter(bus=5).update(p_base_kw=p_kw, q_base_kvar=q_kvar)
-    p_kw, q_kvar = present(Feeder.objects.get(name="bare"))
-    DsoEndpoint.objects.filter(bus=7).update(p_base_kw=p_kw, q_base_kvar=q_kvar)
 
 
 @pytest.mark.usefixtures("worker", "gateways")
@@ -79,6 +71,11 @@ def test_it_runs_consecutive_cycles_each_on_the_previous_ones_limits() -> None:
         assert stage1["duration_s"] == pytest.approx(wanted_s, abs=2e-3)
         reopt = stages[("dms_reopt", "feeder:feedera")]
         assert (reopt["outcome"] == "skipped") == (not dispatched.stage2_ran)
+        # The DMS answered after its DERs confirmed: every stage of the cycle has a time and budget.
+        assert {s for s, _ in stages} == {s.value for s in Stage}
+        messaging = stages[("der_messaging", "feeder:feedera")]
+        assert "10 set point(s) confirmed" in messaging["detail"]
+        assert dispatched.result["delivery"]["confirmed"] == 10
     assert StageRun.objects.filter(stage="ems_opf").count() == 3
 
     # Cycle 1 had no range reported yet; each later OPF uses the range of the cycle before it. The

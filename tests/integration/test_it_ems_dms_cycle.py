@@ -1,111 +1,34 @@
 """The EMS → DMS → EMS loop over real DNP3 on loopback (DESIGN.md §2): an OPF run's DSO message is sent
 by `run_ems_link`, the DMS gateway (`run_dnp3_gateway --ems-port`) dispatches it on a real Celery
-worker, and the EMS records the achieved Q and next interval's capability the dispatch stored, in the
-message's own frame. A request the DMS cannot dispatch (a feeder without DERs, an absurd value) is
-reported back and raises an alarm; the gateway stays up."""
+worker, sends the set points to the feeder's DERs (simulated DNP3 inverter outstations) and waits for
+their confirmations, and the EMS records the achieved Q and next interval's capability the dispatch
+stored, in the message's own frame. A request the DMS cannot dispatch (a feeder without DERs, an
+absurd value) is reported back and raises an alarm; the gateway stays up."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from apps.alarms.models import Alarm
-from apps.der_registry import actions as registry
-from apps.der_registry.models import DER
-from apps.dms.actions import do_add_feeder_version
-from apps.dms.engine import opendss_pf
+from apps.der_registry.models import SetPoint
 from apps.dms.engine.dnp3.dms_outstation import dispatch_outcome
 from apps.dms.engine.dnp3.ems_dms_frame import ems_q_injected_kvar, ems_q_range_kvar
-from apps.dms.engine.network import DerInjection, Network, OperatingState
 from apps.dms.models import DispatchRun, Feeder
 from apps.ems.actions import LinkError, do_run_opf, do_save_dso_endpoint
 from apps.ems.engine.dso import DsoInterface
 from apps.ems.models import DsoEndpoint, DsoMessage, OpfRun
 from crest_web.accounts.models import AuditRecord
-from crest_web.env import database_url_with_name
-from tests.conftest import ROOT
-from tests.integration.dnp3_support import ports, until
+from tests.integration.dnp3_support import until
+from tests.integration.dso_support import COUNT, Field, feeder, opf_run, present, runs_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SHARE = 0.6  # PV output now, of the rating
-COUNT = 2  # identical feeders behind the interface at bus 5
 WIRE_KVAR = 0.1  # analog inputs carry 0.1 kvar steps (scale 10) of the interface's total
-
-
-def feeder(name: str, pv: int) -> Feeder:
-    text = (ROOT / "apps" / "dms" / "fixtures" / "ieee13.json").read_text()
-    net = dataclasses.replace(Network.from_dict(json.loads(text)), name=name)
-    made = do_add_feeder_version(None, "system", net, source_name="ieee13.json", source_text=text).feeder
-    if pv:
-        call_command("add_pv", name, "--count", str(pv), "--seed", "3", stdout=io.StringIO())
-    for der in DER.objects.filter(feeder=made):
-        registry.do_record_monitoring(
-            None, "test", der.pk, {"p_kw": SHARE * der.np_active_power_kw, "q_kvar": 0.0}
-        )
-    return made
-
-
-def present(made: Feeder) -> tuple[float, float]:
-    """Substation P and Q drawn at the DERs' present output: the EMS's base demand per feeder."""
-    version = made.current_version()
-    assert version is not None
-    ders = {
-        d.name: DerInjection(d.bus, tuple(d.phases), SHARE * d.np_active_power_kw)
-        for d in DER.objects.filter(feeder=made)
-    }
-    flow = opendss_pf.solve(Network.from_dict(version.model), OperatingState(1.0, ders))
-    return flow.substation_p_kw, flow.substation_q_kvar
-
-
-def gateway(port: int, dso_feeder: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_with_name(os.environ["DATABASE_URL"], connection.settings_dict["NAME"]),
-    }
-    args = ["run_dnp3_gateway", "--ems-port", str(port), "--dso-feeder", dso_feeder]
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-@pytest.fixture
-def gateways() -> Iterator[tuple[subprocess.Popen[str], subprocess.Popen[str]]]:
-    feeder("feedera", pv=10)
-    feeder("bare", pv=0)
-    first = ports(2)
-    do_save_dso_endpoint(None, "test", bus=5, name="dso-a", host="127.0.0.1", port=first, feeder_count=COUNT)
-    do_save_dso_endpoint(None, "test", bus=7, name="dso-bare", host="127.0.0.1", port=first + 1)
-    procs = (gateway(first, f"feedera:{COUNT}"), gateway(first + 1, "bare"))
-    yield procs
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def opf_run(base_a: tuple[float, float], base_bare: tuple[float, float]) -> OpfRun:
-    dsos = [
-        DsoInterface(5, COUNT, -150.0, 150.0, p_kw=base_a[0], q_kvar=base_a[1]),
-        DsoInterface(7, 1, -100.0, 100.0, p_kw=base_bare[0], q_kvar=base_bare[1]),
-    ]
-    return do_run_opf(None, "test", "case9", dsos)
 
 
 def send(run: OpfRun) -> dict[str, Any]:
@@ -116,7 +39,7 @@ def send(run: OpfRun) -> dict[str, Any]:
 
 
 def test_it_closes_the_loop_and_reports_refusals(
-    worker: Any, gateways: tuple[subprocess.Popen[str], subprocess.Popen[str]]
+    worker: Any, gateways: tuple[subprocess.Popen[str], subprocess.Popen[str]], field_sim: Field
 ) -> None:
     base_a = present(Feeder.objects.get(name="feedera"))
     run = opf_run(base_a, present(Feeder.objects.get(name="bare")))
@@ -137,6 +60,15 @@ def test_it_closes_the_loop_and_reports_refusals(
     assert a.sent_at is not None and a.answered_at is not None and a.send_error == ""
     assert a.dms_healthy is True and a.fallback_active is False
     assert dispatched.q_achieved_kvar is not None
+    # The DMS answered once its DERs had confirmed: each inverter runs at its set point.
+    issued = {
+        sp.der.dnp3_port: sp for sp in SetPoint.objects.filter(dispatch_run=dispatched).select_related("der")
+    }
+    assert len(issued) == 10 and all(sp.status == "acknowledged" for sp in issued.values())
+    assert (
+        dispatched.result["delivery"]["confirmed"] == 10 and not dispatched.result["delivery"]["unconfirmed"]
+    )
+    assert until(lambda: runs_at({port: sp.q_kvar for port, sp in issued.items()}))
     achieved = ems_q_injected_kvar(COUNT * dispatched.q_achieved_kvar, base_a[1], COUNT)
     assert a.q_achieved_kvar == pytest.approx(achieved, abs=WIRE_KVAR)
     flex = dispatched.result["flexibility"]

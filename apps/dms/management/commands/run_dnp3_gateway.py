@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.dms.dso_server import DsoConfig, DsoServer, parse_feeder
@@ -16,6 +17,7 @@ from apps.dms.engine.dnp3.master import MasterOptions
 from apps.dms.engine.dnp3.stack import TlsFiles, shutdown_manager
 from apps.dms.gateway import Dnp3Gateway, GatewayOptions
 from apps.dms.models import Feeder
+from apps.standards.timing import check_interval
 from crest_web.cli import positive
 
 
@@ -41,7 +43,11 @@ def dso_config(opts: dict[str, Any]) -> DsoConfig | None:
         raise CommandError(str(exc)) from exc
     if not Feeder.objects.filter(name=name).exists():
         raise CommandError(f"There is no feeder named {name!r}; import it first.")
-    return DsoConfig(name, port, count, opts["ems_address"], opts["ems_host"])
+    interval_s = opts.get("interval") or settings.CREST_CYCLE_INTERVAL_S
+    problem = check_interval(interval_s, settings.CREST_CYCLE_ALLOW_SHORT)
+    if problem:
+        raise CommandError(f"--interval: {problem}")
+    return DsoConfig(name, port, count, opts["ems_address"], opts["ems_host"], interval_s)
 
 
 class Command(BaseCommand):
@@ -68,6 +74,13 @@ class Command(BaseCommand):
             "--retry-max", type=positive, default=30.0, help="longest reconnect back-off, s (default 30)"
         )
         parser.add_argument(
+            "--feeder",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="link only the DERs of this feeder (repeatable; default: every active DNP3 DER)",
+        )
+        parser.add_argument(
             "--tls-dir",
             type=Path,
             help="folder with ca.pem, master.pem, master.key for DERs marked DNP3 over TLS",
@@ -78,6 +91,12 @@ class Command(BaseCommand):
         ems.add_argument("--ems-address", type=int, default=10, help="outstation link address (default 10)")
         ems.add_argument("--dso-feeder", help="NAME[:COUNT]: the feeder the EMS requests are dispatched on")
         ems.add_argument(
+            "--interval",
+            type=positive,
+            help="the coordination cycle's interval, s: how long the DMS may wait for its DERs "
+            "before it answers (default: the CREST_CYCLE_INTERVAL_S setting)",
+        )
+        ems.add_argument(
             "--ems-tls-dir", type=Path, help="folder with ca.pem, outstation.pem, outstation.key: TLS"
         )
 
@@ -87,7 +106,14 @@ class Command(BaseCommand):
         master = MasterOptions(
             event_poll_s=opts["poll"], integrity_poll_s=opts["integrity"], retry_max_s=opts["retry_max"]
         )
-        gateway = Dnp3Gateway(GatewayOptions(opts["timeout"], opts["record_every"], master=master, tls=tls))
+        unknown = [f for f in opts["feeder"] if not Feeder.objects.filter(name=f).exists()]
+        if unknown:
+            raise CommandError(f"There is no feeder named {', '.join(map(repr, unknown))}; import it first.")
+        gateway = Dnp3Gateway(
+            GatewayOptions(
+                opts["timeout"], opts["record_every"], master=master, tls=tls, feeders=tuple(opts["feeder"])
+            )
+        )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         if dso is not None:

@@ -15,6 +15,7 @@ from apps.dms.engine.dnp3.netem import TIERS, Tier
 from apps.dms.engine.dnp3.points import DERLimits
 from apps.dms.engine.dnp3.simulator import FieldSim, SimDER
 from apps.dms.engine.dnp3.stack import TlsFiles, shutdown_manager
+from apps.dms.models import Feeder
 
 SEP2_SIMULATOR = "apps.der_registry.engine.sep2.simulator"
 
@@ -25,6 +26,42 @@ def outage(text: str) -> tuple[str, float, float]:
     if tier not in TIERS or float(start) < 0 or float(duration) <= 0:
         raise ValueError(text)
     return tier, float(start), float(duration)
+
+
+def port_range(text: str) -> tuple[int, int]:
+    """LO-HI → (LO, HI)"""
+    lo, _, hi = text.partition("-")
+    low, high = int(lo), int(hi or lo)
+    if not 0 < low <= high < 65536:
+        raise ValueError(text)
+    return low, high
+
+
+def registry_ders(feeder: str, ports: tuple[int, int] | None) -> list[SimDER]:
+    """The feeder's active DNP3 DERs as the registry has them: where they answer, their effective
+    ratings, the P they last reported (their rating when they never did)."""
+    from apps.der_registry.models import DER
+
+    if not Feeder.objects.filter(name=feeder).exists():
+        raise CommandError(f"There is no feeder named {feeder!r}; import it first.")
+    ders = DER.objects.filter(feeder__name=feeder, status="active", comm_path="dnp3_direct")
+    if ports is not None:
+        ders = ders.filter(dnp3_port__gte=ports[0], dnp3_port__lte=ports[1])
+    specs = []
+    for der in ders.select_related("latest").order_by("dnp3_port", "dnp3_outstation_address"):
+        eff = {k: float(v.value or 0.0) for k, v in der.effective().items()}
+        limits = DERLimits(
+            eff["active_power_kw"],
+            eff["reactive_injected_kvar"],
+            eff["reactive_absorbed_kvar"],
+            eff["apparent_power_kva"],
+        )
+        latest = getattr(der, "latest", None)
+        p_kw = float(latest.p_kw) if latest and latest.p_kw is not None else limits.p_max_kw
+        specs.append(SimDER(int(der.dnp3_port or 0), int(der.dnp3_outstation_address or 0), limits, p_kw))
+    if not specs:
+        raise CommandError(f"Feeder {feeder} has no active DNP3 DERs{' on those ports' if ports else ''}.")
+    return specs
 
 
 class Command(BaseCommand):
@@ -48,6 +85,18 @@ class Command(BaseCommand):
             default=[],
             metavar="TIER:START:DURATION",
             help="scripted outage of a tier, seconds from start (repeatable)",
+        )
+        parser.add_argument(
+            "--feeder",
+            metavar="NAME",
+            help="serve this feeder's active DNP3 DERs from the registry instead of --dnp3 N: at their "
+            "registered ports, addresses and ratings, giving the P they last reported",
+        )
+        parser.add_argument(
+            "--ports",
+            type=port_range,
+            metavar="LO-HI",
+            help="with --feeder: only the DERs whose port is in LO…HI (one field segment)",
         )
         parser.add_argument("--p-max-kw", type=float, default=10.0)
         parser.add_argument("--s-max-kva", type=float, default=11.0)
@@ -98,19 +147,25 @@ class Command(BaseCommand):
         for tier, start, duration in o["outage"]:
             t = tiers[tier]
             tiers[tier] = Tier(t.name, t.latency_s, t.jitter_s, t.loss, (*t.outages, (start, duration)))
-        sim = FieldSim(
-            [SimDER(base + i, o["address"], limits, 0.8 * limits.p_max_kw, tier_of(i)) for i in range(n)],
-            tls=self._tls(o["tls_dir"]),
-            tiers=tiers,
-        )
+        if o["feeder"]:
+            specs = registry_ders(o["feeder"], o["ports"])
+            n = len(specs)
+        else:
+            specs = [
+                SimDER(base + i, o["address"], limits, 0.8 * limits.p_max_kw, tier_of(i)) for i in range(n)
+            ]
+        sim = FieldSim(specs, tls=self._tls(o["tls_dir"]), tiers=tiers)
         sep2 = self._sep2(o)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         sim.start()
-        self.stdout.write(
-            f"Field simulator: {n} DNP3 outstations on 127.0.0.1:{base}…{base + max(n - 1, 0)} "
-            f"(address {o['address']}, tier {o['tier']}). Ctrl-C stops."
+        where = (
+            f"of feeder {o['feeder']}"
+            if o["feeder"]
+            else f"on 127.0.0.1:{base}…{base + max(n - 1, 0)} (address {o['address']}, tier {o['tier']})"
         )
+        self.stdout.write(f"Field simulator: {n} DNP3 outstations {where}. Ctrl-C stops.", ending="\n")
+        self.stdout.flush()
         if sep2 is not None:
             self.stdout.write(
                 f"IEEE 2030.5: {o['sep2']} device clients and {o['sep2_aggregated']} devices behind "
