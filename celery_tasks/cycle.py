@@ -4,7 +4,7 @@ so cycles start within one tick of the wall-clock boundary and follow the config
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
@@ -17,9 +17,12 @@ from crest_web.task_queue import enqueue_on_commit
 
 @shared_task(name=task_names.CYCLE_TICK, ignore_result=True)
 def tick() -> int | None:
-    """Open this interval's cycle if it has none; its id when this tick opened it."""
+    """Close a cycle that overran into the next interval; open this interval's cycle if it has none;
+    its id when this tick opened it."""
+    now = timezone.now()
+    actions.do_close_overrun_cycles(now)
     cycle, opened = actions.do_open_cycle(
-        None, "beat", at=timezone.now(), interval_s=settings.CREST_CYCLE_INTERVAL_S, trigger="beat"
+        None, "beat", at=now, interval_s=settings.CREST_CYCLE_INTERVAL_S, trigger="beat"
     )
     if not opened:
         return None
@@ -27,8 +30,9 @@ def tick() -> int | None:
     return cycle.pk
 
 
-@shared_task(name=task_names.CYCLE_EMS_HALF)
-def ems_half(cycle_id: int) -> str:
+@shared_task(name=task_names.CYCLE_EMS_HALF, bind=True)
+def ems_half(self: Task, cycle_id: int) -> str:
     """Collect, OPF, requests and answers of one cycle (apps/cycle/runner.py)."""
+    actions.do_claim_cycle(cycle_id, self.request.hostname or "")
     cycle = run_ems_half(cycle_id, CycleOptions(settings.CREST_CYCLE_CASE, configured_tls_dir()))
     return f"{cycle.status}: {cycle.detail}"

@@ -41,11 +41,27 @@ def _check_beat() -> dict[str, Any]:
     return {"ok": age_s < 3 * settings.CREST_BEAT_HEARTBEAT_S, "last_heartbeat_age_s": round(age_s, 1)}
 
 
+def _check_lost_work() -> dict[str, Any]:
+    """Work a dead worker left "running": the recovery task fails it within a minute; if some stays
+    here, that task (or beat, or every worker) is not running."""
+    from apps.capability.recovery import lost_studies
+    from apps.cycle.actions import overrun_cycles
+    from apps.dms.recovery import lost_dispatch_runs
+
+    lost = {
+        "dispatch_runs": len(lost_dispatch_runs()),
+        "capability_studies": len(lost_studies()),
+        "cycles": len(overrun_cycles()),
+    }
+    return {"ok": not any(lost.values()), **lost}
+
+
 CHECKS = {
     "database": _check_database,
     "redis": _check_redis,
     "celery_worker": _check_worker,
     "celery_beat": _check_beat,
+    "lost_work": _check_lost_work,
 }
 
 

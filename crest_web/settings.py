@@ -192,6 +192,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 600
+# A task whose worker died unacknowledged goes to another worker after this long (Redis's
+# visibility timeout). Longer than any task runs (CELERY_TASK_TIME_LIMIT): a task still running is
+# never handed out twice. Stage work is idempotent anyway (apps/cycle/runner.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_seconds("CREST_CELERY_REDELIVER_S", 3600.0),
+    # workers look for such tasks every 10 s (kombu's default scans only every 100 s)
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
@@ -295,6 +304,8 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": task_names.HEARTBEAT, "schedule": float(CREST_BEAT_HEARTBEAT_S)},
     "registry-telemetry-sweep": {"task": task_names.REGISTRY_SWEEP_TELEMETRY, "schedule": 60.0},
+    # Dispatch runs and studies a dead worker left "running" are failed (celery_tasks/health.py).
+    "recover-lost-work": {"task": task_names.RECOVER_LOST_WORK, "schedule": 15.0},
     # The coordination cycle: a tick opens each interval's cycle once (celery_tasks/cycle.py).
     "coordination-cycle": {"task": task_names.CYCLE_TICK, "schedule": CREST_CYCLE_TICK_S},
 }

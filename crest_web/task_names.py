@@ -5,6 +5,7 @@ imports nothing, so settings (the beat schedule) can read it too."""
 from __future__ import annotations
 
 HEARTBEAT = "crest.heartbeat"
+RECOVER_LOST_WORK = "crest.health.recover_lost_work"
 REGISTRY_SWEEP_TELEMETRY = "crest.registry.sweep_telemetry"
 DEMO_TELEMETRY = "crest.demo.telemetry"
 CAPABILITY_RUN_STUDY = "crest.capability.run_study"

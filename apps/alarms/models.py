@@ -17,6 +17,9 @@ class Alarm(models.Model):
         DSO_MISMATCH = "dso_mismatch", "DSO interface mismatch"
         DSO_SHORTFALL = "dso_shortfall", "DSO request not met"
         CYCLE_FAILED = "cycle_failed", "Cycle failed"
+        LINK_DOWN = "ems_link_down", "EMS–DMS link down"
+        DMS_SILENT = "dms_silent", "DMS not heard from"
+        FALLBACK = "fallback", "Fallback active"
 
     class Severity(models.TextChoices):
         CRITICAL = "critical", "Critical"

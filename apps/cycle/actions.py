@@ -33,6 +33,16 @@ class CycleError(ValueError):
     """A request about the cycle refused; the message says why."""
 
 
+class CycleClosed(CycleError):
+    """The cycle was closed (failed at the next boundary): its late work records nothing more."""
+
+
+# A cycle still running this share of an interval after its own interval ended is closed as failed
+# at the stage it is in (docs/operations.md, "A cycle that overruns"): its worker died, or a stage
+# hung. The share leaves room for answers that come in on the interval's last second.
+OVERRUN_GRACE = 0.1
+
+
 @transaction.atomic
 def do_open_cycle(
     actor: Actor, source: str, *, at: dt.datetime, interval_s: float, trigger: str
@@ -72,6 +82,8 @@ def do_start_stage(
     existing = StageRun.objects.filter(cycle=cycle, stage=stage, scope=scope).first()
     if existing is not None:
         return existing, False
+    if cycle.status != Cycle.Status.RUNNING:
+        raise CycleClosed(f"The cycle of {cycle.interval_start:%H:%M:%S} UTC is closed ({cycle.status}).")
     budget = budgets_s(cycle.interval_s)[stage]
     try:
         with transaction.atomic():
@@ -167,3 +179,71 @@ def do_end_cycle(cycle_id: int, *, failed: bool = False, detail: str = "") -> Cy
     audit.record(None, "cycle", "cycle.end", cycle, after=cycle_summary(cycle))
     publish_on_commit("cycle", "cycle.ended", cycle_summary(cycle))
     return cycle
+
+
+def overrun_cycles(now: dt.datetime | None = None) -> list[int]:
+    """Cycles still running `OVERRUN_GRACE` of an interval after their interval ended."""
+    now = now or timezone.now()
+    return [
+        c.pk
+        for c in Cycle.objects.filter(status=Cycle.Status.RUNNING)
+        if c.interval_start + dt.timedelta(seconds=c.interval_s * (1 + OVERRUN_GRACE)) <= now
+    ]
+
+
+def do_close_overrun_cycles(now: dt.datetime) -> list[int]:
+    """Close as failed every overrun cycle at the stage(s) it was in; the ids closed."""
+    return [_close_overrun(pk, now) for pk in overrun_cycles(now)]
+
+
+@transaction.atomic
+def _close_overrun(cycle_id: int, now: dt.datetime) -> int:
+    open_stages = StageRun.objects.select_for_update().filter(cycle_id=cycle_id, ended_at__isnull=True)
+    names = [STAGE_LABELS[Stage(s.stage)] + (f" ({s.scope})" if s.scope else "") for s in open_stages]
+    why = "still running at the next boundary: its worker stopped or a stage hung"
+    for stage in open_stages:
+        do_end_stage(stage.pk, failed=True, detail=why, ended_at=now)
+    where = f" at {', '.join(names)}" if names else " between stages"
+    do_end_cycle(cycle_id, failed=True, detail=f"Failed{where}: {why}.")
+    return cycle_id
+
+
+@transaction.atomic
+def do_claim_cycle(cycle_id: int, worker: str) -> Cycle:
+    """The worker that runs (or, after a redelivery, takes over) the cycle's EMS half. A task that
+    comes back for a cycle already closed is recorded and does nothing more."""
+    cycle = Cycle.objects.select_for_update().get(pk=cycle_id)
+    if cycle.status != Cycle.Status.RUNNING:
+        audit.record(
+            None, "worker", "cycle.late_task", cycle, after={"worker": worker, "status": cycle.status}
+        )
+    elif cycle.worker != worker:
+        audit.record(
+            None, "worker", "cycle.claim", cycle, before={"worker": cycle.worker}, after={"worker": worker}
+        )
+        cycle.worker = worker[:120]
+        cycle.save(update_fields=["worker"])
+    return cycle
+
+
+def do_alarm_ems_fallback(cycle_id: int, older: list[str]) -> None:
+    """ "Fallback active" for each DSO interface (by name) whose range the OPF took from before the
+    previous interval (seed 000 §4.2); cleared for the others."""
+    from apps.ems.models import DsoEndpoint
+
+    cycle = Cycle.objects.get(pk=cycle_id)
+    for endpoint in DsoEndpoint.objects.all():
+        source = {"kind": Alarm.Kind.FALLBACK, "source_type": "dso", "source_id": f"{endpoint.bus}:ems"}
+        if endpoint.name not in older:
+            do_clear_alarm(None, "cycle", **source, note=f"cycle {cycle.pk} had its range")
+            continue
+        since = (
+            f"its range of {endpoint.range_reported_at:%H:%M:%S} UTC"
+            if endpoint.range_reported_at
+            else "its registered range (it never reported one)"
+        )
+        message = (
+            f"DSO {endpoint.name} at bus {endpoint.bus} gave no range in the previous interval: the "
+            f"cycle of {cycle.interval_start:%H:%M:%S} UTC solved with {since}."
+        )
+        do_raise_alarm(None, "cycle", **source, message=message, source_label=f"DSO {endpoint.name}")

@@ -32,6 +32,7 @@ class Cycle(models.Model):
     ems_fallback = models.BooleanField(default=False, help_text="the OPF used an earlier interval's limits")
     dms_fallback = models.BooleanField(default=False, help_text="a DMS dispatched an earlier request")
     detail = models.CharField(max_length=300, blank=True)
+    worker = models.CharField(max_length=120, blank=True, help_text="the Celery worker running its EMS half")
 
     class Meta:
         ordering = ["-interval_start", "-id"]

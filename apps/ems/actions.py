@@ -314,10 +314,38 @@ def do_record_dso_exchange(actor: Actor, source: str, message_id: int, result: E
         **{field: getattr(message, field) for field in DMS_VIEW},
     }
     audit.record(actor, source, "ems.dso_exchange", message, after=after)
+    _link_alarms(actor, source, message, result)
     if message.answered_at is not None:
         _check_answer(actor, source, message, result)
     publish_on_commit("cycle", "ems.dso_answer", {"id": message.pk, "run": message.run_id, **after})
     return message
+
+
+def _link_alarms(actor: Actor, source: str, message: DsoMessage, result: Exchange) -> None:
+    """The link itself (seed 000 §4.2): no connection to the DMS, a DMS that took the request but
+    did not answer in time, a DMS that says it is in fallback. Each clears with the next exchange
+    without it; meanwhile the EMS solves with the DSO's last reported range."""
+    endpoint = DsoEndpoint.objects.filter(bus=message.bus).first()
+    label = f"DSO {endpoint.name} at bus {message.bus}" if endpoint else f"DSO at bus {message.bus}"
+    down = message.sent_at is None and bool(result.error) and "refused" not in result.error
+    silent = message.sent_at is not None and message.answered_at is None
+    fallback = message.answered_at is not None and bool(message.fallback_active)
+    note = f"OPF run {message.run_id}, message {message.pk}"
+    last = "the EMS uses its last reported range"
+    cause = message.dms_shortfall_cause or "no dispatch"
+    silent_text = f"{label} took the request but did not answer: {result.error}; {last}."
+    fallback_text = f"{label} is in fallback: it holds its previous set points ({cause})."
+    checks = (
+        (Alarm.Kind.LINK_DOWN, down, f"{label}: {result.error}; {last}.", message.bus),
+        (Alarm.Kind.DMS_SILENT, silent, silent_text, message.bus),
+        (Alarm.Kind.FALLBACK, fallback, fallback_text, f"{message.bus}:dms"),
+    )
+    for kind, raised, text, sid in checks:
+        if raised:
+            do_raise_alarm(actor, source, kind=kind, source_type="dso", source_id=sid, message=text[:300],
+                           source_label=label[:120])  # fmt: skip
+        else:
+            do_clear_alarm(actor, source, kind=kind, source_type="dso", source_id=sid, note=note)
 
 
 def _check_answer(actor: Actor, source: str, message: DsoMessage, result: Exchange) -> None:
