@@ -21,9 +21,10 @@ def tick() -> int | None:
     its id when this tick opened it."""
     now = timezone.now()
     actions.do_close_overrun_cycles(now)
-    cycle, opened = actions.do_open_cycle(
-        None, "beat", at=now, interval_s=settings.CREST_CYCLE_INTERVAL_S, trigger="beat"
-    )
+    control = actions.control()
+    if control.paused:
+        return None
+    cycle, opened = actions.do_open_cycle(None, "beat", at=now, interval_s=control.interval_s, trigger="beat")
     if not opened:
         return None
     enqueue_on_commit(task_names.CYCLE_EMS_HALF, cycle.pk)  # do_open_cycle committed already

@@ -23,10 +23,12 @@ from apps.cycle.engine.schedule import (
     interval_start_s,
     outcome,
 )
-from apps.cycle.models import Cycle, StageRun
+from apps.cycle.models import Cycle, CycleControl, StageRun
+from crest_web import task_names
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 from crest_web.events import publish_on_commit
+from crest_web.task_queue import enqueue_on_commit
 
 
 class CycleError(ValueError):
@@ -247,3 +249,70 @@ def do_alarm_ems_fallback(cycle_id: int, older: list[str]) -> None:
             f"cycle of {cycle.interval_start:%H:%M:%S} UTC solved with {since}."
         )
         do_raise_alarm(None, "cycle", **source, message=message, source_label=f"DSO {endpoint.name}")
+
+
+# --- controls (issue #12 item 6) ---------------------------------------------------------------------
+
+
+def control() -> CycleControl:
+    """How the cycles run now (unsaved defaults from the settings when no admin has set them)."""
+    found = CycleControl.objects.filter(pk=1).first()
+    return found or CycleControl(pk=1, interval_s=settings.CREST_CYCLE_INTERVAL_S, paused=False)
+
+
+@transaction.atomic
+def do_set_interval(actor: Actor, source: str, interval_s: object) -> CycleControl:
+    """The interval beat follows from its next tick on; CycleError (nothing changed) if not allowed."""
+    try:
+        seconds = float(interval_s)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    problem = check_interval(seconds, settings.CREST_CYCLE_ALLOW_SHORT)
+    if problem:
+        raise CycleError(problem)
+    return _save_control(actor, source, "cycle.interval", interval_s=seconds)
+
+
+@transaction.atomic
+def do_pause_cycles(actor: Actor, source: str, paused: bool) -> CycleControl:
+    """Pause (or resume) automatic cycles; a cycle running now finishes."""
+    if control().paused == paused:
+        raise CycleError(
+            "Automatic cycles are paused already." if paused else "Automatic cycles are running already."
+        )
+    return _save_control(actor, source, "cycle.pause" if paused else "cycle.resume", paused=paused)
+
+
+def _save_control(actor: Actor, source: str, action: str, **changes: object) -> CycleControl:
+    row = CycleControl.objects.select_for_update().filter(pk=1).first() or control()
+    before = {"interval_s": row.interval_s, "paused": row.paused}
+    for name, value in changes.items():
+        setattr(row, name, value)
+    row.updated_by = actor if actor is not None and actor.is_authenticated else None
+    row.save()
+    after = {"interval_s": row.interval_s, "paused": row.paused}
+    audit.record(actor, source, action, row, before=before, after=after)
+    publish_on_commit("cycle", "cycle.control", after)
+    return row
+
+
+@transaction.atomic
+def do_run_now(actor: Actor, source: str, at: dt.datetime) -> Cycle:
+    """Open the current interval's cycle by hand (its EMS half is queued); CycleError when a cycle is
+    running or this interval has had its cycle."""
+    running = Cycle.objects.filter(status=Cycle.Status.RUNNING).first()
+    if running is not None:
+        raise CycleError(
+            f"The cycle of {running.interval_start:%H:%M:%S} UTC is still running; "
+            "wait for it to end before running another."
+        )
+    interval_s = control().interval_s
+    cycle, opened = do_open_cycle(actor, source, at=at, interval_s=interval_s, trigger="manual")
+    if not opened:
+        nxt = cycle.interval_start + dt.timedelta(seconds=interval_s)
+        raise CycleError(
+            f"This interval had its cycle already ({cycle.get_status_display().lower()}, "
+            f"{cycle.get_trigger_display().lower()}); the next one starts at {nxt:%H:%M:%S} UTC."
+        )
+    enqueue_on_commit(task_names.CYCLE_EMS_HALF, cycle.pk)
+    return cycle

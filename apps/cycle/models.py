@@ -36,6 +36,10 @@ class Cycle(models.Model):
 
     class Meta:
         ordering = ["-interval_start", "-id"]
+        permissions = [
+            ("run_cycle", "Can run a cycle now"),
+            ("control_cycles", "Can set the interval and pause automatic cycles"),
+        ]
         constraints = [
             # A redelivered or duplicated beat tick finds the interval's cycle and starts none.
             models.UniqueConstraint(fields=["interval_start"], name="cycle_one_per_interval"),
@@ -72,3 +76,19 @@ class StageRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} {self.scope or 'all'} ({self.outcome})"
+
+
+class CycleControl(models.Model):
+    """How the cycles run, set by an admin on the timeline page (one row, pk 1): the interval beat
+    follows from its next tick on, and whether automatic cycles are paused. No row: the settings'
+    interval, running."""
+
+    interval_s = models.FloatField()
+    paused = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"every {self.interval_s:g} s{' (paused)' if self.paused else ''}"

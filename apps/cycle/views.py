@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from apps.cycle.engine.schedule import STAGE_LABELS, Stage
+from apps.cycle import actions
+from apps.cycle.engine.schedule import STAGE_LABELS, Stage, seconds_to_next
 from apps.cycle.models import Cycle, StageRun
+from apps.standards.timing import INTERVALS_S
 
 VIEW = "cycle.view_cycle"
 SHOWN, MOST = 12, 96  # cycles on the timeline by default, and at the most (8 h of 5-minute cycles)
@@ -44,9 +50,66 @@ def _rows(cycle: Cycle) -> list[dict[str, Any]]:
 def timeline(request: HttpRequest) -> HttpResponse:
     shown = _shown(request.GET.get("n"))
     cycles = list(Cycle.objects.prefetch_related("stages")[:shown])
-    context = {"cycles": [(c, _rows(c)) for c in cycles], "shown": shown, "most": MOST}
+    context = {"cycles": [(c, _rows(c)) for c in cycles], "shown": shown, "most": MOST, **_controls()}
     template = "cycle/_timeline.html" if request.GET.get("fragment") else "cycle/timeline.html"
     return render(request, template, context)
+
+
+def _controls() -> dict[str, Any]:
+    control = actions.control()
+    now = timezone.now().timestamp()
+    choices = [(s, f"{s / 60:g} minutes") for s in INTERVALS_S]
+    if control.interval_s not in INTERVALS_S:  # a short test/demo interval (CREST_CYCLE_ALLOW_SHORT)
+        choices.insert(0, (control.interval_s, f"{control.interval_s:g} s (test interval)"))
+    return {
+        "control": control,
+        "interval_choices": choices,
+        "next_in_s": round(seconds_to_next(now, control.interval_s)),
+        "allow_short": settings.CREST_CYCLE_ALLOW_SHORT,
+    }
+
+
+def _done(request: HttpRequest, text: str) -> HttpResponse:
+    messages.success(request, text)
+    return redirect("cycle:timeline")
+
+
+@require_POST
+@permission_required("cycle.control_cycles", raise_exception=True)
+def set_interval(request: HttpRequest) -> HttpResponse:
+    try:
+        control = actions.do_set_interval(request.user, "web", request.POST.get("interval_s", ""))
+    except actions.CycleError as exc:
+        messages.error(request, f"The interval was not changed: {exc}")
+        return redirect("cycle:timeline")
+    return _done(
+        request, f"Cycles now run every {control.interval_s / 60:g} minutes, from the next boundary."
+    )
+
+
+@require_POST
+@permission_required("cycle.control_cycles", raise_exception=True)
+def pause(request: HttpRequest) -> HttpResponse:
+    paused = request.POST.get("paused") == "1"
+    try:
+        actions.do_pause_cycles(request.user, "web", paused)
+    except actions.CycleError as exc:
+        messages.error(request, str(exc))
+        return redirect("cycle:timeline")
+    if paused:
+        return _done(request, "Automatic cycles are paused: no new cycle starts until you resume.")
+    return _done(request, "Automatic cycles resumed: the next starts at the next boundary.")
+
+
+@require_POST
+@permission_required("cycle.run_cycle", raise_exception=True)
+def run_now(request: HttpRequest) -> HttpResponse:
+    try:
+        cycle = actions.do_run_now(request.user, "web", timezone.now())
+    except actions.CycleError as exc:
+        messages.error(request, f"No cycle was started: {exc}")
+        return redirect("cycle:timeline")
+    return _done(request, f"Cycle of {cycle.interval_start:%H:%M:%S} UTC started by hand.")
 
 
 @permission_required(VIEW, raise_exception=True)

@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "alarms.acknowledge_alarm",
         "ems.add_opfrun",
         "ems.change_dsomessage",
+        "cycle.run_cycle",
     ],
     PLANNER: [*_READ_REGISTRY, "capability.run_study"],
     ADMIN: [
@@ -53,6 +54,8 @@ PERMISSIONS: dict[str, list[str]] = {
         "ems.add_dsoendpoint",
         "ems.change_dsoendpoint",
         "ems.delete_dsoendpoint",
+        "cycle.run_cycle",
+        "cycle.control_cycles",
         "accounts.view_auditrecord",
         "auth.view_user",
         "auth.add_user",

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
@@ -35,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        interval_s = opts["interval"] or settings.CREST_CYCLE_INTERVAL_S
+        interval_s = opts["interval"] or actions.control().interval_s
         now = timezone.now()
         try:
             cycle, opened = actions.do_open_cycle(
