@@ -317,3 +317,4 @@ CREST_EMS_TLS_DIR = os.environ.get("CREST_EMS_TLS_DIR", "")
 CREST_DEMO = env_bool("CREST_DEMO", False)
 if CREST_DEMO:
     CELERY_BEAT_SCHEDULE["demo-telemetry"] = {"task": task_names.DEMO_TELEMETRY, "schedule": 20.0}
+    CELERY_BEAT_SCHEDULE["demo-acknowledge"] = {"task": task_names.DEMO_ACKNOWLEDGE, "schedule": 2.0}

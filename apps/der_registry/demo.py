@@ -212,6 +212,31 @@ def connect_field(cert_dir: Path, dnp3_base_port: int = DNP3_BASE_PORT) -> dict[
     return {"dnp3": len(dnp3), "sep2": len(direct), "aggregated": len(behind), "changed": changed}
 
 
+def _played() -> Any:
+    """The active demo DERs no protocol speaks for (see play_telemetry)."""
+    return (
+        DER.objects.filter(status="active", serial_number__startswith="DEMO-")
+        .exclude(comm_path="dnp3_direct")
+        .filter(sep2__isnull=True)
+    )
+
+
+def acknowledge_played_setpoints() -> int:
+    """The played DERs confirm their set points as field devices would (the DMS waits for them
+    before it answers the EMS); the silent ones (see play_telemetry) never do. How many confirmed."""
+    from apps.der_registry.models import SetPoint
+
+    issued = SetPoint.objects.filter(status="issued", der__in=_played()).select_related("der")
+    done = 0
+    for sp in issued:
+        if int(sp.der.serial_number[5:]) % 13 != 2:
+            actions.do_record_setpoint_delivery(
+                None, "task", sp.pk, True, "confirmed by the demo's played device"
+            )
+            done += 1
+    return done
+
+
 def play_telemetry(now: dt.datetime | None = None) -> int:
     """One round of simulated field telemetry for the active demo DERs that no protocol speaks
     for (DNP3 DERs and registered 2030.5 devices report through the gateway and the 2030.5
@@ -220,13 +245,7 @@ def play_telemetry(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     rng = random.Random(int(now.timestamp()) // 20)
     written = 0
-    ders = (
-        DER.objects.filter(status="active", serial_number__startswith="DEMO-")
-        .exclude(comm_path="dnp3_direct")
-        .filter(sep2__isnull=True)
-        .order_by("serial_number")
-    )
-    for der in ders:
+    for der in _played().order_by("serial_number"):
         if int(der.serial_number[5:]) % 13 == 2:
             continue
         actions.do_record_monitoring(

@@ -37,12 +37,13 @@ def test_it_follows_the_interval_an_admin_sets(admin_user: User) -> None:
     assert "10 minutes" in client.get("/cycles/").content.decode()
 
 
-@pytest.mark.parametrize("bad", ["420", "0", "-300", "abc", "", "nan", "1e9"])
-def test_it_refuses_an_interval_not_offered_and_changes_nothing(admin_user: User, bad: str) -> None:
-    page = client_for(admin_user).post("/cycles/interval/", {"interval_s": bad}, follow=True)
-    assert page.status_code == 200
-    (message,) = said(page)
-    assert message.startswith("The interval was not changed:") and "5, 10, 15 minutes" in message
+def test_it_refuses_an_interval_not_offered_and_changes_nothing(admin_user: User) -> None:
+    client = client_for(admin_user)
+    for bad in ["420", "0", "-300", "abc", "", "nan", "1e9"]:
+        page = client.post("/cycles/interval/", {"interval_s": bad}, follow=True)
+        assert page.status_code == 200
+        (message,) = said(page)
+        assert message.startswith("The interval was not changed:") and "5, 10, 15 minutes" in message, bad
     assert not CycleControl.objects.exists() and not AuditRecord.objects.filter(action="cycle.interval")
 
 

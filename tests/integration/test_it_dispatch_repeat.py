@@ -19,10 +19,11 @@ from apps.dms import actions
 from apps.dms.models import DispatchRun, Feeder
 from apps.ems.models import DsoMessage
 from celery_tasks.dispatch import run_dispatch
-from tests.integration.test_it_dispatch import present_q_kvar, wait_for, with_pv
 
 # the EMS link's fixtures and helpers: gateways for a feeder with PV and one without
-from tests.integration.test_it_ems_dms_cycle import gateways, opf_run, present, send  # noqa: F401
+from tests.integration.dso_support import opf_run, present
+from tests.integration.test_it_dispatch import present_q_kvar, wait_for, with_pv
+from tests.integration.test_it_ems_dms_cycle import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SUN = 0.6  # what the PV gives now, of its rating: the same in every run
