@@ -310,9 +310,14 @@ def do_run_now(actor: Actor, source: str, at: dt.datetime) -> Cycle:
     cycle, opened = do_open_cycle(actor, source, at=at, interval_s=interval_s, trigger="manual")
     if not opened:
         nxt = cycle.interval_start + dt.timedelta(seconds=interval_s)
+        when = (
+            f"you can run one from {nxt:%H:%M:%S} UTC (automatic cycles are paused)"
+            if control().paused
+            else f"the next one starts at {nxt:%H:%M:%S} UTC"
+        )
         raise CycleError(
             f"This interval had its cycle already ({cycle.get_status_display().lower()}, "
-            f"{cycle.get_trigger_display().lower()}); the next one starts at {nxt:%H:%M:%S} UTC."
+            f"{cycle.get_trigger_display().lower()}); {when}."
         )
     enqueue_on_commit(task_names.CYCLE_EMS_HALF, cycle.pk)
     return cycle

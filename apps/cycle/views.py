@@ -42,8 +42,14 @@ def _bar(cycle: Cycle, s: StageRun) -> dict[str, Any]:
     }
 
 
+ORDER = {stage.value: i for i, stage in enumerate(Stage)}
+
+
 def _rows(cycle: Cycle) -> list[dict[str, Any]]:
-    return [_bar(cycle, s) for s in cycle.stages.all()]
+    """In DESIGN §2's order of the stages (a DMS's stage-2 re-optimization may start before its DER
+    messaging), the scopes of one stage by start."""
+    stages = sorted(cycle.stages.all(), key=lambda s: (ORDER.get(s.stage, 99), s.started_at, s.scope))
+    return [_bar(cycle, s) for s in stages]
 
 
 @permission_required(VIEW, raise_exception=True)

@@ -56,6 +56,11 @@ def test_it_pauses_and_resumes_automatic_cycles(admin_user: User) -> None:
     again = client.post("/cycles/pause/", {"paused": "1"}, follow=True)
     assert said(again) == ["Automatic cycles are paused already."]
     assert "no cycle starts until an admin resumes them" in again.content.decode()
+    assert "started by hand" in said(client.post("/cycles/run-now/", follow=True))[0]  # paused: by hand
+    Cycle.objects.update(status="done", ended_at=timezone.now())
+    refused = said(client.post("/cycles/run-now/", follow=True))[0]
+    assert "you can run one from" in refused and "(automatic cycles are paused)" in refused
+    Cycle.objects.all().delete()
     assert "resumed" in said(client.post("/cycles/pause/", {"paused": "0"}, follow=True))[0]
     assert tick() is not None
     actions_done = list(
