@@ -55,6 +55,20 @@ def env_seconds(name: str, default: float) -> float:
     return value
 
 
+def env_share(name: str, default: float) -> float:
+    """A share strictly between 0 and 1 from the environment; ConfigError naming the variable otherwise."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise ConfigError(f"{name} must be a share between 0 and 1 (e.g. 0.1 for 10 %), not {raw!r}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

@@ -13,6 +13,7 @@ from crest_web.env import (
     env_bool,
     env_list,
     env_seconds,
+    env_share,
     missing_service_message,
     parse_database_url,
     running_manage_py,
@@ -210,6 +211,8 @@ CREST_BEAT_HEARTBEAT_S = 10
 CREST_CYCLE_ALLOW_SHORT = env_bool("CREST_CYCLE_ALLOW_SHORT", default=not PRODUCTION)
 CREST_CYCLE_INTERVAL_S = env_seconds("CREST_CYCLE_INTERVAL_S", INTERVAL_S)
 CREST_CYCLE_CASE = os.environ.get("CREST_CYCLE_CASE", "case9")  # the EMS's transmission case
+# "DSO request not met" is raised beyond this share of the request (and 100 kvar); 0 < share < 1.
+CREST_SHORTFALL_ALARM_SHARE = env_share("CREST_SHORTFALL_ALARM_SHARE", 0.10)
 CREST_CYCLE_TICK_S = 5.0  # how late after its boundary a cycle may start
 
 REST_FRAMEWORK = {

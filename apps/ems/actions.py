@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -352,11 +353,15 @@ def _check_answer(actor: Actor, source: str, message: DsoMessage, result: Exchan
     endpoint = DsoEndpoint.objects.select_for_update().filter(bus=message.bus).first()
     registered = endpoint.feeder_count if endpoint is not None else message.count
     label = f"{endpoint.name} at bus {message.bus}" if endpoint is not None else f"at bus {message.bus}"
-    found = assess(result, label, registered_count=registered, ems_count=message.count)
+    found = assess(
+        result, label, registered_count=registered, ems_count=message.count,
+        share=settings.CREST_SHORTFALL_ALARM_SHARE,
+    )  # fmt: skip
     note = f"answer to OPF run {message.run_id}, message {message.pk}"
     for kind, text in (
         (Alarm.Kind.DSO_MISMATCH, found.mismatch),
         (Alarm.Kind.DSO_SHORTFALL, found.shortfall),
+        (Alarm.Kind.VIOLATION, found.violations),
     ):
         if text:
             do_raise_alarm(

@@ -126,7 +126,10 @@ def test_the_issue_s_answer_raises_both_findings() -> None:
     found = assess(ex, "ieee123 at bus 5", registered_count=22, ems_count=22)
     assert "the DMS models 1 feeder" in found.mismatch and "22" in found.mismatch
     assert "12,819 kvar short of 14,600" in found.shortfall and "capability limit" in found.shortfall
-    assert "106 voltage violations left" in found.shortfall
+    assert found.violations == "DSO ieee123 at bus 5: 106 voltage violations left after its dispatch."
+    assert "violations" not in found.shortfall
+    # the alarm share is the admin's: at 95 % this miss (88 %) is not alarmed
+    assert assess(ex, "ieee123 at bus 5", registered_count=22, ems_count=22, share=0.95).shortfall == ""
 
 
 def test_a_small_miss_and_a_matching_count_raise_nothing() -> None:

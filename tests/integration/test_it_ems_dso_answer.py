@@ -128,7 +128,9 @@ def test_it_reports_the_shortfall_its_cause_and_the_violations_left(dms: DsoServ
     assert message.dms_shortfall_cause == "voltage limit" and message.dms_violations_left == 5
     alarm = Alarm.objects.get(kind="dso_shortfall", source_type="dso", source_id="5", cleared_at__isnull=True)
     assert "600 kvar short" in alarm.message and "voltage limit" in alarm.message
-    assert "5 voltage violations left" in alarm.message
+    assert "violations" not in alarm.message  # their own alarm
+    violation = Alarm.objects.get(kind="violation", source_type="dso", source_id="5", cleared_at__isnull=True)
+    assert violation.message == "DSO dso-a at bus 5: 5 voltage violations left after its dispatch."
     assert not Alarm.objects.filter(kind="dso_mismatch").exists()
     endpoint.refresh_from_db()  # the range it reported is the next OPF's default
     assert (endpoint.q_min_kvar, endpoint.q_max_kvar) == (

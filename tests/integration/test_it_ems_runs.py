@@ -313,7 +313,7 @@ def test_it_shows_the_dms_view_and_alarms_a_short_answer_until_a_good_one(operat
     assert "106 voltage violations left" in html and "the DMS models 1 feeder" in html
     assert "1 short, 1 count mismatch" in text(operator_client.get("/ems/runs/"))
     alarms = Alarm.objects.filter(source_type="dso", source_id="5", cleared_at__isnull=True)
-    assert set(alarms.values_list("kind", flat=True)) == {"dso_mismatch", "dso_shortfall"}
+    assert set(alarms.values_list("kind", flat=True)) == {"dso_mismatch", "dso_shortfall", "violation"}
     assert "12,819 kvar short of 14,600" in alarms.get(kind="dso_shortfall").message
     ieee = DsoEndpoint.objects.get(bus=5)
     assert ieee.q_min_kvar is None  # a range counted over other feeders is not taken as the DSO's

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from apps.ems.engine.dso_exchange import Exchange
 
-# A Q shortfall is alarmed beyond this share of the request the DMS took, or this many kvar when the
-# request is small: five times the DMS's own 2 % tolerance (dispatch_report.Q_SHORT), so a miss the
-# DMS calls a shortfall but the transmission system barely notices does not alarm every interval.
+# A Q shortfall is alarmed beyond this share of the request the DMS took (the default of the
+# CREST_SHORTFALL_ALARM_SHARE setting), or this many kvar when the request is small: five times the
+# DMS's own 2 % tolerance (dispatch_report.Q_SHORT), so a miss the DMS calls a shortfall but the
+# transmission system barely notices does not alarm every interval.
 SHORTFALL_ALARM_SHARE = 0.10
 SHORTFALL_ALARM_FLOOR_KVAR = 100.0
 
@@ -20,7 +21,8 @@ class Findings:
     """Operator messages; "" when there is nothing to say."""
 
     mismatch: str  # the DMS counts other feeders than the EMS registered or the run used
-    shortfall: str  # the request was not met by a margin, or voltage violations were left
+    shortfall: str  # the request was not met by more than the alarm share
+    violations: str  # voltage violations were left after the dispatch
 
 
 def _feeders(n: int) -> str:
@@ -39,20 +41,30 @@ def mismatch(label: str, dms_count: int | None, registered_count: int, ems_count
     )
 
 
-def shortfall(label: str, ex: Exchange) -> str:
-    """The request not met beyond the alarm margin and the violations left, or ""."""
-    parts = []
+def shortfall(label: str, ex: Exchange, share: float = SHORTFALL_ALARM_SHARE) -> str:
+    """The request not met by more than `share` of it (and the floor), with the cause, or ""."""
     short, received = ex.dms_q_shortfall_kvar or 0.0, abs(ex.dms_q_received_kvar or 0.0)
-    if short > max(SHORTFALL_ALARM_SHARE * received, SHORTFALL_ALARM_FLOOR_KVAR):
-        cause = f" ({ex.dms_shortfall_cause})" if ex.dms_shortfall_cause else ""
-        parts.append(f"{short:,.0f} kvar short of {received:,.0f} kvar requested{cause}")
-    if ex.dms_violations_left:
-        parts.append(f"{ex.dms_violations_left} voltage violations left after its dispatch")
-    return f"DSO {label}: {'; '.join(parts)}." if parts else ""
+    if short <= max(share * received, SHORTFALL_ALARM_FLOOR_KVAR):
+        return ""
+    cause = f" ({ex.dms_shortfall_cause})" if ex.dms_shortfall_cause else ""
+    return f"DSO {label}: {short:,.0f} kvar short of {received:,.0f} kvar requested{cause}."
 
 
-def assess(ex: Exchange, label: str, *, registered_count: int, ems_count: int) -> Findings:
-    return Findings(mismatch(label, ex.dms_feeder_count, registered_count, ems_count), shortfall(label, ex))
+def violations(label: str, ex: Exchange) -> str:
+    """The voltage violations the DMS's dispatch left, or ""."""
+    if not ex.dms_violations_left:
+        return ""
+    return f"DSO {label}: {ex.dms_violations_left} voltage violations left after its dispatch."
+
+
+def assess(
+    ex: Exchange, label: str, *, registered_count: int, ems_count: int, share: float = SHORTFALL_ALARM_SHARE
+) -> Findings:
+    return Findings(
+        mismatch(label, ex.dms_feeder_count, registered_count, ems_count),
+        shortfall(label, ex, share),
+        violations(label, ex),
+    )
 
 
 def dms_view(
