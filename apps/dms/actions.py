@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,7 @@ def do_request_dispatch(
     ems_request_id: int | None = None,
     reoptimizes_id: int | None = None,
     left_out: list[str] | None = None,
+    approval_deadline: dt.datetime | None = None,
 ) -> DispatchRun:
     """Queue a dispatch of an EMS (or operator) request on a feeder; nothing is stored when the feeder
     is unknown, has no model or no active DERs, or the request is not a sensible one."""
@@ -169,6 +171,7 @@ def do_request_dispatch(
         ems_request_id=ems_request_id,
         reoptimizes_id=reoptimizes_id,
         left_out=sorted(left_out or []),
+        approval_deadline=approval_deadline,
         feeder_version=version,
         trigger=trigger,
         requested_by=actor if actor is not None and actor.is_authenticated else None,
@@ -214,10 +217,40 @@ def do_finish_dispatch(
 ) -> DispatchRun:
     """Store the outcome and issue its set points to the registry (active–reactive power mode). A set
     point the registry refuses leaves that DER's previous one untouched and is listed as not issued;
-    the run is then marked partial: its achieved Q assumes set points that were not all sent."""
+    the run is then marked partial: its achieved Q assumes set points that were not all sent. A run
+    with an approval deadline (manual mode) issues nothing yet: it waits for an operator."""
+    run = DispatchRun.objects.select_for_update().get(pk=run_id)
+    held = run.approval_deadline is not None
+    if held:
+        doc["der_ids"] = der_ids  # for the approval
+    else:
+        _issue(run, doc, der_ids)
+    run.status = DispatchRun.Status.HELD if held else DispatchRun.Status.DONE
+    run.result, run.compute_s = doc, compute_s
+    run.q_achieved_kvar, run.stage2_ran = doc.get("q_achieved_kvar"), bool(doc.get("stage2_ran"))
+    run.violations_left = int(doc.get("violations_after") or 0)
+    run.finished_at = timezone.now()
+    run.save()
+    audit.record(
+        None,
+        "worker",
+        "dispatch.hold" if held else "dispatch.finish",
+        run,
+        after={
+            "q_achieved_kvar": run.q_achieved_kvar,
+            "stage2": run.stage2_ran,
+            "violations_left": run.violations_left,
+            "not_issued": len(doc.get("not_issued", [])),
+            "partial": bool(doc.get("partial")),
+        },
+    )
+    _publish_run(run)
+    return run
+
+
+def _issue(run: DispatchRun, doc: dict[str, Any], der_ids: dict[str, int]) -> None:
     from apps.der_registry.actions import RegistryError, do_issue_setpoint
 
-    run = DispatchRun.objects.select_for_update().get(pk=run_id)
     refused = []
     for sp in doc.get("setpoints", []):
         try:
@@ -234,26 +267,82 @@ def do_finish_dispatch(
         except RegistryError as exc:
             refused.append({"name": sp["name"], "reason": str(exc)})
     doc["not_issued"], doc["partial"] = refused, bool(refused)
-    run.status, run.result, run.compute_s = DispatchRun.Status.DONE, doc, compute_s
-    run.q_achieved_kvar, run.stage2_ran = doc.get("q_achieved_kvar"), bool(doc.get("stage2_ran"))
-    run.violations_left = int(doc.get("violations_after") or 0)
-    run.finished_at = timezone.now()
-    run.save()
-    audit.record(
-        None,
-        "worker",
-        "dispatch.finish",
-        run,
-        after={
-            "q_achieved_kvar": run.q_achieved_kvar,
-            "stage2": run.stage2_ran,
-            "violations_left": run.violations_left,
-            "not_issued": len(refused),
-            "partial": bool(refused),
-        },
-    )
-    _publish_run(run)
+
+
+@transaction.atomic
+def do_set_dispatch_mode(actor: Actor, source: str, feeder_name: str, mode: str) -> Feeder:
+    """How the DMS takes the EMS's requests for the feeder (automatic, manual, disabled)."""
+    if mode not in Feeder.Mode.values:
+        raise DispatchError(
+            f"The dispatch mode must be one of {', '.join(Feeder.Mode.values)}, not {mode!r}."
+        )
+    feeder = Feeder.objects.select_for_update().filter(name=feeder_name).first()
+    if feeder is None:
+        raise DispatchError(f"There is no feeder named {feeder_name!r}.")
+    before, feeder.dispatch_mode = feeder.dispatch_mode, mode
+    feeder.save(update_fields=["dispatch_mode"])
+    audit.record(actor, source, "feeder.dispatch_mode", feeder, before={"mode": before}, after={"mode": mode})
+    return feeder
+
+
+def do_approve_dispatch(actor: Actor, source: str, run_id: int) -> DispatchRun:
+    """An operator lets a held run's set points go out; DispatchError (nothing sent) when the run is
+    not awaiting approval or its deadline has passed — then it is closed as not approved."""
+    run, late = _approve(actor, source, run_id)
+    if late:
+        assert run.approval_deadline is not None
+        raise DispatchError(
+            f"Too late: the approval window of dispatch {run.pk} closed at "
+            f"{run.approval_deadline:%H:%M:%S} UTC. Nothing was sent; feeder {run.feeder.name} holds "
+            "its previous set points."
+        )
     return run
+
+
+@transaction.atomic
+def _approve(actor: Actor, source: str, run_id: int) -> tuple[DispatchRun, bool]:
+    run = DispatchRun.objects.select_for_update().select_related("feeder").filter(pk=run_id).first()
+    if run is None:
+        raise DispatchError(f"There is no dispatch run {run_id}.")
+    if run.status == DispatchRun.Status.EXPIRED:
+        return run, True
+    if run.status != DispatchRun.Status.HELD:
+        raise DispatchError(
+            f"Dispatch {run.pk} is not awaiting approval ({run.get_status_display().lower()})."
+        )
+    assert run.approval_deadline is not None
+    if timezone.now() > run.approval_deadline:
+        _expire(run, actor, source)
+        return run, True
+    doc = dict(run.result)
+    _issue(run, doc, doc.pop("der_ids", {}))
+    user = actor if actor is not None and actor.is_authenticated else None
+    run.status, run.result, run.approved_by, run.approved_at = (
+        DispatchRun.Status.DONE,
+        doc,
+        user,
+        timezone.now(),
+    )
+    run.save(update_fields=["status", "result", "approved_by", "approved_at"])
+    audit.record(actor, source, "dispatch.approve", run, after={"set_points": len(doc.get("setpoints", []))})
+    _publish_run(run)
+    return run, False
+
+
+@transaction.atomic
+def do_expire_dispatch(run_id: int) -> DispatchRun:
+    """A held run whose approval window closed: nothing is sent (the DMS's own clock)."""
+    run = DispatchRun.objects.select_for_update().get(pk=run_id)
+    if run.status == DispatchRun.Status.HELD:
+        _expire(run, None, "dms")
+    return run
+
+
+def _expire(run: DispatchRun, actor: Actor, source: str) -> None:
+    run.status = DispatchRun.Status.EXPIRED
+    run.save(update_fields=["status"])
+    audit.record(actor, source, "dispatch.expire", run, after={"deadline": str(run.approval_deadline)})
+    _publish_run(run)
 
 
 @transaction.atomic

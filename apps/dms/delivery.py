@@ -29,6 +29,7 @@ class Deadlines:
     messaging_s: float
     reopt_start_s: float
     answer_s: float
+    approval_s: float  # manual mode: the operator approves by then, leaving the DERs half the budget
 
     @classmethod
     def from_arrival(cls, arrived_s: float, interval_s: float) -> Deadlines:
@@ -37,6 +38,7 @@ class Deadlines:
 
         messaging = arrived_s + b("dms_stage1") + b("der_messaging")
         return cls(
+            approval_s=arrived_s + b("dms_stage1") + 0.5 * b("der_messaging"),
             messaging_s=messaging,
             reopt_start_s=messaging + b("dms_reopt"),
             answer_s=messaging + b("dms_reopt") + (1 - ANSWER_MARGIN) * b("dispatch_limits"),

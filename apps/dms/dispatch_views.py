@@ -9,8 +9,9 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from apps.dms.actions import DispatchError, do_request_dispatch
+from apps.dms.actions import DispatchError, do_approve_dispatch, do_request_dispatch, do_set_dispatch_mode
 from apps.dms.models import DispatchRun, Feeder
 
 VIEW = "dms.view_feeder"
@@ -43,7 +44,13 @@ def dispatch_runs(request: HttpRequest, name: str) -> HttpResponse:
                 messages.success(request, f"Dispatch {run.pk} queued.")
                 return redirect("dms:dispatch_detail", name=feeder.name, run_id=run.pk)
     runs = feeder.dispatch_runs.all()[:50]
-    context = {"feeder": feeder, "form": form, "runs": runs, "can_dispatch": request.user.has_perm(DISPATCH)}
+    context = {
+        "feeder": feeder,
+        "form": form,
+        "runs": runs,
+        "can_dispatch": request.user.has_perm(DISPATCH),
+        "modes": Feeder.Mode.choices,
+    }
     return render(request, "dms/dispatch_runs.html", context, status=400 if form.errors else 200)
 
 
@@ -51,3 +58,31 @@ def dispatch_runs(request: HttpRequest, name: str) -> HttpResponse:
 def dispatch_detail(request: HttpRequest, name: str, run_id: int) -> HttpResponse:
     run = get_object_or_404(DispatchRun.objects.select_related("feeder"), pk=run_id, feeder__name=name)
     return render(request, "dms/dispatch_detail.html", {"run": run, "feeder": run.feeder, "r": run.result})
+
+
+@require_POST
+@permission_required("dms.approve_dispatch", raise_exception=True)
+def dispatch_approve(request: HttpRequest, name: str, run_id: int) -> HttpResponse:
+    """Manual mode: the operator lets the run's set points go out (before its deadline)."""
+    run = get_object_or_404(DispatchRun, pk=run_id, feeder__name=name)
+    try:
+        do_approve_dispatch(request.user, "web", run.pk)
+    except DispatchError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Dispatch {run.pk} approved: its set points are on their way to the DERs.")
+    return redirect("dms:dispatch_detail", name=name, run_id=run.pk)
+
+
+@require_POST
+@permission_required("dms.change_feeder", raise_exception=True)
+def dispatch_mode(request: HttpRequest, name: str) -> HttpResponse:
+    """An admin sets how the DMS takes the EMS's requests for the feeder."""
+    feeder = get_object_or_404(Feeder, name=name)
+    try:
+        feeder = do_set_dispatch_mode(request.user, "web", feeder.name, request.POST.get("mode", ""))
+    except DispatchError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Feeder {feeder.name}: {feeder.get_dispatch_mode_display()}.")
+    return redirect("dms:dispatch_runs", name=feeder.name)

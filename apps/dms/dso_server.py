@@ -16,18 +16,21 @@ touches the database runs in ``step``, on the gateway's one thread."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import time
 from dataclasses import dataclass
 
+from django.utils import timezone
+
 from apps.alarms.actions import do_clear_alarm, do_raise_alarm
-from apps.dms.actions import DispatchError, do_record_delivery, do_request_dispatch
+from apps.dms.actions import DispatchError, do_expire_dispatch, do_record_delivery, do_request_dispatch
 from apps.dms.delivery import Deadlines, Delivery, Round, Waiting, delivery_of, undelivered_q_kvar
 from apps.dms.engine.dnp3.dms_outstation import DmsAnswer, DmsOutstation, EmsRequest, dispatch_outcome
 from apps.dms.engine.dnp3.ems_dms_frame import interface_total, per_feeder
 from apps.dms.engine.dnp3.stack import TlsFiles
-from apps.dms.models import DispatchRun
+from apps.dms.models import DispatchRun, Feeder
 from apps.standards.timing import INTERVAL_S
 
 log = logging.getLogger(__name__)
@@ -107,7 +110,10 @@ class DsoServer:
             self._checked_at = now
             self._collect()
         if self.last_request is not None and time.time() - self.last_request_s > self._silence_s():
-            self._fall_back()
+            if self._mode() == Feeder.Mode.AUTOMATIC:
+                self._fall_back()
+            else:  # a feeder an operator approves or an admin disabled holds its set points
+                self.last_request_s = time.time()
 
     def close(self) -> None:
         self.outstation.close()
@@ -119,14 +125,22 @@ class DsoServer:
             self._refused(interval, f"the request lacks {' and '.join(missing)}", 0.0)
             return
         assert request.q_request_kvar is not None
+        mode = self._mode()
+        if mode == Feeder.Mode.DISABLED:  # an admin's choice: answered, not alarmed
+            log.info("EMS request on %s not dispatched: dispatch disabled", self.config.feeder)
+            self.outstation.answer(
+                self._previous(interval, healthy=False, received_kvar=request.q_request_kvar)
+            )
+            return
+        deadlines = Deadlines.from_arrival(time.time(), self.config.interval_s)
+        approval = _utc(deadlines.approval_s) if mode == Feeder.Mode.MANUAL else None
         try:
             run = self._request_dispatch(
-                request, DispatchRun.Trigger.EMS, "EMS request", ems_request_id=interval or None
+                request, DispatchRun.Trigger.EMS, "EMS request", interval or None, approval
             )
         except DispatchError as exc:
             self._refused(interval, str(exc), request.q_request_kvar)
             return
-        deadlines = Deadlines.from_arrival(time.time(), self.config.interval_s)
         self.pending[run.pk] = Waiting(interval, request.q_request_kvar, deadlines, [Round(run.pk)])
         self.last_request, self.last_request_s = request, time.time()
         do_clear_alarm(
@@ -134,8 +148,18 @@ class DsoServer:
             note=f"EMS request {interval} received",
         )  # fmt: skip
 
+    def _mode(self) -> str:
+        return str(
+            Feeder.objects.filter(name=self.config.feeder).values_list("dispatch_mode", flat=True).first()
+        )
+
     def _request_dispatch(
-        self, request: EmsRequest, trigger: str, reason: str, ems_request_id: int | None = None
+        self,
+        request: EmsRequest,
+        trigger: str,
+        reason: str,
+        ems_request_id: int | None = None,
+        approval_deadline: dt.datetime | None = None,
     ) -> DispatchRun:
         """`request` (interface totals) dispatched on the feeder, per feeder; DispatchError if not."""
         assert request.q_request_kvar is not None and request.v_set_pu is not None
@@ -151,6 +175,7 @@ class DsoServer:
             trigger=trigger,
             reason=reason,
             ems_request_id=ems_request_id,
+            approval_deadline=approval_deadline,
         )
 
     def _silence_s(self) -> float:
@@ -202,6 +227,13 @@ class DsoServer:
         run = DispatchRun.objects.get(pk=current.run_id)
         if run.status in UNFINISHED:
             return False
+        if run.status == DispatchRun.Status.HELD:  # manual mode: an operator approves, or nothing goes
+            if run.approval_deadline is not None and timezone.now() <= run.approval_deadline:
+                return False
+            run = do_expire_dispatch(run.pk)
+        if run.status == DispatchRun.Status.EXPIRED:
+            self.outstation.answer(self._previous(waiting.interval, False, waiting.received_kvar))
+            return True
         if run.status == DispatchRun.Status.FAILED:
             if len(waiting.rounds) == 1:
                 self._refused(waiting.interval, run.error or "the dispatch failed", waiting.received_kvar)
@@ -210,7 +242,8 @@ class DsoServer:
             self._send(first, waiting, delivery_of(first.pk))
             return True
         if current.issued_s is None:
-            current.issued_s = run.finished_at.timestamp() if run.finished_at else now
+            issued = run.approved_at or run.finished_at
+            current.issued_s = issued.timestamp() if issued else now
         delivery = delivery_of(run.pk)
         if delivery.unconfirmed and now < self._deadline(waiting, current.issued_s):
             return False
@@ -332,3 +365,7 @@ class DsoServer:
             source_label=label,
             message=f"EMS request refused on feeder {self.config.feeder}: {reason}",
         )
+
+
+def _utc(t_s: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(t_s, dt.UTC)

@@ -8,9 +8,17 @@ from django.db import models
 class Feeder(models.Model):
     """A distribution feeder behind one substation; its network model is versioned."""
 
+    class Mode(models.TextChoices):
+        """How the DMS takes the EMS's requests for this feeder (issue #12 item 6)."""
+
+        AUTOMATIC = "automatic", "Automatic: dispatched and sent at once"
+        MANUAL = "manual", "Manual: an operator approves the set points before they go out"
+        DISABLED = "disabled", "Disabled: EMS requests refused, the feeder holds its set points"
+
     name = models.SlugField(max_length=64, unique=True)
     description = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    dispatch_mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.AUTOMATIC)
 
     class Meta:
         ordering = ["name"]
@@ -78,6 +86,8 @@ class DispatchRun(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        HELD = "held", "Awaiting approval"
+        EXPIRED = "expired", "Not approved in time: nothing sent"
 
     feeder = models.ForeignKey(Feeder, related_name="dispatch_runs", on_delete=models.CASCADE)
     feeder_version = models.ForeignKey(FeederVersion, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -95,6 +105,12 @@ class DispatchRun(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reoptimized_by"
     )
     left_out = models.JSONField(default=list, blank=True)
+    # Manual mode: the set points wait for an operator until this time, then nothing is sent.
+    approval_deadline = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -119,6 +135,7 @@ class DispatchRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("approve_dispatch", "Can approve a dispatch's set points (manual mode)")]
 
     def __str__(self) -> str:
         return f"dispatch {self.pk} of {self.feeder.name} ({self.status})"

@@ -9,4 +9,8 @@ urlpatterns = [
     path("<slug:name>/", views.feeder_detail, name="feeder_detail"),
     path("<slug:name>/dispatch/", dispatch_views.dispatch_runs, name="dispatch_runs"),
     path("<slug:name>/dispatch/<int:run_id>/", dispatch_views.dispatch_detail, name="dispatch_detail"),
+    path(
+        "<slug:name>/dispatch/<int:run_id>/approve/", dispatch_views.dispatch_approve, name="dispatch_approve"
+    ),
+    path("<slug:name>/dispatch-mode/", dispatch_views.dispatch_mode, name="dispatch_mode"),
 ]

@@ -32,6 +32,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "ems.add_opfrun",
         "ems.change_dsomessage",
         "cycle.run_cycle",
+        "dms.approve_dispatch",
     ],
     PLANNER: [*_READ_REGISTRY, "capability.run_study"],
     ADMIN: [
@@ -56,6 +57,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "ems.delete_dsoendpoint",
         "cycle.run_cycle",
         "cycle.control_cycles",
+        "dms.approve_dispatch",
         "accounts.view_auditrecord",
         "auth.view_user",
         "auth.add_user",
