@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -41,8 +42,8 @@ def env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be True or False, not {raw!r}")
 
 
-def env_seconds(name: str, default: float) -> float:
-    """A positive number of seconds from the environment; ConfigError naming the variable otherwise."""
+def _env_number(name: str, default: float, ok: Callable[[float], bool], wanted: str) -> float:
+    """A number from the environment that `ok` accepts; ConfigError naming the variable otherwise."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -50,23 +51,19 @@ def env_seconds(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = float("nan")
-    if not (value > 0 and value != float("inf")):
-        raise ConfigError(f"{name} must be a positive number of seconds, not {raw!r}")
+    if not ok(value):
+        raise ConfigError(f"{name} must be {wanted}, not {raw!r}")
     return value
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment; ConfigError naming the variable otherwise."""
+    return _env_number(name, default, lambda v: 0 < v < float("inf"), "a positive number of seconds")
 
 
 def env_share(name: str, default: float) -> float:
     """A share strictly between 0 and 1 from the environment; ConfigError naming the variable otherwise."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 1:
-        raise ConfigError(f"{name} must be a share between 0 and 1 (e.g. 0.1 for 10 %), not {raw!r}")
-    return value
+    return _env_number(name, default, lambda v: 0 < v < 1, "a share between 0 and 1 (e.g. 0.1 for 10 %)")
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
