@@ -17,7 +17,7 @@ from celery_tasks.cycle import tick
 from crest_web.accounts.models import AuditRecord
 from tests.conftest import client_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db  # nothing here needs a worker: queued tasks are not sent
 
 
 def said(response: object) -> list[str]:
