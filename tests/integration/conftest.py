@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from django.db import connection
 
 from crest_web.env import database_url_with_name
@@ -35,6 +36,14 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[byt
     )
 
 
+def empty_broker() -> None:
+    """Forget every queued and unacknowledged task in this test process's Redis database. A task
+    that a killed worker left behind is handed out again after the visibility timeout, to whichever
+    worker is then listening: without this, a later test's worker would run an earlier test's cycle
+    against a database that has moved on."""
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -45,6 +54,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def worker() -> Iterator[subprocess.Popen[bytes]]:
+    empty_broker()
     proc = start("worker", "--pool", "solo", "--hostname", "test-worker@%h", "--loglevel", "WARNING")
     yield proc
     stop(proc)
