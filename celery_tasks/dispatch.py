@@ -9,14 +9,15 @@ import time
 
 from celery import shared_task
 
-from apps.capability.engine.flexibility import with_flexibility
+from apps.capability.engine.flexibility import range_now, with_flexibility
 from apps.dms import actions
-from apps.dms.dispatch_inputs import der_states, result_doc, without_confirmation
+from apps.dms.capability_reports import do_finish_capability_report
+from apps.dms.dispatch_inputs import allocated, der_states, result_doc, without_confirmation
 from apps.dms.engine.dispatch import dispatch
 from apps.dms.engine.dispatch_types import DispatchInputError, DispatchOptions, DispatchRequest
 from apps.dms.engine.network import Network
 from apps.dms.locks import FeederBusy, feeder_lock
-from apps.dms.models import DispatchRun, Feeder
+from apps.dms.models import CapabilityReport, DispatchRun, Feeder
 from apps.standards.timing import INTERVAL_S
 from crest_web import task_names
 
@@ -34,10 +35,12 @@ def run_dispatch(run_id: int) -> str:
             net = Network.from_dict(run.feeder_version.model)
             ders, ids = der_states(run.feeder, INTERVAL_S)
             ders = without_confirmation(ders, run.left_out)
+            net, allocation = allocated(run.feeder, net, ders, INTERVAL_S)  # to the metered head P/Q
             request = DispatchRequest(run.q_requested_kvar, run.v_sub_pu, run.pv_curtailment_kw, run.dr_kw)
             result = dispatch(net, request, ders, DispatchOptions(interval_s=INTERVAL_S))
             result = with_flexibility(net, ders, result)  # the limits reported to the EMS next
-            actions.do_finish_dispatch(run_id, result_doc(result), ids, time.perf_counter() - started)
+            doc = {**result_doc(result), "load_allocation": allocation}
+            actions.do_finish_dispatch(run_id, doc, ids, time.perf_counter() - started)
     except FeederBusy as exc:
         actions.do_fail_dispatch(run_id, str(exc))
         return "busy"
@@ -47,6 +50,31 @@ def run_dispatch(run_id: int) -> str:
     except Exception as exc:  # a failed dispatch is reported to the operator, not lost in a log
         actions.do_fail_dispatch(run_id, f"The dispatch failed: {exc}"[:500])
         return "failed"
+    return "done"
+
+
+@shared_task(name=task_names.DISPATCH_CAPABILITY)
+def capability_for_ems(report_id: int, interval_s: float) -> str:
+    """The range the feeder's DERs offer now, for an EMS that asked before dispatching: loads
+    allocated to the substation reading, the transmission side at the measured voltage."""
+    report = CapabilityReport.objects.select_related("feeder").get(pk=report_id)
+    if report.status != CapabilityReport.Status.QUEUED:
+        return "skipped"
+    try:
+        with feeder_lock(report.feeder.name, f"capability for the EMS (interval {report.interval_id})"):
+            version = report.feeder.current_version()
+            if version is None:
+                raise ValueError(f"feeder {report.feeder.name} has no model")
+            net = Network.from_dict(version.model)
+            ders, _ = der_states(report.feeder, interval_s)
+            net, allocation = allocated(report.feeder, net, ders, interval_s)
+            v_tm = float(allocation.get("measured_v_pu") or net.source_pu)
+            q_min_kvar, q_max_kvar, note = range_now(net, ders, v_tm, interval_s)
+    except (FeederBusy, ValueError) as exc:
+        do_finish_capability_report(report_id, None, None, {}, error=str(exc))
+        return "failed"
+    detail = {"load_allocation": allocation, "v_tm_pu": v_tm, "note": note}
+    do_finish_capability_report(report_id, q_min_kvar, q_max_kvar, detail)
     return "done"
 
 

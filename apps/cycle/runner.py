@@ -17,12 +17,15 @@ from apps.cycle.dms_stages import link_dispatches
 from apps.cycle.engine.schedule import Stage, budgets_s
 from apps.cycle.models import Cycle
 from apps.ems.actions import OpfError, do_run_opf, registered_dsos
+from apps.ems.collect import collect_dsos, operating_point_dsos
 from apps.ems.engine.case import DEFAULT_CASE
 from apps.ems.engine.dso import DsoInterface
+from apps.ems.engine.dso_collect import Collected
 from apps.ems.link import CONNECT_TIMEOUT_S, SendReport, send_run
 from apps.ems.models import DsoEndpoint, DsoMessage, OpfRun
 from apps.ems.sending import LinkError
 
+MIN_READ_S = 5.0  # collect waits at least this long for the outstations, whatever the interval
 ANSWER_STAGES = (Stage.DMS_STAGE1, Stage.DER_MESSAGING, Stage.DMS_REOPT, Stage.DISPATCH_LIMITS)
 
 
@@ -39,7 +42,7 @@ def run_ems_half(cycle_id: int, options: CycleOptions) -> Cycle:
     if cycle.status != Cycle.Status.RUNNING:  # a redelivery after the cycle was closed
         return cycle
     try:
-        dsos, older = _collect(cycle)
+        dsos, older = _collect(cycle, options)
         run = _opf(cycle, options, dsos, older)
         if run is None:
             return actions.do_end_cycle(cycle.pk, failed=True, detail="the EMS OPF failed; nothing was sent")
@@ -49,23 +52,49 @@ def run_ems_half(cycle_id: int, options: CycleOptions) -> Cycle:
     return actions.do_end_cycle(cycle.pk, detail=detail)
 
 
-def _collect(cycle: Cycle) -> tuple[list[DsoInterface], list[str]]:
-    """The registered DSO interfaces with their last reported ranges, and the names of those whose
-    range is not from the previous interval (older, or never reported)."""
+def _collect(cycle: Cycle, options: CycleOptions) -> tuple[list[DsoInterface], list[str]]:
+    """Read every DSO's operating point and ask those without a range from the previous interval
+    for their capability first (the first cycle after start-up); the OPF's DSO lines at the
+    operating point read, and the names of the DSOs still without a range from the previous
+    interval (older, or never reported)."""
     stage, new = actions.do_start_stage(cycle.pk, Stage.COLLECT)
-    dsos = registered_dsos()
     previous = cycle.interval_start - dt.timedelta(seconds=cycle.interval_s)
-    older = [
+    if not new:  # a redelivery: the DSOs were read, their operating points are on the interfaces
+        return registered_dsos(), _older(previous)
+    budgets = budgets_s(cycle.interval_s)
+    found = collect_dsos(
+        cycle.pk,
+        _older(previous),
+        tls_dir=options.tls_dir,
+        read_timeout_s=max(budgets[Stage.COLLECT], MIN_READ_S),
+        ask_timeout_s=budgets[Stage.EMS_OPF],
+    )
+    read = [n for n, c in found.items() if not c.error or c.measured_t_s]
+    dsos, older = operating_point_dsos(read), _older(previous)
+    actions.do_end_stage(stage.pk, detail=_collect_detail(found, older))
+    return dsos, older
+
+
+def _older(previous: dt.datetime) -> list[str]:
+    return [
         e.name
         for e in DsoEndpoint.objects.all()
         if e.range_reported_at is None or e.range_reported_at < previous
     ]
-    if new:
-        detail = f"{len(dsos)} DSO interface{'s' if len(dsos) != 1 else ''}"
-        if older:
-            detail += f"; no range from the previous interval for {', '.join(older)}"
-        actions.do_end_stage(stage.pk, detail=detail)
-    return dsos, older
+
+
+def _collect_detail(found: dict[str, Collected], older: list[str]) -> str:
+    metered = [n for n, c in found.items() if c.measured_t_s]
+    asked = [n for n, c in found.items() if c.range_kvar is not None]
+    detail = f"{len(found)} DSO interface{'s' if len(found) != 1 else ''}, {len(metered)} metered"
+    if asked:
+        detail += f"; capability asked first from {', '.join(asked)}"
+    errors = [f"{n}: {c.error}" for n, c in found.items() if c.error]
+    if errors:
+        detail += "; " + "; ".join(errors)
+    if older:
+        detail += f"; no range from the previous interval for {', '.join(older)}"
+    return detail[:300]
 
 
 def _opf(cycle: Cycle, options: CycleOptions, dsos: list[DsoInterface], older: list[str]) -> OpfRun | None:

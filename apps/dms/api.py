@@ -16,7 +16,8 @@ from apps.dms.actions import FeederError, do_import_feeder
 from apps.dms.engine.network import FeederImportError
 from apps.dms.engine.studies import ENGINES, result_json, run_powerflow
 from apps.dms.feeders import network_of, unpack_upload
-from apps.dms.models import Feeder
+from apps.dms.head import HeadError, do_record_head_measurement
+from apps.dms.models import Feeder, HeadMeasurement
 
 
 class FeederSerializer(serializers.ModelSerializer[Feeder]):
@@ -50,6 +51,13 @@ class FeederImportSerializer(serializers.Serializer[Any]):
     master = serializers.CharField(required=False, default="", help_text="master file name inside a .zip")
 
 
+class HeadReadingSerializer(serializers.ModelSerializer[HeadMeasurement]):
+    class Meta:
+        model = HeadMeasurement
+        fields = ["p_kw", "q_kvar", "v_pu", "measured_at", "received_at", "source"]
+        read_only_fields = ["received_at", "source"]
+
+
 class FeederViewSet(viewsets.ReadOnlyModelViewSet[Feeder]):
     """Feeders with the buses (and their phases) of their current model version."""
 
@@ -76,6 +84,30 @@ class FeederViewSet(viewsets.ReadOnlyModelViewSet[Feeder]):
             return Response(result_json(run_powerflow(network_of(version), engine)))
         except (FeederError, FeederImportError) as exc:
             raise ValidationError({"feeder": [str(exc)]}) from exc
+
+    @extend_schema(
+        request=HeadReadingSerializer, responses={200: HeadReadingSerializer(many=True), 201: dict}
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="head",
+        required_permission={"GET": "dms.view_feeder", "POST": "dms.record_head_measurement"},
+    )
+    def head(self, request: Request, name: str | None = None) -> Response:
+        """The substation meter at the feeder head (SCADA): GET the newest readings, POST one
+        `{"p_kw", "q_kvar", "v_pu", "measured_at"?}` — P and Q drawn from the transmission system,
+        per feeder. The DMS allocates its loads to the newest fresh one before each dispatch."""
+        feeder = self.get_object()
+        if request.method == "GET":
+            rows = feeder.head_measurements.order_by("-measured_at", "-pk")[:50]
+            return Response(HeadReadingSerializer(rows, many=True).data)
+        values = request.data if isinstance(request.data, dict) else {}
+        try:
+            row = do_record_head_measurement(request.user, "api", feeder.name, dict(values))
+        except HeadError as exc:
+            raise ValidationError({"reading": [str(exc)]}) from exc
+        return Response(HeadReadingSerializer(row).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request={"multipart/form-data": FeederImportSerializer}, responses={201: FeederSerializer})
     @action(

@@ -15,6 +15,9 @@ from apps.der_registry.engine.availability import available_pv_kw
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.models import DER
 from apps.dms.engine.dispatch_types import DerState, DispatchResult
+from apps.dms.engine.load_allocation import allocate, present_injections, scaled_loads
+from apps.dms.engine.network import Network
+from apps.dms.head import fresh_head
 from apps.dms.models import Feeder
 from apps.standards.timing import STALE_INTERVALS
 
@@ -63,6 +66,24 @@ def der_states(feeder: Feeder, interval_s: float) -> tuple[list[DerState], dict[
         )
         ids[der.name] = der.pk
     return states, ids
+
+
+def allocated(
+    feeder: Feeder, net: Network, ders: list[DerState], interval_s: float
+) -> tuple[Network, dict[str, Any]]:
+    """The feeder's model with its loads allocated to the newest fresh substation reading (the DERs
+    at their present output), and what was done, for the run's result. Without a fresh reading,
+    or when the reading cannot be matched at all, the model's own load, and the reason."""
+    fresh = fresh_head(feeder.name, interval_s)
+    if fresh is None:
+        minutes = STALE_INTERVALS * interval_s / 60
+        return net, {"method": "nominal", "note": f"no substation reading in the last {minutes:g} min"}
+    try:
+        found = allocate(net, present_injections(ders), fresh.reading)
+    except ValueError as exc:
+        return net, {"method": "nominal", "note": f"substation reading not used: {exc}"}
+    doc = {**found.as_json(fresh.reading), "measured_at": fresh.measured_at.isoformat(), "reading": fresh.pk}
+    return scaled_loads(net, found.k_p, found.k_q), _rounded(doc)
 
 
 def without_confirmation(states: list[DerState], names: list[str]) -> list[DerState]:

@@ -27,6 +27,7 @@ from django.utils import timezone
 from apps.alarms.actions import do_clear_alarm, do_raise_alarm
 from apps.dms.actions import DispatchError, do_expire_dispatch, do_record_delivery, do_request_dispatch
 from apps.dms.delivery import Deadlines, Delivery, Round, Waiting, delivery_of, undelivered_q_kvar
+from apps.dms.dso_meter import MeterAndCapability
 from apps.dms.engine.dnp3.dms_outstation import DmsAnswer, DmsOutstation, EmsRequest, dispatch_outcome
 from apps.dms.engine.dnp3.ems_dms_frame import interface_total, per_feeder
 from apps.dms.engine.dnp3.stack import TlsFiles
@@ -89,6 +90,8 @@ class DsoServer:
             on_refused=self.inbox.put,
             feeder_count=config.count,
         )
+        self.meter = MeterAndCapability(self.outstation, config.feeder, config.count, config.interval_s)
+        self.outstation.on_capability = self.meter.asks.put
         self.outstation.answer(self._previous(0, healthy=True, received_kvar=0.0))
 
     def step(self) -> None:
@@ -105,6 +108,10 @@ class DsoServer:
                     self._refused(None, f"a value was refused at the DNP3 interface: {item}")
             except Exception:  # the link must outlive one request the database did not take
                 log.exception("EMS request on feeder %s not handled", self.config.feeder)
+        try:
+            self.meter.step()
+        except Exception:  # the link must outlive a reading or an ask the database did not take
+            log.exception("substation reading or capability ask on feeder %s not handled", self.config.feeder)
         now = time.monotonic()
         if self.pending and now - self._checked_at >= CHECK_EVERY_S:
             self._checked_at = now
@@ -132,7 +139,7 @@ class DsoServer:
                 self._previous(interval, healthy=False, received_kvar=request.q_request_kvar)
             )
             return
-        deadlines = Deadlines.from_arrival(time.time(), self.config.interval_s)
+        deadlines = Deadlines.from_arrival(time.time(), self._interval_of(request))
         approval = _utc(deadlines.approval_s) if mode == Feeder.Mode.MANUAL else None
         try:
             run = self._request_dispatch(
@@ -178,9 +185,14 @@ class DsoServer:
             approval_deadline=approval_deadline,
         )
 
+    def _interval_of(self, request: EmsRequest | None) -> float:
+        """The interval the EMS said it runs (its budgets are ours), else the gateway's --interval."""
+        said = request.interval_s if request is not None else None
+        return float(said) if said else self.config.interval_s
+
     def _silence_s(self) -> float:
         """How long without an EMS request before the DMS falls back (seed 000 §4.4)."""
-        return self.config.interval_s * (1 + FALLBACK_GRACE)
+        return self._interval_of(self.last_request) * (1 + FALLBACK_GRACE)
 
     def _fall_back(self) -> None:
         """No EMS request this interval: dispatch the previous one again (with this interval's

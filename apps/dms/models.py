@@ -147,3 +147,56 @@ class DispatchRun(models.Model):
             plural = "s" if self.violations_left != 1 else ""
             return f"Done — {self.violations_left} voltage violation{plural} left"
         return str(self.get_status_display())
+
+
+class HeadMeasurement(models.Model):
+    """What the substation meter at the feeder head read (SCADA): P and Q drawn from the
+    transmission system (+ = import) and the voltage. The DMS allocates its feeder's loads to the
+    newest one before it dispatches, and publishes it to the EMS as the DSO's operating point."""
+
+    feeder = models.ForeignKey(Feeder, related_name="head_measurements", on_delete=models.CASCADE)
+    measured_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    p_kw = models.FloatField()
+    q_kvar = models.FloatField()
+    v_pu = models.FloatField()
+    source = models.CharField(max_length=40, help_text="where the reading came from (API, RTU, demo)")
+
+    class Meta:
+        ordering = ["-measured_at", "-pk"]
+        indexes = [models.Index(fields=["feeder", "-measured_at"])]
+        permissions = [("record_head_measurement", "Can record a substation meter reading")]
+
+    def __str__(self) -> str:
+        return f"{self.feeder.name} head at {self.measured_at:%H:%M:%S}"
+
+
+class CapabilityReport(models.Model):
+    """The range of substation Q the DMS computed when the EMS asked for its capability before
+    dispatching (the first cycle after start-up, or after the EMS lost the DSO's range): per modelled
+    feeder, Q drawn (+ = import), from its DERs now with no PV held back, loads allocated to the
+    substation reading. One per feeder and interval: a repeated ask is answered from it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    feeder = models.ForeignKey(Feeder, related_name="capability_reports", on_delete=models.CASCADE)
+    interval_id = models.BigIntegerField(help_text="the EMS's id of the interval it asked for")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    q_min_kvar = models.FloatField(null=True, blank=True)
+    q_max_kvar = models.FloatField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["feeder", "interval_id"], name="one_capability_report_per_ask")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feeder.name} capability for interval {self.interval_id}"

@@ -209,6 +209,7 @@ def do_save_dso_endpoint(
     endpoint = endpoint or DsoEndpoint(bus=bus)
     if (endpoint.feeder_count, endpoint.q_base_kvar) != (count, q_base_kvar):
         endpoint.q_min_kvar = endpoint.q_max_kvar = endpoint.range_reported_at = None
+        endpoint.range_q_base_kvar = None
     endpoint.name, endpoint.host, endpoint.port = name.strip(), host, port
     endpoint.address, endpoint.tls = address, tls
     endpoint.feeder_count, endpoint.p_base_kw, endpoint.q_base_kvar = count, p_base_kw, q_base_kvar
@@ -385,7 +386,10 @@ def _keep_range(endpoint: DsoEndpoint, message: DsoMessage, result: Exchange) ->
     endpoint.q_min_kvar = result.q_min_next_kvar + shift
     endpoint.q_max_kvar = result.q_max_next_kvar + shift
     endpoint.range_reported_at = message.answered_at
-    endpoint.save(update_fields=["q_min_kvar", "q_max_kvar", "range_reported_at"])
+    endpoint.range_q_base_kvar = (
+        endpoint.q_base_kvar if endpoint.q_base_kvar is not None else message.q_base_kvar
+    )
+    endpoint.save(update_fields=["q_min_kvar", "q_max_kvar", "range_reported_at", "range_q_base_kvar"])
 
 
 @transaction.atomic

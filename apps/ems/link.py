@@ -51,7 +51,14 @@ def outgoing(message: DsoMessage, endpoint: DsoEndpoint) -> Outgoing:
         v_pu=message.v_pu,
         pv_curtailment_kw=message.pv_curtailment_kw,
         dr_kw=message.dr_kw,
+        interval_s=_interval_s(message),
     )
+
+
+def _interval_s(message: DsoMessage) -> float:
+    """The interval of the cycle the message's run belongs to (0 for a run sent by hand)."""
+    cycle = message.run.cycle
+    return float(cycle.interval_s) if cycle is not None else 0.0
 
 
 def find_run(run_id: int | None) -> OpfRun:

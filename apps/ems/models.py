@@ -120,6 +120,14 @@ class DsoEndpoint(models.Model):
     q_min_kvar = models.FloatField(null=True, blank=True, help_text="last reported range, per feeder")
     q_max_kvar = models.FloatField(null=True, blank=True, help_text="last reported range, per feeder")
     range_reported_at = models.DateTimeField(null=True, blank=True)
+    # The base demand Q (per feeder) the range above is measured from: the same absolute limits
+    # hold when the OPF takes another base (the measured one), the range moving with it.
+    range_q_base_kvar = models.FloatField(null=True, blank=True)
+    # The operating point the EMS read at the cycle's collect: the substation meter, per feeder.
+    p_measured_kw = models.FloatField(null=True, blank=True)
+    q_measured_kvar = models.FloatField(null=True, blank=True)
+    v_measured_pu = models.FloatField(null=True, blank=True)
+    measured_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["bus"]

@@ -27,6 +27,7 @@ PERMISSIONS: dict[str, list[str]] = {
     OPERATOR: [
         *_READ_REGISTRY,
         "der_registry.record_monitoring",
+        "dms.record_head_measurement",
         "der_registry.issue_setpoint",
         "alarms.acknowledge_alarm",
         "ems.add_opfrun",
@@ -44,6 +45,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "der_registry.add_dergroup",
         "der_registry.change_dergroup",
         "der_registry.record_monitoring",
+        "dms.record_head_measurement",
         "der_registry.issue_setpoint",
         "capability.run_study",
         "alarms.acknowledge_alarm",

@@ -31,9 +31,13 @@ def test_every_map_has_unique_indices_and_names_per_kind() -> None:
 
 def test_ems_dms_map_carries_the_request_and_the_answer() -> None:
     outputs = {p.name for p in EMS_DMS.of_kind(AO)}
-    assert outputs == {"q_request_kvar", "v_set_pu", "pv_curtail_kw", "dr_kw", "interval_id"}
+    request = {"q_request_kvar", "v_set_pu", "pv_curtail_kw", "dr_kw", "interval_s", "interval_id"}
+    assert outputs == request | {"capability_request"}
     inputs = {p.name for p in EMS_DMS.points if p.kind is not AO}
     assert {"q_achieved_kvar", "q_min_kvar", "q_max_kvar", "dms_healthy", "fallback_active"} <= inputs
+    # the DSO's operating point at collect, and a range computed on the EMS's ask (issue #12)
+    metered = {"p_measured_kw", "q_measured_kvar", "v_measured_pu", "measured_at_s"}
+    assert metered | {"capability_interval_id"} <= inputs
 
 
 @pytest.mark.parametrize("value", [0.0, 1.2345, -4.8399, 9999.999, -0.0005])

@@ -1,9 +1,11 @@
 """The EMS–DMS link blocked for a cycle and then restored (issue #12, fault acceptance; seed 000
 §4.2, §4.4), with the real DMS gateway, its DER outstations and a worker. While the EMS cannot reach
 the DMS: the EMS raises "EMS–DMS link down"; the DMS, hearing no request for an interval, dispatches
-the previous request again and raises its own "Fallback active"; the next OPF solves with the range
-the DSO gave before and says so ("Fallback active" for the DSO on the EMS side, the cycle marked).
-Once the link is back every one of those alarms clears by itself."""
+the previous request again and raises its own "Fallback active"; once the DSO's range is older than
+the previous interval and the DMS cannot be asked for a new one, the OPF solves with the range the DSO
+gave before and says so ("Fallback active" for the DSO on the EMS side, the cycle marked). Once the
+link is back, collect asks the DMS for its capability and every one of those alarms clears by
+itself."""
 
 from __future__ import annotations
 
@@ -65,14 +67,20 @@ def test_it_falls_back_on_both_sides_and_recovers_by_itself() -> None:
     assert again is not None and again.ems_request_id is None
     assert until(lambda: DispatchRun.objects.get(pk=again.pk).status == "done")
 
-    DsoEndpoint.objects.filter(bus=5).update(port=port)  # C: the link is back
-    restored = next_cycle()
-    cycle = Cycle.objects.get(pk=restored["id"])
+    still = next_cycle()  # C: still blocked; the range of A is now older than the previous interval
+    collect = next(s for s in still["stages"] if s["stage"] == "collect")
+    assert "dso-a: no connection" in collect["detail"]
+    cycle = Cycle.objects.get(pk=still["id"])
     assert cycle.ems_fallback and cycle.status == "done"
     ems_side = Alarm.objects.get(kind="fallback", source_id="5:ems", cleared_at__isnull=True)
     assert "dso-a" in ems_side.message and "gave no range in the previous interval" in ems_side.message
-    assert not active("ems_link_down", "5") and not active("fallback", "feedera")
+    assert active("ems_link_down", "5") and active("fallback", "feedera")
 
-    next_cycle()  # D: the range of C is the previous interval's
-    assert not active("fallback", "5:ems")
-    assert active("fallback", "7:ems")  # the DSO without DERs never reports a range
+    DsoEndpoint.objects.filter(bus=5).update(port=port)  # D: the link is back
+    restored = next_cycle()
+    collect = next(s for s in restored["stages"] if s["stage"] == "collect")
+    assert "capability asked first from dso-a" in collect["detail"]
+    cycle = Cycle.objects.get(pk=restored["id"])
+    assert not cycle.ems_fallback and cycle.status == "done"
+    assert not active("fallback", "5:ems") and not active("fallback", "7:ems")
+    assert not active("ems_link_down", "5") and not active("fallback", "feedera")

@@ -129,3 +129,40 @@ def test_it_tls_master_with_a_foreign_certificate_is_not_let_in(
     finally:
         ems.close()
         dms.close()
+
+
+def test_it_carries_the_interval_the_meter_and_an_asked_range_across_the_link(
+    link: tuple[EmsDnp3Master, DmsOutstation, int],
+) -> None:
+    """Issue #12: the request says the cycle's interval (the DMS's budgets follow it); the DMS
+    publishes its substation meter (none until it has a reading) and a range computed on the EMS's
+    ask, tagged with the ask's id."""
+    ems, dms, _ = link
+    asks: list[int] = []
+    dms.on_capability = asks.append
+    assert until(lambda: ems.status("dso-1").updated_s is not None, lambda: ems.pump(0.1))
+    assert ems.status("dso-1").measured_at_s is None  # no reading yet: the EMS sees none
+    assert ems.send("dso-1", DsoRequest(12, q_request_kvar=50.0, v_set_pu=1.0, interval_s=600.0)).ok
+    seen = dms.latest()
+    assert seen is not None and seen.interval_s == 600.0
+
+    dms.measured(6932.1, 3843.4, 1.0123, 1_796_000_000.0)
+    assert until(lambda: ems.status("dso-1").measured_at_s == 1_796_000_000.0, lambda: ems.pump(0.1))
+    status = ems.status("dso-1")
+    assert (status.p_measured_kw, status.q_measured_kvar) == (
+        pytest.approx(6932.1, abs=0.05),
+        pytest.approx(3843.4, abs=0.05),
+    )
+    assert status.v_measured_pu == pytest.approx(1.0123, abs=5e-5)
+
+    assert ems.ask_capability("dso-1", 77).ok and asks == [77]
+    assert ems.status("dso-1").capability_interval_id is None
+    dms.capability(-1234.5, 987.6, 77)
+    assert until(lambda: ems.status("dso-1").capability_interval_id == 77, lambda: ems.pump(0.1))
+    status = ems.status("dso-1")
+    assert (status.q_min_kvar, status.q_max_kvar) == (
+        pytest.approx(-1234.5, abs=0.05),
+        pytest.approx(987.6, abs=0.05),
+    )
+    assert not ems.ask_capability("dso-1", 0).ok  # ids start at 1: refused at the interface
+    assert asks == [77]

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 
 from apps.capability.engine.curve import capability_curve
 from apps.capability.engine.pv import PVUnit
-from apps.dms.engine.dispatch_types import DerState, DispatchResult, Flexibility
-from apps.dms.engine.network import DerInjection, Generator, Network
+from apps.dms.engine import opendss_pf
+from apps.dms.engine.dispatch_types import DerState, DispatchResult, Flexibility, exclusion
+from apps.dms.engine.load_allocation import present_injections
+from apps.dms.engine.network import DerInjection, Generator, Network, OperatingState
 
 
 def with_flexibility(
@@ -62,6 +64,44 @@ def next_interval_flexibility(
         return None
     point = curve.points[0]
     return Flexibility(point.headroom, point.q_min_kvar, point.q_max_kvar)
+
+
+def present_range(
+    net: Network, ders: Sequence[DerState], v_tm: float, interval_s: float
+) -> Flexibility | None:
+    """The range of substation Q the DERs that could take part now offer with no PV held back (the
+    seed 004 curve at zero headroom): what the DMS answers when the EMS asks for its capability
+    before it has dispatched anything this interval. DERs that would sit a dispatch out stay at their
+    present output. None without such PV or when the point cannot be computed."""
+    able = [d for d in ders if d.kind == "pv" and exclusion(d, interval_s) is None]
+    units = [
+        PVUnit(d.name, d.bus, d.phases, d.p_max_kw, d.s_rated_kva, -d.q_range_kvar[0], d.q_range_kvar[1])
+        for d in able
+    ]
+    if not units:
+        return None
+    taking = {d.name for d in able}
+    held = {d.name: DerInjection(d.bus, d.phases, d.p_kw, d.q_kvar) for d in ders if d.name not in taking}
+    with_held = dataclasses.replace(net, generators=net.generators + _generators(net, held))
+    try:
+        curve = capability_curve(with_held, units, [0.0], v_tm=v_tm)
+    except ValueError:
+        return None
+    point = curve.points[0]
+    return Flexibility(point.headroom, point.q_min_kvar, point.q_max_kvar)
+
+
+def range_now(
+    net: Network, ders: Sequence[DerState], v_tm: float, interval_s: float
+) -> tuple[float, float, str]:
+    """[q_min, q_max] of substation Q drawn now and a note: `present_range`, or — when no DER can
+    offer any — the present substation Q as a range of one point (no room is claimed)."""
+    flex = present_range(net, ders, v_tm, interval_s)
+    if flex is not None and flex.q_min_kvar is not None and flex.q_max_kvar is not None:
+        return flex.q_min_kvar, flex.q_max_kvar, ""
+    state = OperatingState(1.0, present_injections(ders), {}, v_tm)
+    q_kvar = opendss_pf.solve(net, state).substation_q_kvar
+    return q_kvar, q_kvar, "no DER can offer reactive power now: the range is the present Q"
 
 
 def _generators(net: Network, held: dict[str, DerInjection]) -> tuple[Generator, ...]:

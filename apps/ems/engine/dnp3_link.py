@@ -1,9 +1,10 @@
 """The EMS as DNP3 master to each DMS outstation (the DSO interface; never DER objects).
 
-A request is five direct operates (Q, V set point, PV curtailment, DR, then the interval id that
-closes it); it counts as delivered only when every operate is confirmed. The DMS's achieved Q, next
-interval's q_min / q_max and its own view of the exchange (feeder count, request as taken, shortfall
-and cause, violations left) arrive by event polls after a start-up integrity poll."""
+A request is six direct operates (Q, V set point, PV curtailment, DR, the interval's length, then
+the interval id that closes it); it counts as delivered only when every operate is confirmed. The
+DMS's achieved Q, next interval's q_min / q_max, its own view of the exchange (feeder count, request
+as taken, shortfall and cause, violations left) and its substation meter arrive by event polls after
+a start-up integrity poll; a capability ask is one operate of its own."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class DsoRequest:
     v_set_pu: float = 1.0
     pv_curtail_kw: float = 0.0
     dr_kw: float = 0.0
+    interval_s: float = 0.0  # the cycle's interval, so the DMS's budgets match the EMS's; 0: not given
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,13 @@ class DsoStatus:
     q_shortfall_kvar: float | None = None
     shortfall_cause: str = ""
     violations_left: int | None = None
+    # The substation meter as the DMS published it (wire frame; None: no fresh reading), and the
+    # interval of a range it computed because the EMS asked (points 1–2 hold it then).
+    p_measured_kw: float | None = None
+    q_measured_kvar: float | None = None
+    v_measured_pu: float | None = None
+    measured_at_s: float | None = None
+    capability_interval_id: int | None = None
 
 
 class EmsDnp3Master:
@@ -74,7 +83,14 @@ class EmsDnp3Master:
     def send(self, name: str, request: DsoRequest, timeout_s: float = 15.0) -> CommandOutcome:
         link = self.pool.links[name]
         outcomes = []
-        for field_name in ("q_request_kvar", "v_set_pu", "pv_curtail_kw", "dr_kw", "interval_id"):
+        for field_name in (
+            "q_request_kvar",
+            "v_set_pu",
+            "pv_curtail_kw",
+            "dr_kw",
+            "interval_s",
+            "interval_id",
+        ):
             future = link.operate(field_name, float(getattr(request, field_name)))
             done, _ = wait([future], timeout=timeout_s)
             outcome = (
@@ -85,6 +101,12 @@ class EmsDnp3Master:
                 return CommandOutcome(False, f"{field_name}: {outcome.reason}")
         return CommandOutcome(True)
 
+    def ask_capability(self, name: str, interval_id: int, timeout_s: float = 15.0) -> CommandOutcome:
+        """Ask the DMS for its range for `interval_id` (it publishes it with that id when done)."""
+        future = self.pool.links[name].operate("capability_request", float(interval_id))
+        done, _ = wait([future], timeout=timeout_s)
+        return future.result() if done else CommandOutcome(False, "no confirmation within the time allowed")
+
     def poll(self, name: str) -> None:
         self.pool.links[name].integrity_poll()
 
@@ -92,6 +114,8 @@ class EmsDnp3Master:
         with self._lock:
             v = dict(self._values.get(name, {}))
             iid, count, left = v.get("interval_id"), v.get("feeder_count"), v.get("violations_left")
+            measured_at, asked = v.get("measured_at_s"), v.get("capability_interval_id")
+            metered = bool(measured_at)  # 0: the DMS has no fresh reading
             return DsoStatus(
                 q_achieved_kvar=v.get("q_achieved_kvar"),
                 q_min_kvar=v.get("q_min_kvar"),
@@ -107,6 +131,11 @@ class EmsDnp3Master:
                 q_shortfall_kvar=v.get("q_shortfall_kvar"),
                 shortfall_cause=shortfall_cause_name(v.get("shortfall_cause", 0.0)),
                 violations_left=int(left) if left is not None else None,
+                p_measured_kw=v.get("p_measured_kw") if metered else None,
+                q_measured_kvar=v.get("q_measured_kvar") if metered else None,
+                v_measured_pu=v.get("v_measured_pu") if metered else None,
+                measured_at_s=measured_at if metered else None,
+                capability_interval_id=int(asked) if asked else None,
             )
 
     def wait_for(self, name: str, interval_id: int, timeout_s: float = 10.0) -> DsoStatus:

@@ -196,3 +196,15 @@ def reconcile(
             dso = replace(dso, p_kw=known.p_base_kw, q_kvar=known.q_base_kvar)
         out.append(dso)
     return out
+
+
+def at_operating_point(
+    dso: DsoInterface, p_kw: float, q_kvar: float, range_base_kvar: float | None
+) -> DsoInterface:
+    """The line at the measured base demand (per feeder, Q drawn). Its range, measured from the base
+    it was reported against (`range_base_kvar`; None: this very base), moves with the base so that
+    the same absolute limits of substation Q hold: injected Q is base − drawn Q."""
+    shift = q_kvar - range_base_kvar if range_base_kvar is not None else 0.0
+    return replace(
+        dso, p_kw=p_kw, q_kvar=q_kvar, q_min_kvar=dso.q_min_kvar + shift, q_max_kvar=dso.q_max_kvar + shift
+    )

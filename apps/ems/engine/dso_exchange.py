@@ -33,6 +33,7 @@ class Outgoing:
     v_pu: float
     pv_curtailment_kw: float = 0.0  # per feeder
     dr_kw: float = 0.0
+    interval_s: float = 0.0  # the cycle's (0: sent outside a cycle)
 
     def request(self) -> DsoRequest:
         """The wire's request: totals over the interface, Q drawn from the transmission system."""
@@ -42,6 +43,7 @@ class Outgoing:
             v_set_pu=self.v_pu,
             pv_curtail_kw=interface_total(self.pv_curtailment_kw, self.count),
             dr_kw=interface_total(self.dr_kw, self.count),
+            interval_s=self.interval_s,
         )
 
 

@@ -22,7 +22,7 @@ from apps.dms.engine.dnp3.points import (
 )
 from apps.dms.engine.dnp3.stack import TlsFiles
 
-REQUEST_FIELDS = ("q_request_kvar", "v_set_pu", "pv_curtail_kw", "dr_kw", "interval_id")
+REQUEST_FIELDS = ("q_request_kvar", "v_set_pu", "pv_curtail_kw", "dr_kw", "interval_s", "interval_id")
 
 
 @dataclass
@@ -33,6 +33,7 @@ class EmsRequest:
     v_set_pu: float | None = None
     pv_curtail_kw: float | None = None
     dr_kw: float | None = None
+    interval_s: float | None = None  # the cycle's interval as the EMS runs it (0 or None: not said)
     interval_id: int | None = None
     received: set[str] = field(default_factory=set)
 
@@ -88,6 +89,7 @@ class DmsOutstation:
         on_request: Callable[[EmsRequest], None] | None = None,
         on_refused: Callable[[str], None] | None = None,
         feeder_count: int = 1,
+        on_capability: Callable[[int], None] | None = None,
     ) -> None:
         self.feeder_count = feeder_count  # published from the start: the EMS checks it on receipt
         self.channel = OutstationChannel(port, host, tls)
@@ -95,6 +97,7 @@ class DmsOutstation:
         self.completed: list[EmsRequest] = []
         self.on_request = on_request
         self.on_refused = on_refused  # called (on the stack's thread) with the reason of a refusal
+        self.on_capability = on_capability  # called with the interval the EMS asks a range for
         self._lock = threading.Lock()
         self.station: Outstation = self.channel.add(address, EMS_DMS, self._command)
         self.station.update({"feeder_count": feeder_count})
@@ -106,6 +109,10 @@ class DmsOutstation:
             if self.on_refused is not None:
                 self.on_refused(str(exc))
             raise
+        if point.name == "capability_request":  # an ask of its own, not part of a request
+            if self.on_capability is not None:
+                self.on_capability(int(accepted))
+            return accepted
         with self._lock:
             if point.name == "interval_id":
                 self.request.interval_id = int(accepted)
@@ -140,6 +147,18 @@ class DmsOutstation:
                 "dms_healthy": a.healthy,
                 "fallback_active": a.fallback_active,
             }
+        )
+
+    def measured(self, p_kw: float, q_kvar: float, v_pu: float, at_s: float) -> None:
+        """Publish the substation meter's reading (wire frame: totals drawn); `at_s` 0 for none."""
+        self.station.update(
+            {"p_measured_kw": p_kw, "q_measured_kvar": q_kvar, "v_measured_pu": v_pu, "measured_at_s": at_s}
+        )
+
+    def capability(self, q_min_kvar: float, q_max_kvar: float, interval_id: int) -> None:
+        """Publish the range computed on the EMS's ask for `interval_id` (wire frame)."""
+        self.station.update(
+            {"q_min_kvar": q_min_kvar, "q_max_kvar": q_max_kvar, "capability_interval_id": interval_id}
         )
 
     def close(self) -> None:
