@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from concurrent.futures import wait
 
 from apps.dms.engine.dnp3.master import Endpoint, MasterLink, MasterOptions, MasterPool
@@ -18,7 +19,15 @@ from apps.dms.engine.dnp3.simulator import RELAY_OFFSET, FieldSim, SimDER, free_
 from apps.dms.engine.dnp3.stack import shutdown_manager
 
 
-def run(n: int, base_port: int | None = None, tier: str = "") -> dict[str, float]:
+def run(
+    n: int,
+    base_port: int | None = None,
+    tier: str = "",
+    serial: bool = True,
+    ready: Callable[[], object] | None = None,
+) -> dict[str, float]:
+    """`ready`, when given, is called once every outstation is connected, before the set points go
+    out (several gateways in their own processes start their set points together)."""
     base = base_port or free_port_block(n, offsets=(0, RELAY_OFFSET) if tier else (0,))
     limits = DERLimits(p_max_kw=10.0, q_inj_max_kvar=4.84, q_abs_max_kvar=4.84, s_max_kva=11.0)
     sim = FieldSim([SimDER(base + i, 10, limits, 8.0, tier) for i in range(n)])
@@ -30,6 +39,8 @@ def run(n: int, base_port: int | None = None, tier: str = "") -> dict[str, float
     while len(connected) < n and time.perf_counter() - t0 < 120:
         connected |= {e.key for e in pool.drain(0.5) if e.kind == "values"}
     t_connect = time.perf_counter() - t0
+    if ready is not None:
+        ready()
     t1 = time.perf_counter()
     futures = [
         f for link in links for f in (link.operate("p_limit_kw", 6.0), link.operate("q_set_kvar", -2.0))
@@ -39,7 +50,7 @@ def run(n: int, base_port: int | None = None, tier: str = "") -> dict[str, float
     ok = sum(1 for f in futures if f.done() and f.result().ok) // 2
     followed = sum(1 for r in sim.running.values() if r.inverter.state.q_set_kvar == -2.0)
     t2 = time.perf_counter()
-    serial_ok = sum(serial_setpoint(link) for link in links)  # the peer: one DER at a time
+    serial_ok = sum(serial_setpoint(link) for link in links) if serial else 0  # peer: one at a time
     t_serial = time.perf_counter() - t2
     pool.close()
     sim.stop()

@@ -10,7 +10,11 @@ first). A cycle's wall time is from the start of its first stage to the end of i
 stages included: it answers after its DERs confirmed); "from the boundary" adds the wait for beat's
 tick. Stages are given per scope (the DMS stages per feeder). Exit code 0 whatever the figures.
 
-Not yet here: the at-scale runs of issue #12 (20 × 100 and 100 × 100 DERs on 2 workers).
+At scale (no demo, no database): `--scale 20,100` runs the cycle's stages for 20 and for 100 feeders
+× 100 DERs with the real engines and protocol stacks on loopback, the DMS's solves on 2 worker
+processes (benchmarks/_cycle_scale.py says how). Target: 10,000 DERs ≤ 120 s.
+
+    .venv/bin/python benchmarks/cycle.py --scale 20,100
 """
 
 from __future__ import annotations
@@ -39,7 +43,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--last", type=int, default=10, help="cycles to summarize (default 10)")
     parser.add_argument("--run", action="store_true", help="run one cycle now first")
+    parser.add_argument("--scale", default="", help="feeder counts for the at-scale runs, e.g. 20,100")
     args = parser.parse_args()
+    if args.scale:
+        at_scale(args.scale)
+        return
     django_setup()
     from django.core.management import call_command
 
@@ -78,6 +86,16 @@ def main() -> None:
           f" (target 30 s; the seed's budgets add up to {total_budget:.0f} s)")  # fmt: skip
     print(f"from the interval boundary:       median {statistics.median(from_boundary):.2f} s, "
           f"max {max(from_boundary):.2f} s")  # fmt: skip
+
+
+def at_scale(counts: str) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _cycle_scale import report, run_scale
+    from powerflow import machine
+
+    print(machine())
+    for text in counts.split(","):
+        report(run_scale(int(text)))
 
 
 if __name__ == "__main__":
