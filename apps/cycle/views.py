@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from apps.cycle import actions
 from apps.cycle.engine.schedule import STAGE_LABELS, Stage, seconds_to_next
 from apps.cycle.models import Cycle, StageRun
+from apps.ems.models import DsoMessage, OpfRun
 from apps.standards.timing import INTERVALS_S
 
 VIEW = "cycle.view_cycle"
@@ -118,6 +119,19 @@ def run_now(request: HttpRequest) -> HttpResponse:
     return _done(request, f"Cycle of {cycle.interval_start:%H:%M:%S} UTC started by hand.")
 
 
+def _with_operating_point(opf: OpfRun | None) -> list[DsoMessage]:
+    """The run's messages, each with the base demand (P, Q per feeder, drawn) its OPF solved at: the
+    operating point read at collect when the DSO was metered, else the registered base."""
+    if opf is None:
+        return []
+    used = {d.get("bus"): d for d in (opf.inputs or {}).get("dsos", []) if isinstance(d, dict)}
+    sent = list(opf.messages.all())
+    for m in sent:
+        line = used.get(m.bus, {})
+        m.base_p_kw, m.base_q_kvar = line.get("p_kw"), line.get("q_kvar")  # type: ignore[attr-defined]
+    return sent
+
+
 @permission_required(VIEW, raise_exception=True)
 def cycle_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cycle = Cycle.objects.filter(pk=pk).prefetch_related("stages").first()
@@ -130,7 +144,7 @@ def cycle_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cycles": [(cycle, rows)],
         "rows": rows,
         "opf": opf,
-        "dso_messages": list(opf.messages.all()) if opf else [],
+        "dso_messages": _with_operating_point(opf),
         "dispatches": list(cycle.dispatch_runs.select_related("feeder")),
     }
     return render(request, "cycle/detail.html", context)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from apps.cycle.engine.schedule import Stage, seconds_to_next
 from apps.cycle.models import Cycle, StageRun
@@ -37,12 +38,17 @@ def run_cycle() -> dict[str, Any]:
     return doc
 
 
+def runs_used_p(cycle: Cycle) -> float:
+    used = next(d for d in OpfRun.objects.get(cycle=cycle).inputs["dsos"] if d["bus"] == 5)
+    return float(used["p_kw"])
+
+
 def next_interval() -> None:
     time.sleep(seconds_to_next(time.time(), INTERVAL_S) + 0.2)
 
 
 @pytest.mark.usefixtures("worker", "gateways")
-def test_it_runs_consecutive_cycles_each_on_the_previous_ones_limits() -> None:
+def test_it_runs_consecutive_cycles_each_on_the_previous_ones_limits(operator_client: Client) -> None:
     register_base()
     base_q = DsoEndpoint.objects.get(bus=5).q_base_kvar
     p_now, q_now = present(Feeder.objects.get(name="feedera"))
@@ -102,6 +108,10 @@ def test_it_runs_consecutive_cycles_each_on_the_previous_ones_limits() -> None:
         assert allocation["matched"] and allocation["measured_p_kw"] == pytest.approx(meter["p_kw"])
         assert allocation["model_p_kw"] == pytest.approx(meter["p_kw"], rel=1e-3)
         assert allocation["model_q_kvar"] == pytest.approx(meter["q_kvar"], rel=1e-3, abs=1.0)
+        page = operator_client.get(f"/feeders/feedera/dispatch/{run.pk}/").content.decode()
+        assert "Load allocation" in page and f"P {meter['p_kw']:.1f} kW" in page
+    page = operator_client.get(f"/cycles/{cycles[0].pk}/").content.decode()  # the operator sees it
+    assert "Operating point P, Q" in page and f"{runs_used_p(cycles[0]):.1f} kW" in page
     # Cycle 1 had no range yet: collect asked both DMSs for their capability first, so no OPF solved
     # without one. The DSO without DERs never reports a range in its answers: it is asked again once
     # the range it gave on the last ask is older than the previous interval (cycle 3, not cycle 2).
