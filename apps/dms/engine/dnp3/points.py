@@ -178,6 +178,21 @@ DER = PointMap(
     ),
 )
 
+# DMS (master) ← substation RTU (outstation), one per feeder: what the feeder-head meter and the
+# regulator's controller read (docs/protocols/dnp3-substation-rtu.md). Read-only: no outputs.
+SUBSTATION_RTU = PointMap(
+    "substation-rtu",
+    (
+        Point(AI, 0, "p_kw", "kW", "Feeder-head active power drawn from the transmission side", 10),
+        Point(AI, 1, "q_kvar", "kvar", "Feeder-head reactive power drawn", 10),
+        Point(AI, 2, "v_pu", "pu", "Voltage at the substation bus, mean of the phases", 10000),
+        Point(AI, 3, "tap", "-", "Tap position of the feeder-head regulator (−16 … +16)", 1),
+        Point(AI, 4, "v_min_pu", "pu", "Lowest feeder voltage the RTU's line sensors report", 10000),
+        Point(AI, 5, "v_max_pu", "pu", "Highest feeder voltage the RTU's line sensors report", 10000),
+        Point(BI, 0, "breaker_closed", "-", "Feeder breaker closed"),
+    ),
+)
+
 OPERATING_STATES = ("off", "on", "standby", "fault")
 
 
