@@ -18,7 +18,6 @@ from apps.dms.engine.dispatch_types import DispatchInputError, DispatchOptions, 
 from apps.dms.engine.network import Network
 from apps.dms.locks import FeederBusy, feeder_lock
 from apps.dms.models import CapabilityReport, DispatchRun, Feeder
-from apps.standards.timing import INTERVAL_S
 from crest_web import task_names
 
 
@@ -33,11 +32,11 @@ def run_dispatch(run_id: int) -> str:
                 return "skipped"
             assert run.feeder_version is not None
             net = Network.from_dict(run.feeder_version.model)
-            ders, ids = der_states(run.feeder, INTERVAL_S)
+            ders, ids = der_states(run.feeder, run.interval_s)
             ders = without_confirmation(ders, run.left_out)
-            net, allocation = allocated(run.feeder, net, ders, INTERVAL_S)  # to the metered head P/Q
+            net, allocation = allocated(run.feeder, net, ders, run.interval_s)  # to the metered head P/Q
             request = DispatchRequest(run.q_requested_kvar, run.v_sub_pu, run.pv_curtailment_kw, run.dr_kw)
-            result = dispatch(net, request, ders, DispatchOptions(interval_s=INTERVAL_S))
+            result = dispatch(net, request, ders, DispatchOptions(interval_s=run.interval_s))
             result = with_flexibility(net, ders, result)  # the limits reported to the EMS next
             doc = {**result_doc(result), "load_allocation": allocation}
             actions.do_finish_dispatch(run_id, doc, ids, time.perf_counter() - started)
@@ -110,4 +109,5 @@ def _again(feeder: str, last: DispatchRun, trigger: str, reason: str) -> Dispatc
         dr_kw=last.dr_kw,
         trigger=trigger,
         reason=reason,
+        interval_s=last.interval_s,
     )

@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.network import FeederImportError, Network
 from apps.dms.models import Bus, DispatchRun, Feeder, FeederVersion
+from apps.standards.timing import INTERVAL_S
 from crest_web import task_names
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
@@ -149,6 +150,7 @@ def do_request_dispatch(
     reoptimizes_id: int | None = None,
     left_out: list[str] | None = None,
     approval_deadline: dt.datetime | None = None,
+    interval_s: float = INTERVAL_S,
 ) -> DispatchRun:
     """Queue a dispatch of an EMS (or operator) request on a feeder; nothing is stored when the feeder
     is unknown, has no model or no active DERs, or the request is not a sensible one."""
@@ -180,6 +182,7 @@ def do_request_dispatch(
         v_sub_pu=request.v_sub_pu,
         pv_curtailment_kw=request.pv_curtailment_kw,
         dr_kw=request.dr_kw,
+        interval_s=interval_s,
     )
     audit.record(
         actor,

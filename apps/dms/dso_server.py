@@ -183,6 +183,7 @@ class DsoServer:
             reason=reason,
             ems_request_id=ems_request_id,
             approval_deadline=approval_deadline,
+            interval_s=self._interval_of(request),
         )
 
     def _interval_of(self, request: EmsRequest | None) -> float:
@@ -291,6 +292,7 @@ class DsoServer:
                 ems_request_id=run.ems_request_id,
                 reoptimizes_id=run.pk,
                 left_out=list(missing),
+                interval_s=run.interval_s,
             )
         except DispatchError as exc:
             log.warning("re-optimization of dispatch run %s not started: %s", run.pk, exc)

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from apps.standards.timing import INTERVAL_S
+
 
 class Feeder(models.Model):
     """A distribution feeder behind one substation; its network model is versioned."""
@@ -121,6 +123,9 @@ class DispatchRun(models.Model):
     v_sub_pu = models.FloatField()
     pv_curtailment_kw = models.FloatField(default=0.0)
     dr_kw = models.FloatField(default=0.0)
+    # The interval it dispatches for (the EMS's, as it said over the link): how old a DER's telemetry
+    # may be and how far ahead the limits reported back look both follow it.
+    interval_s = models.FloatField(default=INTERVAL_S)
     q_achieved_kvar = models.FloatField(null=True, blank=True)
     stage2_ran = models.BooleanField(default=False)
     # Node-phases still outside the voltage limits at the set points issued: a run can be done and

@@ -81,6 +81,7 @@ def test_it_runs_consecutive_cycles_each_on_the_previous_ones_limits(operator_cl
         (dispatched,) = DispatchRun.objects.filter(cycle=cycle)
         assert doc["dispatch_runs"] == [dispatched.pk] and dispatched.feeder.name == "feedera"
         assert dispatched.ems_request_id == OpfRun.objects.get(cycle=cycle).messages.get(bus=5).pk
+        assert dispatched.interval_s == INTERVAL_S  # the EMS's interval: telemetry ages are judged by it
         stage1 = stages[("dms_stage1", "feeder:feedera")]
         timings = dispatched.result["timings_ms"]
         wanted_s = (timings["model_ms"] + timings["stage1_ms"]) / 1000
