@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "apps.ems",
     "apps.alarms",
     "apps.cycle",
+    "apps.plant",  # the grid simulator (manage.py run_plant): talks to the rest only over the protocols
 ]
 
 MIDDLEWARE = [

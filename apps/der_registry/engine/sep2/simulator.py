@@ -14,6 +14,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from apps.der_registry.engine.sep2 import certs
 from apps.der_registry.engine.sep2 import mirror as mup
@@ -42,10 +43,22 @@ class SimClient:
     devices: tuple[SimDevice, ...] = ()
 
 
+class DeviceField(Protocol):
+    """What stands behind a simulated device when a grid simulator drives it (apps/plant): the
+    readings it posts and where the controls it follows go. Without one the device makes its own."""
+
+    def measure(self, lfdi: str) -> dict[str, float] | None:
+        """P and Q in W and var (injected), V in volts, f in Hz; None: nothing for this device."""
+
+    def follow(self, lfdi: str, limit_pct: float, target_var: float | None) -> None:
+        """The control the device now follows: P limit in % of its rating, Q target in var."""
+
+
 @dataclass
 class DeviceState:
     edev: str  # the EndDevice's href
     lfdi: str
+    grid: DeviceField | None = None  # what a grid simulator puts behind the device
     active: str = ""  # mRID of the DERControl being followed
     answered: set[str] = field(default_factory=set)
     mirror: str = ""  # the MirrorUsagePoint's href, once made
@@ -157,7 +170,9 @@ def _href(doc: ET.Element, tag: str) -> str:
     return node.attrib["href"]
 
 
-async def register(conn: Sep2Connection, sim: SimClient, stats: SimStats) -> tuple[list[DeviceState], int]:
+async def register(
+    conn: Sep2Connection, sim: SimClient, stats: SimStats, grid: DeviceField | None = None
+) -> tuple[list[DeviceState], int]:
     """Discover the EndDevices from /dcap (an aggregator POSTs its devices first); check each PIN
     and make each device's metering mirror."""
     dcap = (await conn.get("/dcap")).doc()
@@ -180,7 +195,7 @@ async def register(conn: Sep2Connection, sim: SimClient, stats: SimStats) -> tup
         pin = wanted[lfdi].pin
         if pin is not None and int(rg.findtext(q("pIN")) or -1) != pin:
             raise Sep2ClientError(f"the server's PIN for {lfdi} does not match the device's")
-        state = DeviceState(edev.attrib["href"], lfdi)
+        state = DeviceState(edev.attrib["href"], lfdi, grid)
         if mup_list:
             await make_mirror(conn, mup_list, state, stats)
         states.append(state)
@@ -199,7 +214,8 @@ async def make_mirror(conn: Sep2Connection, mup_list: str, device: DeviceState, 
 async def post_readings(conn: Sep2Connection, device: DeviceState, stats: SimStats) -> None:
     if not device.mirror:
         return
-    posts = meter_readings(device.lfdi, sim_measurements(device, random.Random()), False)
+    measured = device.grid.measure(device.lfdi) if device.grid is not None else None
+    posts = meter_readings(device.lfdi, measured or sim_measurements(device, random.Random()), False)
     answer = await conn.post(device.mirror, mup.meter_reading_list(posts))
     if answer.status == 201:
         stats.readings_posted += 1
@@ -212,6 +228,8 @@ def _follow_control(device: DeviceState, control: ET.Element) -> None:
     limit = None if base is None else base.findtext(q("opModMaxLimW"))
     device.limit_pct = 100.0 if limit is None else int(limit) / 100.0
     device.target_var = None if base is None else scaled(base, "opModTargetVar")
+    if device.grid is not None:
+        device.grid.follow(device.lfdi, device.limit_pct, device.target_var)
 
 
 async def _program_controls(conn: Sep2Connection, edev: str) -> ET.Element:
@@ -261,11 +279,12 @@ async def run_client(
     stats: SimStats,
     poll_s: float | None = None,
     ciphers: str = CIPHERS,
+    grid: DeviceField | None = None,
 ) -> None:
     conn = Sep2Connection(base_url, client_context(sim.cert, sim.key, ca, ciphers), stats.latency)
     deadline = time.monotonic() + duration_s
     try:
-        devices, server_poll = await register(conn, sim, stats)
+        devices, server_poll = await register(conn, sim, stats, grid)
         period = poll_s or server_poll
         await asyncio.sleep(random.uniform(0, period))  # clients do not poll in lock-step
         while time.monotonic() < deadline:
@@ -279,14 +298,20 @@ async def run_client(
 
 
 async def run_client_forever(
-    base_url: str, ca: Path, sim: SimClient, stats: SimStats, poll_s: float | None, retry_max_s: float = 30.0
+    base_url: str,
+    ca: Path,
+    sim: SimClient,
+    stats: SimStats,
+    poll_s: float | None,
+    retry_max_s: float = 30.0,
+    grid: DeviceField | None = None,
 ) -> None:
     """A device that never gives up: after a failure (server not up yet or restarted, certificate
     not enrolled yet) it registers again, backing off from 1 s to `retry_max_s`. Ends when cancelled."""
     delay_s = 1.0
     while True:
         started = time.monotonic()
-        await run_client(base_url, ca, sim, float("inf"), stats, poll_s)
+        await run_client(base_url, ca, sim, float("inf"), stats, poll_s, grid=grid)
         if time.monotonic() - started > 10 * retry_max_s:
             delay_s = 1.0  # it ran well for a long time: this is a fresh failure
         await asyncio.sleep(delay_s)
@@ -355,8 +380,15 @@ def demo_aggregator(devices: int, cert_dir: Path) -> SimClient:
 class SimHandle:
     """Clients running on a background event loop until stop()."""
 
-    def __init__(self, base_url: str, ca: Path, clients: list[SimClient], poll_s: float | None) -> None:
-        self.stats = SimStats()
+    def __init__(
+        self,
+        base_url: str,
+        ca: Path,
+        clients: list[SimClient],
+        poll_s: float | None,
+        grid: DeviceField | None = None,
+    ) -> None:
+        self.stats, self.grid = SimStats(), grid
         self._loop = asyncio.new_event_loop()
         self._tasks: list[asyncio.Task[None]] = []
         self._thread = threading.Thread(
@@ -369,7 +401,8 @@ class SimHandle:
 
         async def main() -> None:
             self._tasks = [
-                asyncio.create_task(run_client_forever(base_url, ca, c, self.stats, poll_s)) for c in clients
+                asyncio.create_task(run_client_forever(base_url, ca, c, self.stats, poll_s, grid=self.grid))
+                for c in clients
             ]
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -387,10 +420,11 @@ def start(
     cert_dir: Path = Path(".data/sep2"),
     poll_s: float | None = None,
     aggregated: int = 0,
+    grid: DeviceField | None = None,
 ) -> SimHandle:
     """`manage.py run_field_sim --sep2 M [--sep2-aggregated K]`: M direct-inverter clients and,
     with K > 0, one aggregator managing K devices, against the server at `base_url`."""
     clients = demo_clients(count, cert_dir)
     if aggregated:
         clients.append(demo_aggregator(aggregated, cert_dir))
-    return SimHandle(base_url, cert_dir / "ca.crt", clients, poll_s)
+    return SimHandle(base_url, cert_dir / "ca.crt", clients, poll_s, grid)

@@ -1,0 +1,136 @@
+"""The plant's devices as the control room reaches them: the inverter behind a DNP3 DER outstation,
+the device behind an IEEE 2030.5 client, the meter behind a substation RTU. Each reads the plant's
+last true state and hands the set points it accepted to the plant; none knows anything else.
+
+A set point beyond the inverter's rating is not refused: the inverter clamps it to the rating, as
+inverters do, and its readings (the set point in force and the measured Q) show the limit — the
+control room learns what it got from its measurements (docs/protocols/dnp3-dms-der.md)."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apps.dms.engine.dnp3.points import AO, BO, CommandRefused, Point
+from apps.plant.engine.feeder import DerCommand, DerReading, FeederReading, PlantDER
+
+NOMINAL_F_HZ = 60.0
+SERVICE_V = 240.0  # a 2030.5 device reports volts at its 120/240 V service
+Apply = Callable[[str, DerCommand], None]
+
+
+@dataclass
+class InverterSettings:
+    """The modes and set points in force in one inverter."""
+
+    p_limit_kw: float
+    q_set_kvar: float = 0.0
+    p_limit_enabled: bool = False
+    q_set_enabled: bool = False
+    connected: bool = True
+    ignores_set_points: bool = False  # a trainer's fault: it answers, then does nothing
+
+    def as_command(self) -> DerCommand:
+        return DerCommand(
+            self.p_limit_kw if self.p_limit_enabled else None,
+            self.q_set_kvar if self.q_set_enabled else 0.0,
+            self.connected,
+        )
+
+
+class PlantInverter:
+    """One DER's DNP3 face (the DER point map, apps/dms/engine/dnp3/points.py `DER`)."""
+
+    def __init__(self, der: PlantDER, apply: Apply) -> None:
+        self.der, self._apply = der, apply
+        self.settings = InverterSettings(p_limit_kw=der.limits.p_max_kw)
+        self._lock = threading.Lock()
+
+    def command(self, point: Point, value: float) -> float:
+        """Outstation callback: apply one AO/BO command; the value now in force."""
+        if not math.isfinite(value):
+            raise CommandRefused(f"{point.name}: {value} is not a number")
+        with self._lock:
+            s, limits = self.settings, self.der.limits
+            if point.kind is AO and point.name == "p_limit_kw":
+                s.p_limit_kw, s.p_limit_enabled = min(max(value, 0.0), limits.p_max_kw), True
+                in_force = s.p_limit_kw
+            elif point.kind is AO and point.name == "q_set_kvar":
+                s.q_set_kvar = min(max(value, -limits.q_abs_max_kvar), limits.q_inj_max_kvar)
+                s.q_set_enabled, in_force = True, s.q_set_kvar
+            elif point.kind is BO:
+                flag = "p_limit_enabled" if point.name == "p_limit_enable" else "q_set_enabled"
+                setattr(s, flag, bool(value))
+                in_force = value
+            else:
+                raise CommandRefused(f"{point.name} cannot be commanded")
+            if not s.ignores_set_points:
+                self._apply(self.der.name, s.as_command())
+            return in_force
+
+    def trip(self, tripped: bool) -> None:
+        with self._lock:
+            self.settings.connected = not tripped
+            self._apply(self.der.name, self.settings.as_command())
+
+    def measure(self, reading: DerReading | None) -> dict[str, float | bool]:
+        s = self.settings
+        p_kw, q_kvar, v_pu = (reading.p_kw, reading.q_kvar, reading.v_pu) if reading else (0.0, 0.0, 1.0)
+        return {
+            "p_kw": p_kw,
+            "q_kvar": q_kvar,
+            "v_pu": v_pu,
+            "f_hz": NOMINAL_F_HZ,
+            "operating_state": 1.0 if s.connected else 0.0,
+            "p_limit_kw": s.p_limit_kw,
+            "q_set_kvar": s.q_set_kvar,
+            "connected": s.connected,
+            "p_limit_enabled": s.p_limit_enabled,
+            "q_set_enabled": s.q_set_enabled,
+        }
+
+
+class PlantSep2Grid:
+    """What stands behind the plant's 2030.5 devices (apps/der_registry/engine/sep2/simulator.py's
+    DeviceField): their readings from the plant, their controls into it. Keyed by LFDI."""
+
+    def __init__(self, ders: dict[str, PlantDER], apply: Apply) -> None:
+        self.ders, self._apply = ders, apply
+        self.readings: dict[str, DerReading] = {}
+        self.ignoring: set[str] = set()  # LFDIs of devices that answer controls and do nothing
+
+    def measure(self, lfdi: str) -> dict[str, float] | None:
+        der, reading = self.ders.get(lfdi), self.readings.get(lfdi)
+        if der is None or reading is None:
+            return None
+        return {
+            "P": reading.p_kw * 1e3,
+            "Q": reading.q_kvar * 1e3,
+            "V": reading.v_pu * SERVICE_V,
+            "f": NOMINAL_F_HZ,
+        }
+
+    def follow(self, lfdi: str, limit_pct: float, target_var: float | None) -> None:
+        der = self.ders.get(lfdi)
+        if der is None or lfdi in self.ignoring:
+            return
+        limits = der.limits
+        p_limit = None if limit_pct >= 100.0 else max(limit_pct, 0.0) / 100.0 * limits.p_max_kw
+        q_kvar = 0.0 if target_var is None else target_var / 1e3
+        q_kvar = min(max(q_kvar, -limits.q_abs_max_kvar), limits.q_inj_max_kvar)
+        self._apply(der.name, DerCommand(p_limit, q_kvar, True))
+
+
+def rtu_values(reading: FeederReading, breaker_closed: bool = True) -> dict[str, float | bool]:
+    """A substation RTU's points (docs/protocols/dnp3-substation-rtu.md) from the feeder's state."""
+    return {
+        "p_kw": reading.p_kw,
+        "q_kvar": reading.q_kvar,
+        "v_pu": reading.v_pu,
+        "tap": float(reading.tap),
+        "v_min_pu": reading.v_min_pu,
+        "v_max_pu": reading.v_max_pu,
+        "breaker_closed": breaker_closed,
+    }

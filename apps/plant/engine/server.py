@@ -1,0 +1,141 @@
+"""The running plant: it steps the grid on its clock and serves it over the real protocols — a DNP3
+outstation per DER that has one (several per port at distinct addresses), a DNP3 RTU outstation per
+feeder, and IEEE 2030.5 clients whose devices read from and act on the plant. Every step's true state
+is appended to a JSON-lines file, so what happened can be set beside what the control room saw."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from apps.dms.engine.dnp3.outstation import Outstation, OutstationChannel
+from apps.dms.engine.dnp3.points import DER, SUBSTATION_RTU, CommandRefused, Point
+from apps.plant.engine.clock import STEP_S, PlantClock
+from apps.plant.engine.feeder import DerCommand, FeederPlant
+from apps.plant.engine.field import PlantInverter, PlantSep2Grid, rtu_values
+from apps.plant.engine.layout import Endpoint, Layout
+from apps.plant.engine.plant import Plant, Truth
+from apps.plant.engine.transmission import DsoTie, TransmissionPlant
+
+
+@dataclass(frozen=True)
+class Sep2Clients:
+    """The 2030.5 clients to run (as `run_field_sim --sep2`): direct devices and aggregated ones."""
+
+    count: int
+    aggregated: int
+    base_url: str
+    cert_dir: Path
+    poll_s: float | None = None
+
+
+def _rtu_refuses(point: Point, value: float) -> float:
+    raise CommandRefused(f"an RTU takes no commands ({point.name})")
+
+
+def build_plant(layout: Layout) -> Plant:
+    feeders = {
+        name: FeederPlant(spec.net, [d.der for d in layout.ders if d.feeder == name], spec.commercial_share)
+        for name, spec in layout.feeders.items()
+    }
+    ties = {n: DsoTie(s.tie_bus, s.feeder_count) for n, s in layout.feeders.items() if s.tie_bus is not None}
+    transmission = TransmissionPlant(layout.case, ties) if ties else None
+    plant = Plant(feeders, transmission, {n: n for n in ties})
+    for name, spec in layout.feeders.items():
+        plant.weather[name].sky = spec.sky
+    return plant
+
+
+class PlantServer:
+    def __init__(
+        self, layout: Layout, clock: PlantClock, step_s: float = STEP_S, truth_path: Path | None = None
+    ) -> None:
+        if not step_s > 0:
+            raise ValueError(f"a plant step is a positive number of simulated seconds, not {step_s!r}")
+        self.layout, self.clock, self.step_s, self.truth_path = layout, clock, step_s, truth_path
+        self.plant = build_plant(layout)
+        self.feeder_of = {d.der.name: d.feeder for d in layout.ders}
+        self.inverters = {d.der.name: PlantInverter(d.der, self.apply) for d in layout.ders if d.dnp3}
+        self.sep2_lfdi = {d.lfdi: d.der.name for d in layout.ders if d.lfdi}
+        self.sep2 = PlantSep2Grid({d.lfdi: d.der for d in layout.ders if d.lfdi}, self.apply)
+        self.channels: dict[int, OutstationChannel] = {}
+        self.der_stations: dict[str, Outstation] = {}
+        self.rtus: dict[str, Outstation] = {}
+        self.last: Truth | None = None
+        self._sep2_handle: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def apply(self, der: str, command: DerCommand) -> None:
+        """A set point a device accepted reaches the plant (at its next step)."""
+        self.plant.feeders[self.feeder_of[der]].command(der, command)
+
+    def _channel(self, endpoint: Endpoint) -> OutstationChannel:
+        channel = self.channels.get(endpoint.port)
+        if channel is None:
+            channel = self.channels[endpoint.port] = OutstationChannel(endpoint.port)
+        return channel
+
+    def start(self, sep2: Sep2Clients | None = None) -> None:
+        self.step()  # the first state before anyone connects: nothing reads zeros
+        for spec in self.layout.ders:
+            if spec.dnp3 is not None:
+                inverter = self.inverters[spec.der.name]
+                station = self._channel(spec.dnp3).add(spec.dnp3.address, DER, inverter.command)
+                self.der_stations[spec.der.name] = station
+        for name, feeder in self.layout.feeders.items():
+            if feeder.rtu is not None:
+                self.rtus[name] = self._channel(feeder.rtu).add(
+                    feeder.rtu.address, SUBSTATION_RTU, _rtu_refuses
+                )
+        self.publish()
+        if sep2 is not None and (sep2.count or sep2.aggregated):
+            from apps.der_registry.engine.sep2 import simulator
+
+            self._sep2_handle = simulator.start(
+                sep2.count, sep2.base_url, sep2.cert_dir, sep2.poll_s, sep2.aggregated, grid=self.sep2
+            )
+        self._thread = threading.Thread(target=self._run, name="plant-steps", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        period_s = self.clock.wall_step_s(self.step_s)
+        while not self._stop.wait(period_s):
+            self.step()
+            self.publish()
+
+    def step(self) -> Truth:
+        with self._lock:
+            truth = self.plant.step(self.clock.sim_at(time.time()))
+            self.last = truth
+            for lfdi, name in self.sep2_lfdi.items():
+                self.sep2.readings[lfdi] = truth.feeders[self.feeder_of[name]].ders[name]
+        if self.truth_path is not None:
+            with self.truth_path.open("a") as out:
+                out.write(json.dumps(truth.as_record()) + "\n")
+        return truth
+
+    def publish(self) -> None:
+        """The last state into every outstation (changes become DNP3 events)."""
+        truth = self.last
+        if truth is None:
+            return
+        for name, station in self.der_stations.items():
+            station.update(self.inverters[name].measure(truth.feeders[self.feeder_of[name]].ders.get(name)))
+        for name, station in self.rtus.items():
+            station.update(rtu_values(truth.feeders[name]))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._sep2_handle is not None:
+            self._sep2_handle.stop()
+        for channel in self.channels.values():
+            channel.close()
+        self.channels.clear()

@@ -1,0 +1,84 @@
+"""The grid simulator: steps the feeders and the transmission case of a layout on the plant clock and
+serves them over DNP3 (DER outstations, one RTU per feeder) and IEEE 2030.5 (device clients), as a
+real field network would. Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.plant.engine.clock import DEMO_RATIO, STEP_S, PlantClock
+from apps.plant.engine.layout import Layout, LayoutError
+from apps.plant.engine.server import PlantServer, Sep2Clients
+
+
+class Command(BaseCommand):
+    help = __doc__ or ""
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--layout", type=Path, default=Path(".data/plant/layout.json"))
+        parser.add_argument(
+            "--demo-clock", action="store_true",
+            help=f"a day compressed {DEMO_RATIO:g}× from dawn (default: real time)",
+        )  # fmt: skip
+        parser.add_argument("--ratio", type=float, help="simulated seconds per wall-clock second")
+        parser.add_argument("--step", type=float, default=STEP_S, help="simulated seconds per step")
+        parser.add_argument("--truth", type=Path, help="append each step's true state here (JSON lines)")
+        parser.add_argument("--sep2", type=int, default=0, metavar="M", help="IEEE 2030.5 device clients")
+        parser.add_argument("--sep2-aggregated", type=int, default=0, metavar="K")
+        parser.add_argument("--sep2-url", default="https://127.0.0.1:8443")
+        parser.add_argument("--sep2-certs", type=Path, default=Path(".data/sep2"))
+        parser.add_argument("--sep2-poll", type=float, metavar="S")
+
+    def handle(self, *args: Any, **o: Any) -> None:
+        if o["sep2"] < 0 or o["sep2_aggregated"] < 0:
+            raise CommandError("--sep2 and --sep2-aggregated count devices; give 0 or more.")
+        if o["ratio"] is not None and not o["ratio"] > 0:
+            raise CommandError("--ratio is simulated seconds per second; give more than 0.")
+        if not o["step"] > 0:
+            raise CommandError("--step is a number of simulated seconds; give more than 0.")
+        try:
+            layout = Layout.read(o["layout"])
+        except LayoutError as exc:
+            raise CommandError(f"Cannot simulate this layout: {exc}") from exc
+        now = time.time()
+        clock = (
+            PlantClock.demo(now, o["ratio"] or DEMO_RATIO)
+            if o["demo_clock"]
+            else PlantClock(PlantClock.real_time(now).sim_start, now, o["ratio"] or 1.0)
+        )
+        if o["truth"] is not None:
+            o["truth"].parent.mkdir(parents=True, exist_ok=True)
+        server = PlantServer(layout, clock, o["step"], o["truth"])
+        sep2 = Sep2Clients(o["sep2"], o["sep2_aggregated"], o["sep2_url"], o["sep2_certs"], o["sep2_poll"])
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            server.start(sep2)
+        except OSError as exc:
+            server.stop()
+            raise CommandError(f"Cannot open the plant's ports: {exc}") from exc
+        dnp3 = len(server.der_stations)
+        self.stdout.write(
+            f"Plant: {len(layout.feeders)} feeder(s), {len(layout.ders)} DER(s) ({dnp3} over DNP3, "
+            f"{len(server.sep2_lfdi)} over IEEE 2030.5), {len(server.rtus)} RTU(s); clock ×{clock.ratio:g} "
+            f"from {clock.sim_start:%Y-%m-%d %H:%M} UTC, a step every {o['step']:g} s simulated. "
+            "Ctrl-C stops.",
+            ending="\n",
+        )
+        self.stdout.flush()
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+            from apps.dms.engine.dnp3.stack import shutdown_manager
+
+            shutdown_manager()

@@ -1,0 +1,164 @@
+"""The plant simulator behind the protocols (issue #13): the control room's records make its layout
+(`export_plant_layout`), `run_plant` serves it, and a DNP3 master — the control room's own stack —
+sees the plant's physics. A DER set to a Q reports that Q within 1 % of its rating once the plant
+stepped; asked for more than its rating it reports its limit; the feeder's RTU reports the head P, Q
+and V the plant recorded as its true state. Bad layouts and arguments are refused in words."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.der_registry.models import DER
+from apps.dms.engine.dnp3.master import Endpoint, MasterOptions, MasterPool
+from apps.dms.engine.dnp3.points import DER as DER_POINTS
+from apps.dms.engine.dnp3.points import SUBSTATION_RTU
+from tests.integration.dnp3_support import ports, until
+from tests.integration.dso_support import _end, _manage, feeder
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MASTER = MasterOptions(response_timeout_s=3.0, event_poll_s=0.3, retry_min_s=0.1, retry_max_s=1.0)
+PV = 6
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> tuple[Path, int, int]:
+    """Feeder `plant13` (IEEE 13) with PV whose DERs answer over DNP3 at loopback ports; its layout."""
+    made = feeder("plant13", PV)
+    first = ports(PV + 1)
+    for i, der in enumerate(DER.objects.filter(feeder=made).order_by("name")):
+        DER.objects.filter(pk=der.pk).update(
+            comm_path="dnp3_direct", dnp3_host="127.0.0.1", dnp3_port=first + i, dnp3_outstation_address=10
+        )
+    out = tmp_path / "layout.json"
+    args = [
+        "--out",
+        str(out),
+        "--feeder",
+        "plant13",
+        "--tie",
+        "plant13:5",
+        "--rtu-base-port",
+        str(first + PV),
+    ]
+    call_command("export_plant_layout", *args, stdout=io.StringIO())
+    return out, first, first + PV
+
+
+@pytest.fixture
+def plant(layout: tuple[Path, int, int], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    proc = _manage(
+        "run_plant", "--layout", str(layout[0]), "--ratio", "10", "--truth", str(tmp_path / "truth.jsonl")
+    )
+    assert proc.stdout is not None
+    lines = iter(proc.stdout.readline, "")
+    line = next((x for x in lines if "Plant:" in x or "Error" in x), "")  # past library log lines
+    assert "Plant: 1 feeder(s), 6 DER(s) (6 over DNP3, 0 over IEEE 2030.5), 1 RTU(s)" in line, line
+    yield proc
+    _end(proc)
+
+
+def values_of(pool: MasterPool, seen: dict[str, dict[str, float]]) -> None:
+    for event in pool.drain(0.2):
+        if event.kind == "values":
+            seen.setdefault(event.key, {}).update(event.values)
+
+
+@pytest.mark.usefixtures("plant")
+def test_it_a_der_reports_the_q_it_was_set_to_and_its_limit_when_asked_for_more(
+    layout: tuple[Path, int, int],
+) -> None:
+    _, first, _ = layout
+    der = DER.objects.filter(feeder__name="plant13", dnp3_port=first).get()
+    q_max = float(der.effective()["reactive_injected_kvar"].value)
+    pool = MasterPool(MASTER)
+    seen: dict[str, dict[str, float]] = {}
+    try:
+        link = pool.add("der", Endpoint("127.0.0.1", first, 10), DER_POINTS)
+        assert until(lambda: "q_kvar" in seen.get("der", {}), lambda: values_of(pool, seen))
+        wanted = 0.5 * q_max
+        assert link.operate("q_set_kvar", wanted).result(timeout=30).ok
+        near = lambda q: abs(seen["der"]["q_kvar"] - q) <= 0.01 * q_max  # noqa: E731
+        assert until(lambda: near(wanted), lambda: values_of(pool, seen)), seen["der"]
+        assert seen["der"]["q_set_kvar"] == pytest.approx(wanted, abs=1e-3)
+
+        assert link.operate("q_set_kvar", 10 * q_max).result(timeout=30).ok  # clamped, not refused
+        assert until(lambda: near(q_max), lambda: values_of(pool, seen)), seen["der"]
+        assert seen["der"]["q_set_kvar"] == pytest.approx(q_max, abs=1e-3)  # the limit in force
+    finally:
+        pool.close()
+
+
+@pytest.mark.usefixtures("plant")
+def test_it_the_rtu_reports_the_head_the_plant_recorded(
+    layout: tuple[Path, int, int], tmp_path: Path
+) -> None:
+    _, _, rtu_port = layout
+    pool = MasterPool(MASTER)
+    seen: dict[str, dict[str, float]] = {}
+    try:
+        pool.add("rtu", Endpoint("127.0.0.1", rtu_port, 10), SUBSTATION_RTU)
+        assert until(
+            lambda: {"p_kw", "q_kvar", "v_pu"} <= set(seen.get("rtu", {})), lambda: values_of(pool, seen)
+        )
+        read = dict(seen["rtu"])
+        outcome = pool.links["rtu"].operate("tap", 3).result(timeout=10)
+        assert not outcome.ok  # an RTU takes no commands
+    finally:
+        pool.close()
+    records = [
+        json.loads(line)["feeders"]["plant13"] for line in (tmp_path / "truth.jsonl").read_text().splitlines()
+    ]
+    assert any(
+        abs(r["p_kw"] - read["p_kw"]) <= 0.1
+        and abs(r["q_kvar"] - read["q_kvar"]) <= 0.1
+        and abs(r["v_pu"] - read["v_pu"]) <= 1e-4
+        for r in records
+    ), (read, records[-3:])  # the RTU's reading is one of the plant's true states, to its resolution
+    assert read["breaker_closed"] == 1.0 and records[-1]["converged"]
+
+
+def test_it_refuses_a_layout_it_cannot_simulate_in_words(
+    layout: tuple[Path, int, int], tmp_path: Path
+) -> None:
+    doc: dict[str, Any] = json.loads(layout[0].read_text())
+    cases = {
+        "bad bus": (
+            {**doc, "ders": [{**doc["ders"][0], "bus": "nowhere"}]},
+            "feeder plant13 has no bus 'nowhere'",
+        ),
+        "negative rating": (
+            {**doc, "ders": [{**doc["ders"][0], "s_max_kva": -5}]},
+            "'s_max_kva' must be a number of at least 0, not -5",
+        ),
+        "unknown feeder": (
+            {**doc, "ders": [{**doc["ders"][0], "feeder": "elsewhere"}]},
+            "no feeder named 'elsewhere'",
+        ),
+        "not json": (None, "is not a JSON layout"),
+    }
+    for name, (bad, words) in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text("{nope" if bad is None else json.dumps(bad))
+        with pytest.raises(CommandError, match=words):
+            call_command("run_plant", "--layout", str(path), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="--step is a number of simulated seconds"):
+        call_command("run_plant", "--layout", str(layout[0]), "--step", "-1", stdout=io.StringIO())
+
+
+def test_it_export_refuses_an_unknown_feeder_and_a_tie_to_one_not_exported(tmp_path: Path) -> None:
+    feeder("plant13", 0)
+    out = tmp_path / "layout.json"
+    with pytest.raises(CommandError, match="There is no feeder named nowhere"):
+        call_command("export_plant_layout", "--out", str(out), "--feeder", "nowhere", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="other is not one of the exported feeders"):
+        call_command("export_plant_layout", "--out", str(out), "--tie", "other:5", stdout=io.StringIO())
+    assert not out.exists()
