@@ -3,7 +3,6 @@ from __future__ import annotations
 from celery import shared_task
 
 from apps.der_registry.demo import acknowledge_played_setpoints, play_telemetry
-from apps.dms.demo_meter import play_head_readings
 from crest_web import task_names
 
 
@@ -17,9 +16,3 @@ def demo_telemetry() -> int:
 def demo_acknowledge() -> int:
     """Scheduled only under `make demo`: the played DERs confirm their set points."""
     return acknowledge_played_setpoints()
-
-
-@shared_task(name=task_names.DEMO_METER, ignore_result=True)
-def demo_meter() -> int:
-    """Scheduled only under `make demo`: the demo feeder's stand-in substation meter."""
-    return play_head_readings()

@@ -147,6 +147,10 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+# The demo plant's layout (Procfile `plant`; its RTU ports are the ones the `dnp3` line reads).
+PLANT_LAYOUT = ("--tie", "ieee123:5", "--cloudy", "ieee123", "--rtu-base-port", "20700")
+
+
 def _manage(*args: str) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
 
@@ -160,6 +164,9 @@ def demo() -> int:
         _manage("migrate", "--no-input", "-v", "0")
         _manage("collectstatic", "--no-input", "-v", "0")
         _manage("seed_demo")
+        # The plant simulator's layout from the demo's records (its feeders, DERs, RTU ports): the
+        # DSO feeder hangs from case9's bus 5 under a cloudy sky (Procfile `plant`).
+        _manage("export_plant_layout", "--out", str(DATA_DIR / "plant" / "layout.json"), *PLANT_LAYOUT)
         print("[crest] serving http://127.0.0.1:8000  (Ctrl-C stops everything)", flush=True)
         honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
         proc = subprocess.Popen([honcho, "-f", str(ROOT / "Procfile"), "start"], cwd=ROOT)

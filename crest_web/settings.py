@@ -322,4 +322,3 @@ CREST_DEMO = env_bool("CREST_DEMO", False)
 if CREST_DEMO:
     CELERY_BEAT_SCHEDULE["demo-telemetry"] = {"task": task_names.DEMO_TELEMETRY, "schedule": 20.0}
     CELERY_BEAT_SCHEDULE["demo-acknowledge"] = {"task": task_names.DEMO_ACKNOWLEDGE, "schedule": 2.0}
-    CELERY_BEAT_SCHEDULE["demo-meter"] = {"task": task_names.DEMO_METER, "schedule": 20.0}

@@ -22,6 +22,7 @@ from apps.der_registry.models import DER, SetPoint
 from apps.dms.engine.dnp3 import points
 from apps.dms.engine.dnp3.master import CommandOutcome, Endpoint, LinkEvent, MasterOptions, MasterPool
 from apps.dms.engine.dnp3.stack import TlsFiles
+from apps.dms.rtu import RtuReader
 
 log = logging.getLogger(__name__)
 SOURCE = "system"
@@ -72,6 +73,7 @@ class Dnp3Gateway:
         self.dirty: set[str] = set()
         self.in_flight: dict[int, _InFlight] = {}
         self.dso_servers: list[Any] = []  # apps.dms.dso_server.DsoServer: the EMS link's outstations
+        self.rtus: list[RtuReader] = []  # the substation RTUs whose head readings it records
         self._loaded_at = 0.0
 
     def load(self) -> int:
@@ -104,9 +106,12 @@ class Dnp3Gateway:
     def step(self, wait_s: float = 0.2) -> None:
         """One round: fold link events, store measurements, raise/clear alarms, send set points."""
         for event in self.pool.drain(wait_s):
-            self._on_event(event)
+            if not any(rtu.on_event(event) for rtu in self.rtus):
+                self._on_event(event)
         now = time.time()
         self._record(now)
+        for rtu in self.rtus:
+            rtu.step(now)
         self._supervise(now)
         self._finish_setpoints()
         self._send_setpoints()

@@ -4,12 +4,16 @@ base demand, and the OPF form starts from it — not from seed 004's 22 feeders.
 
 from __future__ import annotations
 
+import io
 import json
 import shlex
+from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
+from apps.der_registry.demo import seed_registry
 from apps.dms.engine import opendss_pf
 from apps.dms.engine.network import Network, OperatingState
 from apps.ems.demo import (
@@ -22,6 +26,7 @@ from apps.ems.demo import (
     seed_dso_endpoints,
 )
 from apps.ems.models import DsoEndpoint
+from crest_web.launcher import PLANT_LAYOUT
 from tests.conftest import ROOT
 
 
@@ -59,3 +64,16 @@ def test_an_interface_registered_before_it_had_a_base_gets_the_demo_feeders() ->
     endpoint = DsoEndpoint.objects.get(bus=DEMO_BUS)
     assert (endpoint.name, endpoint.host, endpoint.port) == ("renamed", "10.0.0.5", 20600)  # kept
     assert (endpoint.p_base_kw, endpoint.q_base_kvar) == (DEMO_P_BASE_KW, DEMO_Q_BASE_KVAR)
+
+
+@pytest.mark.django_db
+def test_the_gateway_reads_the_rtu_the_demo_plant_serves(tmp_path: Path) -> None:
+    seed_registry(count=10)
+    out = tmp_path / "layout.json"
+    call_command("export_plant_layout", "--out", str(out), *PLANT_LAYOUT, stdout=io.StringIO())
+    rtus = {f["model"]["name"]: f["rtu"] for f in json.loads(out.read_text())["feeders"]}
+    feeder, _, where = procfile_gateway()["--rtu"].partition("=")
+    host, port, address = where.split(":")
+    assert (host, int(port), int(address)) == ("127.0.0.1", rtus[feeder]["port"], rtus[feeder]["address"])
+    plant = next(t for t in (ROOT / "Procfile").read_text().splitlines() if t.startswith("plant:"))
+    assert "--layout .data/plant/layout.json" in plant and "--demo-clock" in plant

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.der_registry.models import DER
+from apps.der_registry.models import DER, MonitoringSample
 from apps.dms.engine.dnp3.master import Endpoint, MasterOptions, MasterPool
 from apps.dms.engine.dnp3.points import DER as DER_POINTS
 from apps.dms.engine.dnp3.points import SUBSTATION_RTU
+from apps.dms.models import HeadMeasurement
 from tests.integration.dnp3_support import ports, until
 from tests.integration.dso_support import _end, _manage, feeder
 
@@ -56,7 +57,15 @@ def layout(tmp_path: Path) -> tuple[Path, int, int]:
 @pytest.fixture
 def plant(layout: tuple[Path, int, int], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     proc = _manage(
-        "run_plant", "--layout", str(layout[0]), "--ratio", "10", "--truth", str(tmp_path / "truth.jsonl")
+        "run_plant",
+        "--layout",
+        str(layout[0]),
+        "--ratio",
+        "10",
+        "--start-hour",
+        "11",
+        "--truth",
+        str(tmp_path / "truth.jsonl"),
     )
     assert proc.stdout is not None
     lines = iter(proc.stdout.readline, "")
@@ -139,6 +148,10 @@ def test_it_refuses_a_layout_it_cannot_simulate_in_words(
             {**doc, "ders": [{**doc["ders"][0], "s_max_kva": -5}]},
             "'s_max_kva' must be a number of at least 0, not -5",
         ),
+        "rtu on a der": (
+            {**doc, "feeders": [{**doc["feeders"][0], "rtu": doc["ders"][0]["dnp3"]}]},
+            r"DER .* and the RTU of plant13 share the DNP3 port and address",
+        ),
         "unknown feeder": (
             {**doc, "ders": [{**doc["ders"][0], "feeder": "elsewhere"}]},
             "no feeder named 'elsewhere'",
@@ -162,3 +175,39 @@ def test_it_export_refuses_an_unknown_feeder_and_a_tie_to_one_not_exported(tmp_p
     with pytest.raises(CommandError, match="other is not one of the exported feeders"):
         call_command("export_plant_layout", "--out", str(out), "--tie", "other:5", stdout=io.StringIO())
     assert not out.exists()
+
+
+@pytest.mark.usefixtures("plant")
+def test_it_the_gateway_records_the_rtus_head_reading_and_the_ders_telemetry(
+    layout: tuple[Path, int, int], tmp_path: Path
+) -> None:
+    _, _, rtu_port = layout
+    gateway = _manage(
+        "run_dnp3_gateway", "--feeder", "plant13", "--rtu", f"plant13=127.0.0.1:{rtu_port}:10",
+        "--poll", "0.5", "--record-every", "0.5",
+    )  # fmt: skip
+    try:
+        assert until(lambda: HeadMeasurement.objects.filter(feeder__name="plant13", source="rtu").exists())
+        # Past the samples the fixture recorded: every DER reported over DNP3 at least once.
+        assert until(lambda: MonitoringSample.objects.filter(der__feeder__name="plant13").count() >= 2 * PV)
+    finally:
+        _end(gateway)
+    head = HeadMeasurement.objects.filter(feeder__name="plant13", source="rtu").latest("measured_at")
+    records = [
+        json.loads(x)["feeders"]["plant13"] for x in (tmp_path / "truth.jsonl").read_text().splitlines()
+    ]
+    assert any(abs(r["p_kw"] - head.p_kw) <= 0.1 and abs(r["q_kvar"] - head.q_kvar) <= 0.1 for r in records)
+    # Each DER's telemetry is the plant's: the P its bus got at some step, to the point's resolution.
+    for der in DER.objects.filter(feeder__name="plant13"):
+        reported = MonitoringSample.objects.filter(der=der).latest("t")
+        truths = [r["ders"][der.name][0] for r in records]
+        assert any(abs(p - float(reported.p_kw)) <= 1e-3 for p in truths), (der.name, reported.p_kw)
+
+
+def test_it_the_gateway_refuses_a_bad_rtu_setting_in_words() -> None:
+    feeder("plant13", 0)
+    with pytest.raises(CommandError, match="write FEEDER=HOST:PORT"):
+        call_command("run_dnp3_gateway", "--rtu", "plant13:20700", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="there is no feeder named 'elsewhere'"):
+        call_command("run_dnp3_gateway", "--rtu", "elsewhere=127.0.0.1:20700", stdout=io.StringIO())
+    assert not HeadMeasurement.objects.exists()

@@ -32,8 +32,15 @@ class PlantClock:
     @classmethod
     def demo(cls, wall_now: float, ratio: float = DEMO_RATIO) -> PlantClock:
         """Today's dawn (UTC) at `wall_now`, then `ratio` times faster than the wall clock."""
+        return cls.from_hour(wall_now, DEMO_START_HOUR, ratio)
+
+    @classmethod
+    def from_hour(cls, wall_now: float, hour: float, ratio: float = 1.0) -> PlantClock:
+        """Today at `hour` (UTC, 0 ≤ hour < 24) at `wall_now`, then `ratio` times the wall clock."""
+        if not 0.0 <= hour < 24.0:
+            raise ValueError(f"the start hour is within 0…24, not {hour!r}")
         today = dt.datetime.fromtimestamp(wall_now, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        return cls(today + dt.timedelta(hours=DEMO_START_HOUR), wall_now, ratio)
+        return cls(today + dt.timedelta(hours=hour), wall_now, ratio)
 
     def sim_at(self, wall_s: float) -> dt.datetime:
         return self.sim_start + dt.timedelta(seconds=(wall_s - self.wall_start) * self.ratio)

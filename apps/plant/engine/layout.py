@@ -75,9 +75,11 @@ class Layout:
         if not feeders:
             raise LayoutError("the layout has no feeders")
         ders = [_der(x, i, feeders) for i, x in enumerate(_list(doc, "ders"))]
-        _unique([d.der.name for d in ders], "DER name")
-        _unique([(d.dnp3.port, d.dnp3.address) for d in ders if d.dnp3], "DNP3 port and address")
-        _unique([d.lfdi for d in ders if d.lfdi], "2030.5 LFDI")
+        _unique([(d.der.name, f"DER {d.der.name}") for d in ders], "name")
+        endpoints = [((d.dnp3.port, d.dnp3.address), f"DER {d.der.name}") for d in ders if d.dnp3]
+        endpoints += [((f.rtu.port, f.rtu.address), f"the RTU of {n}") for n, f in feeders.items() if f.rtu]
+        _unique(endpoints, "DNP3 port and address")
+        _unique([(d.lfdi, f"DER {d.der.name}") for d in ders if d.lfdi], "2030.5 LFDI")
         case = str(doc.get("case") or "case9")
         return cls(case, feeders, ders)
 
@@ -89,12 +91,13 @@ def _list(doc: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _unique(values: list[Any], what: str) -> None:
-    seen: set[Any] = set()
-    for v in values:
-        if v in seen:
-            raise LayoutError(f"two DERs share the {what} {v!r}")
-        seen.add(v)
+def _unique(values: list[tuple[Any, str]], what: str) -> None:
+    """Each value once; else which two devices share it."""
+    seen: dict[Any, str] = {}
+    for value, owner in values:
+        if value in seen:
+            raise LayoutError(f"{seen[value]} and {owner} share the {what} {value!r}")
+        seen[value] = owner
 
 
 def _number(x: dict[str, Any], key: str, where: str, low: float = 0.0, default: float | None = None) -> float:

@@ -52,11 +52,17 @@ def build_plant(layout: Layout) -> Plant:
 
 class PlantServer:
     def __init__(
-        self, layout: Layout, clock: PlantClock, step_s: float = STEP_S, truth_path: Path | None = None
+        self,
+        layout: Layout,
+        clock: PlantClock,
+        step_s: float = STEP_S,
+        truth_path: Path | None = None,
+        truth_every: int = 1,
     ) -> None:
         if not step_s > 0:
             raise ValueError(f"a plant step is a positive number of simulated seconds, not {step_s!r}")
         self.layout, self.clock, self.step_s, self.truth_path = layout, clock, step_s, truth_path
+        self.truth_every, self.steps = max(int(truth_every), 1), 0
         self.plant = build_plant(layout)
         self.feeder_of = {d.der.name: d.feeder for d in layout.ders}
         self.inverters = {d.der.name: PlantInverter(d.der, self.apply) for d in layout.ders if d.dnp3}
@@ -115,7 +121,8 @@ class PlantServer:
             self.last = truth
             for lfdi, name in self.sep2_lfdi.items():
                 self.sep2.readings[lfdi] = truth.feeders[self.feeder_of[name]].ders[name]
-        if self.truth_path is not None:
+        self.steps += 1
+        if self.truth_path is not None and (self.steps - 1) % self.truth_every == 0:
             with self.truth_path.open("a") as out:
                 out.write(json.dumps(truth.as_record()) + "\n")
         return truth

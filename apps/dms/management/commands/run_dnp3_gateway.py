@@ -17,6 +17,7 @@ from apps.dms.engine.dnp3.master import MasterOptions
 from apps.dms.engine.dnp3.stack import TlsFiles, shutdown_manager
 from apps.dms.gateway import Dnp3Gateway, GatewayOptions
 from apps.dms.models import Feeder
+from apps.dms.rtu import RtuReader, parse_rtu
 from apps.standards.timing import check_interval
 from crest_web.cli import positive
 
@@ -81,6 +82,13 @@ class Command(BaseCommand):
             help="link only the DERs of this feeder (repeatable; default: every active DNP3 DER)",
         )
         parser.add_argument(
+            "--rtu",
+            action="append",
+            default=[],
+            metavar="FEEDER=HOST:PORT[:ADDRESS]",
+            help="read this feeder's substation RTU over DNP3 and record its head P, Q, V (repeatable)",
+        )
+        parser.add_argument(
             "--tls-dir",
             type=Path,
             help="folder with ca.pem, master.pem, master.key for DERs marked DNP3 over TLS",
@@ -114,6 +122,21 @@ class Command(BaseCommand):
                 opts["timeout"], opts["record_every"], master=master, tls=tls, feeders=tuple(opts["feeder"])
             )
         )
+        for spec in opts["rtu"]:
+            try:
+                name, endpoint = parse_rtu(spec)
+            except ValueError as exc:
+                gateway.close()
+                raise CommandError(f"--rtu {exc}.") from exc
+            if not Feeder.objects.filter(name=name).exists():
+                gateway.close()
+                raise CommandError(f"--rtu: there is no feeder named {name!r}; import it first.")
+            reader = RtuReader(name, opts["record_every"])
+            reader.attach(gateway.pool, endpoint)
+            gateway.rtus.append(reader)
+            self.stdout.write(
+                f"Substation RTU of {name}: {endpoint.host}:{endpoint.port}, address {endpoint.address}."
+            )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         if dso is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.plant.engine.clock import DEMO_RATIO, STEP_S, PlantClock
+from apps.plant.engine.clock import DEMO_RATIO, DEMO_START_HOUR, STEP_S, PlantClock
 from apps.plant.engine.layout import Layout, LayoutError
 from apps.plant.engine.server import PlantServer, Sep2Clients
 
@@ -27,9 +27,15 @@ class Command(BaseCommand):
             "--demo-clock", action="store_true",
             help=f"a day compressed {DEMO_RATIO:g}× from dawn (default: real time)",
         )  # fmt: skip
+        parser.add_argument(
+            "--start-hour", type=float, metavar="H", help="the simulated day starts at this hour (UTC, 0…24)"
+        )
         parser.add_argument("--ratio", type=float, help="simulated seconds per wall-clock second")
         parser.add_argument("--step", type=float, default=STEP_S, help="simulated seconds per step")
         parser.add_argument("--truth", type=Path, help="append each step's true state here (JSON lines)")
+        parser.add_argument(
+            "--truth-every", type=int, default=1, metavar="N", help="record every N-th step only (default 1)"
+        )
         parser.add_argument("--sep2", type=int, default=0, metavar="M", help="IEEE 2030.5 device clients")
         parser.add_argument("--sep2-aggregated", type=int, default=0, metavar="K")
         parser.add_argument("--sep2-url", default="https://127.0.0.1:8443")
@@ -41,6 +47,10 @@ class Command(BaseCommand):
             raise CommandError("--sep2 and --sep2-aggregated count devices; give 0 or more.")
         if o["ratio"] is not None and not o["ratio"] > 0:
             raise CommandError("--ratio is simulated seconds per second; give more than 0.")
+        if o["sep2_poll"] is not None and not o["sep2_poll"] > 0:
+            raise CommandError("--sep2-poll is a period in seconds; give more than 0.")
+        if o["truth_every"] < 1:
+            raise CommandError("--truth-every counts steps; give 1 or more.")
         if not o["step"] > 0:
             raise CommandError("--step is a number of simulated seconds; give more than 0.")
         try:
@@ -48,19 +58,26 @@ class Command(BaseCommand):
         except LayoutError as exc:
             raise CommandError(f"Cannot simulate this layout: {exc}") from exc
         now = time.time()
-        clock = (
-            PlantClock.demo(now, o["ratio"] or DEMO_RATIO)
-            if o["demo_clock"]
-            else PlantClock(PlantClock.real_time(now).sim_start, now, o["ratio"] or 1.0)
+        ratio = o["ratio"] or (DEMO_RATIO if o["demo_clock"] else 1.0)
+        hour = (
+            o["start_hour"] if o["start_hour"] is not None else (DEMO_START_HOUR if o["demo_clock"] else None)
         )
+        try:
+            clock = PlantClock(PlantClock.real_time(now).sim_start, now, ratio)
+            clock = PlantClock.from_hour(now, hour, ratio) if hour is not None else clock
+        except ValueError as exc:
+            raise CommandError(f"--start-hour: {exc}.") from exc
         if o["truth"] is not None:
             o["truth"].parent.mkdir(parents=True, exist_ok=True)
-        server = PlantServer(layout, clock, o["step"], o["truth"])
+        server = PlantServer(layout, clock, o["step"], o["truth"], o["truth_every"])
         sep2 = Sep2Clients(o["sep2"], o["sep2_aggregated"], o["sep2_url"], o["sep2_certs"], o["sep2_poll"])
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             server.start(sep2)
+        except (FileNotFoundError, ValueError) as exc:
+            server.stop()
+            raise CommandError(f"Cannot start the 2030.5 clients: {exc}") from exc
         except OSError as exc:
             server.stop()
             raise CommandError(f"Cannot open the plant's ports: {exc}") from exc
