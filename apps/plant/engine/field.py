@@ -100,6 +100,8 @@ class PlantSep2Grid:
         self.ders, self._apply = ders, apply
         self.readings: dict[str, DerReading] = {}
         self.ignoring: set[str] = set()  # LFDIs of devices that answer controls and do nothing
+        self.tripped: set[str] = set()
+        self.following: dict[str, DerCommand] = {}  # the control each device follows
 
     def measure(self, lfdi: str) -> dict[str, float] | None:
         der, reading = self.ders.get(lfdi), self.readings.get(lfdi)
@@ -120,7 +122,21 @@ class PlantSep2Grid:
         p_limit = None if limit_pct >= 100.0 else max(limit_pct, 0.0) / 100.0 * limits.p_max_kw
         q_kvar = 0.0 if target_var is None else target_var / 1e3
         q_kvar = min(max(q_kvar, -limits.q_abs_max_kvar), limits.q_inj_max_kvar)
-        self._apply(der.name, DerCommand(p_limit, q_kvar, True))
+        self.following[lfdi] = DerCommand(p_limit, q_kvar, True)
+        if lfdi not in self.tripped:
+            self._apply(der.name, self.following[lfdi])
+
+    def trip(self, lfdi: str, tripped: bool) -> None:
+        """The device disconnects (or reconnects to the control it follows)."""
+        der = self.ders.get(lfdi)
+        if der is None:
+            return
+        if tripped:
+            self.tripped.add(lfdi)
+        else:
+            self.tripped.discard(lfdi)
+        command = DerCommand(connected=False) if tripped else self.following.get(lfdi, DerCommand())
+        self._apply(der.name, command)
 
 
 def rtu_values(reading: FeederReading, breaker_closed: bool = True) -> dict[str, float | bool]:

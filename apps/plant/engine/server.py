@@ -6,6 +6,7 @@ is appended to a JSON-lines file, so what happened can be set beside what the co
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -14,11 +15,13 @@ from typing import Any
 
 from apps.dms.engine.dnp3.outstation import Outstation, OutstationChannel
 from apps.dms.engine.dnp3.points import DER, SUBSTATION_RTU, CommandRefused, Point
+from apps.ems.engine.case import branch_names
 from apps.plant.engine.clock import STEP_S, PlantClock
 from apps.plant.engine.feeder import DerCommand, FeederPlant
 from apps.plant.engine.field import PlantInverter, PlantSep2Grid, rtu_values
 from apps.plant.engine.layout import Endpoint, Layout
 from apps.plant.engine.plant import Plant, Truth
+from apps.plant.engine.scenarios import Book, Known, Scenario, ScenarioError, parse
 from apps.plant.engine.transmission import DsoTie, TransmissionPlant
 
 
@@ -72,6 +75,8 @@ class PlantServer:
         self.der_stations: dict[str, Outstation] = {}
         self.rtus: dict[str, Outstation] = {}
         self.last: Truth | None = None
+        self.book = Book()
+        self._tripped: set[str] = set()
         self._sep2_handle: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,8 +120,60 @@ class PlantServer:
             self.step()
             self.publish()
 
+    def known(self) -> Known:
+        tr = self.plant.transmission
+        branches = frozenset(branch_names(tr.net)) if tr is not None else frozenset()
+        return Known(frozenset(self.layout.feeders), frozenset(self.feeder_of), branches)
+
+    def add_scenario(self, doc: Any, ident: int) -> Scenario:
+        """A trainer's event (ScenarioError, nothing changed, if the plant cannot run it)."""
+        with self._lock:
+            if ident in self.book.scenarios:
+                raise ScenarioError(f"scenario {ident} exists already")
+            scenario = parse(doc, ident, self.known(), time.time())
+            self.book.add(scenario)
+            return scenario
+
+    def end_scenario(self, ident: int) -> Scenario:
+        with self._lock:
+            return self.book.end(ident, time.time())
+
+    def _apply_scenarios(self, now_s: float) -> None:
+        """Hold every active event's effect; undo the ones that ended."""
+        active = self.book.active(now_s)
+        for name, weather in self.plant.weather.items():
+            mine = [s for s in active if name in s.feeders]
+            weather.cloud_factor = min([s.factor for s in mine if s.kind == "cloud"], default=1.0)
+            weather.load_factor = math.prod(s.factor for s in mine if s.kind == "load_step")
+        tr = self.plant.transmission
+        if tr is not None:
+            out = {s.branch for s in active if s.kind == "line_outage"}
+            for branch in out - tr.lines_out:
+                tr.take_out(branch)
+            for branch in tr.lines_out - out:
+                tr.restore(branch)
+        ignoring = {s.der for s in active if s.kind == "der_ignores"}
+        tripped = {s.der for s in active if s.kind == "der_trips"}
+        for name, inverter in self.inverters.items():
+            inverter.settings.ignores_set_points = name in ignoring
+        self.sep2.ignoring = {lfdi for lfdi, name in self.sep2_lfdi.items() if name in ignoring}
+        for name in tripped ^ self._tripped:
+            self._trip(name, name in tripped)
+        self._tripped = tripped
+
+    def _trip(self, der: str, tripped: bool) -> None:
+        if der in self.inverters:
+            self.inverters[der].trip(tripped)
+            return
+        lfdi = next((k for k, v in self.sep2_lfdi.items() if v == der), "")
+        if lfdi:
+            self.sep2.trip(lfdi, tripped)
+        else:  # a DER the control room cannot reach
+            self.apply(der, DerCommand(connected=not tripped))
+
     def step(self) -> Truth:
         with self._lock:
+            self._apply_scenarios(time.time())
             truth = self.plant.step(self.clock.sim_at(time.time()))
             self.last = truth
             for lfdi, name in self.sep2_lfdi.items():

@@ -1,0 +1,135 @@
+"""A trainer's events in the plant (issue #13 item 4): each has a start (wall-clock time), a duration
+and a target; while it is active its effect holds, and when it ends the plant goes back by itself.
+
+* `cloud`: a cloud passage over chosen feeders — their PV gets `factor` of the sun (0 … 1);
+* `load_step`: chosen feeders' loads times `factor` (0.1 … 3);
+* `line_outage`: a transmission branch FROM-TO out of service;
+* `der_ignores`: a DER answers its set points and does nothing;
+* `der_trips`: a DER disconnects (produces nothing) until the event ends.
+
+Exclusive: two events of one kind on one target may not overlap. Everything is checked against the
+plant's own layout, and a fault is explained in words."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("cloud", "load_step", "line_outage", "der_ignores", "der_trips")
+FEEDER_KINDS, DER_KINDS = ("cloud", "load_step"), ("der_ignores", "der_trips")
+MAX_DURATION_S = 7 * 24 * 3600.0
+FACTOR_RANGE = {"cloud": (0.0, 1.0), "load_step": (0.1, 3.0)}
+DEFAULT_FACTOR = {"cloud": 0.2, "load_step": 1.2}
+
+
+class ScenarioError(ValueError):
+    """A scenario the plant cannot run; the message says why."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: int
+    kind: str
+    start_s: float  # POSIX time
+    duration_s: float
+    feeders: tuple[str, ...] = ()
+    der: str = ""
+    branch: str = ""
+    factor: float = 1.0
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+    def targets(self) -> tuple[str, ...]:
+        if self.kind in FEEDER_KINDS:
+            return tuple(f"feeder:{f}" for f in self.feeders)
+        if self.kind in DER_KINDS:
+            return (f"der:{self.der}",)
+        return (f"branch:{self.branch}",)
+
+    def active(self, now_s: float) -> bool:
+        return self.start_s <= now_s < self.end_s
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the plant has: the names a scenario may target."""
+
+    feeders: frozenset[str]
+    ders: frozenset[str]
+    branches: frozenset[str]
+
+
+def _finite(doc: dict[str, Any], key: str, default: float | None = None) -> float:
+    value = doc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ScenarioError(f"'{key}' must be a number, not {value!r}")
+    return float(value)
+
+
+def parse(doc: Any, ident: int, known: Known, now_s: float) -> Scenario:
+    """A scenario from its JSON form ({kind, start_s?, duration_s, feeders | der | branch, factor?})."""
+    if not isinstance(doc, dict):
+        raise ScenarioError("a scenario is a JSON object")
+    kind = doc.get("kind")
+    if kind not in KINDS:
+        raise ScenarioError(f"unknown scenario kind {kind!r}; choose one of {', '.join(KINDS)}")
+    duration_s = _finite(doc, "duration_s")
+    if not 0 < duration_s <= MAX_DURATION_S:
+        raise ScenarioError(f"the duration must be more than 0 s and at most 7 days, not {duration_s:g} s")
+    start_s = _finite(doc, "start_s", now_s)
+    feeders: tuple[str, ...] = ()
+    der = branch = ""
+    if kind in FEEDER_KINDS:
+        raw = doc.get("feeders")
+        if not isinstance(raw, list) or not raw or not all(isinstance(f, str) for f in raw):
+            raise ScenarioError("name the feeders it covers: a non-empty list of feeder names")
+        unknown = sorted(set(raw) - known.feeders)
+        if unknown:
+            raise ScenarioError(f"the plant has no feeder {', '.join(unknown)}")
+        feeders = tuple(sorted(set(raw)))
+    elif kind in DER_KINDS:
+        der = str(doc.get("der") or "")
+        if der not in known.ders:
+            raise ScenarioError(f"the plant has no DER named {der!r}")
+    else:
+        branch = str(doc.get("branch") or "")
+        if branch not in known.branches:
+            raise ScenarioError(f"the transmission case has no branch {branch!r} (write FROM-TO, e.g. 4-5)")
+    factor = 1.0
+    if kind in FACTOR_RANGE:
+        low, high = FACTOR_RANGE[kind]
+        factor = _finite(doc, "factor", DEFAULT_FACTOR[kind])
+        if not low <= factor <= high:
+            raise ScenarioError(f"a {kind} factor is within {low:g} … {high:g}, not {factor:g}")
+    return Scenario(ident, kind, start_s, duration_s, feeders, der, branch, factor)
+
+
+@dataclass
+class Book:
+    """The plant's scenarios: checked for overlap when added, applied each step."""
+
+    scenarios: dict[int, Scenario] = field(default_factory=dict)
+
+    def add(self, scenario: Scenario) -> None:
+        for other in self.scenarios.values():
+            clash = other.kind == scenario.kind and set(other.targets()) & set(scenario.targets())
+            if clash and other.start_s < scenario.end_s and scenario.start_s < other.end_s:
+                raise ScenarioError(
+                    f"it overlaps scenario {other.id} ({other.kind} on {', '.join(sorted(clash))}); "
+                    "end that one first or choose another time"
+                )
+        self.scenarios[scenario.id] = scenario
+
+    def end(self, ident: int, now_s: float) -> Scenario:
+        found = self.scenarios.get(ident)
+        if found is None:
+            raise ScenarioError(f"there is no scenario {ident}")
+        ended = Scenario(**{**found.__dict__, "duration_s": max(now_s - found.start_s, 0.0)})
+        self.scenarios[ident] = ended
+        return ended
+
+    def active(self, now_s: float) -> list[Scenario]:
+        return [s for s in self.scenarios.values() if s.active(now_s)]
