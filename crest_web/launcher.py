@@ -139,7 +139,12 @@ def services(
 
 
 def _secret_key(data_dir: Path) -> str:
-    path = data_dir / "secret_key"
+    return _secret(data_dir, "secret_key")
+
+
+def _secret(data_dir: Path, name: str) -> str:
+    """A random secret kept in `data_dir/name` (made once, readable by this user only)."""
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
@@ -160,6 +165,9 @@ def demo() -> int:
     os.environ.setdefault("CREST_REDIS_PORT", "6390")
     os.environ.setdefault("DJANGO_DEBUG", "False")  # operators see our error pages, not Django's
     os.environ.setdefault("CREST_DEMO", "True")  # simulated telemetry from the demo DERs
+    # The trainer panel reaches the plant simulator's instructor API (Procfile `plant`) with a token.
+    os.environ.setdefault("CREST_PLANT_URL", "http://127.0.0.1:8600")
+    os.environ.setdefault("CREST_PLANT_TOKEN", _secret(DATA_DIR, "plant_token"))
     with services(DATA_DIR, ephemeral=False, own_session=True):
         _manage("migrate", "--no-input", "-v", "0")
         _manage("collectstatic", "--no-input", "-v", "0")

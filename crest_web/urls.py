@@ -13,6 +13,7 @@ from apps.dms.api import FeederViewSet
 from apps.ems import api as ems_api
 from apps.ems import run_views as ems_run_views
 from apps.ems import views as ems_views
+from apps.training import api as training_api
 from crest_web import health, pages
 from crest_web.accounts import views as account_views
 from crest_web.accounts.api import AuditRecordViewSet
@@ -47,6 +48,13 @@ urlpatterns = [
     path("ems/runs/<int:pk>/send/", ems_run_views.run_send, name="ems_run_send"),
     path("ems/dsos/", include("apps.ems.urls")),
     path("cycles/", include("apps.cycle.urls")),
+    path("training/", include("apps.training.urls")),
+    path("api/training/scenarios/", training_api.ScenariosView.as_view(), name="api_training_scenarios"),
+    path(
+        "api/training/scenarios/<int:pk>/end/",
+        training_api.ScenarioEndView.as_view(),
+        name="api_training_scenario_end",
+    ),
     path("api/cycles/", cycle_api.CyclesView.as_view(), name="api_cycles"),
     path("api/cycles/<int:pk>/", cycle_api.CycleView.as_view(), name="api_cycle"),
     path("api/ems/whatif/", ems_views.WhatIfView.as_view(), name="api_ems_whatif"),

@@ -3,6 +3,7 @@ budget) and one cycle's page. Both follow live events (frontend/static/js/live.j
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from apps.cycle.engine.schedule import STAGE_LABELS, Stage, seconds_to_next
 from apps.cycle.models import Cycle, StageRun
 from apps.ems.models import DsoMessage, OpfRun
 from apps.standards.timing import INTERVALS_S
+from apps.training.models import Scenario
 
 VIEW = "cycle.view_cycle"
 SHOWN, MOST = 12, 96  # cycles on the timeline by default, and at the most (8 h of 5-minute cycles)
@@ -57,9 +59,34 @@ def _rows(cycle: Cycle) -> list[dict[str, Any]]:
 def timeline(request: HttpRequest) -> HttpResponse:
     shown = _shown(request.GET.get("n"))
     cycles = list(Cycle.objects.prefetch_related("stages")[:shown])
-    context = {"cycles": [(c, _rows(c)) for c in cycles], "shown": shown, "most": MOST, **_controls()}
+    markers = _markers(cycles)
+    now = timezone.now()
+    upcoming = [
+        s for s in Scenario.objects.filter(start_at__lt=now + dt.timedelta(days=7))[:50] if s.end_at > now
+    ]
+    context = {
+        "scenarios_now": upcoming,
+        "cycles": [(c, _rows(c), markers[c.pk]) for c in cycles],
+        "shown": shown,
+        "most": MOST,
+        **_controls(),
+    }
     template = "cycle/_timeline.html" if request.GET.get("fragment") else "cycle/timeline.html"
     return render(request, template, context)
+
+
+def _markers(cycles: list[Cycle]) -> dict[int, list[Scenario]]:
+    """The trainer's scenarios active during each cycle's interval (the timeline's event markers)."""
+    out: dict[int, list[Scenario]] = {c.pk: [] for c in cycles}
+    if not cycles:
+        return out
+    first = min(c.interval_start for c in cycles)
+    last = max(c.interval_start + dt.timedelta(seconds=c.interval_s) for c in cycles)
+    scenarios = [s for s in Scenario.objects.filter(start_at__lt=last) if s.end_at > first]
+    for c in cycles:
+        end = c.interval_start + dt.timedelta(seconds=c.interval_s)
+        out[c.pk] = [s for s in scenarios if s.start_at < end and s.end_at > c.interval_start]
+    return out
 
 
 def _controls() -> dict[str, Any]:
@@ -141,7 +168,7 @@ def cycle_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rows = _rows(cycle)
     context = {
         "cycle": cycle,
-        "cycles": [(cycle, rows)],
+        "cycles": [(cycle, rows, _markers([cycle])[cycle.pk])],
         "rows": rows,
         "opf": opf,
         "dso_messages": _with_operating_point(opf),

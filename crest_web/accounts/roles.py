@@ -59,6 +59,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "ems.delete_dsoendpoint",
         "cycle.run_cycle",
         "cycle.control_cycles",
+        "training.run_scenario",
         "dms.approve_dispatch",
         "accounts.view_auditrecord",
         "auth.view_user",

@@ -21,56 +21,23 @@ from apps.dms.engine.dnp3.master import Endpoint, MasterOptions, MasterPool
 from apps.dms.engine.dnp3.points import DER as DER_POINTS
 from apps.dms.engine.dnp3.points import SUBSTATION_RTU
 from apps.dms.models import HeadMeasurement
-from tests.integration.dnp3_support import ports, until
+from tests.integration.dnp3_support import until
 from tests.integration.dso_support import _end, _manage, feeder
+from tests.integration.plant_support import PV, plant_layout, start_plant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MASTER = MasterOptions(response_timeout_s=3.0, event_poll_s=0.3, retry_min_s=0.1, retry_max_s=1.0)
-PV = 6
 
 
 @pytest.fixture
 def layout(tmp_path: Path) -> tuple[Path, int, int]:
-    """Feeder `plant13` (IEEE 13) with PV whose DERs answer over DNP3 at loopback ports; its layout."""
-    made = feeder("plant13", PV)
-    first = ports(PV + 1)
-    for i, der in enumerate(DER.objects.filter(feeder=made).order_by("name")):
-        DER.objects.filter(pk=der.pk).update(
-            comm_path="dnp3_direct", dnp3_host="127.0.0.1", dnp3_port=first + i, dnp3_outstation_address=10
-        )
-    out = tmp_path / "layout.json"
-    args = [
-        "--out",
-        str(out),
-        "--feeder",
-        "plant13",
-        "--tie",
-        "plant13:5",
-        "--rtu-base-port",
-        str(first + PV),
-    ]
-    call_command("export_plant_layout", *args, stdout=io.StringIO())
-    return out, first, first + PV
+    return plant_layout(tmp_path)
 
 
 @pytest.fixture
 def plant(layout: tuple[Path, int, int], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    proc = _manage(
-        "run_plant",
-        "--layout",
-        str(layout[0]),
-        "--ratio",
-        "10",
-        "--start-hour",
-        "11",
-        "--truth",
-        str(tmp_path / "truth.jsonl"),
-    )
-    assert proc.stdout is not None
-    lines = iter(proc.stdout.readline, "")
-    line = next((x for x in lines if "Plant:" in x or "Error" in x), "")  # past library log lines
-    assert "Plant: 1 feeder(s), 6 DER(s) (6 over DNP3, 0 over IEEE 2030.5), 1 RTU(s)" in line, line
+    proc = start_plant(layout[0], tmp_path)
     yield proc
     _end(proc)
 

@@ -16,11 +16,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("cloud", "load_step", "line_outage", "der_ignores", "der_trips")
-FEEDER_KINDS, DER_KINDS = ("cloud", "load_step"), ("der_ignores", "der_trips")
-MAX_DURATION_S = 7 * 24 * 3600.0
-FACTOR_RANGE = {"cloud": (0.0, 1.0), "load_step": (0.1, 3.0)}
-DEFAULT_FACTOR = {"cloud": 0.2, "load_step": 1.2}
+from apps.standards.scenarios import (
+    DEFAULT_FACTOR,
+    DER_KINDS,
+    FACTOR_RANGE,
+    FEEDER_KINDS,
+    KINDS,
+    MAX_DURATION_S,
+)
 
 
 class ScenarioError(ValueError):

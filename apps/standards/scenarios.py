@@ -1,0 +1,17 @@
+"""The trainer's events, as the plant simulator's instructor API and the control room's trainer panel
+both speak of them (apps/plant/engine/scenarios.py runs them; apps/training asks for them)."""
+
+from __future__ import annotations
+
+KINDS = ("cloud", "load_step", "line_outage", "der_ignores", "der_trips")
+LABELS = {
+    "cloud": "Cloud passage",
+    "load_step": "Load step",
+    "line_outage": "Transmission line outage",
+    "der_ignores": "DER ignores its set points",
+    "der_trips": "DER trips",
+}
+FEEDER_KINDS, DER_KINDS = ("cloud", "load_step"), ("der_ignores", "der_trips")
+MAX_DURATION_S = 7 * 24 * 3600.0
+FACTOR_RANGE = {"cloud": (0.0, 1.0), "load_step": (0.1, 3.0)}  # cloud: share of the sun left
+DEFAULT_FACTOR = {"cloud": 0.2, "load_step": 1.2}

@@ -1,0 +1,56 @@
+"""A trainer's event sent to the plant simulator (issue #13 item 4): what, where, when and for how
+long, who asked, and what the plant said. Shown on the cycle timeline as a marker."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from apps.standards.scenarios import KINDS, LABELS
+
+
+class Scenario(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Being sent to the plant"
+        RUNNING = "running", "Taken by the plant"
+        REFUSED = "refused", "Refused by the plant"
+        UNDELIVERED = "undelivered", "Plant not reached"
+
+    kind = models.CharField(max_length=16, choices=[(k, LABELS[k]) for k in KINDS])
+    feeders = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    der = models.CharField(max_length=64, blank=True)
+    branch = models.CharField(max_length=16, blank=True)
+    factor = models.FloatField(default=1.0)
+    start_at = models.DateTimeField(db_index=True)
+    duration_s = models.FloatField()
+    ended_early = models.BooleanField(default=False)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    plant_note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-start_at", "-pk"]
+        permissions = [("run_scenario", "Can start and end training scenarios in the plant simulator")]
+
+    def __str__(self) -> str:
+        return f"scenario {self.pk}: {self.label()}"
+
+    @property
+    def end_at(self) -> dt.datetime:
+        return self.start_at + dt.timedelta(seconds=self.duration_s)
+
+    def targets(self) -> set[str]:
+        if self.feeders:
+            return {f"feeder:{f}" for f in self.feeders}
+        return {f"der:{self.der}"} if self.der else {f"branch:{self.branch}"}
+
+    def label(self) -> str:
+        where = ", ".join(self.feeders) or self.der or self.branch
+        extra = f" × {self.factor:g}" if self.kind in ("cloud", "load_step") else ""
+        return f"{LABELS.get(self.kind, self.kind)} on {where}{extra}"
