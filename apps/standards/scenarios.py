@@ -3,14 +3,17 @@ both speak of them (apps/plant/engine/scenarios.py runs them; apps/training asks
 
 from __future__ import annotations
 
-KINDS = ("cloud", "load_step", "line_outage", "der_ignores", "der_trips")
+KINDS = ("cloud", "load_step", "line_outage", "der_ignores", "der_trips", "segment_lost", "link_lost")
 LABELS = {
     "cloud": "Cloud passage",
     "load_step": "Load step",
     "line_outage": "Transmission line outage",
     "der_ignores": "DER ignores its set points",
     "der_trips": "DER trips",
+    "segment_lost": "DER communication segment lost",
+    "link_lost": "EMS–DMS link lost",
 }
+NETWORK_TIERS = ("lan", "wan", "fan", "nan")  # the field network's tiers (DESIGN §2, seed 000 Table 1)
 FEEDER_KINDS, DER_KINDS = ("cloud", "load_step"), ("der_ignores", "der_trips")
 MAX_DURATION_S = 7 * 24 * 3600.0
 FACTOR_RANGE = {"cloud": (0.0, 1.0), "load_step": (0.1, 3.0)}  # cloud: share of the sun left

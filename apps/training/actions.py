@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.der_registry.models import DER
 from apps.dms.models import Feeder
 from apps.ems.engine.case import find_branch, load_case
+from apps.ems.models import DsoEndpoint
 from apps.standards.scenarios import (
     DEFAULT_FACTOR,
     DER_KINDS,
@@ -23,6 +24,7 @@ from apps.standards.scenarios import (
     KINDS,
     LABELS,
     MAX_DURATION_S,
+    NETWORK_TIERS,
 )
 from apps.training.models import Scenario
 from crest_web import task_names
@@ -47,6 +49,20 @@ def _seconds(raw: object, what: str, low: float, high: float) -> float:
     if not math.isfinite(value) or not low <= value <= high:
         raise ScenarioError(f"The {what} must be between {low:g} s and {high:g} s (7 days), not {value:g} s.")
     return value
+
+
+def _network(kind: str, doc: dict[str, Any]) -> dict[str, str]:
+    """The tier of a lost DER segment, or the DSO interface of a lost EMS–DMS link."""
+    if kind == "segment_lost":
+        tier = str(doc.get("tier") or "").lower()
+        if tier not in NETWORK_TIERS:
+            raise ScenarioError(f"Name the network tier that is lost: one of {', '.join(NETWORK_TIERS)}.")
+        return {"tier": tier}
+    link = str(doc.get("link") or "")
+    if not DsoEndpoint.objects.filter(name=link).exists():
+        names = ", ".join(DsoEndpoint.objects.order_by("name").values_list("name", flat=True)) or "none yet"
+        raise ScenarioError(f"There is no DSO interface named {link!r} (known: {names}).")
+    return {"link": link}
 
 
 def _targets(kind: str, feeders: list[str], der: str, branch: str) -> tuple[list[str], str, str]:
@@ -106,13 +122,15 @@ def do_start_scenario(actor: Actor, source: str, doc: dict[str, Any]) -> Scenari
         raise ScenarioError(f"Unknown scenario {kind!r}; choose one of: {', '.join(KINDS)}.")
     raw_feeders = doc.get("feeders") or []
     feeders = [str(f) for f in raw_feeders] if isinstance(raw_feeders, list | tuple) else [str(raw_feeders)]
-    names, der, branch = _targets(kind, feeders, str(doc.get("der") or ""), str(doc.get("branch") or ""))
+    network = _network(kind, doc) if kind in ("segment_lost", "link_lost") else {}
+    der, branch = str(doc.get("der") or ""), str(doc.get("branch") or "")
+    names, der, branch = ([], "", "") if network else _targets(kind, feeders, der, branch)
     duration_s = _seconds(doc.get("duration_s"), "duration", 1.0, MAX_DURATION_S)
     start_in_s = _seconds(doc.get("start_in_s") or 0, "start delay", 0.0, MAX_DURATION_S)
     scenario = Scenario(
         kind=kind, feeders=names, der=der, branch=branch, factor=_factor(kind, doc.get("factor")),
         start_at=timezone.now() + dt.timedelta(seconds=start_in_s), duration_s=duration_s,
-        created_by=actor if actor is not None and actor.is_authenticated else None,
+        created_by=actor if actor is not None and actor.is_authenticated else None, **network,
     )  # fmt: skip
     _overlap(scenario)
     scenario.save()
@@ -153,8 +171,8 @@ def do_record_plant_answer(pk: int, status: str, note: str) -> None:
 
 def _doc(s: Scenario) -> dict[str, Any]:
     return {
-        "kind": s.kind, "feeders": list(s.feeders), "der": s.der, "branch": s.branch, "factor": s.factor,
-        "start_at": s.start_at.isoformat(), "duration_s": s.duration_s,
+        "kind": s.kind, "feeders": list(s.feeders), "der": s.der, "branch": s.branch, "tier": s.tier,
+        "link": s.link, "factor": s.factor, "start_at": s.start_at.isoformat(), "duration_s": s.duration_s,
     }  # fmt: skip
 
 
@@ -162,7 +180,8 @@ def plant_doc(s: Scenario) -> dict[str, Any]:
     """The scenario as the plant's instructor API takes it (apps/plant/engine/control.py)."""
     return {
         "id": s.pk, "kind": s.kind, "start_s": s.start_at.timestamp(), "duration_s": s.duration_s,
-        "feeders": list(s.feeders), "der": s.der, "branch": s.branch, "factor": s.factor,
+        "feeders": list(s.feeders), "der": s.der, "branch": s.branch, "factor": s.factor, "tier": s.tier,
+        "link": s.link,
     }  # fmt: skip
 
 

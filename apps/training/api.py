@@ -23,7 +23,8 @@ def _allowed(request: Request) -> None:
 def scenario_doc(s: Scenario) -> dict[str, Any]:
     return {
         "id": s.pk, "kind": s.kind, "label": s.label(), "feeders": list(s.feeders), "der": s.der,
-        "branch": s.branch, "factor": s.factor, "start_at": s.start_at.isoformat(),
+        "branch": s.branch, "tier": s.tier, "link": s.link, "factor": s.factor,
+        "start_at": s.start_at.isoformat(),
         "end_at": s.end_at.isoformat(), "duration_s": s.duration_s, "ended_early": s.ended_early,
         "status": s.status, "plant_note": s.plant_note,
     }  # fmt: skip

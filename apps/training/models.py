@@ -23,6 +23,8 @@ class Scenario(models.Model):
     feeders = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     der = models.CharField(max_length=64, blank=True)
     branch = models.CharField(max_length=16, blank=True)
+    tier = models.CharField(max_length=8, blank=True)  # segment_lost: the network tier
+    link = models.CharField(max_length=64, blank=True)  # link_lost: the DSO interface's name
     factor = models.FloatField(default=1.0)
     start_at = models.DateTimeField(db_index=True)
     duration_s = models.FloatField()
@@ -48,9 +50,15 @@ class Scenario(models.Model):
     def targets(self) -> set[str]:
         if self.feeders:
             return {f"feeder:{f}" for f in self.feeders}
-        return {f"der:{self.der}"} if self.der else {f"branch:{self.branch}"}
+        if self.der:
+            return {f"der:{self.der}"}
+        if self.tier:
+            return {f"tier:{self.tier}"}
+        return {f"link:{self.link}"} if self.link else {f"branch:{self.branch}"}
 
     def label(self) -> str:
-        where = ", ".join(self.feeders) or self.der or self.branch
+        where = (
+            ", ".join(self.feeders) or self.der or self.branch or self.link or f"the {self.tier.upper()} tier"
+        )
         extra = f" × {self.factor:g}" if self.kind in ("cloud", "load_step") else ""
         return f"{LABELS.get(self.kind, self.kind)} on {where}{extra}"

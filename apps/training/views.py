@@ -11,7 +11,8 @@ from django.views.decorators.http import require_POST
 
 from apps.der_registry.models import DER
 from apps.dms.models import Feeder
-from apps.standards.scenarios import DEFAULT_FACTOR, KINDS, LABELS
+from apps.ems.models import DsoEndpoint
+from apps.standards.scenarios import DEFAULT_FACTOR, KINDS, LABELS, NETWORK_TIERS
 from apps.training.actions import ScenarioError, do_end_scenario, do_start_scenario
 from apps.training.models import Scenario
 
@@ -35,6 +36,8 @@ def panel(request: HttpRequest) -> HttpResponse:
             "feeders": request.POST.getlist("feeders"),
             "der": request.POST.get("der", ""),
             "branch": request.POST.get("branch", ""),
+            "tier": request.POST.get("tier", ""),
+            "link": request.POST.get("link", ""),
             "factor": request.POST.get("factor") or None,
             "start_in_s": _minutes(request.POST.get("start_in_min"), 0.0),
             "duration_s": _minutes(request.POST.get("duration_min"), float("nan")),
@@ -51,6 +54,8 @@ def panel(request: HttpRequest) -> HttpResponse:
     context = {
         "kinds": [(k, LABELS[k]) for k in KINDS],
         "defaults": DEFAULT_FACTOR,
+        "tiers": NETWORK_TIERS,
+        "dsos": DsoEndpoint.objects.order_by("name").values_list("name", flat=True),
         "feeders": Feeder.objects.order_by("name").values_list("name", flat=True),
         "ders": DER.objects.filter(status="active").order_by("name").values_list("name", flat=True)[:2000],
         "scenarios": Scenario.objects.select_related("created_by")[:SHOWN],

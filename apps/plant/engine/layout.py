@@ -17,6 +17,7 @@ from apps.dms.engine.dnp3.points import DERLimits
 from apps.dms.engine.network import FeederImportError, Network
 from apps.plant.engine import shapes
 from apps.plant.engine.feeder import PlantDER
+from apps.standards.scenarios import NETWORK_TIERS
 
 MAX_LAYOUT_BYTES = 64 * 1024 * 1024
 
@@ -37,6 +38,7 @@ class DerSpec:
     feeder: str
     dnp3: Endpoint | None = None
     lfdi: str = ""
+    tier: str = ""  # the network tier its DNP3 link crosses (a relay the plant can cut); "" direct
 
 
 @dataclass(frozen=True)
@@ -172,4 +174,10 @@ def _der(x: Any, i: int, feeders: dict[str, FeederSpec]) -> DerSpec:
     der = PlantDER(name, bus, phases, _number(x, "array_kw", where, default=limits.p_max_kw), limits)
     lfdi = str(x.get("lfdi") or "").upper()
     # Neither: a DER the control room cannot reach; it follows the sky at unity power factor.
-    return DerSpec(der, feeder, _endpoint(x.get("dnp3"), where), lfdi)
+    dnp3 = _endpoint(x.get("dnp3"), where)
+    tier = str(x.get("tier") or "")
+    if tier and (tier not in NETWORK_TIERS or dnp3 is None):
+        raise LayoutError(
+            f"{where}: a tier is one of {', '.join(NETWORK_TIERS)}, for a DER reached over DNP3"
+        )
+    return DerSpec(der, feeder, dnp3, lfdi, tier)

@@ -5,7 +5,9 @@ and a target; while it is active its effect holds, and when it ends the plant go
 * `load_step`: chosen feeders' loads times `factor` (0.1 … 3);
 * `line_outage`: a transmission branch FROM-TO out of service;
 * `der_ignores`: a DER answers its set points and does nothing;
-* `der_trips`: a DER disconnects (produces nothing) until the event ends.
+* `der_trips`: a DER disconnects (produces nothing) until the event ends;
+* `segment_lost`: the DNP3 DERs behind one network tier (lan, wan, fan, nan) go silent;
+* `link_lost`: a DSO's EMS–DMS link, which the plant relays, goes silent.
 
 Exclusive: two events of one kind on one target may not overlap. Everything is checked against the
 plant's own layout, and a fault is explained in words."""
@@ -40,6 +42,8 @@ class Scenario:
     der: str = ""
     branch: str = ""
     factor: float = 1.0
+    tier: str = ""
+    link: str = ""
 
     @property
     def end_s(self) -> float:
@@ -50,6 +54,10 @@ class Scenario:
             return tuple(f"feeder:{f}" for f in self.feeders)
         if self.kind in DER_KINDS:
             return (f"der:{self.der}",)
+        if self.kind == "segment_lost":
+            return (f"tier:{self.tier}",)
+        if self.kind == "link_lost":
+            return (f"link:{self.link}",)
         return (f"branch:{self.branch}",)
 
     def active(self, now_s: float) -> bool:
@@ -63,6 +71,8 @@ class Known:
     feeders: frozenset[str]
     ders: frozenset[str]
     branches: frozenset[str]
+    tiers: frozenset[str] = frozenset()
+    links: frozenset[str] = frozenset()
 
 
 def _finite(doc: dict[str, Any], key: str, default: float | None = None) -> float:
@@ -72,8 +82,54 @@ def _finite(doc: dict[str, Any], key: str, default: float | None = None) -> floa
     return float(value)
 
 
+def _listed(name: str, known: frozenset[str], what: str) -> str:
+    if name not in known:
+        raise ScenarioError(f"the plant has no {what} {name!r} (here: {', '.join(sorted(known)) or 'none'})")
+    return name
+
+
+def _feeders(doc: dict[str, Any], known: Known) -> tuple[str, ...]:
+    raw = doc.get("feeders")
+    if not isinstance(raw, list) or not raw or not all(isinstance(f, str) for f in raw):
+        raise ScenarioError("name the feeders it covers: a non-empty list of feeder names")
+    unknown = sorted(set(raw) - known.feeders)
+    if unknown:
+        raise ScenarioError(f"the plant has no feeder {', '.join(unknown)}")
+    return tuple(sorted(set(raw)))
+
+
+def _target(kind: str, doc: dict[str, Any], known: Known) -> dict[str, Any]:
+    """What the event acts on, checked against what the plant has."""
+    if kind in FEEDER_KINDS:
+        return {"feeders": _feeders(doc, known)}
+    if kind in DER_KINDS:
+        der = str(doc.get("der") or "")
+        if der not in known.ders:
+            raise ScenarioError(f"the plant has no DER named {der!r}")
+        return {"der": der}
+    if kind == "segment_lost":
+        return {"tier": _listed(str(doc.get("tier") or ""), known.tiers, "DER behind the network tier")}
+    if kind == "link_lost":
+        return {"link": _listed(str(doc.get("link") or ""), known.links, "relayed EMS–DMS link")}
+    branch = str(doc.get("branch") or "")
+    if branch not in known.branches:
+        raise ScenarioError(f"the transmission case has no branch {branch!r} (write FROM-TO, e.g. 4-5)")
+    return {"branch": branch}
+
+
+def _factor(kind: str, doc: dict[str, Any]) -> float:
+    if kind not in FACTOR_RANGE:
+        return 1.0
+    low, high = FACTOR_RANGE[kind]
+    factor = _finite(doc, "factor", DEFAULT_FACTOR[kind])
+    if not low <= factor <= high:
+        raise ScenarioError(f"a {kind} factor is within {low:g} … {high:g}, not {factor:g}")
+    return factor
+
+
 def parse(doc: Any, ident: int, known: Known, now_s: float) -> Scenario:
-    """A scenario from its JSON form ({kind, start_s?, duration_s, feeders | der | branch, factor?})."""
+    """A scenario from its JSON form ({kind, start_s?, duration_s, feeders | der | branch | tier |
+    link, factor?})."""
     if not isinstance(doc, dict):
         raise ScenarioError("a scenario is a JSON object")
     kind = doc.get("kind")
@@ -83,31 +139,7 @@ def parse(doc: Any, ident: int, known: Known, now_s: float) -> Scenario:
     if not 0 < duration_s <= MAX_DURATION_S:
         raise ScenarioError(f"the duration must be more than 0 s and at most 7 days, not {duration_s:g} s")
     start_s = _finite(doc, "start_s", now_s)
-    feeders: tuple[str, ...] = ()
-    der = branch = ""
-    if kind in FEEDER_KINDS:
-        raw = doc.get("feeders")
-        if not isinstance(raw, list) or not raw or not all(isinstance(f, str) for f in raw):
-            raise ScenarioError("name the feeders it covers: a non-empty list of feeder names")
-        unknown = sorted(set(raw) - known.feeders)
-        if unknown:
-            raise ScenarioError(f"the plant has no feeder {', '.join(unknown)}")
-        feeders = tuple(sorted(set(raw)))
-    elif kind in DER_KINDS:
-        der = str(doc.get("der") or "")
-        if der not in known.ders:
-            raise ScenarioError(f"the plant has no DER named {der!r}")
-    else:
-        branch = str(doc.get("branch") or "")
-        if branch not in known.branches:
-            raise ScenarioError(f"the transmission case has no branch {branch!r} (write FROM-TO, e.g. 4-5)")
-    factor = 1.0
-    if kind in FACTOR_RANGE:
-        low, high = FACTOR_RANGE[kind]
-        factor = _finite(doc, "factor", DEFAULT_FACTOR[kind])
-        if not low <= factor <= high:
-            raise ScenarioError(f"a {kind} factor is within {low:g} … {high:g}, not {factor:g}")
-    return Scenario(ident, kind, start_s, duration_s, feeders, der, branch, factor)
+    return Scenario(ident, kind, start_s, duration_s, factor=_factor(kind, doc), **_target(kind, doc, known))
 
 
 @dataclass

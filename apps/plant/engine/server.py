@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from apps.dms.engine.dnp3.netem import TIERS, Tier, TierRelay
 from apps.dms.engine.dnp3.outstation import Outstation, OutstationChannel
 from apps.dms.engine.dnp3.points import DER, SUBSTATION_RTU, CommandRefused, Point
+from apps.dms.engine.dnp3.simulator import RELAY_OFFSET
 from apps.ems.engine.case import branch_names
 from apps.plant.engine.clock import STEP_S, PlantClock
 from apps.plant.engine.feeder import DerCommand, FeederPlant
@@ -61,7 +63,9 @@ class PlantServer:
         step_s: float = STEP_S,
         truth_path: Path | None = None,
         truth_every: int = 1,
+        links: dict[str, tuple[int, int]] | None = None,
     ) -> None:
+        """`links`: EMS–DMS links the plant relays, by DSO name: (port the EMS dials, the DMS's port)."""
         if not step_s > 0:
             raise ValueError(f"a plant step is a positive number of simulated seconds, not {step_s!r}")
         self.layout, self.clock, self.step_s, self.truth_path = layout, clock, step_s, truth_path
@@ -76,6 +80,8 @@ class PlantServer:
         self.rtus: dict[str, Outstation] = {}
         self.last: Truth | None = None
         self.book = Book()
+        self.links = links or {}
+        self.relays: dict[str, TierRelay] = {}  # "tier:NAME" for DER segments, "link:NAME" for links
         self._tripped: set[str] = set()
         self._sep2_handle: Any = None
         self._stop = threading.Event()
@@ -94,16 +100,25 @@ class PlantServer:
 
     def start(self, sep2: Sep2Clients | None = None) -> None:
         self.step()  # the first state before anyone connects: nothing reads zeros
+        behind: dict[str, set[tuple[int, int]]] = {}
         for spec in self.layout.ders:
             if spec.dnp3 is not None:
                 inverter = self.inverters[spec.der.name]
-                station = self._channel(spec.dnp3).add(spec.dnp3.address, DER, inverter.command)
+                where = spec.dnp3
+                if spec.tier:  # the outstation listens behind its tier's relay
+                    where = Endpoint(spec.dnp3.port + RELAY_OFFSET, spec.dnp3.address)
+                    behind.setdefault(spec.tier, set()).add((spec.dnp3.port, where.port))
+                station = self._channel(where).add(where.address, DER, inverter.command)
                 self.der_stations[spec.der.name] = station
         for name, feeder in self.layout.feeders.items():
             if feeder.rtu is not None:
                 self.rtus[name] = self._channel(feeder.rtu).add(
                     feeder.rtu.address, SUBSTATION_RTU, _rtu_refuses
                 )
+        for tier, pairs in behind.items():
+            self._relay(f"tier:{tier}", TIERS[tier], sorted(pairs))
+        for name, pair in self.links.items():
+            self._relay(f"link:{name}", TIERS["wan"], [pair])
         self.publish()
         if sep2 is not None and (sep2.count or sep2.aggregated):
             from apps.der_registry.engine.sep2 import simulator
@@ -114,6 +129,11 @@ class PlantServer:
         self._thread = threading.Thread(target=self._run, name="plant-steps", daemon=True)
         self._thread.start()
 
+    def _relay(self, key: str, tier: Tier, pairs: list[tuple[int, int]]) -> None:
+        relay = TierRelay(tier, pairs)
+        relay.start()
+        self.relays[key] = relay
+
     def _run(self) -> None:
         period_s = self.clock.wall_step_s(self.step_s)
         while not self._stop.wait(period_s):
@@ -123,7 +143,10 @@ class PlantServer:
     def known(self) -> Known:
         tr = self.plant.transmission
         branches = frozenset(branch_names(tr.net)) if tr is not None else frozenset()
-        return Known(frozenset(self.layout.feeders), frozenset(self.feeder_of), branches)
+        tiers = frozenset(d.tier for d in self.layout.ders if d.tier and d.dnp3)
+        return Known(
+            frozenset(self.layout.feeders), frozenset(self.feeder_of), branches, tiers, frozenset(self.links)
+        )
 
     def add_scenario(self, doc: Any, ident: int) -> Scenario:
         """A trainer's event (ScenarioError, nothing changed, if the plant cannot run it)."""
@@ -157,6 +180,9 @@ class PlantServer:
         for name, inverter in self.inverters.items():
             inverter.settings.ignores_set_points = name in ignoring
         self.sep2.ignoring = {lfdi for lfdi, name in self.sep2_lfdi.items() if name in ignoring}
+        cut = {f"tier:{s.tier}" for s in active if s.tier} | {f"link:{s.link}" for s in active if s.link}
+        for key, relay in self.relays.items():
+            relay.cut = key in cut
         for name in tripped ^ self._tripped:
             self._trip(name, name in tripped)
         self._tripped = tripped
@@ -200,6 +226,8 @@ class PlantServer:
             self._thread.join(timeout=10)
         if self._sep2_handle is not None:
             self._sep2_handle.stop()
+        for relay in self.relays.values():
+            relay.stop()
         for channel in self.channels.values():
             channel.close()
         self.channels.clear()

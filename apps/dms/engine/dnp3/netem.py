@@ -44,12 +44,15 @@ class TierRelay:
         self._start = time.monotonic()
         self._servers: list[asyncio.AbstractServer] = []
         self._writers: set[asyncio.StreamWriter] = set()
+        self.cut = False  # an outage held from outside (a trainer's scenario) until set back
 
     def start(self) -> None:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=10)
 
     def in_outage(self) -> bool:
+        if self.cut:
+            return True
         t = time.monotonic() - self._start
         return any(start <= t < start + dur for start, dur in self.tier.outages)
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.dms.models import Feeder
+from apps.standards.scenarios import NETWORK_TIERS
 
 RTU_ADDRESS = 10
 SKIES = ("clear", "cloudy")
@@ -65,6 +66,10 @@ class Command(BaseCommand):
             "--rtu-base-port", type=int, default=20700, help="RTU ports, one per feeder from here"
         )
         parser.add_argument(
+            "--tiers", choices=["none", "mixed"], default="none",
+            help="mixed: the DNP3 DERs' links cross the LAN, WAN, FAN and NAN tiers in turn (by port)",
+        )  # fmt: skip
+        parser.add_argument(
             "--cloudy", action="append", default=[], metavar="FEEDER", help="a cloudy day here"
         )
 
@@ -103,6 +108,12 @@ class Command(BaseCommand):
                 for d in f.ders.filter(status="active").select_related("feeder").order_by("name")
             ],
         }
+        if o["tiers"] == "mixed":
+            reached = sorted(
+                (d for d in doc["ders"] if "dnp3" in d), key=lambda d: (d["dnp3"]["port"], d["name"])
+            )
+            for i, d in enumerate(reached):
+                d["tier"] = NETWORK_TIERS[i % len(NETWORK_TIERS)]
         o["out"].parent.mkdir(parents=True, exist_ok=True)
         o["out"].write_text(json.dumps(doc))
         self.stdout.write(

@@ -19,6 +19,17 @@ from apps.plant.engine.layout import Layout, LayoutError
 from apps.plant.engine.server import PlantServer, Sep2Clients
 
 
+def link(text: str) -> tuple[str, int, int]:
+    """NAME=LISTEN:TARGET"""
+    name, _, ports = text.partition("=")
+    listen, _, target = ports.partition(":")
+    if not name or not listen.isdigit() or not target.isdigit():
+        raise ValueError(text)
+    if not (1024 <= int(listen) <= 65535 and 1024 <= int(target) <= 65535) or listen == target:
+        raise ValueError(text)
+    return name, int(listen), int(target)
+
+
 class Command(BaseCommand):
     help = __doc__ or ""
     requires_system_checks: list[str] = []
@@ -42,6 +53,10 @@ class Command(BaseCommand):
             "--control-port", type=int, metavar="P",
             help="serve the instructor API (scenarios) on 127.0.0.1:P; its token from CREST_PLANT_TOKEN",
         )  # fmt: skip
+        parser.add_argument(
+            "--link", type=link, action="append", default=[], metavar="NAME=LISTEN:TARGET",
+            help="relay DSO NAME's EMS–DMS link: the EMS dials LISTEN, the DMS serves TARGET (repeatable)",
+        )  # fmt: skip
         parser.add_argument("--sep2", type=int, default=0, metavar="M", help="IEEE 2030.5 device clients")
         parser.add_argument("--sep2-aggregated", type=int, default=0, metavar="K")
         parser.add_argument("--sep2-url", default="https://127.0.0.1:8443")
@@ -57,7 +72,8 @@ class Command(BaseCommand):
         clock = _clock(o, time.time())
         if o["truth"] is not None:
             o["truth"].parent.mkdir(parents=True, exist_ok=True)
-        server = PlantServer(layout, clock, o["step"], o["truth"], o["truth_every"])
+        links = {name: (listen, target) for name, listen, target in o["link"]}
+        server = PlantServer(layout, clock, o["step"], o["truth"], o["truth_every"], links)
         sep2 = Sep2Clients(o["sep2"], o["sep2_aggregated"], o["sep2_url"], o["sep2_certs"], o["sep2_poll"])
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

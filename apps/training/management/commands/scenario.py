@@ -24,6 +24,8 @@ class Command(BaseCommand):
         start.add_argument("--feeder", action="append", default=[], help="(repeatable) cloud, load_step")
         start.add_argument("--der", default="", help="der_ignores, der_trips")
         start.add_argument("--branch", default="", help="line_outage: FROM-TO of the case")
+        start.add_argument("--tier", default="", help="segment_lost: lan, wan, fan or nan")
+        start.add_argument("--link", default="", help="link_lost: the DSO interface's name")
         start.add_argument("--factor", help="cloud: share of the sun left; load_step: load multiplier")
         start.add_argument("--in", dest="start_in_s", default="0", help="seconds from now (default 0)")
         start.add_argument("--duration", dest="duration_s", required=True, help="seconds")
@@ -37,7 +39,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **o: Any) -> None:
         try:
             if o["what"] == "start":
-                doc = {k: o[k] for k in ("kind", "der", "branch", "factor", "start_in_s", "duration_s")}
+                keys = ("kind", "der", "branch", "tier", "link", "factor", "start_in_s", "duration_s")
+                doc = {k: o[k] for k in keys}
                 scenarios = [do_start_scenario(None, "cli", {**doc, "feeders": o["feeder"]})]
             elif o["what"] == "end":
                 scenarios = [do_end_scenario(None, "cli", o["id"])]
