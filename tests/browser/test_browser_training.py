@@ -35,9 +35,7 @@ def test_it_shows_a_trainers_scenario_on_the_operators_timeline_live(
     trainer.fill("#factor", "0.3")
     trainer.fill("#duration_min", "-5")
     trainer.click("button:has-text('Start scenario')")
-    expect(trainer.locator(".messages")).to_contain_text(
-        "Nothing was started: The duration must be between"
-    )
+    expect(trainer.locator(".messages")).to_contain_text("Nothing was started: The duration must be between")
     assert not Scenario.objects.exists()
     trainer.fill("#duration_min", "15")
     trainer.click("button:has-text('Start scenario')")

@@ -54,6 +54,9 @@ class DsoStatus:
     capability_interval_id: int | None = None
 
 
+SILENT = "no confirmation within the time allowed"
+
+
 class EmsDnp3Master:
     def __init__(self, options: MasterOptions | None = None) -> None:
         self.pool = MasterPool(options)
@@ -93,19 +96,17 @@ class EmsDnp3Master:
         ):
             future = link.operate(field_name, float(getattr(request, field_name)))
             done, _ = wait([future], timeout=timeout_s)
-            outcome = (
-                future.result() if done else CommandOutcome(False, "no confirmation within the time allowed")
-            )
+            outcome = future.result() if done else CommandOutcome(False, SILENT, answered=False)
             outcomes.append(outcome)
             if not outcome.ok:
-                return CommandOutcome(False, f"{field_name}: {outcome.reason}")
+                return CommandOutcome(False, f"{field_name}: {outcome.reason}", outcome.answered)
         return CommandOutcome(True)
 
     def ask_capability(self, name: str, interval_id: int, timeout_s: float = 15.0) -> CommandOutcome:
         """Ask the DMS for its range for `interval_id` (it publishes it with that id when done)."""
         future = self.pool.links[name].operate("capability_request", float(interval_id))
         done, _ = wait([future], timeout=timeout_s)
-        return future.result() if done else CommandOutcome(False, "no confirmation within the time allowed")
+        return future.result() if done else CommandOutcome(False, SILENT, answered=False)
 
     def poll(self, name: str) -> None:
         self.pool.links[name].integrity_poll()

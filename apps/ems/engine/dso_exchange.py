@@ -117,6 +117,10 @@ def exchange(
         outcome = master.send(o.name, o.request())
         if outcome.ok:
             waiting[o.name] = (o, time.time())
+        elif not outcome.answered:  # connected, then silence: the link is down as far as the EMS can tell
+            results[o.name] = Exchange(
+                o.name, error=f"no answer from the DSO's DMS over the link ({outcome.reason})"
+            )
         else:
             results[o.name] = Exchange(o.name, error=f"the DMS refused the request: {outcome.reason}")
     deadline = time.monotonic() + answer_timeout_s

@@ -32,6 +32,8 @@ class LinkEvent:
 class CommandOutcome:
     ok: bool
     reason: str = ""
+    # False when the outstation never answered (no link, a timeout): not a refusal, silence.
+    answered: bool = True
 
 
 @dataclass(frozen=True)
@@ -221,7 +223,8 @@ def _ms(seconds: float) -> Any:
 def _outcome(result: Any) -> CommandOutcome:
     """SUCCESS only when the task finished and every point reported SUCCESS (the confirmation)."""
     if result.summary != dnp3.TaskCompletion.SUCCESS:
-        return CommandOutcome(False, f"no confirmation: {result.summary.name.lower().replace('_', ' ')}")
+        reason = f"no confirmation: {result.summary.name.lower().replace('_', ' ')}"
+        return CommandOutcome(False, reason, answered=False)
     for point in result.to_list():
         if point.status != dnp3.CommandStatus.SUCCESS:
             return CommandOutcome(
