@@ -3,41 +3,19 @@ the plant's answer back on the scenario: taken, refused (in the plant's words) o
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
 
 from apps.training.actions import do_record_plant_answer, plant_doc
 from apps.training.models import Scenario
+from apps.training.plant_client import call
 from crest_web import task_names
-
-TIMEOUT_S = 5.0
 
 
 def _post(path: str, doc: dict[str, Any] | None) -> tuple[int, str]:
-    """(HTTP status, the plant's words); status 0 when the plant could not be reached."""
-    base = settings.CREST_PLANT_URL.rstrip("/")
-    if not base:
-        return 0, "no plant simulator is configured (CREST_PLANT_URL)"
-    request = urllib.request.Request(f"{base}{path}", data=json.dumps(doc or {}).encode(), method="POST")
-    request.add_header("Content-Type", "application/json")
-    if settings.CREST_PLANT_TOKEN:
-        request.add_header("Authorization", f"Bearer {settings.CREST_PLANT_TOKEN}")
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
-            return answer.status, ""
-    except urllib.error.HTTPError as exc:
-        try:
-            words = str(json.loads(exc.read() or b"{}").get("error", ""))
-        except (ValueError, AttributeError):
-            words = ""
-        return exc.code, words or f"the plant answered {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return 0, f"the plant simulator at {base} did not answer: {getattr(exc, 'reason', exc)}"
+    status, _, words = call("POST", path, doc)
+    return status, words
 
 
 @shared_task(name=task_names.TRAINING_DELIVER)

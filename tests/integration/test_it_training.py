@@ -82,6 +82,11 @@ def test_it_a_cloud_passage_reaches_the_plant_and_the_rtu_shows_the_pv_it_took(
         # The PV of six DERs (each ~10 kW at noon) is 90 % gone: the head draws tens of kW more.
         assert until(lambda: bool(readings) and readings[-1] > before + 20.0, step), (before, readings[-5:])
 
+        with override_settings(CREST_PLANT_URL=url, CREST_PLANT_TOKEN=TOKEN):
+            truth = client_for(admin_user).get("/training/truth/").content.decode()
+        assert '<h2 id="h-plant13">plant13</h2>' in truth and "Measured (RTU)" in truth
+        assert truth.count("kvar</td>") >= 6  # the feeder's six DERs, true beside measured
+        assert client_for(operator).get("/training/truth/").status_code == 403
         timeline = client_for(operator).get("/cycles/").content.decode()
         assert f'data-scenario="{scenario.pk}"' in timeline and "Cloud passage on plant13" in timeline
 
@@ -108,6 +113,8 @@ def test_it_a_plant_that_cannot_be_reached_or_refuses_is_said_to(
             "/api/training/scenarios/", start, content_type="application/json"
         )
         assert deliver(first.json()["id"]) == "undelivered"
+        page = client_for(admin_user).get("/training/truth/")
+        assert page.status_code == 200 and "did not answer" in page.content.decode()
     assert "did not answer" in Scenario.objects.get(pk=first.json()["id"]).plant_note
     with override_settings(CREST_PLANT_URL=url, CREST_PLANT_TOKEN="wrong"):
         second = client_for(admin_user).post(
