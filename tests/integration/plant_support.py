@@ -16,8 +16,8 @@ from tests.integration.dso_support import _manage, feeder
 PV = 6
 
 
-def plant_layout(tmp_path: Path) -> tuple[Path, int, int]:
-    """The layout file, the first DER's port and the RTU's port."""
+def plant_layout(tmp_path: Path, *extra: str) -> tuple[Path, int, int]:
+    """The layout file, the first DER's port and the RTU's port (`extra`: more export options)."""
     made = feeder("plant13", PV)
     first = ports(PV + 1)
     for i, der in enumerate(DER.objects.filter(feeder=made).order_by("name")):
@@ -26,7 +26,9 @@ def plant_layout(tmp_path: Path) -> tuple[Path, int, int]:
         )
     out = tmp_path / "layout.json"
     args = ["--out", str(out), "--feeder", "plant13", "--tie", "plant13:5"]
-    call_command("export_plant_layout", *args, "--rtu-base-port", str(first + PV), stdout=io.StringIO())
+    call_command(
+        "export_plant_layout", *args, "--rtu-base-port", str(first + PV), *extra, stdout=io.StringIO()
+    )
     return out, first, first + PV
 
 

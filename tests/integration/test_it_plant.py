@@ -9,6 +9,9 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from apps.dms.engine.dnp3.master import Endpoint, MasterOptions, MasterPool
 from apps.dms.engine.dnp3.points import DER as DER_POINTS
 from apps.dms.engine.dnp3.points import SUBSTATION_RTU
 from apps.dms.models import HeadMeasurement
+from crest_web.launcher import free_port
 from tests.integration.dnp3_support import until
 from tests.integration.dso_support import _end, _manage, feeder
 from tests.integration.plant_support import PV, plant_layout, start_plant
@@ -178,3 +182,41 @@ def test_it_the_gateway_refuses_a_bad_rtu_setting_in_words() -> None:
     with pytest.raises(CommandError, match="there is no feeder named 'elsewhere'"):
         call_command("run_dnp3_gateway", "--rtu", "elsewhere=127.0.0.1:20700", stdout=io.StringIO())
     assert not HeadMeasurement.objects.exists()
+
+
+def test_it_a_lost_segment_silences_only_the_ders_behind_its_tier(tmp_path: Path) -> None:
+    layout_path, first, _ = plant_layout(tmp_path, "--tiers", "mixed")  # by port: LAN, WAN, FAN, NAN, LAN, …
+    control = free_port()
+    proc = start_plant(layout_path, tmp_path, "--control-port", str(control))
+    pool = MasterPool(MASTER)
+    try:
+        lan, wan = (
+            pool.add(k, Endpoint("127.0.0.1", first + i, 10), DER_POINTS)
+            for i, k in enumerate(("lan", "wan"))
+        )
+        seen: dict[str, dict[str, float]] = {}
+        assert until(lambda: {"lan", "wan"} <= set(seen), lambda: values_of(pool, seen))
+        lost = {"id": 1, "kind": "segment_lost", "tier": "lan", "duration_s": 120}
+        assert instructor(control, "/scenarios", lost) == 201
+        time.sleep(2.0)  # the plant holds it from its next step (one a second here)
+        assert not lan.operate("q_set_kvar", 1.0).result(timeout=30).ok  # silence: no confirmation
+        assert wan.operate("q_set_kvar", 1.0).result(timeout=30).ok  # the WAN segment still answers
+        assert instructor(control, "/scenarios/1/end", {}) == 200
+        assert until(lambda: lan.operate("q_set_kvar", 1.0).result(timeout=30).ok, limit_s=30)
+        bad = {"id": 2, "kind": "segment_lost", "tier": "satellite", "duration_s": 60}
+        assert instructor(control, "/scenarios", bad) == 400
+    finally:
+        pool.close()
+        _end(proc)
+
+
+def instructor(port: int, path: str, doc: dict[str, Any]) -> int:
+    """POST to the plant's instructor API (no token configured here); the HTTP status."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=json.dumps(doc).encode(), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
