@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import time
 import urllib.error
@@ -205,6 +206,12 @@ def test_it_a_lost_segment_silences_only_the_ders_behind_its_tier(tmp_path: Path
         assert until(lambda: lan.operate("q_set_kvar", 1.0).result(timeout=30).ok, limit_s=30)
         bad = {"id": 2, "kind": "segment_lost", "tier": "satellite", "duration_s": 60}
         assert instructor(control, "/scenarios", bad) == 400
+        assert instructor(control, "/scenarios", {"kind": "cloud", "duration_s": 60}) == 400  # no id
+        assert instructor(control, "/scenarios", {**lost, "id": 1}) == 400  # its id is taken
+        assert instructor(control, "/nowhere", {}) == 404
+        with socket.create_connection(("127.0.0.1", control), timeout=5) as raw:  # junk, then a lie
+            raw.sendall(b"POST /scenarios HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n{")
+            assert b" 413 " in raw.recv(200)
     finally:
         pool.close()
         _end(proc)
