@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from apps.dms.engine.dnp3.inverter import der_readings
 from apps.dms.engine.dnp3.points import AO, BO, CommandRefused, Point
 from apps.plant.engine.feeder import DerCommand, DerReading, FeederReading, PlantDER
 
@@ -76,20 +77,8 @@ class PlantInverter:
             self._apply(self.der.name, self.settings.as_command())
 
     def measure(self, reading: DerReading | None) -> dict[str, float | bool]:
-        s = self.settings
         p_kw, q_kvar, v_pu = (reading.p_kw, reading.q_kvar, reading.v_pu) if reading else (0.0, 0.0, 1.0)
-        return {
-            "p_kw": p_kw,
-            "q_kvar": q_kvar,
-            "v_pu": v_pu,
-            "f_hz": NOMINAL_F_HZ,
-            "operating_state": 1.0 if s.connected else 0.0,
-            "p_limit_kw": s.p_limit_kw,
-            "q_set_kvar": s.q_set_kvar,
-            "connected": s.connected,
-            "p_limit_enabled": s.p_limit_enabled,
-            "q_set_enabled": s.q_set_enabled,
-        }
+        return der_readings(p_kw, q_kvar, v_pu, NOMINAL_F_HZ, self.settings)
 
 
 class PlantSep2Grid:

@@ -7,6 +7,7 @@ import math
 import random
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from apps.dms.engine.dnp3.points import AO, BO, DER, CommandRefused, DERLimits, Point
 
@@ -59,19 +60,32 @@ class SimulatedInverter:
     def measure(self) -> dict[str, float | bool]:
         with self._lock:
             p, q = self.output()
-            s = self.state
-            return {
-                "p_kw": p,
-                "q_kvar": q,
-                "v_pu": 1.0 + 0.02 * q / max(self.limits.s_max_kva, 1e-9) + self._rng.gauss(0, 0.002),
-                "f_hz": 60.0 + self._rng.gauss(0, 0.005),
-                "operating_state": 1.0 if s.connected else 0.0,
-                "p_limit_kw": s.p_limit_kw,
-                "q_set_kvar": s.q_set_kvar,
-                "connected": s.connected,
-                "p_limit_enabled": s.p_limit_enabled,
-                "q_set_enabled": s.q_set_enabled,
-            }
+            v = 1.0 + 0.02 * q / max(self.limits.s_max_kva, 1e-9) + self._rng.gauss(0, 0.002)
+            return der_readings(p, q, v, 60.0 + self._rng.gauss(0, 0.005), self.state)
+
+
+class Modes(Protocol):
+    p_limit_kw: float
+    q_set_kvar: float
+    p_limit_enabled: bool
+    q_set_enabled: bool
+    connected: bool
+
+
+def der_readings(p_kw: float, q_kvar: float, v_pu: float, f_hz: float, s: Modes) -> dict[str, float | bool]:
+    """A DER outstation's inputs (the DER point map) from what it delivers and the modes in force."""
+    return {
+        "p_kw": p_kw,
+        "q_kvar": q_kvar,
+        "v_pu": v_pu,
+        "f_hz": f_hz,
+        "operating_state": 1.0 if s.connected else 0.0,
+        "p_limit_kw": s.p_limit_kw,
+        "q_set_kvar": s.q_set_kvar,
+        "connected": s.connected,
+        "p_limit_enabled": s.p_limit_enabled,
+        "q_set_enabled": s.q_set_enabled,
+    }
 
 
 POINTS = DER
