@@ -152,8 +152,9 @@ def _secret(data_dir: Path, name: str) -> str:
     return path.read_text().strip()
 
 
-# The demo plant's layout (Procfile `plant`; its RTU ports are the ones the `dnp3` line reads).
-PLANT_LAYOUT = ("--tie", "ieee123:5", "--cloudy", "ieee123", "--rtu-base-port", "20700")
+# The demo plant's layout (Procfile `plant`; its RTU ports are the ones the `dnp3` line reads): the
+# DNP3 DERs' links cross a WAN the plant relays, so a trainer can take that segment away.
+PLANT_LAYOUT = ("--tie", "ieee123:5", "--cloudy", "ieee123", "--rtu-base-port", "20700", "--tiers", "wan")
 
 
 def _manage(*args: str) -> None:

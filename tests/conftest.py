@@ -181,3 +181,16 @@ def _end_stray_sessions(django_db_setup: None, django_db_blocker: Any) -> Any:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+# Files that mostly wait on wall-clock interval boundaries: started first, so their waits overlap
+# the rest of the suite on the other worker instead of trailing at the end (`make test`, -n 2).
+WAITING_FIRST = ("test_it_plant_loop.py", "test_it_cycle_run.py", "test_it_dispatch_approval.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return 0 if "/tests/faults/" in path else 1 if item.path.name in WAITING_FIRST else 2
+
+    items.sort(key=rank)  # stable: within a rank, the order pytest collected them in

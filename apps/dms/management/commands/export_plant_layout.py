@@ -66,8 +66,9 @@ class Command(BaseCommand):
             "--rtu-base-port", type=int, default=20700, help="RTU ports, one per feeder from here"
         )
         parser.add_argument(
-            "--tiers", choices=["none", "mixed"], default="none",
-            help="mixed: the DNP3 DERs' links cross the LAN, WAN, FAN and NAN tiers in turn (by port)",
+            "--tiers", choices=["none", "mixed", *NETWORK_TIERS], default="none",
+            help="the network tier the DNP3 DERs' links cross (a relay in the plant): one for all, or "
+            "mixed: LAN, WAN, FAN and NAN in turn by port (default none: direct)",
         )  # fmt: skip
         parser.add_argument(
             "--cloudy", action="append", default=[], metavar="FEEDER", help="a cloudy day here"
