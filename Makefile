@@ -36,7 +36,7 @@ imports: install
 	$(BIN)/lint-imports
 
 pytest: install browser-deps
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck imports pytest
 

@@ -180,7 +180,7 @@ class FeederPlant:
         src = -np.asarray(d.CktElement.Powers(), dtype=float)[:6]
         feeder_nodes = np.delete(mags, self._source_nodes)
         ders = {
-            name: DerReading(p, q, self._bus_v(self.ders[name]), available)
+            name: DerReading(p, q, self._bus_v(mags, self.ders[name]), available)
             for name, (p, q, available) in outputs.items()
         }
         return FeederReading(
@@ -198,8 +198,7 @@ class FeederPlant:
             loads=loads,
         )
 
-    def _bus_v(self, der: PlantDER) -> float:
-        mags = self.dss.Circuit.AllBusMagPu()
+    def _bus_v(self, mags: np.ndarray, der: PlantDER) -> float:
         return float(np.mean([mags[self._node_index[f"{der.bus}.{p}"]] for p in der.phases]))
 
 
