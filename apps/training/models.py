@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-from apps.standards.scenarios import KINDS, LABELS
+from apps.standards.scenarios import KINDS, LABELS, targets
 
 
 class Scenario(models.Model):
@@ -47,14 +47,8 @@ class Scenario(models.Model):
     def end_at(self) -> dt.datetime:
         return self.start_at + dt.timedelta(seconds=self.duration_s)
 
-    def targets(self) -> set[str]:
-        if self.feeders:
-            return {f"feeder:{f}" for f in self.feeders}
-        if self.der:
-            return {f"der:{self.der}"}
-        if self.tier:
-            return {f"tier:{self.tier}"}
-        return {f"link:{self.link}"} if self.link else {f"branch:{self.branch}"}
+    def targets(self) -> frozenset[str]:
+        return targets(self.kind, self.feeders, self.der, self.branch, self.tier, self.link)
 
     def label(self) -> str:
         where = (

@@ -25,6 +25,7 @@ from apps.standards.scenarios import (
     FEEDER_KINDS,
     KINDS,
     MAX_DURATION_S,
+    targets,
 )
 
 
@@ -49,16 +50,8 @@ class Scenario:
     def end_s(self) -> float:
         return self.start_s + self.duration_s
 
-    def targets(self) -> tuple[str, ...]:
-        if self.kind in FEEDER_KINDS:
-            return tuple(f"feeder:{f}" for f in self.feeders)
-        if self.kind in DER_KINDS:
-            return (f"der:{self.der}",)
-        if self.kind == "segment_lost":
-            return (f"tier:{self.tier}",)
-        if self.kind == "link_lost":
-            return (f"link:{self.link}",)
-        return (f"branch:{self.branch}",)
+    def targets(self) -> frozenset[str]:
+        return targets(self.kind, self.feeders, self.der, self.branch, self.tier, self.link)
 
     def active(self, now_s: float) -> bool:
         return self.start_s <= now_s < self.end_s
@@ -150,7 +143,7 @@ class Book:
 
     def add(self, scenario: Scenario) -> None:
         for other in self.scenarios.values():
-            clash = other.kind == scenario.kind and set(other.targets()) & set(scenario.targets())
+            clash = other.kind == scenario.kind and other.targets() & scenario.targets()
             if clash and other.start_s < scenario.end_s and scenario.start_s < other.end_s:
                 raise ScenarioError(
                     f"it overlaps scenario {other.id} ({other.kind} on {', '.join(sorted(clash))}); "
