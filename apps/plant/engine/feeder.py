@@ -87,9 +87,9 @@ def der_output(limits: DERLimits, available_kw: float, command: DerCommand) -> t
     as the field simulator's inverter, apps/dms/engine/dnp3/inverter.py)."""
     if not command.connected:
         return 0.0, 0.0
-    q = min(max(command.q_set_kvar, -limits.q_abs_max_kvar), limits.q_inj_max_kvar)
+    q = limits.held_q(command.q_set_kvar)
     q = math.copysign(min(abs(q), limits.s_max_kva), q)
-    p = min(max(available_kw, 0.0), limits.p_max_kw)
+    p = limits.held_p(available_kw)
     if command.p_limit_kw is not None:
         p = min(p, max(command.p_limit_kw, 0.0))
     return min(p, math.sqrt(max(limits.s_max_kva**2 - q * q, 0.0))), q

@@ -56,10 +56,10 @@ class PlantInverter:
         with self._lock:
             s, limits = self.settings, self.der.limits
             if point.kind is AO and point.name == "p_limit_kw":
-                s.p_limit_kw, s.p_limit_enabled = min(max(value, 0.0), limits.p_max_kw), True
+                s.p_limit_kw, s.p_limit_enabled = limits.held_p(value), True
                 in_force = s.p_limit_kw
             elif point.kind is AO and point.name == "q_set_kvar":
-                s.q_set_kvar = min(max(value, -limits.q_abs_max_kvar), limits.q_inj_max_kvar)
+                s.q_set_kvar = limits.held_q(value)
                 s.q_set_enabled, in_force = True, s.q_set_kvar
             elif point.kind is BO:
                 flag = "p_limit_enabled" if point.name == "p_limit_enable" else "q_set_enabled"
@@ -109,8 +109,7 @@ class PlantSep2Grid:
             return
         limits = der.limits
         p_limit = None if limit_pct >= 100.0 else max(limit_pct, 0.0) / 100.0 * limits.p_max_kw
-        q_kvar = 0.0 if target_var is None else target_var / 1e3
-        q_kvar = min(max(q_kvar, -limits.q_abs_max_kvar), limits.q_inj_max_kvar)
+        q_kvar = limits.held_q(0.0 if target_var is None else target_var / 1e3)
         self.following[lfdi] = DerCommand(p_limit, q_kvar, True)
         if lfdi not in self.tripped:
             self._apply(der.name, self.following[lfdi])

@@ -218,3 +218,11 @@ class DERLimits:
                 Point(AO, 1, name, "kvar", "", 1, -self.q_abs_max_kvar, self.q_inj_max_kvar), value
             )
         raise CommandRefused(f"{name} is not a set point of this DER")
+
+    def held_p(self, p_kw: float) -> float:
+        """A P held within the unit's rating (0 … P max): what an inverter that clamps delivers."""
+        return min(max(p_kw, 0.0), self.p_max_kw)
+
+    def held_q(self, q_kvar: float) -> float:
+        """A Q held within the unit's ratings (−Q abs max … +Q inj max)."""
+        return min(max(q_kvar, -self.q_abs_max_kvar), self.q_inj_max_kvar)
