@@ -135,13 +135,8 @@ class FeederPlant:
         """Each load's kW and kvar at this hour: its base times its class's curve and the load step."""
         home = shapes.residential(conditions.hour) * conditions.load_factor
         business = shapes.commercial(conditions.hour) * conditions.load_factor
-        return {
-            name: (
-                p * (business if name in self._commercial else home),
-                q * (business if name in self._commercial else home),
-            )
-            for name, (p, q) in self._base_loads.items()
-        }
+        level = {name: business if name in self._commercial else home for name in self._base_loads}
+        return {name: (p * level[name], q * level[name]) for name, (p, q) in self._base_loads.items()}
 
     @on_dss_thread
     def step(self, conditions: Conditions) -> FeederReading:

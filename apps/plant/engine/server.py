@@ -74,6 +74,7 @@ class PlantServer:
         self.feeder_of = {d.der.name: d.feeder for d in layout.ders}
         self.inverters = {d.der.name: PlantInverter(d.der, self.apply) for d in layout.ders if d.dnp3}
         self.sep2_lfdi = {d.lfdi: d.der.name for d in layout.ders if d.lfdi}
+        self.lfdi_of = {name: lfdi for lfdi, name in self.sep2_lfdi.items()}
         self.sep2 = PlantSep2Grid({d.lfdi: d.der for d in layout.ders if d.lfdi}, self.apply)
         self.channels: dict[int, OutstationChannel] = {}
         self.der_stations: dict[str, Outstation] = {}
@@ -191,7 +192,7 @@ class PlantServer:
         if der in self.inverters:
             self.inverters[der].trip(tripped)
             return
-        lfdi = next((k for k, v in self.sep2_lfdi.items() if v == der), "")
+        lfdi = self.lfdi_of.get(der, "")
         if lfdi:
             self.sep2.trip(lfdi, tripped)
         else:  # a DER the control room cannot reach
