@@ -131,7 +131,7 @@ def test_it_stopped_outstation_raises_a_comm_alarm_and_restarting_clears_it(
         alarm.refresh_from_db()
         assert alarm.cleared_at is not None
         assert list(
-            AuditRecord.objects.filter(object_id=str(alarm.pk))
+            AuditRecord.objects.filter(object_type="alarms.alarm", object_id=str(alarm.pk))
             .values_list("action", flat=True)
             .order_by("at")
         ) == [
