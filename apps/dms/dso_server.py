@@ -9,7 +9,8 @@ outstation answers with what the last run stored: achieved Q (of confirmed set p
 interval's range, and the DMS's own view — its feeder count, the request as it took it, the Q
 shortfall with its cause and the voltage violations left. A request the DMS cannot dispatch is
 answered with ``dms_healthy`` off and ``fallback_active`` on, the whole request as the shortfall ("not
-dispatched"), and raises a ``dispatch_refused`` alarm.
+dispatched"), and raises a ``dispatch_refused`` alarm. In automatic mode the request's substation
+voltage set point goes on to the feeder's substation RTU, when the gateway reads one (apps/dms/rtu.py).
 
 The outstation calls back on the DNP3 stack's threads; those callbacks only queue. Everything that
 touches the database runs in ``step``, on the gateway's one thread."""
@@ -32,6 +33,7 @@ from apps.dms.engine.dnp3.dms_outstation import DmsAnswer, DmsOutstation, EmsReq
 from apps.dms.engine.dnp3.ems_dms_frame import interface_total, per_feeder
 from apps.dms.engine.dnp3.stack import TlsFiles
 from apps.dms.models import DispatchRun, Feeder
+from apps.dms.rtu import RtuReader
 from apps.standards.timing import INTERVAL_S
 
 log = logging.getLogger(__name__)
@@ -73,8 +75,9 @@ def parse_feeder(text: str) -> tuple[str, int]:
 
 
 class DsoServer:
-    def __init__(self, config: DsoConfig, tls: TlsFiles | None = None) -> None:
-        self.config = config
+    def __init__(self, config: DsoConfig, tls: TlsFiles | None = None, rtu: RtuReader | None = None) -> None:
+        """`rtu`: the feeder's substation RTU, where the EMS's voltage set point goes (automatic mode)."""
+        self.config, self.rtu = config, rtu
         self.inbox: queue.SimpleQueue[EmsRequest | str] = queue.SimpleQueue()
         # first dispatch run id → the EMS request it works on (interval, Q asked as a wire total, runs)
         self.pending: dict[int, Waiting] = {}
@@ -148,6 +151,9 @@ class DsoServer:
         except DispatchError as exc:
             self._refused(interval, str(exc), request.q_request_kvar)
             return
+        if self.rtu is not None and mode == Feeder.Mode.AUTOMATIC:  # the EMS's control output
+            assert request.v_set_pu is not None  # a request without one was refused above
+            self.rtu.set_voltage(request.v_set_pu)
         self.pending[run.pk] = Waiting(interval, request.q_request_kvar, deadlines, [Round(run.pk)])
         self.last_request, self.last_request_s = request, time.time()
         do_clear_alarm(

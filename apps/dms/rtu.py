@@ -1,20 +1,29 @@
 """The substation RTUs the DMS reads (docs/protocols/dnp3-substation-rtu.md): one DNP3 master link
 per feeder's RTU in the gateway's pool; its feeder-head P, Q and V are recorded as the feeder's head
 reading (apps/dms/head.py, source "rtu") at most every `record_s`, so the cycle's collect and the
-DMS's load allocation work from what the substation measured."""
+DMS's load allocation work from what the substation measured.
+
+The RTU also carries the one control the EMS sends into the distribution substation: the voltage set
+point of the tap changer's controller. The DMS writes the EMS's `v_set_pu` there when it dispatches
+an EMS request on the feeder (apps/dms/dso_server.py), so the substation holds the voltage the DMS
+solved its dispatch at. An RTU that does not answer raises a communication alarm on the feeder,
+cleared by the next write it confirms; a refused value is logged with the RTU's reason."""
 
 from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from apps.dms.engine.dnp3.master import Endpoint, LinkEvent, MasterPool
+from apps.alarms.actions import do_clear_alarm, do_raise_alarm
+from apps.dms.engine.dnp3.master import CommandOutcome, Endpoint, LinkEvent, MasterLink, MasterPool
 from apps.dms.engine.dnp3.points import SUBSTATION_RTU
 from apps.dms.head import HeadError, do_record_head_measurement
 
 log = logging.getLogger(__name__)
 SOURCE = "rtu"
+COMM = "comm_failure"
 NEEDED = ("p_kw", "q_kvar", "v_pu")
 _SPEC = re.compile(r"^(?P<feeder>[^=\s]+)=(?P<host>[^:\s]+):(?P<port>\d+)(?::(?P<address>\d+))?$")
 
@@ -39,13 +48,20 @@ class RtuReader:
     values: dict[str, float] = field(default_factory=dict)
     recorded_at: float = 0.0
     fresh: bool = False
+    link: MasterLink | None = None
+    writing: tuple[float, Future[CommandOutcome]] | None = None  # the set point on its way, its outcome
 
     @property
     def key(self) -> str:
         return f"rtu:{self.feeder}"
 
     def attach(self, pool: MasterPool, endpoint: Endpoint) -> None:
-        pool.add(self.key, endpoint, SUBSTATION_RTU)
+        self.link = pool.add(self.key, endpoint, SUBSTATION_RTU)
+
+    def set_voltage(self, v_pu: float) -> None:
+        """Write the tap changer controller's voltage set point; `step` looks at how it went."""
+        if self.link is not None:
+            self.writing = (v_pu, self.link.operate("v_set_pu", v_pu))
 
     def on_event(self, event: LinkEvent) -> bool:
         """Fold an event of this RTU's link; False when it is another link's."""
@@ -57,6 +73,7 @@ class RtuReader:
         return True
 
     def step(self, now: float) -> None:
+        self._written()
         if (
             not self.fresh
             or now - self.recorded_at < self.record_s
@@ -69,3 +86,25 @@ class RtuReader:
             do_record_head_measurement(None, SOURCE, self.feeder, reading)
         except HeadError as exc:  # an RTU reporting nonsense: store nothing, say so
             log.warning("RTU reading of %s refused: %s", self.feeder, exc)
+
+    def _written(self) -> None:
+        if self.writing is None or not self.writing[1].done():
+            return
+        (v_pu, future), self.writing = self.writing, None
+        outcome = future.result()
+        label = f"{self.feeder} substation RTU"
+        if outcome.ok:
+            do_clear_alarm(
+                None, "system", kind=COMM, source_type="rtu", source_id=self.feeder,
+                note=f"{label} took the voltage set point {v_pu:.4f} pu",
+            )  # fmt: skip
+        elif outcome.answered:
+            log.warning("%s refused the voltage set point %.4f pu: %s", label, v_pu, outcome.reason)
+        else:
+            do_raise_alarm(
+                None, "system", kind=COMM, source_type="rtu", source_id=self.feeder, source_label=label,
+                message=(
+                    f"{label} did not confirm the voltage set point {v_pu:.4f} pu ({outcome.reason}): "
+                    "the substation may not hold the voltage the dispatch was solved at."
+                ),
+            )  # fmt: skip

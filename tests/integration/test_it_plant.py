@@ -25,6 +25,7 @@ from apps.dms.engine.dnp3.master import Endpoint, MasterOptions, MasterPool
 from apps.dms.engine.dnp3.points import DER as DER_POINTS
 from apps.dms.engine.dnp3.points import SUBSTATION_RTU
 from apps.dms.models import HeadMeasurement
+from apps.plant.engine.ltc import BANDWIDTH_PU
 from crest_web.launcher import free_port
 from tests.integration.dnp3_support import until
 from tests.integration.dso_support import _end, _manage, feeder
@@ -91,8 +92,13 @@ def test_it_the_rtu_reports_the_head_the_plant_recorded(
             lambda: {"p_kw", "q_kvar", "v_pu"} <= set(seen.get("rtu", {})), lambda: values_of(pool, seen)
         )
         read = dict(seen["rtu"])
-        outcome = pool.links["rtu"].operate("tap", 3).result(timeout=10)
-        assert not outcome.ok  # an RTU takes no commands
+        link = pool.links["rtu"]
+        assert not link.operate("tap", 3).result(timeout=10).ok  # not an output: nobody moves a tap
+        refused = link.operate("v_set_pu", 1.3).result(timeout=10)
+        assert refused.answered and not refused.ok  # outside 0.9–1.1 pu: the controller keeps its own
+        time.sleep(1.5)  # a step or so: the set point in force is still the one it started with
+        values_of(pool, seen)
+        assert seen["rtu"]["v_set_pu"] == pytest.approx(read["v_set_pu"], abs=1e-4)
     finally:
         pool.close()
     records = [
@@ -105,6 +111,28 @@ def test_it_the_rtu_reports_the_head_the_plant_recorded(
         for r in records
     ), (read, records[-3:])  # the RTU's reading is one of the plant's true states, to its resolution
     assert read["breaker_closed"] == 1.0 and records[-1]["converged"]
+
+
+@pytest.mark.usefixtures("plant")
+def test_it_the_substation_tap_changer_holds_the_voltage_set_point_written_to_the_rtu(
+    layout: tuple[Path, int, int],
+) -> None:
+    """The EMS's voltage set point reaches the substation through the RTU (AO 0): the tap changer's
+    controller steps the taps until the bus is inside its ±1 V band (on 120 V) around it."""
+    pool = MasterPool(MASTER)
+    seen: dict[str, dict[str, float]] = {}
+    try:
+        link = pool.add("rtu", Endpoint("127.0.0.1", layout[2], 10), SUBSTATION_RTU)
+        assert until(lambda: {"v_pu", "tap"} <= set(seen.get("rtu", {})), lambda: values_of(pool, seen))
+        before = dict(seen["rtu"])
+        wanted = round(before["v_pu"] + 0.03, 4)  # about five steps of 5/8 %
+        assert link.operate("v_set_pu", wanted).result(timeout=10).ok
+        in_band = lambda: abs(seen["rtu"]["v_pu"] - wanted) <= BANDWIDTH_PU / 2  # noqa: E731
+        assert until(in_band, lambda: values_of(pool, seen), limit_s=30), (before, seen["rtu"])
+        assert seen["rtu"]["v_set_pu"] == pytest.approx(wanted, abs=1e-4)
+        assert seen["rtu"]["tap"] - before["tap"] >= 4  # raised, a step at a time
+    finally:
+        pool.close()
 
 
 def test_it_refuses_a_layout_it_cannot_simulate_in_words(

@@ -1,12 +1,14 @@
 """One feeder of the plant: its imported network compiled once into an OpenDSS context of its own,
 then solved every step with the loads of the hour, the PV the sky allows and the set points each DER
 actually accepted. What it publishes is what meters on that feeder would read: the feeder head's P,
-Q and V, the tap of its regulator, and each DER's P, Q and the voltage at its own bus.
+Q and V, and each DER's P, Q and the voltage at its own bus.
 
 The network is written out by the DMS engine's exporter (the model as imported, regulator taps as
 solved at import, no control loop); every load follows a residential or a commercial daily curve
 (a fixed share of the loads, picked by name, is commercial) and every DER is an OpenDSS Generator,
-model 1, at its own phases — the same convention as apps/dms/engine/opendss_pf.py."""
+model 1, at its own phases — the same convention as apps/dms/engine/opendss_pf.py. The substation's
+tap changer sits upstream, in the plant (apps/plant/engine/ltc.py): the feeder is solved at the
+source voltage it delivers."""
 
 from __future__ import annotations
 
@@ -72,13 +74,14 @@ class FeederReading:
     p_kw: float
     q_kvar: float
     v_pu: float
-    tap: int
     v_min_pu: float
     v_max_pu: float
     demand_p_kw: float
     demand_q_kvar: float
     ders: dict[str, DerReading] = field(default_factory=dict)
     loads: dict[str, tuple[float, float]] = field(default_factory=dict)  # name → (kW, kvar) applied
+    tap: int = 0  # the substation tap changer's step in force (apps/plant/engine/ltc.py)
+    v_set_pu: float | None = None  # its controller's voltage set point
 
 
 def der_output(limits: DERLimits, available_kw: float, command: DerCommand) -> tuple[float, float]:
@@ -124,7 +127,6 @@ class FeederPlant:
         nodes = [n.lower() for n in self.dss.Circuit.AllNodeNames()]
         self._node_index = {n: i for i, n in enumerate(nodes)}
         self._source_nodes = [self._node_index[f"{net.source_bus}.{p}"] for p in (1, 2, 3)]
-        self._tap_of = _head_regulator(net)
 
     def command(self, der: str, command: DerCommand) -> None:
         if der not in self.ders:
@@ -184,7 +186,6 @@ class FeederPlant:
             p_kw=float(src[0::2].sum()),
             q_kvar=float(src[1::2].sum()),
             v_pu=float(mags[self._source_nodes].mean()),
-            tap=self._tap_of,
             v_min_pu=float(feeder_nodes.min()),
             v_max_pu=float(feeder_nodes.max()),
             demand_p_kw=sum(p for p, _ in loads.values()),
@@ -205,14 +206,3 @@ def _generator_command(net: Network, dss_name: str, der: PlantDER) -> str:
         f"new generator.{dss_name} bus1={nodes} phases={len(der.phases)} kv={kv!r} kw=0 kvar=0 "
         f"kva={der.limits.s_max_kva!r} model=1 vminpu=0.5 vmaxpu=2.0"
     )
-
-
-def _head_regulator(net: Network) -> int:
-    """The tap step (−16 … +16 on a 32-step regulator) of the feeder-head transformer or the first
-    regulator, as imported: the plant runs no tap control, so it reports the tap it holds."""
-    head = next((t for t in net.transformers if t.is_feeder_head), None)
-    head = head or next((t for t in net.transformers if t.is_regulator), None)
-    if head is None:
-        return 0
-    step = (head.tap_max - head.tap_min) / head.num_taps
-    return round((float(np.mean(head.tap)) - 1.0) / step) if step > 0 else 0

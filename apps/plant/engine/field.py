@@ -136,5 +136,6 @@ def rtu_values(reading: FeederReading, breaker_closed: bool = True) -> dict[str,
         "tap": float(reading.tap),
         "v_min_pu": reading.v_min_pu,
         "v_max_pu": reading.v_max_pu,
+        "v_set_pu": reading.v_set_pu if reading.v_set_pu is not None else reading.v_pu,
         "breaker_closed": breaker_closed,
     }

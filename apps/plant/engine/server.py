@@ -5,6 +5,7 @@ is appended to a JSON-lines file, so what happened can be set beside what the co
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -36,10 +37,6 @@ class Sep2Clients:
     base_url: str
     cert_dir: Path
     poll_s: float | None = None
-
-
-def _rtu_refuses(point: Point, value: float) -> float:
-    raise CommandRefused(f"an RTU takes no commands ({point.name})")
 
 
 def build_plant(layout: Layout) -> Plant:
@@ -93,6 +90,17 @@ class PlantServer:
         """A set point a device accepted reaches the plant (at its next step)."""
         self.plant.feeders[self.feeder_of[der]].command(der, command)
 
+    def rtu_command(self, feeder: str, point: Point, value: float) -> float:
+        """Outstation callback of a feeder's RTU: the tap changer's voltage set point, in force from
+        the next step; the value in force."""
+        if point.name != "v_set_pu":
+            raise CommandRefused(f"{point.name} cannot be commanded")
+        with self._lock:
+            try:
+                return self.plant.set_voltage(feeder, value)
+            except ValueError as exc:
+                raise CommandRefused(str(exc)) from exc
+
     def _channel(self, endpoint: Endpoint) -> OutstationChannel:
         channel = self.channels.get(endpoint.port)
         if channel is None:
@@ -114,7 +122,7 @@ class PlantServer:
         for name, feeder in self.layout.feeders.items():
             if feeder.rtu is not None:
                 self.rtus[name] = self._channel(feeder.rtu).add(
-                    feeder.rtu.address, SUBSTATION_RTU, _rtu_refuses
+                    feeder.rtu.address, SUBSTATION_RTU, functools.partial(self.rtu_command, name)
                 )
         for tier, pairs in behind.items():
             self._relay(f"tier:{tier}", TIERS[tier], sorted(pairs))

@@ -178,18 +178,21 @@ DER = PointMap(
     ),
 )
 
-# DMS (master) ← substation RTU (outstation), one per feeder: what the feeder-head meter and the
-# regulator's controller read (docs/protocols/dnp3-substation-rtu.md). Read-only: no outputs.
+# DMS (master) ↔ substation RTU (outstation), one per feeder: what the feeder-head meter and the
+# tap changer's controller read, and the controller's voltage set point, the one output
+# (docs/protocols/dnp3-substation-rtu.md).
 SUBSTATION_RTU = PointMap(
     "substation-rtu",
     (
         Point(AI, 0, "p_kw", "kW", "Feeder-head active power drawn from the transmission side", 10),
         Point(AI, 1, "q_kvar", "kvar", "Feeder-head reactive power drawn", 10),
         Point(AI, 2, "v_pu", "pu", "Voltage at the substation bus, mean of the phases", 10000),
-        Point(AI, 3, "tap", "-", "Tap position of the feeder-head regulator (−16 … +16)", 1),
+        Point(AI, 3, "tap", "-", "Tap position of the substation tap changer (−16 … +16)", 1),
         Point(AI, 4, "v_min_pu", "pu", "Lowest feeder voltage the RTU's line sensors report", 10000),
         Point(AI, 5, "v_max_pu", "pu", "Highest feeder voltage the RTU's line sensors report", 10000),
+        Point(AI, 6, "v_set_pu", "pu", "Tap changer controller's voltage set point in force", 10000),
         Point(BI, 0, "breaker_closed", "-", "Feeder breaker closed"),
+        Point(AO, 0, "v_set_pu", "pu", "Tap changer controller's voltage set point", 1, 0.9, 1.1),
     ),
 )
 

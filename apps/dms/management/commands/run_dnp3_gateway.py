@@ -141,7 +141,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         if dso is not None:
             try:
-                gateway.dso_servers.append(DsoServer(dso, tls_files(opts["ems_tls_dir"], "outstation")))
+                rtu = next((r for r in gateway.rtus if r.feeder == dso.feeder), None)
+                gateway.dso_servers.append(DsoServer(dso, tls_files(opts["ems_tls_dir"], "outstation"), rtu))
             except (OSError, RuntimeError) as exc:
                 gateway.close()
                 shutdown_manager()
