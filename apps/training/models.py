@@ -47,6 +47,20 @@ class Scenario(models.Model):
     def end_at(self) -> dt.datetime:
         return self.start_at + dt.timedelta(seconds=self.duration_s)
 
+    def phase(self, now: dt.datetime) -> str:
+        """Where it stands by the clock: "scheduled", "active" or "over"; "none" for one the plant
+        never took (refused, not reached)."""
+        if self.status not in (self.Status.QUEUED, self.Status.RUNNING):
+            return "none"
+        if now < self.start_at:
+            return "scheduled"
+        return "active" if now < self.end_at else "over"
+
+    def next_change(self, now: dt.datetime) -> dt.datetime | None:
+        """When its phase changes next by the clock alone (None: it will not)."""
+        phase = self.phase(now)
+        return self.start_at if phase == "scheduled" else self.end_at if phase == "active" else None
+
     def targets(self) -> frozenset[str]:
         return targets(self.kind, self.feeders, self.der, self.branch, self.tier, self.link)
 

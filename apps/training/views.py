@@ -1,5 +1,7 @@
 """The trainer's panel (admins): start a scenario in the plant simulator, end one, see what the plant
-said. The cycle timeline shows each as a marker (apps/cycle/views.py)."""
+said and where each stands by the clock. The list follows live (`?fragment=1`, fetched by
+frontend/static/js/live.js on every scenario event and when a scenario starts or ends by the clock).
+The cycle timeline shows each as a marker (apps/cycle/views.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.der_registry.models import DER
@@ -51,14 +54,23 @@ def panel(request: HttpRequest) -> HttpResponse:
                 request, f"Scenario {scenario.pk} ({scenario.label()}) is on its way to the plant."
             )
             return redirect("training:panel")
+    scenarios = list(Scenario.objects.select_related("created_by")[:SHOWN])
+    now = timezone.now()
+    changes = [c for c in (s.next_change(now) for s in scenarios) if c is not None]
+    listing = {
+        "rows": [(s, s.phase(now)) for s in scenarios],
+        "next_change_ms": int(min(changes).timestamp() * 1000) if changes else "",
+    }
+    if request.method == "GET" and request.GET.get("fragment"):  # the live refresh of the list
+        return render(request, "training/_scenarios.html", listing)
     context = {
+        **listing,
         "kinds": [(k, LABELS[k]) for k in KINDS],
         "defaults": DEFAULT_FACTOR,
         "tiers": NETWORK_TIERS,
         "dsos": DsoEndpoint.objects.order_by("name").values_list("name", flat=True),
         "feeders": Feeder.objects.order_by("name").values_list("name", flat=True),
         "ders": DER.objects.filter(status="active").order_by("name").values_list("name", flat=True)[:2000],
-        "scenarios": Scenario.objects.select_related("created_by")[:SHOWN],
         "posted": request.POST if request.method == "POST" else {},
         "posted_feeders": request.POST.getlist("feeders") if request.method == "POST" else [],
     }

@@ -129,6 +129,26 @@ function followCycle(event, p) {
   }, 300);
 }
 
+// The trainer's scenario list follows its scenarios: redrawn on every scenario event, and when the
+// next one starts or ends by the clock (no event marks that moment).
+let scenarioTimer = null;
+async function followScenarios() {
+  const list = document.querySelector("[data-live-scenarios]");
+  if (!list) return;
+  clearTimeout(scenarioTimer);
+  const url = new URL(location.href);
+  url.search = "?fragment=1";
+  const response = await fetch(url, { headers: { "X-Requested-With": "fetch" } });
+  if (response.ok) list.innerHTML = await response.text();
+  scheduleScenarios();
+}
+function scheduleScenarios() {
+  const table = document.querySelector("[data-live-scenarios] [data-next-change]");
+  const at = table ? Number(table.dataset.nextChange) : 0;
+  if (at) scenarioTimer = setTimeout(followScenarios, Math.max(at - Date.now(), 0) + 1000);
+}
+scheduleScenarios();
+
 // A form marked data-busy shows it is working and is not sent twice (a second dispatch, say).
 document.addEventListener("submit", (ev) => {
   const form = ev.target;
@@ -170,6 +190,7 @@ function connect(delayMs) {
     const p = msg.payload || {};
     if (msg.event === "study.progress") { followStudy(p); return; }
     if (msg.event === "dispatch.run") { followDispatch(p); return; }
+    if (msg.event === "cycle.scenario") followScenarios();
     if (msg.event && (msg.event.startsWith("cycle.") || msg.event.startsWith("stage."))) followCycle(msg.event, p);
     if (msg.event && msg.event.startsWith("ems.")) followEmsRun(msg.event, p);
     if (msg.topic === "alarms") { followAlarms(); followAlarmCounts(p.counts); }
