@@ -22,7 +22,7 @@ FIXTURE = Path(__file__).resolve().parents[2] / "apps" / "dms" / "fixtures" / "i
 RATINGS = {"p_max_kw": 100.0, "q_inj_max_kvar": 44.0, "q_abs_max_kvar": 44.0, "s_max_kva": 110.0}
 
 
-def layout() -> Layout:
+def layout(sep2_tier: str = "") -> Layout:
     model = json.loads(FIXTURE.read_text())
     ders: list[dict[str, Any]] = [
         {
@@ -33,7 +33,15 @@ def layout() -> Layout:
             **RATINGS,
             "dnp3": {"port": 30000, "address": 1},
         },
-        {"name": "pv-b", "feeder": "ieee13", "bus": "692", "phases": [1, 2, 3], **RATINGS, "lfdi": "AB" * 20},
+        {
+            "name": "pv-b",
+            "feeder": "ieee13",
+            "bus": "692",
+            "phases": [1, 2, 3],
+            **RATINGS,
+            "lfdi": "AB" * 20,
+            "tier": sep2_tier,
+        },
     ]
     feeder = {"model": model, "tie_bus": 5, "rtu": {"port": 30001, "address": 10}}
     return Layout.from_doc({"case": "case9", "feeders": [feeder], "ders": ders})
@@ -126,3 +134,18 @@ def test_two_of_a_kind_on_one_target_may_not_overlap(plant: PlantServer) -> None
     with pytest.raises(ScenarioError, match="scenario 3 exists already"):
         scenario(plant, 3, kind="der_trips", der="pv-a")
     assert sorted(plant.book.scenarios) == [1, 3, 4]
+
+
+def test_a_lost_segment_cuts_the_2030_5_devices_behind_it_until_it_ends() -> None:
+    plant = PlantServer(layout(sep2_tier="fan"), PlantClock.from_hour(time.time(), 12.0))
+    lfdi = "AB" * 20
+    plant.step()
+    assert plant.sep2.reachable(lfdi)
+    scenario(plant, 7, kind="segment_lost", tier="fan")
+    plant.step()
+    assert not plant.sep2.reachable(lfdi)  # its client neither polls nor posts
+    plant.end_scenario(7)
+    plant.step()
+    assert plant.sep2.reachable(lfdi)
+    with pytest.raises(ScenarioError, match="network tier"):  # no DER of this layout sits behind LAN
+        scenario(plant, 8, kind="segment_lost", tier="lan")

@@ -1,8 +1,9 @@
 """The demo's field protocols as `make demo` runs them: the demo registry pointed at the field
 devices, its plant layout exported, then `run_sep2_server`, `run_dnp3_gateway` and `run_plant` (the
 grid simulator serving the DNP3 DERs and running the 2030.5 clients) as subprocesses on loopback
-(free ports) against the test database. Monitoring must arrive over DNP3, over 2030.5
-from a device and from behind the aggregator, and set points must be acknowledged by the devices."""
+(free ports) against the test database. Monitoring must arrive over DNP3, over 2030.5 from a device
+and from behind the aggregator, and set points must be acknowledged by the devices. A trainer's
+lost segment silences the 2030.5 devices behind it until it ends."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import functools
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,7 @@ from apps.der_registry.models import (
 from crest_web.env import database_url_with_name
 from crest_web.launcher import free_port
 from tests.integration.dnp3_support import ports, until
+from tests.integration.test_it_plant import instructor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +56,7 @@ class Field:
     dnp3: list[DER]
     sep2: list[DER]
     aggregated: list[DER]
+    control: int  # the plant's instructor API port
 
 
 def manage(*args: str) -> subprocess.Popen[bytes]:
@@ -89,8 +93,11 @@ def field(tmp_path: Path) -> Iterator[Field]:
     url = f"https://127.0.0.1:{sep2_port}"
     layout = tmp_path / "layout.json"
     call_command(
-        "export_plant_layout", "--out", str(layout), "--feeder", "ieee123", "--rtu-base-port", str(rtu_port())
-    )
+        "export_plant_layout", "--out", str(layout), "--feeder", "ieee123",
+        "--rtu-base-port", str(rtu_port()),
+        "--tiers", "fan",  # every DER's link crosses a field area network the trainer can cut
+    )  # fmt: skip
+    control = free_port()
     procs = [
         manage(
             "run_sep2_server",
@@ -104,6 +111,7 @@ def field(tmp_path: Path) -> Iterator[Field]:
             *("--layout", str(layout), "--ratio", "10", "--start-hour", "11"),  # the sun is up
             *("--sep2", str(SIM_SEP2), "--sep2-aggregated", str(SIM_AGGREGATED)),
             *("--sep2-url", url, "--sep2-certs", str(certs), "--sep2-poll", "1"),
+            *("--control-port", str(control)),
         ),
     ]
     demo = DER.objects.filter(status="active").order_by("serial_number")
@@ -112,6 +120,7 @@ def field(tmp_path: Path) -> Iterator[Field]:
         list(demo.filter(comm_path="dnp3_direct")),
         [d for d in demo.filter(comm_path="sep2_direct") if d.lfdi in _sim_lfdis(certs)],
         list(demo.filter(comm_path="via_aggregator", lfdi__in=_aggregated_lfdis())),
+        control,
     )
     errors = [stop(p) for p in procs]
     print("\n".join(e for e in errors if e))  # shown when the test failed
@@ -219,6 +228,17 @@ def test_it_the_demo_field_reports_and_follows_set_points_over_dnp3_and_2030_5(f
     statuses = [SetPoint.objects.get(pk=sp.pk).status for sp in stand_in]
     assert statuses == ["acknowledged"] * 3 + ["issued"]
     assert SetPoint.objects.get(pk=sps[0].pk).status == "acknowledged"  # protocol DERs: their own
+
+    # The trainer cuts the field area network: the 2030.5 devices behind it go silent (no poll, no
+    # reading) until the scenario ends, and then report again by themselves.
+    lost = {"id": 1, "kind": "segment_lost", "tier": "fan", "duration_s": 600}
+    assert instructor(field.control, "/scenarios", lost) == 201
+    time.sleep(3.0)  # the plant holds it from its next step (one a second); a poll under way ends
+    cut_at = timezone.now()
+    time.sleep(5.0)  # five of the devices' poll periods
+    assert not MonitoringSample.objects.filter(der__in=[device, behind], t__gt=cut_at).exists()
+    assert instructor(field.control, "/scenarios/1/end", {}) == 200
+    assert until(lambda: all(reported(d, cut_at) for d in (device, behind)), limit_s=30)
 
 
 @pytest.mark.parametrize(

@@ -156,6 +156,14 @@ def test_it_refuses_a_layout_it_cannot_simulate_in_words(
             {**doc, "ders": [{**doc["ders"][0], "feeder": "elsewhere"}]},
             "no feeder named 'elsewhere'",
         ),
+        "unknown tier": (
+            {**doc, "ders": [{**doc["ders"][0], "tier": "satellite"}]},
+            "a tier is one of lan, wan, fan, nan, for a DER reached over DNP3 or 2030.5",
+        ),
+        "tier on an unreachable der": (
+            {**doc, "ders": [{k: v for k, v in doc["ders"][0].items() if k != "dnp3"} | {"tier": "lan"}]},
+            "a tier is one of .*, for a DER reached over DNP3 or 2030.5",
+        ),
         "not json": (None, "is not a JSON layout"),
     }
     for name, (bad, words) in cases.items():
@@ -211,6 +219,12 @@ def test_it_the_gateway_refuses_a_bad_rtu_setting_in_words() -> None:
     with pytest.raises(CommandError, match="there is no feeder named 'elsewhere'"):
         call_command("run_dnp3_gateway", "--rtu", "elsewhere=127.0.0.1:20700", stdout=io.StringIO())
     assert not HeadMeasurement.objects.exists()
+
+
+def test_it_export_puts_every_der_behind_the_one_tier_asked_for(tmp_path: Path) -> None:
+    layout_path, _, _ = plant_layout(tmp_path, "--tiers", "wan")  # as `make demo` exports it
+    ders = json.loads(layout_path.read_text())["ders"]
+    assert len(ders) == PV and all(d["tier"] == "wan" for d in ders)
 
 
 def test_it_a_lost_segment_silences_only_the_ders_behind_its_tier(tmp_path: Path) -> None:

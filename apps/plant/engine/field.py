@@ -90,6 +90,7 @@ class PlantSep2Grid:
         self.readings: dict[str, DerReading] = {}
         self.ignoring: set[str] = set()  # LFDIs of devices that answer controls and do nothing
         self.tripped: set[str] = set()
+        self.unreachable: set[str] = set()  # LFDIs whose network segment is down: they cannot poll
         self.following: dict[str, DerCommand] = {}  # the control each device follows
 
     def measure(self, lfdi: str) -> dict[str, float] | None:
@@ -102,6 +103,9 @@ class PlantSep2Grid:
             "V": reading.v_pu * SERVICE_V,
             "f": NOMINAL_F_HZ,
         }
+
+    def reachable(self, lfdi: str) -> bool:
+        return lfdi not in self.unreachable
 
     def follow(self, lfdi: str, limit_pct: float, target_var: float | None) -> None:
         der = self.ders.get(lfdi)

@@ -38,7 +38,7 @@ class DerSpec:
     feeder: str
     dnp3: Endpoint | None = None
     lfdi: str = ""
-    tier: str = ""  # the network tier its DNP3 link crosses (a relay the plant can cut); "" direct
+    tier: str = ""  # the network tier its link crosses (the plant can cut it); "" direct
 
 
 @dataclass(frozen=True)
@@ -176,8 +176,8 @@ def _der(x: Any, i: int, feeders: dict[str, FeederSpec]) -> DerSpec:
     # Neither: a DER the control room cannot reach; it follows the sky at unity power factor.
     dnp3 = _endpoint(x.get("dnp3"), where)
     tier = str(x.get("tier") or "")
-    if tier and (tier not in NETWORK_TIERS or dnp3 is None):
+    if tier and (tier not in NETWORK_TIERS or (dnp3 is None and not lfdi)):
         raise LayoutError(
-            f"{where}: a tier is one of {', '.join(NETWORK_TIERS)}, for a DER reached over DNP3"
+            f"{where}: a tier is one of {', '.join(NETWORK_TIERS)}, for a DER reached over DNP3 or 2030.5"
         )
     return DerSpec(der, feeder, dnp3, lfdi, tier)

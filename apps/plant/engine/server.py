@@ -73,6 +73,7 @@ class PlantServer:
         self.sep2_lfdi = {d.lfdi: d.der.name for d in layout.ders if d.lfdi}
         self.lfdi_of = {name: lfdi for lfdi, name in self.sep2_lfdi.items()}
         self.sep2 = PlantSep2Grid({d.lfdi: d.der for d in layout.ders if d.lfdi}, self.apply)
+        self.sep2_tier = {d.lfdi: d.tier for d in layout.ders if d.lfdi and d.tier}
         self.channels: dict[int, OutstationChannel] = {}
         self.der_stations: dict[str, Outstation] = {}
         self.rtus: dict[str, Outstation] = {}
@@ -152,7 +153,7 @@ class PlantServer:
     def known(self) -> Known:
         tr = self.plant.transmission
         branches = frozenset(branch_names(tr.net)) if tr is not None else frozenset()
-        tiers = frozenset(d.tier for d in self.layout.ders if d.tier and d.dnp3)
+        tiers = frozenset(d.tier for d in self.layout.ders if d.tier)
         return Known(
             frozenset(self.layout.feeders), frozenset(self.feeder_of), branches, tiers, frozenset(self.links)
         )
@@ -192,6 +193,7 @@ class PlantServer:
         cut = {f"tier:{s.tier}" for s in active if s.tier} | {f"link:{s.link}" for s in active if s.link}
         for key, relay in self.relays.items():
             relay.cut = key in cut
+        self.sep2.unreachable = {lfdi for lfdi, tier in self.sep2_tier.items() if f"tier:{tier}" in cut}
         for name in tripped ^ self._tripped:
             self._trip(name, name in tripped)
         self._tripped = tripped

@@ -53,6 +53,9 @@ class DeviceField(Protocol):
     def follow(self, lfdi: str, limit_pct: float, target_var: float | None) -> None:
         """The control the device now follows: P limit in % of its rating, Q target in var."""
 
+    def reachable(self, lfdi: str) -> bool:
+        """False while the device's network segment is down: it neither polls nor posts."""
+
 
 @dataclass
 class DeviceState:
@@ -289,7 +292,8 @@ async def run_client(
         await asyncio.sleep(random.uniform(0, period))  # clients do not poll in lock-step
         while time.monotonic() < deadline:
             for device in devices:
-                await follow(conn, device, stats)
+                if device.grid is None or device.grid.reachable(device.lfdi):
+                    await follow(conn, device, stats)
             await asyncio.sleep(max(0.0, min(period, deadline - time.monotonic())))
     except (Sep2ClientError, ConnectionError, OSError):
         stats.latency.errors += 1

@@ -49,6 +49,18 @@ def der_doc(der: Any) -> dict[str, Any]:
     return doc
 
 
+def place_behind_tiers(ders: list[dict[str, Any]], tiers: str) -> None:
+    """Put the DERs a protocol reaches (DNP3, IEEE 2030.5) behind network tiers: one for all, or
+    "mixed" — LAN, WAN, FAN and NAN in turn, the DNP3 DERs by port, the 2030.5 devices by LFDI."""
+    if tiers == "none":
+        return
+    dnp3 = sorted((d for d in ders if "dnp3" in d), key=lambda d: (d["dnp3"]["port"], d["name"]))
+    sep2 = sorted((d for d in ders if "lfdi" in d), key=lambda d: d["lfdi"])
+    for group in (dnp3, sep2):
+        for i, d in enumerate(group):
+            d["tier"] = NETWORK_TIERS[i % len(NETWORK_TIERS)] if tiers == "mixed" else tiers
+
+
 class Command(BaseCommand):
     help = __doc__ or ""
 
@@ -67,8 +79,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--tiers", choices=["none", "mixed", *NETWORK_TIERS], default="none",
-            help="the network tier the DNP3 DERs' links cross (a relay in the plant): one for all, or "
-            "mixed: LAN, WAN, FAN and NAN in turn by port (default none: direct)",
+            help="the network tier the DERs' links cross (DNP3: a relay in the plant; 2030.5: the device's "
+            "own link): one for all, or mixed: LAN, WAN, FAN and NAN in turn (default none: direct)",
         )  # fmt: skip
         parser.add_argument(
             "--cloudy", action="append", default=[], metavar="FEEDER", help="a cloudy day here"
@@ -109,12 +121,7 @@ class Command(BaseCommand):
                 for d in f.ders.filter(status="active").select_related("feeder").order_by("name")
             ],
         }
-        if o["tiers"] == "mixed":
-            reached = sorted(
-                (d for d in doc["ders"] if "dnp3" in d), key=lambda d: (d["dnp3"]["port"], d["name"])
-            )
-            for i, d in enumerate(reached):
-                d["tier"] = NETWORK_TIERS[i % len(NETWORK_TIERS)]
+        place_behind_tiers(doc["ders"], o["tiers"])
         o["out"].parent.mkdir(parents=True, exist_ok=True)
         o["out"].write_text(json.dumps(doc))
         self.stdout.write(
