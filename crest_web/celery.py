@@ -14,7 +14,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.imports = (
     "celery_tasks.health",
     "celery_tasks.registry",
-    "celery_tasks.demo",
     "celery_tasks.capability",
     "celery_tasks.dispatch",
     "celery_tasks.ems",

@@ -165,7 +165,6 @@ def demo() -> int:
     os.environ.setdefault("DJANGO_SECRET_KEY", _secret_key(DATA_DIR))
     os.environ.setdefault("CREST_REDIS_PORT", "6390")
     os.environ.setdefault("DJANGO_DEBUG", "False")  # operators see our error pages, not Django's
-    os.environ.setdefault("CREST_DEMO", "True")  # simulated telemetry from the demo DERs
     # The trainer panel reaches the plant simulator's instructor API (Procfile `plant`) with a token.
     os.environ.setdefault("CREST_PLANT_URL", "http://127.0.0.1:8600")
     os.environ.setdefault("CREST_PLANT_TOKEN", _secret(DATA_DIR, "plant_token"))

@@ -317,13 +317,7 @@ CELERY_BEAT_SCHEDULE = {
 # The EMS master's TLS files (ca.pem, master.pem, master.key) for DSOs marked DNP3 over TLS when
 # runs are sent from the UI (celery_tasks/ems.py); `run_ems_link --tls-dir` for the command.
 CREST_EMS_TLS_DIR = os.environ.get("CREST_EMS_TLS_DIR", "")
-# `make demo` simulates the field devices of some demo DERs (DNP3, 2030.5): a task plays the
-# telemetry of the others so the board is not all stale (apps/der_registry/demo.py).
-CREST_DEMO = env_bool("CREST_DEMO", False)
 # The plant simulator's instructor API (run_plant --control-port) and its token: where the trainer
 # panel's scenarios go (celery_tasks/training.py). Empty: no plant; a scenario says so.
 CREST_PLANT_URL = os.environ.get("CREST_PLANT_URL", "")
 CREST_PLANT_TOKEN = os.environ.get("CREST_PLANT_TOKEN", "")
-if CREST_DEMO:
-    CELERY_BEAT_SCHEDULE["demo-telemetry"] = {"task": task_names.DEMO_TELEMETRY, "schedule": 20.0}
-    CELERY_BEAT_SCHEDULE["demo-acknowledge"] = {"task": task_names.DEMO_ACKNOWLEDGE, "schedule": 2.0}

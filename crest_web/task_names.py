@@ -7,8 +7,6 @@ from __future__ import annotations
 HEARTBEAT = "crest.heartbeat"
 RECOVER_LOST_WORK = "crest.health.recover_lost_work"
 REGISTRY_SWEEP_TELEMETRY = "crest.registry.sweep_telemetry"
-DEMO_TELEMETRY = "crest.demo.telemetry"
-DEMO_ACKNOWLEDGE = "crest.demo.acknowledge"
 CAPABILITY_RUN_STUDY = "crest.capability.run_study"
 DISPATCH_RUN = "crest.dispatch.run"
 DISPATCH_SCHEDULED = "crest.dispatch.scheduled"

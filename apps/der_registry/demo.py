@@ -1,6 +1,8 @@
 """Demo registry on the IEEE 123-node feeder: deterministic, idempotent, made through do_* actions.
-Its protocol DERs are pointed at `manage.py run_field_sim`'s simulated devices (`connect_field`):
-keep the counts below in step with the `field` line of the Procfile."""
+Its protocol DERs are pointed at the plant simulator's devices (`connect_field`): every live demo
+DER answers over DNP3 or IEEE 2030.5, so everything the board shows of them came through a
+protocol from the simulated grid. Keep the counts below in step with the `plant` line of the
+Procfile."""
 
 from __future__ import annotations
 
@@ -29,10 +31,11 @@ FIXTURES = Path(__file__).resolve().parent.parent / "dms" / "fixtures"
 FEEDERS = {"ieee123": "IEEE 123-node test feeder", "ieee13": "IEEE 13-node test feeder"}
 SKIP_BUSES = {"150", "150r", "149", "sourcebus", "rg60", "650"}
 AGGREGATOR = "demo-aggregator"
-# What `run_field_sim` serves in the demo (Procfile): DNP3 outstations on consecutive loopback
-# ports at one link address, 2030.5 device clients, and devices behind one aggregator client.
+# What the plant serves in the demo (Procfile): DNP3 outstations on consecutive loopback ports at
+# one link address, 2030.5 device clients, and devices behind one aggregator client — as many as
+# the default seed has live DERs of each kind (the deliberately silent ones get no device).
 DNP3_HOST, DNP3_BASE_PORT, DNP3_ADDRESS = "127.0.0.1", 20000, 10
-DNP3_DEVICES, SEP2_DEVICES, SEP2_AGGREGATED = 24, 30, 10
+DNP3_DEVICES, SEP2_DEVICES, SEP2_AGGREGATED = 24, 55, 19
 SIM_RATINGS = (10.0, 11.0, 4.84)  # run_field_sim's inverter: P max kW, S max kVA, Q max kvar
 
 
@@ -210,57 +213,3 @@ def connect_field(cert_dir: Path, dnp3_base_port: int = DNP3_BASE_PORT) -> dict[
         changed += _repoint(der, lfdi=device.lfdi, sfdi=device.sfdi)
     actions.do_set_group_lfdi(None, "system", AGGREGATOR, aggregator.lfdi)
     return {"dnp3": len(dnp3), "sep2": len(direct), "aggregated": len(behind), "changed": changed}
-
-
-def _played() -> Any:
-    """The active demo DERs no protocol speaks for (see play_telemetry)."""
-    return (
-        DER.objects.filter(status="active", serial_number__startswith="DEMO-")
-        .exclude(comm_path="dnp3_direct")
-        .filter(sep2__isnull=True)
-    )
-
-
-def acknowledge_played_setpoints() -> int:
-    """The played DERs confirm their set points as field devices would (the DMS waits for them
-    before it answers the EMS); the silent ones (see play_telemetry) never do. How many confirmed."""
-    from apps.der_registry.models import SetPoint
-
-    issued = SetPoint.objects.filter(status="issued", der__in=_played()).select_related("der")
-    done = 0
-    for sp in issued:
-        if int(sp.der.serial_number[5:]) % 13 != 2:
-            actions.do_record_setpoint_delivery(
-                None, "task", sp.pk, True, "confirmed by the demo's played device"
-            )
-            done += 1
-    return done
-
-
-def play_telemetry(now: dt.datetime | None = None) -> int:
-    """One round of simulated field telemetry for the active demo DERs that no protocol speaks
-    for (DNP3 DERs and registered 2030.5 devices report through the gateway and the 2030.5
-    server); a few stay silent on purpose so the stale-telemetry display has something to show.
-    Returns samples written."""
-    now = now or timezone.now()
-    rng = random.Random(int(now.timestamp()) // 20)
-    written = 0
-    for der in _played().order_by("serial_number"):
-        if int(der.serial_number[5:]) % 13 == 2:
-            continue
-        actions.do_record_monitoring(
-            None,
-            "task",
-            der.pk,
-            {
-                "t": now,
-                "p_kw": round(der.np_active_power_kw * rng.uniform(0.55, 0.75), 2),
-                "q_kvar": round(rng.uniform(-0.5, 0.5), 2),
-                "v_pu": round(rng.uniform(0.99, 1.03), 4),
-                "f_hz": round(rng.uniform(59.98, 60.02), 3),
-                "operating_state": "on",
-                "connection_status": "connected",
-            },
-        )
-        written += 1
-    return written

@@ -24,13 +24,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.der_registry import actions
-from apps.der_registry.demo import (
-    AGGREGATOR,
-    acknowledge_played_setpoints,
-    connect_field,
-    play_telemetry,
-    seed_registry,
-)
+from apps.der_registry.demo import AGGREGATOR, connect_field, seed_registry
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 from apps.der_registry.models import (
     DER,
@@ -204,30 +198,6 @@ def test_it_the_demo_field_reports_and_follows_set_points_over_dnp3_and_2030_5(f
     # inputs; 2030.5 mirror readings with the registry's sign: -1.5 kvar is absorbed).
     for der in (dnp3, device, behind):
         assert until(functools.partial(at_set_point, der), limit_s=30), LatestMonitoring.objects.get(der=der)
-
-    # The demo's stand-in telemetry leaves alone the DERs a protocol speaks for.
-    marker = timezone.now() - dt.timedelta(seconds=3)
-    assert play_telemetry(marker) > 0
-    played = set(MonitoringSample.objects.filter(t=marker).values_list("der_id", flat=True))
-    assert played and not played & {dnp3.pk, device.pk, behind.pk}
-    assert not DER.objects.filter(pk__in=played, comm_path="dnp3_direct").exists()
-    # ... and confirms their set points as their devices would (the DMS waits for confirmations),
-    # except the ones it keeps silent on purpose.
-    silent = (
-        DER.objects.filter(status="active", serial_number__startswith="DEMO-", sep2__isnull=True)
-        .exclude(comm_path="dnp3_direct")
-        .exclude(pk__in=played)
-        .first()
-    )
-    assert silent is not None
-    stand_in = [
-        actions.do_issue_setpoint(None, "system", pk, control_mode="active_reactive", q_kvar=0.5)
-        for pk in [*sorted(played)[:3], silent.pk]
-    ]
-    assert acknowledge_played_setpoints() == 3
-    statuses = [SetPoint.objects.get(pk=sp.pk).status for sp in stand_in]
-    assert statuses == ["acknowledged"] * 3 + ["issued"]
-    assert SetPoint.objects.get(pk=sps[0].pk).status == "acknowledged"  # protocol DERs: their own
 
     # The trainer cuts the field area network: the 2030.5 devices behind it go silent (no poll, no
     # reading) until the scenario ends, and then report again by themselves.

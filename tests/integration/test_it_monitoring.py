@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from django.test import Client
@@ -11,6 +12,8 @@ from django.utils import timezone
 from apps.der_registry import actions
 from apps.der_registry.models import LatestMonitoring, MonitoringSample
 from tests.conftest import as_json, dnp3
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_it_records_a_sample_and_marks_it_fresh(operator_client: Client, enrolled: Any) -> None:
@@ -99,17 +102,40 @@ def test_it_counts_active_ders_without_fresh_telemetry_on_the_overview(
     assert page.context["stale"] == 1
 
 
-def test_it_keeps_the_demo_board_fresh_except_the_deliberately_silent_ones(db: None) -> None:
-    from apps.der_registry.demo import play_telemetry, seed_registry
+def test_it_every_live_demo_der_answers_through_a_protocol_of_the_demo_plant(
+    db: None, tmp_path: Path
+) -> None:
+    """The demo board shows nothing made up: every active demo DER but the deliberately silent ones
+    is pointed at a device the Procfile's plant serves (a DNP3 outstation, a 2030.5 client or a
+    device behind the aggregator), so its telemetry and confirmations come through a protocol."""
+    from apps.der_registry.demo import (
+        DNP3_BASE_PORT,
+        SEP2_AGGREGATED,
+        SEP2_DEVICES,
+        connect_field,
+        seed_registry,
+    )
+    from apps.der_registry.engine.sep2.simulator import aggregated_devices, demo_clients
     from apps.der_registry.models import DER
 
-    seed_registry(count=30)
-    now = timezone.now()
-    written = play_telemetry(now)
-    active = DER.objects.filter(status="active")
-    stale = active.with_stale_telemetry(timezone.now())
-    # DNP3 DERs report through the gateway (the demo's field simulator), not this stand-in.
-    played = active.exclude(comm_path="dnp3_direct")
-    assert written == played.count() - stale.filter(pk__in=played).count() > 0
-    assert all(int(d.serial_number[5:]) % 13 == 2 for d in stale)
-    assert not MonitoringSample.objects.filter(t=now, der__comm_path="dnp3_direct").exists()
+    seed_registry()
+    certs = tmp_path / "sep2"
+    plan = connect_field(certs)
+    plant = next(t for t in (ROOT / "Procfile").read_text().splitlines() if t.startswith("plant:"))
+    assert f"--sep2 {SEP2_DEVICES} --sep2-aggregated {SEP2_AGGREGATED}" in plant
+    served = {c.lfdi for c in demo_clients(SEP2_DEVICES, certs)} | {
+        d.lfdi for d in aggregated_devices(SEP2_AGGREGATED)
+    }
+    reporting = [
+        d
+        for d in DER.objects.filter(status="active", serial_number__startswith="DEMO-")
+        if int(d.serial_number[5:]) % 13 != 2  # silent on purpose: the stale-telemetry display
+    ]
+    unserved = [
+        d.name
+        for d in reporting
+        if not (d.comm_path == "dnp3_direct" and (d.dnp3_port or 0) >= DNP3_BASE_PORT)
+        and d.lfdi not in served
+    ]
+    assert len(reporting) > 80 and not unserved, unserved
+    assert plan["sep2"] == SEP2_DEVICES and plan["aggregated"] == SEP2_AGGREGATED  # none left over
