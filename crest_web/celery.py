@@ -19,4 +19,5 @@ app.conf.imports = (
     "celery_tasks.ems",
     "celery_tasks.cycle",
     "celery_tasks.training",
+    "celery_tasks.alarms",
 )

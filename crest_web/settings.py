@@ -313,6 +313,8 @@ CELERY_BEAT_SCHEDULE = {
     "recover-lost-work": {"task": task_names.RECOVER_LOST_WORK, "schedule": 15.0},
     # The coordination cycle: a tick opens each interval's cycle once (celery_tasks/cycle.py).
     "coordination-cycle": {"task": task_names.CYCLE_TICK, "schedule": CREST_CYCLE_TICK_S},
+    # Timed alarm shelves end on time: their alarms return to the operator's list (apps/alarms).
+    "alarm-shelves": {"task": task_names.ALARMS_EXPIRE_SHELVES, "schedule": 10.0},
 }
 # The EMS master's TLS files (ca.pem, master.pem, master.key) for DSOs marked DNP3 over TLS when
 # runs are sent from the UI (celery_tasks/ems.py); `run_ems_link --tls-dir` for the command.

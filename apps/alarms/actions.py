@@ -1,9 +1,11 @@
-"""Every state change of alarms. Each do_* owns its transaction, writes the audit record and
-publishes on topic "alarms" after commit."""
+"""Every state change of alarms (ISA-18.2 states, apps/alarms/engine/isa182.py): raised, cleared,
+acknowledged (with a comment), shelved and unshelved; and the admin's alarm philosophy (priorities
+per kind, the shelving limit). Each do_* owns its transaction, writes the audit record and publishes
+on topic "alarms" after commit."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import datetime as dt
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -11,7 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.alarms.counts import alarm_counts
-from apps.alarms.models import Alarm
+from apps.alarms.engine import isa182
+from apps.alarms.models import Alarm, AlarmPriority, AlarmShelf, ShelvingLimit
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 from crest_web.events import publish_on_commit
@@ -21,6 +24,16 @@ class AlarmError(ValueError):
     """A request about alarms refused; the message says why."""
 
 
+MAX_COMMENT = 200
+_CHATTER = dt.timedelta(seconds=isa182.CHATTER_WINDOW_S)
+
+
+def priority_of(kind: str) -> str:
+    """The kind's priority: the admin's, else the default of the alarm philosophy."""
+    set_by_admin = AlarmPriority.objects.filter(kind=kind).values_list("priority", flat=True).first()
+    return set_by_admin or isa182.DEFAULT_PRIORITY.get(kind, Alarm.Priority.MEDIUM)
+
+
 def _publish(alarm: Alarm, event: str) -> None:
     publish_on_commit(
         "alarms",
@@ -28,7 +41,7 @@ def _publish(alarm: Alarm, event: str) -> None:
         {
             "id": alarm.pk,
             "kind": alarm.kind,
-            "severity": alarm.severity,
+            "priority": alarm.priority,
             "source": f"{alarm.source_type}:{alarm.source_id}",
             "label": alarm.source_label,
             "message": alarm.message,
@@ -39,11 +52,9 @@ def _publish(alarm: Alarm, event: str) -> None:
     )
 
 
-def _check(kind: str, severity: str, message: str) -> None:
+def _check(kind: str, message: str) -> None:
     if kind not in Alarm.Kind.values:
         raise AlarmError(f"Unknown alarm kind {kind!r}; known: {', '.join(Alarm.Kind.values)}.")
-    if severity not in Alarm.Severity.values:
-        raise AlarmError(f"Unknown severity {severity!r}; known: {', '.join(Alarm.Severity.values)}.")
     if not message.strip():
         raise AlarmError("An alarm needs a message saying what is wrong.")
 
@@ -57,12 +68,12 @@ def do_raise_alarm(
     source_type: str,
     source_id: str | int,
     message: str,
-    severity: str = Alarm.Severity.MAJOR,
     source_label: str = "",
 ) -> tuple[Alarm, bool]:
-    """Raise an alarm unless one of this kind is already active for the source (idempotent).
-    Returns the active alarm and whether it was new."""
-    _check(kind, severity, message)
+    """Raise an alarm unless one of this kind is already active for the source (idempotent), at its
+    kind's priority; flagged chattering when it is the third activation within a minute. Returns
+    the active alarm and whether it was new."""
+    _check(kind, message)
     sid = str(source_id)
     existing = (
         Alarm.objects.select_for_update()
@@ -74,9 +85,14 @@ def do_raise_alarm(
         return existing, False
     try:
         with transaction.atomic():
+            now = timezone.now()
+            earlier = Alarm.objects.filter(
+                kind=kind, source_type=source_type, source_id=sid, raised_at__gte=now - _CHATTER
+            ).values_list("raised_at", flat=True)
             alarm = Alarm.objects.create(
                 kind=kind,
-                severity=severity,
+                priority=priority_of(kind),
+                chattering=isa182.chattering([*earlier, now], now),
                 source_type=source_type,
                 source_id=sid,
                 source_label=source_label[:120],
@@ -120,33 +136,46 @@ def do_clear_alarm(
     audit.record(
         actor, source, "alarm.clear", alarm, after={"cleared_at": alarm.cleared_at}, reason=note[:200]
     )
+    one_shot = _open_shelf(alarm, lock=True)
+    if one_shot is not None and one_shot.one_shot:  # shelved until it clears: it has
+        _end_shelf(actor, source, one_shot, alarm, "the alarm cleared")
     _publish(alarm, "alarm.cleared")
     return alarm
 
 
-def _signed_in(actor: Actor) -> User:
+def _signed_in(actor: Actor, doing: str = "acknowledge") -> User:
     if actor is None or not actor.is_authenticated:
-        raise AlarmError("Only a signed-in person can acknowledge an alarm.")
+        raise AlarmError(f"Only a signed-in person can {doing} an alarm.")
     return actor
 
 
-def _acknowledge(actor: User, source: str, alarm: Alarm, now: datetime) -> None:
+def _acknowledge(actor: User, source: str, alarm: Alarm, now: dt.datetime, comment: str = "") -> None:
     """The one way an alarm becomes acknowledged, alone or with others; the caller holds its row lock."""
     alarm.acknowledged_by = actor
     alarm.acknowledged_at = now
-    alarm.save(update_fields=["acknowledged_by", "acknowledged_at"])
-    audit.record(actor, source, "alarm.acknowledge", alarm, after={"acknowledged_at": now})
+    alarm.ack_comment = comment
+    alarm.save(update_fields=["acknowledged_by", "acknowledged_at", "ack_comment"])
+    after = {"acknowledged_at": now, "state": alarm.state.value, **({"comment": comment} if comment else {})}
+    audit.record(actor, source, "alarm.acknowledge", alarm, after=after)
     _publish(alarm, "alarm.acknowledged")
 
 
+def _comment(text: str | None) -> str:
+    comment = (text or "").strip()
+    if len(comment) > MAX_COMMENT:
+        raise AlarmError(f"A comment is at most {MAX_COMMENT} characters; this one has {len(comment)}.")
+    return comment
+
+
 @transaction.atomic
-def do_acknowledge_alarm(actor: Actor, source: str, alarm_id: int) -> Alarm:
+def do_acknowledge_alarm(actor: Actor, source: str, alarm_id: int, comment: str | None = "") -> Alarm:
+    person, text = _signed_in(actor), _comment(comment)
     alarm = Alarm.objects.select_for_update().filter(pk=alarm_id).first()
     if alarm is None:
         raise AlarmError(f"There is no alarm {alarm_id}.")
     if alarm.acknowledged_at is not None:
         raise AlarmError(f"Alarm {alarm_id} was already acknowledged.")
-    _acknowledge(_signed_in(actor), source, alarm, timezone.now())
+    _acknowledge(person, source, alarm, timezone.now(), text)
     return alarm
 
 
@@ -171,4 +200,139 @@ def do_acknowledge_alarms(actor: Actor, source: str, alarm_ids: list[int]) -> tu
 
 
 def _snap(alarm: Alarm) -> dict[str, Any]:
-    return audit.snapshot(alarm, ["kind", "severity", "source_type", "source_id", "source_label", "message"])
+    fields = ["kind", "priority", "chattering", "source_type", "source_id", "source_label", "message"]
+    return audit.snapshot(alarm, fields)
+
+
+# Shelving (ISA-18.2 §11) -------------------------------------------------------------------------
+
+
+def shelf_limit_minutes() -> int:
+    """The longest timed shelf an operator may ask for: the admin's, else the default."""
+    limit = ShelvingLimit.objects.values_list("limit_minutes", flat=True).first()
+    return int(limit) if limit else isa182.SHELF_LIMIT_MINUTES
+
+
+def _open_shelf(alarm: Alarm, lock: bool = False) -> AlarmShelf | None:
+    shelves = AlarmShelf.objects.filter(
+        kind=alarm.kind, source_type=alarm.source_type, source_id=alarm.source_id, ended_at__isnull=True
+    )
+    return (shelves.select_for_update() if lock else shelves).first()
+
+
+def _end_shelf(actor: Actor, source: str, shelf: AlarmShelf, alarm: Alarm | None, reason: str) -> None:
+    shelf.ended_at, shelf.end_reason = timezone.now(), reason[:60]
+    shelf.save(update_fields=["ended_at", "end_reason"])
+    if alarm is None:  # the shelf outlived its alarm rows (none is kept): nothing to show
+        return
+    audit.record(actor, source, "alarm.unshelve", alarm, after={"shelf": shelf.pk}, reason=reason)
+    _publish(alarm, "alarm.unshelved")
+
+
+def _label(alarm: Alarm) -> str:
+    return f"{alarm.get_kind_display()} on {alarm.source_label or alarm.source_id}"
+
+
+@transaction.atomic
+def do_shelve_alarm(
+    actor: Actor, source: str, alarm_id: int, minutes: float | None, comment: str | None = ""
+) -> AlarmShelf:
+    """Shelve the alarm's kind on its source for `minutes` (at most the admin's limit), or one-shot
+    (None) until it clears; AlarmError in words, nothing changed, when it cannot be."""
+    person, text = _signed_in(actor, "shelve"), _comment(comment)
+    alarm = Alarm.objects.select_for_update().filter(pk=alarm_id).first()
+    if alarm is None:
+        raise AlarmError(f"There is no alarm {alarm_id}.")
+    if minutes is None and not alarm.active:
+        raise AlarmError(
+            f"Alarm {alarm_id} has cleared: a one-shot shelf lasts until an alarm clears. "
+            "Shelve it for a time."
+        )
+    if _open_shelf(alarm, lock=True) is not None:
+        raise AlarmError(f"{_label(alarm)} is shelved already; unshelve it first to change the shelf.")
+    try:
+        wanted = isa182.shelf_for(minutes, shelf_limit_minutes(), timezone.now())
+    except ValueError as exc:
+        raise AlarmError(str(exc)) from None
+    shelf = AlarmShelf.objects.create(
+        kind=alarm.kind, source_type=alarm.source_type, source_id=alarm.source_id,
+        until=wanted.until, shelved_by=person, comment=text,
+    )  # fmt: skip
+    after = {"shelf": shelf.pk, "until": wanted.until, "one_shot": wanted.one_shot, "comment": text}
+    audit.record(person, source, "alarm.shelve", alarm, after=after)
+    _publish(alarm, "alarm.shelved")
+    return shelf
+
+
+@transaction.atomic
+def do_unshelve_alarm(actor: Actor, source: str, alarm_id: int) -> Alarm:
+    person = _signed_in(actor, "unshelve")
+    alarm = Alarm.objects.select_for_update().filter(pk=alarm_id).first()
+    if alarm is None:
+        raise AlarmError(f"There is no alarm {alarm_id}.")
+    shelf = _open_shelf(alarm, lock=True)
+    if shelf is None:
+        raise AlarmError(f"{_label(alarm)} is not shelved.")
+    _end_shelf(person, source, shelf, alarm, f"unshelved by {person.get_username()}")
+    return alarm
+
+
+@transaction.atomic
+def do_expire_shelves() -> int:
+    """End the timed shelves whose time is up (the beat task, every few seconds): their alarms come
+    back to the operator's list. How many ended."""
+    due = AlarmShelf.objects.select_for_update(skip_locked=True).filter(
+        ended_at__isnull=True, until__lte=timezone.now()
+    )
+    ended = 0
+    for shelf in due:
+        alarm = Alarm.objects.filter(
+            kind=shelf.kind, source_type=shelf.source_type, source_id=shelf.source_id
+        ).first()  # the newest: the one the operator sees again
+        _end_shelf(None, "system", shelf, alarm, "the shelf expired")
+        ended += 1
+    return ended
+
+
+# The alarm philosophy (admins) --------------------------------------------------------------------
+
+
+@transaction.atomic
+def do_set_alarm_priority(actor: Actor, source: str, kind: str, priority: str) -> int:
+    """Set a kind's priority; the active alarms of that kind take it too. How many changed."""
+    if kind not in Alarm.Kind.values:
+        raise AlarmError(f"Unknown alarm kind {kind!r}; known: {', '.join(Alarm.Kind.values)}.")
+    if priority not in Alarm.Priority.values:
+        raise AlarmError(f"A priority is one of {', '.join(Alarm.Priority.values)}, not {priority!r}.")
+    before = priority_of(kind)
+    if before == priority:
+        return 0
+    row, _ = AlarmPriority.objects.update_or_create(kind=kind, defaults={"priority": priority})
+    changed = Alarm.objects.filter(kind=kind, cleared_at__isnull=True).update(priority=priority)
+    audit.record(
+        actor, source, "alarm.priority", row, before={"priority": before},
+        after={"priority": priority, "active_alarms_changed": changed},
+    )  # fmt: skip
+    publish_on_commit(
+        "alarms", "alarm.priority", {"kind": kind, "priority": priority, "counts": alarm_counts()}
+    )
+    return changed
+
+
+@transaction.atomic
+def do_set_shelf_limit(actor: Actor, source: str, minutes: object) -> int:
+    low, high = isa182.SHELF_LIMIT_RANGE
+    try:
+        value = int(str(minutes))
+    except ValueError:
+        raise AlarmError(f"The shelving limit is a whole number of minutes, not {minutes!r}.") from None
+    if not low <= value <= high:
+        raise AlarmError(f"The shelving limit is {low} to {high} minutes (a week), not {value}.")
+    before = shelf_limit_minutes()
+    row = ShelvingLimit.objects.select_for_update().first() or ShelvingLimit(limit_minutes=value)
+    row.limit_minutes = value
+    row.save()
+    audit.record(
+        actor, source, "alarm.shelf_limit", row, before={"minutes": before}, after={"minutes": value}
+    )
+    return value

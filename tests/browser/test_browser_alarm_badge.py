@@ -43,7 +43,7 @@ def test_it_acknowledges_all_shown_and_keeps_the_badge_current(
 
     page.goto(f"{live_server.url}/feeders/")
     expect(page.locator("#live-status")).to_contain_text("LIVE")
-    alarm = {"id": 9, "severity": "major", "source": "der:9", "label": "pv-9", "message": "silent"}
+    alarm = {"id": 9, "priority": "medium", "source": "der:9", "label": "pv-9", "message": "silent"}
     push(page, "alarms", "alarm.raised", {**alarm, "counts": {"active": 4, "unacked": 1}})
     expect(badge).to_have_text("(4)")
     expect(badge).to_have_class("badge bad")

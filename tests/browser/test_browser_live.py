@@ -1,5 +1,6 @@
 """Live events on the alarm and dispatch pages, with the page's WebSocket replaced by one the test
-feeds (the test server speaks plain HTTP): the alarm list says when it is out of date, a run's status
+feeds (the test server speaks plain HTTP): the alarm list redraws itself (or, while the operator
+types, says it is out of date) and a critical alarm sounds until muted, a run's status
 follows its events, a finished run's page shows the result, and a dispatch's burst of set points is
 one line, not a toast per DER."""
 
@@ -48,14 +49,28 @@ def test_it_follows_alarms_and_dispatch_runs_live(
     expect(page.locator("#live-status")).to_contain_text("LIVE")
     assert "alarms" in page.evaluate("window.liveUrl") and "cycle" in page.evaluate("window.liveUrl")
     expect(page.locator("#alarms-changed")).to_be_hidden()
-    alarm = {"id": 99, "severity": "critical", "source": "der:7", "label": "pv-7", "message": "silent"}
+    expect(page.locator("#alarm-table tbody tr")).to_have_count(1)
+    raised, _ = do_raise_alarm(
+        None, "system", kind="cycle_failed", source_type="cycle", source_id="7", message="the EMS half failed"
+    )
+    alarm = {"id": raised.pk, "priority": "critical", "source": "cycle:7", "label": "", "message": "silent"}
+    push(page, "alarms", "alarm.raised", alarm)
+    expect(page.locator(f"#alarm-{raised.pk}")).to_contain_text("◆ Critical")  # redrawn, no reload
+    expect(page.locator("#alarms-changed")).to_be_hidden()
+    expect(page.locator("#toasts .toast")).to_have_text(["Alarm (critical): cycle:7 — silent"])
+    assert page.evaluate("window.alarmChimes") == 1  # the critical alarm's sound
+    page.click("#alarm-sound")
+    expect(page.locator("#alarm-sound")).to_have_text("Critical alarm sound: muted")
+    page.fill(f"#alarm-{raised.pk} .ack-form input[name=comment]", "looking")  # typing: the list waits
     push(page, "alarms", "alarm.raised", alarm)
     expect(page.locator("#alarms-changed")).to_be_visible()
-    expect(page.locator("#toasts .toast")).to_have_text(["Alarm (critical): pv-7 — silent"])
+    assert page.evaluate("window.alarmChimes") == 1  # muted
+    expect(page.locator(f"#alarm-{raised.pk} .ack-form input[name=comment]")).to_have_value("looking")
+    expect(page.locator("#toasts .toast")).to_have_count(0, timeout=10_000)  # toasts fade after 6 s
     for k in range(5):
         push(page, "registry", "der.setpoint", {"id": k, "name": f"pv-{k}", "status": "active"})
-    expect(page.locator("#toasts .toast")).to_have_count(2)
-    expect(page.locator("#toasts .toast").nth(1)).to_have_text("5 set point updates, the last for pv-4")
+    expect(page.locator("#toasts .toast")).to_have_count(1)
+    expect(page.locator("#toasts .toast")).to_have_text("5 set point updates, the last for pv-4")
     shot(page, "alarms-live")
 
     page.goto(f"{live_server.url}/feeders/ieee13/dispatch/")

@@ -12,7 +12,7 @@ function describe(msg) {
     case "der.updated": return `DER ${p.name} edited`;
     case "der.setpoint": return `Set point recorded for ${p.name}`;
     case "der.imported": return `${p.count} DERs imported from CSV`;
-    case "alarm.raised": return `Alarm (${p.severity}): ${p.label || p.source} — ${p.message}`;
+    case "alarm.raised": return `Alarm (${p.priority}): ${p.label || p.source} — ${p.message}`;
     case "alarm.cleared": return `Alarm cleared: ${p.label || p.source} — ${p.message}`;
     case "cycle.ended": return p.status === "failed" ? `Cycle ${p.id} failed` : null;  // normal is quiet
     case "alarm.updated": return `Alarm now: ${p.label || p.source} — ${p.message}`;
@@ -68,9 +68,60 @@ function batchSetpoints(text, name) {
 }
 
 // The alarm list says when it is out of date (reloading under the operator's cursor would be worse).
+// The alarm list follows the alarms: redrawn on every alarm event and when a shelf ends by the
+// clock — unless the operator is typing a comment or has a shelf form open, who then gets a note.
+let alarmRedraw = null;
 function followAlarms() {
-  const note = document.getElementById("alarms-changed");
-  if (note && document.querySelector("[data-live-alarms]")) note.hidden = false;
+  const list = document.querySelector("[data-live-alarms]");
+  if (!list) return;
+  const busy = list.contains(document.activeElement) && document.activeElement !== document.body
+    || list.querySelector("details.shelf[open]");
+  if (busy) { document.getElementById("alarms-changed").hidden = false; return; }
+  clearTimeout(alarmRedraw);
+  alarmRedraw = setTimeout(async () => {
+    const url = new URL(location.href);
+    url.searchParams.set("fragment", "1");
+    const response = await fetch(url, { headers: { "X-Requested-With": "fetch" } });
+    if (response.ok) list.innerHTML = await response.text();
+    scheduleAlarms();
+  }, 300);
+}
+let alarmTimer = null;
+function scheduleAlarms() {
+  clearTimeout(alarmTimer);
+  const table = document.querySelector("[data-live-alarms] [data-next-change]");
+  const at = table ? Number(table.dataset.nextChange) : 0;
+  if (at) alarmTimer = setTimeout(followAlarms, Math.max(at - Date.now(), 0) + 1000);
+}
+scheduleAlarms();
+
+// A short sound when a critical alarm is raised; the operator can mute it (kept in this browser).
+const soundButton = document.getElementById("alarm-sound");
+function soundOn() { return localStorage.getItem("crest-alarm-sound") !== "off"; }
+function showSound() {
+  if (!soundButton) return;
+  soundButton.setAttribute("aria-pressed", String(soundOn()));
+  soundButton.textContent = `Critical alarm sound: ${soundOn() ? "on" : "muted"}`;
+}
+if (soundButton) {
+  soundButton.addEventListener("click", () => {
+    localStorage.setItem("crest-alarm-sound", soundOn() ? "off" : "on");
+    showSound();
+  });
+  showSound();
+}
+function chime() {
+  window.alarmChimes = (window.alarmChimes || 0) + 1;  // what a test (and a screen reader log) can see
+  try {
+    const audio = new AudioContext();
+    [0, 0.25, 0.5].forEach((t) => {
+      const tone = audio.createOscillator();
+      tone.frequency.value = 880;
+      tone.connect(audio.destination);
+      tone.start(audio.currentTime + t);
+      tone.stop(audio.currentTime + t + 0.15);
+    });
+  } catch (e) { /* no audio device: the visual alarm stands */ }
 }
 
 // The nav's alarm badge: active count, red while any active alarm is unacknowledged.
@@ -193,7 +244,10 @@ function connect(delayMs) {
     if (msg.event === "cycle.scenario") followScenarios();
     if (msg.event && (msg.event.startsWith("cycle.") || msg.event.startsWith("stage."))) followCycle(msg.event, p);
     if (msg.event && msg.event.startsWith("ems.")) followEmsRun(msg.event, p);
-    if (msg.topic === "alarms") { followAlarms(); followAlarmCounts(p.counts); }
+    if (msg.topic === "alarms") {
+      followAlarms(); followAlarmCounts(p.counts);
+      if (msg.event === "alarm.raised" && p.priority === "critical" && soundOn()) chime();
+    }
     const text = describe(msg);
     if (!text) return;
     if (msg.event === "der.setpoint") { batchSetpoints(text, p.name); return; }
