@@ -69,6 +69,7 @@ def do_raise_alarm(
     source_id: str | int,
     message: str,
     source_label: str = "",
+    suppressed_by: str = "",
 ) -> tuple[Alarm, bool]:
     """Raise an alarm unless one of this kind is already active for the source (idempotent), at its
     kind's priority; flagged chattering when it is the third activation within a minute. Returns
@@ -93,6 +94,7 @@ def do_raise_alarm(
                 kind=kind,
                 priority=priority_of(kind),
                 chattering=isa182.chattering([*earlier, now], now),
+                suppressed_by=suppressed_by[:120],
                 source_type=source_type,
                 source_id=sid,
                 source_label=source_label[:120],
@@ -200,8 +202,45 @@ def do_acknowledge_alarms(actor: Actor, source: str, alarm_ids: list[int]) -> tu
 
 
 def _snap(alarm: Alarm) -> dict[str, Any]:
-    fields = ["kind", "priority", "chattering", "source_type", "source_id", "source_label", "message"]
+    fields = ["kind", "priority", "chattering", "suppressed_by", "source_type", "source_id", "source_label"]
+    fields.append("message")
     return audit.snapshot(alarm, fields)
+
+
+# Suppression by design (apps/alarms/engine/suppression.py) ---------------------------------------
+
+
+@transaction.atomic
+def do_suppress_alarms(
+    actor: Actor, source: str, *, kind: str, source_type: str, source_ids: list[str], by: str
+) -> int:
+    """Mark the active alarms of these sources suppressed by `by` (a segment down); how many."""
+    return _mark(actor, source, kind, source_type, source_ids, "", by[:120], "alarm.suppress")
+
+
+@transaction.atomic
+def do_unsuppress_alarms(
+    actor: Actor, source: str, *, kind: str, source_type: str, source_ids: list[str], by: str
+) -> int:
+    """The reason is gone (the segment is back): the alarms still active are the operator's again."""
+    return _mark(actor, source, kind, source_type, source_ids, by[:120], "", "alarm.unsuppress")
+
+
+def _mark(
+    actor: Actor, source: str, kind: str, source_type: str, ids: list[str], was: str, now: str, action: str
+) -> int:
+    alarms = Alarm.objects.select_for_update().filter(
+        kind=kind, source_type=source_type, source_id__in=ids, cleared_at__isnull=True, suppressed_by=was
+    )
+    done = 0
+    for alarm in alarms:
+        alarm.suppressed_by = now
+        alarm.save(update_fields=["suppressed_by"])
+        before, after = {"suppressed_by": was}, {"suppressed_by": now}
+        audit.record(actor, source, action, alarm, before=before, after=after)
+        _publish(alarm, "alarm.updated")
+        done += 1
+    return done
 
 
 # Shelving (ISA-18.2 §11) -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""How many alarms are active, how many of those nobody has acknowledged and is not shelved, and how
-many are shelved: one query, for the nav badge on every page and the live events that keep it
-current."""
+"""How many alarms are active, how many of those nobody has acknowledged (and nobody shelved, and no
+design suppressed), and how many are shelved or suppressed: one query, for the nav badge on every
+page and the live events that keep it current."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ def alarm_counts() -> dict[str, int]:
         .with_shelf(timezone.now())
         .aggregate(
             active=Count("id"),
-            unacked=Count("id", filter=Q(acknowledged_at__isnull=True, is_shelved=False)),
+            unacked=Count("id", filter=Q(acknowledged_at__isnull=True, is_shelved=False, suppressed_by="")),
             shelved=Count("id", filter=Q(is_shelved=True)),
+            suppressed=Count("id", filter=~Q(suppressed_by="")),
         )
     )
-    return {k: found[k] or 0 for k in ("active", "unacked", "shelved")}
+    return {k: found[k] or 0 for k in ("active", "unacked", "shelved", "suppressed")}

@@ -36,6 +36,7 @@ class Alarm(models.Model):
         LINK_DOWN = "ems_link_down", "EMS–DMS link down"
         DMS_SILENT = "dms_silent", "DMS not heard from"
         FALLBACK = "fallback", "Fallback active"
+        SEGMENT_DOWN = "segment_down", "Field segment down"
 
     class Priority(models.TextChoices):  # apps/alarms/engine/isa182.py PRIORITIES
         CRITICAL = "critical", "Critical"
@@ -58,6 +59,8 @@ class Alarm(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     ack_comment = models.CharField(max_length=200, blank=True)
     chattering = models.BooleanField(default=False)  # raised as the 3rd activation within a minute
+    # Suppressed by design: what made this alarm redundant (a segment down), "" when not suppressed.
+    suppressed_by = models.CharField(max_length=120, blank=True)
 
     objects = AlarmQuerySet.as_manager()
 

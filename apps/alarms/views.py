@@ -69,7 +69,8 @@ def _search(request: HttpRequest, qs: QuerySet[Alarm]) -> tuple[QuerySet[Alarm],
 def _alarms(request: HttpRequest, show: str, now: dt.datetime) -> tuple[QuerySet[Alarm], dict[str, str]]:
     qs: QuerySet[Alarm] = Alarm.objects.select_related("acknowledged_by").with_shelf(now)
     if show == "active":  # what wants the operator: a condition that came and went still waits
-        qs = qs.filter(Q(cleared_at__isnull=True) | Q(acknowledged_at__isnull=True), Q(is_shelved=False))
+        wants = Q(cleared_at__isnull=True) | Q(acknowledged_at__isnull=True)
+        qs = qs.filter(wants, Q(is_shelved=False), suppressed_by="")
         return qs.order_by(F("cleared_at").desc(nulls_first=True), _RANK, "-raised_at", "-id"), {}
     if show == "shelved":
         return qs.filter(Q(is_shelved=True)).order_by(_RANK, "-raised_at", "-id"), {}

@@ -15,8 +15,9 @@ from typing import Any
 
 from django.db.models import Q
 
-from apps.alarms.actions import do_clear_alarm, do_raise_alarm
+from apps.alarms.actions import do_clear_alarm, do_raise_alarm, do_suppress_alarms, do_unsuppress_alarms
 from apps.alarms.engine.comm import CommWatch, Decision
+from apps.alarms.engine.suppression import Holding, segments_down
 from apps.der_registry.actions import RegistryError, do_record_monitoring, do_record_setpoint_delivery
 from apps.der_registry.models import DER, SetPoint
 from apps.dms.engine.dnp3 import points
@@ -27,6 +28,7 @@ from apps.dms.rtu import RtuReader
 log = logging.getLogger(__name__)
 SOURCE = "system"
 COMM = "comm_failure"
+SEGMENT = "segment_down"
 
 
 @dataclass
@@ -74,6 +76,10 @@ class Dnp3Gateway:
         self.in_flight: dict[int, _InFlight] = {}
         self.dso_servers: list[Any] = []  # apps.dms.dso_server.DsoServer: the EMS link's outstations
         self.rtus: list[RtuReader] = []  # the substation RTUs whose head readings it records
+        # Suppression by design: the DERs one network address reaches are one segment.
+        self.segment_of: dict[str, str] = {}  # link key → segment name
+        self.holding = Holding()
+        self.down: set[str] = set()
         self._loaded_at = 0.0
 
     def load(self) -> int:
@@ -98,6 +104,7 @@ class Dnp3Gateway:
             )
             self.pool.add(key, endpoint, points.DER)
             self.ders[key] = (der.pk, der.name)
+            self.segment_of[key] = f"DNP3 DERs at {der.dnp3_host}"
             timeout = self.options.timeout_s or float(der.expected_update_s)
             self.watches[key] = CommWatch(timeout_s=timeout, started_s=now)
         self._loaded_at = now
@@ -169,20 +176,57 @@ class Dnp3Gateway:
             self._store(key, now)
 
     def _supervise(self, now: float) -> None:
+        """Raise the DERs' communication alarms — one for a segment all of whose DERs went silent,
+        whose own alarms are then suppressed (apps/alarms/engine/suppression.py)."""
         for key, watch in self.watches.items():
             if watch.check(now) is Decision.RAISE:
-                der_id, name = self.ders[key]
-                do_raise_alarm(
-                    None,
-                    SOURCE,
-                    kind=COMM,
-                    source_type="der",
-                    source_id=der_id,
-                    source_label=name,
-                    message=f"{name} (DNP3) does not answer: {watch.reason}.",
-                )
+                self.holding.hold(key, now)
+        members: dict[str, list[bool]] = {}
+        for key, watch in self.watches.items():
+            members.setdefault(self.segment_of[key], []).append(watch.in_alarm)
+        down = segments_down(members)
+        for segment in sorted(down - self.down):
+            self._segment_down(segment, len(members[segment]))
+        for segment in sorted(self.down - down):
+            self._segment_up(segment)
+        self.down = down
+        sizes = {segment: len(flags) for segment, flags in members.items()}
+        suppressed, alone = self.holding.due(now, down, self.segment_of, sizes)
+        for key in suppressed + alone:
+            self._raise(key, self.segment_of[key] if key in suppressed else "")
+
+    def _raise(self, key: str, suppressed_by: str) -> None:
+        der_id, name = self.ders[key]
+        message = f"{name} (DNP3) does not answer: {self.watches[key].reason}."
+        do_raise_alarm(
+            None, SOURCE, kind=COMM, source_type="der", source_id=der_id, source_label=name,
+            message=message, suppressed_by=suppressed_by,
+        )  # fmt: skip
+
+    def _in_segment(self, segment: str) -> list[str]:
+        return [str(self.ders[k][0]) for k, s in self.segment_of.items() if s == segment]
+
+    def _segment_down(self, segment: str, count: int) -> None:
+        do_raise_alarm(
+            None, SOURCE, kind=SEGMENT, source_type="segment", source_id=segment, source_label=segment,
+            message=f"All {count} {segment} have stopped answering: the path to them is down. "
+            "Their own communication alarms are suppressed while it lasts.",
+        )  # fmt: skip
+        do_suppress_alarms(
+            None, SOURCE, kind=COMM, source_type="der", source_ids=self._in_segment(segment), by=segment
+        )
+
+    def _segment_up(self, segment: str) -> None:
+        do_clear_alarm(
+            None, SOURCE, kind=SEGMENT, source_type="segment", source_id=segment, note="answers again"
+        )
+        # DERs of it still silent now fail on their own: their alarms are the operator's again.
+        do_unsuppress_alarms(
+            None, SOURCE, kind=COMM, source_type="der", source_ids=self._in_segment(segment), by=segment
+        )
 
     def _clear(self, key: str) -> None:
+        self.holding.release(key)
         der_id, name = self.ders[key]
         do_clear_alarm(
             None, SOURCE, kind=COMM, source_type="der", source_id=der_id, note=f"{name} answers again"

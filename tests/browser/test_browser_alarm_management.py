@@ -15,9 +15,15 @@ from playwright.sync_api import Page, expect
 
 from apps.alarms.actions import do_raise_alarm
 from apps.alarms.models import Alarm, AlarmShelf
+from apps.dms.engine.dnp3.master import MasterOptions
+from apps.dms.engine.dnp3.simulator import FieldSim, SimDER
+from apps.dms.gateway import Dnp3Gateway, GatewayOptions
 from tests.browser.conftest import shot
 from tests.browser.test_browser_live import FAKE_SOCKET, push
 from tests.browser.test_browser_registry import sign_in
+from tests.conftest import dnp3
+from tests.integration.dnp3_support import ports, until
+from tests.integration.test_it_dnp3_alarms import LIMITS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,3 +69,40 @@ def test_an_operator_acknowledges_with_a_comment_and_a_shelved_alarm_returns_whe
     assert page.evaluate("window.notReloaded") is True
     assert Alarm.objects.get(pk=noisy.pk).acknowledged_at is None
     shot(page, "alarms-shelf-ended")
+
+
+def test_a_segment_outage_shows_the_operator_one_alarm_not_one_per_der(
+    live_server: Any, operator: User, enrolled: Any, page: Page
+) -> None:
+    first = ports(3)
+    for i in range(3):
+        where = dnp3(10, "127.0.0.1", dnp3_port=first + i)
+        enrolled("active", name=f"pv-seg-{i}", serial_number=f"SN-B{i}", **where)
+    sim = FieldSim([SimDER(first + i, 10, LIMITS, available_kw=8.0) for i in range(3)])
+    sim.start(update_s=0.5)
+    master = MasterOptions(response_timeout_s=1.0, event_poll_s=0.3, retry_min_s=0.1, retry_max_s=0.5)
+    gateway = Dnp3Gateway(GatewayOptions(timeout_s=2.0, record_every_s=1.0, master=master))
+    page.add_init_script(FAKE_SOCKET)
+    sign_in(page, live_server.url, "op1")
+    page.goto(f"{live_server.url}/alarms/")
+    try:
+        gateway.load()
+        assert until(lambda: all(w.last_answer_s for w in gateway.watches.values()), gateway.step)
+        for i in range(3):
+            sim.stop_port(first + i)
+        assert until(lambda: Alarm.objects.filter(kind="comm_failure").count() == 3, gateway.step)
+    finally:
+        gateway.close()
+        sim.stop()
+    segment = Alarm.objects.get(kind="segment_down")
+    event = {"id": segment.pk, "priority": "high", "source": "segment", "message": segment.message}
+    push(page, "alarms", "alarm.raised", event)
+    rows = page.locator("#alarm-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Field segment down")
+    expect(rows).to_contain_text("All 3 DNP3 DERs at 127.0.0.1 have stopped answering")
+    expect(page.locator("#active-count")).to_contain_text("3 suppressed")
+    shot(page, "alarms-segment-down")
+    page.click("a:has-text('History')")
+    suppressed = page.locator("#alarm-table tbody tr", has_text="suppressed: DNP3 DERs at 127.0.0.1")
+    expect(suppressed).to_have_count(3)

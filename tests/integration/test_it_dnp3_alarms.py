@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from apps.alarms.actions import AlarmError, do_acknowledge_alarm, do_clear_alarm, do_raise_alarm
+from apps.alarms.counts import alarm_counts
 from apps.alarms.models import Alarm
 from apps.dms.engine.dnp3.master import MasterOptions
 from apps.dms.engine.dnp3.netem import TIERS, Tier
@@ -180,7 +181,7 @@ def test_it_alarm_page_says_what_was_acknowledged_and_keeps_to_its_two_views(
     assert AuditRecord.objects.filter(action="alarm.acknowledge").count() == 1
     _raise("18")
     home = operator_client.get("/")
-    assert home.context["alarms"] == {"active": 2, "unacked": 1, "shelved": 0}
+    assert home.context["alarms"] == {"active": 2, "unacked": 1, "shelved": 0, "suppressed": 0}
     assert 'id="alarm-tile"' in home.content.decode()
     do_clear_alarm(None, "system", kind="comm_failure", source_type="der", source_id="17")
     do_clear_alarm(None, "system", kind="comm_failure", source_type="der", source_id="18")
@@ -191,3 +192,53 @@ def test_it_alarm_page_says_what_was_acknowledged_and_keeps_to_its_two_views(
     assert [a.source_id for a in listing.context["page"]] == ["18"]
     assert len(viewer.get("/alarms/?show=all").context["page"]) == 2
     assert viewer.post(f"/alarms/{alarm.pk}/acknowledge/").status_code == 403
+
+
+def test_it_a_silent_segment_raises_one_alarm_and_suppresses_its_ders_own(
+    enrolled: Callable[..., Any], operator_client: Client
+) -> None:
+    """Suppression by design: three DERs one network address reaches all go silent — one
+    "segment down" alarm on the operator's list, the DERs' three kept but suppressed; when they
+    answer again everything clears. One DER alone going silent is its own alarm."""
+    first = ports(3)
+    ders = [
+        enrolled(
+            "active",
+            name=f"pv-seg-{i}",
+            serial_number=f"SN-SEG{i}",
+            **dnp3(10, "127.0.0.1", dnp3_port=first + i),
+        )
+        for i in range(3)
+    ]
+    sim = FieldSim([SimDER(first + i, 10, LIMITS, available_kw=8.0) for i in range(3)])
+    sim.start(update_s=0.5)
+    master = MasterOptions(response_timeout_s=1.0, event_poll_s=0.3, retry_min_s=0.1, retry_max_s=0.5)
+    gateway = Dnp3Gateway(GatewayOptions(timeout_s=2.0, record_every_s=1.0, master=master))
+    active = Alarm.objects.filter(cleared_at__isnull=True)
+    try:
+        gateway.load()
+        assert until(lambda: all(w.last_answer_s for w in gateway.watches.values()), gateway.step)
+        for i in range(3):
+            sim.stop_port(first + i)
+        assert until(lambda: active.filter(kind="comm_failure").count() == 3, gateway.step)
+        segment = active.get(kind="segment_down")
+        assert segment.source_id == "DNP3 DERs at 127.0.0.1"
+        assert "All 3 DNP3 DERs at 127.0.0.1" in segment.message
+        suppressed = active.filter(kind="comm_failure").values_list("suppressed_by", flat=True)
+        assert set(suppressed) == {segment.source_id}
+        listed = operator_client.get("/alarms/").context["page"]
+        assert [a.kind for a in listed] == ["segment_down"]  # one alarm, not one per DER
+        assert alarm_counts() == {"active": 4, "unacked": 1, "shelved": 0, "suppressed": 3}
+
+        for i in range(3):
+            sim.restart_port(first + i)
+        assert until(lambda: not active.exists(), gateway.step)
+
+        sim.stop_port(first)  # one DER alone: the segment is up, its alarm is the operator's
+        assert until(lambda: active.filter(kind="comm_failure").exists(), gateway.step)
+        alone = active.get(kind="comm_failure")
+        assert alone.source_id == str(ders[0].pk) and alone.suppressed_by == ""
+        assert not active.filter(kind="segment_down").exists()
+    finally:
+        gateway.close()
+        sim.stop()

@@ -30,6 +30,7 @@ DEFAULT_PRIORITY = {
     "ems_link_down": "high",
     "dms_silent": "high",
     "fallback": "high",
+    "segment_down": "high",
     "dispatch_refused": "high",
     "dso_shortfall": "medium",
     "dso_mismatch": "medium",

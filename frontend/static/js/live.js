@@ -83,6 +83,12 @@ function followAlarms() {
     url.searchParams.set("fragment", "1");
     const response = await fetch(url, { headers: { "X-Requested-With": "fetch" } });
     if (response.ok) list.innerHTML = await response.text();
+    const table = list.querySelector("[data-count-text]");
+    const count = document.getElementById("active-count");
+    if (table && count) {
+      count.textContent = table.dataset.countText;
+      count.className = `badge ${Number(table.dataset.active) ? "warn" : "ok"}`;
+    }
     scheduleAlarms();
   }, 300);
 }
