@@ -69,6 +69,10 @@ def test_an_operator_acknowledges_with_a_comment_and_a_shelved_alarm_returns_whe
     assert page.evaluate("window.notReloaded") is True
     assert Alarm.objects.get(pk=noisy.pk).acknowledged_at is None
     shot(page, "alarms-shelf-ended")
+    page.click("a:has-text('Performance')")
+    expect(page.locator("#perf-total .n")).to_have_text("2")
+    expect(page.locator("#perf-top tbody tr")).to_have_count(2)
+    shot(page, "alarms-performance")
 
 
 def test_a_segment_outage_shows_the_operator_one_alarm_not_one_per_der(

@@ -230,3 +230,42 @@ def test_the_api_acknowledges_and_shelves_with_the_pages_permissions(
     assert back.status_code == 200 and as_json(back)["shelved"] is False
     missing = operator_client.post("/api/alarms/999999/acknowledge/", {}, content_type="application/json")
     assert missing.status_code == 400 and "There is no alarm 999999" in as_json(missing)["error"]
+
+
+def test_the_performance_page_counts_a_scripted_history_exactly(
+    operator: User, planner: User, outsider: User
+) -> None:
+    """One scripted hour in the database (10-minute windows holding 1, 0, 12, 2, 0, 3 alarms, as
+    tests/engine/test_alarm_performance.py counts by hand), read back through the page."""
+    start = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
+    script = [(1, "overrun", "collect")] + [(20 + i * 0.5, "comm_failure", str(i % 4)) for i in range(12)]
+    script += [(31, "fallback", "ieee123"), (31.2, "fallback", "ieee123")]
+    script += [(55, "violation", "5"), (56, "comm_failure", "0"), (56.5, "comm_failure", "0")]
+    for minutes, kind, source in script:
+        alarm, _ = do_raise_alarm(None, "system", kind=kind, source_type="x", source_id=source, message="m")
+        clear_at = start + dt.timedelta(minutes=minutes)
+        Alarm.objects.filter(pk=alarm.pk).update(raised_at=clear_at, cleared_at=clear_at)
+    old, _ = do_raise_alarm(
+        None, "system", kind="dso_mismatch", source_type="x", source_id="7", message="old"
+    )
+    Alarm.objects.filter(pk=old.pk).update(raised_at=timezone.now() - dt.timedelta(hours=30))
+
+    page = client_for(planner).get("/alarms/performance/?from=2026-12-01 02:00&to=2026-12-01 03:00")
+    assert page.status_code == 200
+    p = page.context["p"]
+    assert p.per_window == [1, 0, 12, 2, 0, 3] and p.total == 18 and p.flood_windows == 1
+    assert [(f.source, f.count) for f in p.top[:2]] == [("x:0", 5), ("x:1", 3)]
+    assert round(p.mix_pct["low"], 3) == round(1400 / 18, 3)  # comm failures: low by default
+    assert [a.source_id for a in page.context["stale"]] == ["7"]
+    assert list(page.context["chattering"]) == []  # the script's raises are minutes apart
+    for _ in range(3):  # now, within a minute: the third chatters
+        raise_("chat")
+        clear("chat")
+    today = client_for(planner).get("/alarms/performance/").context
+    assert [a.source_id for a in today["chattering"]] == ["chat"] and today["p"].total == 3
+    html = page.content.decode()
+    assert 'id="perf-flood"><div class="n">16.7 %' in html and "77.8 %" in html
+
+    bad = client_for(operator).get("/alarms/performance/?from=yesterday")
+    assert bad.status_code == 400 and "The period is a date and time" in bad.content.decode()
+    assert client_for(outsider).get("/alarms/performance/").status_code == 403
