@@ -10,15 +10,23 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from apps.alarms.counts import alarm_counts
+from apps.cycle.overview import overview_context
 from apps.der_registry.models import DER
 from crest_web.accounts.models import AuditRecord
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """The operator's overview (apps/cycle/overview.py) above the registry's counts; `?fragment=1`
+    is the overview alone, which the page fetches on every cycle, stage, EMS and alarm event."""
+    now = timezone.now()
+    sees_cycles = request.user.has_perm("cycle.view_cycle")
+    overview = overview_context(now) if sees_cycles else {}
+    if request.GET.get("fragment") and sees_cycles:
+        return render(request, "cycle/_overview.html", overview)
     counts = dict(DER.objects.values_list("status").annotate(n=Count("id")))
-    stale = DER.objects.filter(status="active").with_stale_telemetry(timezone.now()).count()
+    stale = DER.objects.filter(status="active").with_stale_telemetry(now).count()
     context = {"counts": counts, "total": sum(counts.values()), "stale": stale, "alarms": alarm_counts()}
-    return render(request, "home.html", context)
+    return render(request, "home.html", {**context, **overview})
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -206,6 +206,26 @@ function scheduleScenarios() {
 }
 scheduleScenarios();
 
+// The overview follows the cycle, the EMS and the alarms: redrawn (once per burst of events) without
+// a reload, and its countdown to the next cycle ticks every second.
+let overviewRedraw = null;
+function followOverview() {
+  const view = document.querySelector("[data-live-overview]");
+  if (!view) return;
+  clearTimeout(overviewRedraw);
+  overviewRedraw = setTimeout(async () => {
+    const response = await fetch("/?fragment=1", { headers: { "X-Requested-With": "fetch" } });
+    if (response.ok) view.innerHTML = await response.text();
+  }, 300);
+}
+setInterval(() => {
+  const countdown = document.getElementById("countdown");
+  if (!countdown) return;
+  const left = Math.max(0, Math.round((Number(countdown.dataset.countdownTo) - Date.now()) / 1000));
+  countdown.textContent = `${left} s`;
+  if (left === 0 && !countdown.dataset.asked) { countdown.dataset.asked = "1"; followOverview(); }
+}, 1000);
+
 // A form marked data-busy shows it is working and is not sent twice (a second dispatch, say).
 document.addEventListener("submit", (ev) => {
   const form = ev.target;
@@ -250,6 +270,7 @@ function connect(delayMs) {
     if (msg.event === "cycle.scenario") followScenarios();
     if (msg.event && (msg.event.startsWith("cycle.") || msg.event.startsWith("stage."))) followCycle(msg.event, p);
     if (msg.event && msg.event.startsWith("ems.")) followEmsRun(msg.event, p);
+    if (msg.topic === "alarms" || /^(cycle|stage|ems)\./.test(msg.event || "")) followOverview();
     if (msg.topic === "alarms") {
       followAlarms(); followAlarmCounts(p.counts);
       if (msg.event === "alarm.raised" && p.priority === "critical" && soundOn()) chime();
