@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import TypeVar
 
 from apps.der_registry.engine.sep2 import mirror as mup
 from apps.der_registry.engine.sep2 import resources as res
+from apps.der_registry.engine.sep2.contact import ContactBook, heard_from
 from apps.der_registry.engine.sep2.derstate import (
     DER_RESOURCES,
     decode_der_resource,
@@ -65,9 +67,10 @@ def created(location: str) -> Reply:
 
 
 class Sep2App:
-    def __init__(self, store: Store, poll_s: int = 60) -> None:
+    def __init__(self, store: Store, poll_s: int = 60, contact: ContactBook | None = None) -> None:
         self.store = store
         self.poll_s = poll_s
+        self.contact = contact or ContactBook()  # who was heard from when (the supervisor reads it)
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         for method, pattern, handler in self._table():
             self.routes.append((method, re.compile(f"^{pattern}$"), handler))
@@ -136,9 +139,11 @@ class Sep2App:
             if method != req.method:
                 allowed.append(method)
                 continue
+            ids = self._ids(match.groups())
+            self.contact.heard(heard_from(ids, client.der_ids, client.kind), time.time())
             if method in ("POST", "PUT"):
                 self._check_content_type(req)
-            return handler(client, req, self._ids(match.groups()))
+            return handler(client, req, ids)
         if allowed:
             reply = text_reply(405, f"{req.method} is not allowed on {req.path}; use {', '.join(allowed)}.")
             reply.headers["Allow"] = ", ".join(allowed)

@@ -1,17 +1,21 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
 
 from apps.der_registry.engine.sep2 import certs
 from apps.der_registry.engine.sep2.app import Sep2App
 from apps.der_registry.engine.sep2.notify import Notifier
 from apps.der_registry.engine.sep2.server import Sep2Server, client_context, serve_forever, server_context
 from apps.der_registry.sep2_store import RegistryStore
+from apps.der_registry.sep2_supervision import Sep2Supervisor
 
 
 class Command(BaseCommand):
@@ -68,9 +72,9 @@ class Command(BaseCommand):
         store = RegistryStore()
         # Subscribers are notified with the server's own certificate, as a TLS client.
         notifier = Notifier(store, client_context(cert, key, ca), options["notify_period"])
-        server = Sep2Server(
-            Sep2App(store, options["poll_rate"]), workers=options["workers"], notifier=notifier
-        )
+        app = Sep2App(store, options["poll_rate"])
+        server = Sep2Server(app, workers=options["workers"], notifier=notifier)
+        supervise_in_background(Sep2Supervisor(app.contact, float(options["poll_rate"])))
 
         def ready(port: int) -> None:
             self.stdout.write(
@@ -83,3 +87,22 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot listen on {options['host']}:{options['port']}: {exc}") from exc
         except KeyboardInterrupt:
             self.stdout.write("Stopped.")
+
+
+def supervise_in_background(supervisor: Sep2Supervisor) -> threading.Thread:
+    """Every half poll period (at least each second), the devices' communication alarms."""
+    period_s = max(1.0, supervisor.poll_s / 2)
+
+    def loop() -> None:
+        while True:
+            time.sleep(period_s)
+            try:
+                supervisor.step(time.time())
+            except Exception:  # the server must outlive a supervision round the database refused
+                logging.getLogger(__name__).exception("2030.5 communication supervision failed")
+            finally:
+                close_old_connections()
+
+    thread = threading.Thread(target=loop, name="sep2-supervision", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,103 @@
+"""Communication supervision of the IEEE 2030.5 devices, run by the 2030.5 server every half poll
+period: a registered device of an active DER that sent no request (poll, status, mirror reading)
+for three poll periods raises a communication alarm, cleared by its next request. The devices
+behind one aggregator are one segment: all silent, one "field segment down" alarm and theirs
+suppressed (apps/alarms/engine/suppression.py), as the DNP3 gateway does for its DERs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from apps.alarms.actions import do_clear_alarm, do_raise_alarm, do_suppress_alarms, do_unsuppress_alarms
+from apps.alarms.engine.suppression import Holding, segments_down
+from apps.alarms.models import Alarm
+from apps.der_registry.engine.sep2.contact import MISSED_POLLS, ContactBook, silent
+from apps.der_registry.models import Sep2EndDevice
+
+log = logging.getLogger(__name__)
+SOURCE = "system"
+COMM = "comm_failure"
+SEGMENT = "segment_down"
+
+
+@dataclass
+class _Device:
+    der_id: int
+    name: str
+    segment: str
+    silent_s: float | None  # how long silent, None while it talks
+
+
+@dataclass
+class Sep2Supervisor:
+    contact: ContactBook
+    poll_s: float
+    holding: Holding = field(default_factory=Holding)
+    down: set[str] = field(default_factory=set)
+
+    def _devices(self, now_s: float) -> list[_Device]:
+        out = []
+        for edev in Sep2EndDevice.objects.filter(der__status="active").select_related("der", "aggregator"):
+            reported = [dt.datetime.fromisoformat(t).timestamp() for t in edev.reported_at.values()]
+            heard = [t for t in (self.contact.last(edev.der_id), *reported) if t is not None]
+            last = max(heard) if heard else None
+            since = edev.registered_at.timestamp()
+            quiet = silent(last, now_s, self.poll_s, since)
+            behind = edev.aggregator
+            segment = f"2030.5 devices behind {behind.name}" if behind else f"der:{edev.der_id}"
+            silent_s = now_s - (last or since) if quiet else None
+            out.append(_Device(edev.der_id, edev.der.name, segment, silent_s))
+        return out
+
+    def step(self, now_s: float) -> None:
+        devices = self._devices(now_s)
+        by_key = {str(d.der_id): d for d in devices}
+        # From the database, not memory: a restarted server clears what the one before raised.
+        alarmed = set(
+            Alarm.objects.filter(
+                kind=COMM, source_type="der", source_id__in=list(by_key), cleared_at__isnull=True
+            ).values_list("source_id", flat=True)
+        )
+        members: dict[str, list[bool]] = {}
+        for key, d in by_key.items():
+            members.setdefault(d.segment, []).append(d.silent_s is not None)
+            if d.silent_s is None:
+                self.holding.release(key)
+                if key in alarmed:
+                    where = {"kind": COMM, "source_type": "der", "source_id": key}
+                    do_clear_alarm(None, SOURCE, note="heard again", **where)
+            elif key not in alarmed:
+                self.holding.hold(key, now_s)
+        down = segments_down(members)
+        for segment in sorted(down - self.down):
+            self._segment(segment, [k for k, d in by_key.items() if d.segment == segment], True)
+        for segment in sorted(self.down - down):
+            self._segment(segment, [k for k, d in by_key.items() if d.segment == segment], False)
+        self.down = down
+        sizes = {s: len(flags) for s, flags in members.items()}
+        segment_of = {k: d.segment for k, d in by_key.items()}
+        suppressed, alone = self.holding.due(now_s, down, segment_of, sizes)
+        for key in suppressed + alone:
+            self._raise(by_key[key], by_key[key].segment if key in suppressed else "")
+
+    def _raise(self, d: _Device, suppressed_by: str) -> None:
+        message = (
+            f"{d.name} (IEEE 2030.5) has not polled or posted for {d.silent_s or 0:.0f} s "
+            f"({MISSED_POLLS} poll periods of {self.poll_s:g} s)."
+        )
+        do_raise_alarm(
+            None, SOURCE, kind=COMM, source_type="der", source_id=d.der_id, source_label=d.name,
+            message=message, suppressed_by=suppressed_by,
+        )  # fmt: skip
+
+    def _segment(self, segment: str, der_ids: list[str], is_down: bool) -> None:
+        where = {"kind": SEGMENT, "source_type": "segment", "source_id": segment}
+        if is_down:
+            text = f"All {len(der_ids)} {segment} have stopped polling: the aggregator or its link is down."
+            do_raise_alarm(None, SOURCE, source_label=segment, message=text, **where)
+            do_suppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=der_ids, by=segment)
+        else:
+            do_clear_alarm(None, SOURCE, note="polling again", **where)
+            do_unsuppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=der_ids, by=segment)
