@@ -19,14 +19,16 @@ from apps.der_registry.engine.sep2.server import Sep2Server, ServerThread, clien
 from apps.der_registry.engine.sep2.simulator import SimClient, SimDevice, run_clients
 from apps.der_registry.sep2_store import RegistryStore
 from apps.der_registry.sep2_supervision import Sep2Supervisor
-from tests.integration.test_it_sep2_server import Pki, aggregator_members, pki  # noqa: F401 (fixture)
+from tests.integration.test_it_sep2_server import Pki, aggregator_members
+from tests.integration.test_it_sep2_server import pki as server_pki
 
 pytestmark = pytest.mark.django_db(transaction=True)
 POLL_S = 2.0
+pki = server_pki  # the 2030.5 server tests' certificates (a module fixture)
 
 
 @pytest.fixture
-def served(pki: Pki, transactional_db: None) -> Iterator[tuple[str, Sep2App]]:  # noqa: F811
+def served(pki: Pki, transactional_db: None) -> Iterator[tuple[str, Sep2App]]:
     folder = pki.ca.cert.parent
     ctx = server_context(folder / "server.crt", folder / "server.key", pki.ca.cert)
     store = RegistryStore()
@@ -37,7 +39,7 @@ def served(pki: Pki, transactional_db: None) -> Iterator[tuple[str, Sep2App]]:  
     thread.stop()
 
 
-def poll_once(url: str, pki: Pki, clients: list[SimClient]) -> None:  # noqa: F811
+def poll_once(url: str, pki: Pki, clients: list[SimClient]) -> None:
     stats = run_clients(url, pki.ca.cert, clients, duration_s=0.3, poll_s=0.1)
     assert stats.latency.errors == 0
 
@@ -45,7 +47,7 @@ def poll_once(url: str, pki: Pki, clients: list[SimClient]) -> None:  # noqa: F8
 def test_it_alarms_a_silent_2030_5_device_and_clears_it_when_it_polls_again(
     served: tuple[str, Sep2App],
     pki: Pki,
-    enrolled: Callable[..., Any],  # noqa: F811
+    enrolled: Callable[..., Any],
 ) -> None:
     url, app = served
     der = enrolled("active", name="roof-pv", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi)
@@ -75,7 +77,7 @@ def test_it_alarms_a_silent_2030_5_device_and_clears_it_when_it_polls_again(
 def test_it_makes_the_silent_devices_behind_an_aggregator_one_alarm(
     served: tuple[str, Sep2App],
     pki: Pki,
-    enrolled: Callable[..., Any],  # noqa: F811
+    enrolled: Callable[..., Any],
 ) -> None:
     url, app = served
     members = aggregator_members(enrolled, pki, "agg-s", "agg-pv", "SN-S")
