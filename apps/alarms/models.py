@@ -158,3 +158,38 @@ class AlarmShelf(models.Model):
     @property
     def one_shot(self) -> bool:
         return self.until is None
+
+
+class AlarmOutOfService(models.Model):
+    """A source (a DER under maintenance) whose alarms are out of service (ISA-18.2 §12): raised and
+    kept, but suppressed, until someone returns it to service."""
+
+    source_type = models.CharField(max_length=24)
+    source_id = models.CharField(max_length=64)
+    source_label = models.CharField(max_length=120, blank=True)
+    reason = models.CharField(max_length=200)
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    taken_at = models.DateTimeField(auto_now_add=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    returned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_type", "source_id"],
+                condition=Q(returned_at__isnull=True),
+                name="alarm_one_open_out_of_service_per_source",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_type}:{self.source_id} out of service ({self.reason})"
+
+    @property
+    def label(self) -> str:
+        """What suppressed_by says of the alarms it holds."""
+        return f"out of service: {self.reason}"[:120]

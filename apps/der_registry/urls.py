@@ -1,10 +1,12 @@
 from django.urls import path
 
-from apps.der_registry import views
+from apps.der_registry import maintenance_views, views
 
 app_name = "der_registry"
 urlpatterns = [
     path("", views.der_list, name="list"),
+    path("<int:pk>/alarms-out-of-service/", maintenance_views.der_out_of_service, name="out_of_service"),
+    path("<int:pk>/alarms-in-service/", maintenance_views.der_return_to_service, name="return_to_service"),
     path("enroll/", views.der_enroll, name="enroll"),
     path("export.csv", views.der_export, name="export"),
     path("import/", views.der_import, name="import"),

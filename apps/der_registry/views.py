@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from apps.alarms.models import AlarmOutOfService
 from apps.der_registry import actions
 from apps.der_registry.adapters import record_from_der
 from apps.der_registry.engine import csv_format, ieee1547
@@ -93,6 +94,11 @@ def _detail_page(
             )[:50],
             "setpoint_form": setpoint_form or SetPointForm(der=der),
             "mode_labels": dict(ieee1547.CONTROL_MODE_LABELS),
+            "out_of_service": AlarmOutOfService.objects.filter(
+                source_type="der", source_id=str(der.pk), returned_at__isnull=True
+            )
+            .select_related("taken_by")
+            .first(),
         },
         status=status,
     )

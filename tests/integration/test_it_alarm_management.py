@@ -25,7 +25,7 @@ from apps.alarms.actions import (
     do_unshelve_alarm,
 )
 from apps.alarms.counts import alarm_counts
-from apps.alarms.models import Alarm, AlarmPriority, AlarmShelf, ShelvingLimit
+from apps.alarms.models import Alarm, AlarmOutOfService, AlarmPriority, AlarmShelf, ShelvingLimit
 from crest_web import task_names
 from crest_web.accounts.models import AuditRecord
 from crest_web.celery import app
@@ -269,3 +269,29 @@ def test_the_performance_page_counts_a_scripted_history_exactly(
     bad = client_for(operator).get("/alarms/performance/?from=yesterday")
     assert bad.status_code == 400 and "The period is a date and time" in bad.content.decode()
     assert client_for(outsider).get("/alarms/performance/").status_code == 403
+
+
+def test_a_der_under_maintenance_keeps_its_alarms_out_of_the_operators_way(
+    operator_client: Client, planner: User, enrolled: Any
+) -> None:
+    der = enrolled("active", name="pv-maint", serial_number="SN-M")
+    before = raise_(str(der.pk))
+    url = f"/ders/{der.pk}/alarms-out-of-service/"
+    assert client_for(planner).post(url, {"reason": "swap"}).status_code == 403
+    refused = operator_client.post(url, {"reason": "  "}, follow=True)
+    assert "Say why the alarms go out of service" in refused.content.decode()
+    assert not AlarmOutOfService.objects.exists()
+    operator_client.post(url, {"reason": "work order 4711: inverter swap"})
+    before.refresh_from_db()
+    assert before.suppressed_by == "out of service: work order 4711: inverter swap"
+    clear(str(der.pk))
+    during = raise_(str(der.pk))  # raised and recorded while it is out: suppressed from the start
+    assert during.suppressed_by.startswith("out of service")
+    assert alarm_counts()["unacked"] == 0 and alarm_counts()["suppressed"] == 1
+    page = operator_client.get(f"/ders/{der.pk}/").content.decode()
+    assert "Out of service" in page and "work order 4711" in page
+    operator_client.post(f"/ders/{der.pk}/alarms-in-service/")
+    during.refresh_from_db()
+    assert during.suppressed_by == "" and alarm_counts()["unacked"] == 1
+    actions = list(AuditRecord.objects.filter(action__in=["alarm.out_of_service", "alarm.return_to_service"]))
+    assert len(actions) == 2

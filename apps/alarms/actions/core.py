@@ -1,7 +1,5 @@
-"""Every state change of alarms (ISA-18.2 states, apps/alarms/engine/isa182.py): raised, cleared,
-acknowledged (with a comment), shelved and unshelved; and the admin's alarm philosophy (priorities
-per kind, the shelving limit). Each do_* owns its transaction, writes the audit record and publishes
-on topic "alarms" after commit."""
+"""Raising, clearing and acknowledging alarms, suppression, and the shelf primitives the clearing
+of an alarm needs (apps/alarms/engine/isa182.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +12,7 @@ from django.utils import timezone
 
 from apps.alarms.counts import alarm_counts
 from apps.alarms.engine import isa182
-from apps.alarms.models import Alarm, AlarmPriority, AlarmShelf, ShelvingLimit
+from apps.alarms.models import Alarm, AlarmOutOfService, AlarmPriority, AlarmShelf
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 from crest_web.events import publish_on_commit
@@ -76,6 +74,11 @@ def do_raise_alarm(
     the active alarm and whether it was new."""
     _check(kind, message)
     sid = str(source_id)
+    if not suppressed_by:  # a DER under maintenance: its alarms are kept, out of the operator's way
+        held = AlarmOutOfService.objects.filter(
+            source_type=source_type, source_id=sid, returned_at__isnull=True
+        )
+        suppressed_by = next((o.label for o in held), "")
     existing = (
         Alarm.objects.select_for_update()
         .filter(kind=kind, source_type=source_type, source_id=sid, cleared_at__isnull=True)
@@ -243,15 +246,6 @@ def _mark(
     return done
 
 
-# Shelving (ISA-18.2 §11) -------------------------------------------------------------------------
-
-
-def shelf_limit_minutes() -> int:
-    """The longest timed shelf an operator may ask for: the admin's, else the default."""
-    limit = ShelvingLimit.objects.values_list("limit_minutes", flat=True).first()
-    return int(limit) if limit else isa182.SHELF_LIMIT_MINUTES
-
-
 def _open_shelf(alarm: Alarm, lock: bool = False) -> AlarmShelf | None:
     shelves = AlarmShelf.objects.filter(
         kind=alarm.kind, source_type=alarm.source_type, source_id=alarm.source_id, ended_at__isnull=True
@@ -266,112 +260,3 @@ def _end_shelf(actor: Actor, source: str, shelf: AlarmShelf, alarm: Alarm | None
         return
     audit.record(actor, source, "alarm.unshelve", alarm, after={"shelf": shelf.pk}, reason=reason)
     _publish(alarm, "alarm.unshelved")
-
-
-def _label(alarm: Alarm) -> str:
-    return f"{alarm.get_kind_display()} on {alarm.source_label or alarm.source_id}"
-
-
-@transaction.atomic
-def do_shelve_alarm(
-    actor: Actor, source: str, alarm_id: int, minutes: float | None, comment: str | None = ""
-) -> AlarmShelf:
-    """Shelve the alarm's kind on its source for `minutes` (at most the admin's limit), or one-shot
-    (None) until it clears; AlarmError in words, nothing changed, when it cannot be."""
-    person, text = _signed_in(actor, "shelve"), _comment(comment)
-    alarm = Alarm.objects.select_for_update().filter(pk=alarm_id).first()
-    if alarm is None:
-        raise AlarmError(f"There is no alarm {alarm_id}.")
-    if minutes is None and not alarm.active:
-        raise AlarmError(
-            f"Alarm {alarm_id} has cleared: a one-shot shelf lasts until an alarm clears. "
-            "Shelve it for a time."
-        )
-    if _open_shelf(alarm, lock=True) is not None:
-        raise AlarmError(f"{_label(alarm)} is shelved already; unshelve it first to change the shelf.")
-    try:
-        wanted = isa182.shelf_for(minutes, shelf_limit_minutes(), timezone.now())
-    except ValueError as exc:
-        raise AlarmError(str(exc)) from None
-    shelf = AlarmShelf.objects.create(
-        kind=alarm.kind, source_type=alarm.source_type, source_id=alarm.source_id,
-        until=wanted.until, shelved_by=person, comment=text,
-    )  # fmt: skip
-    after = {"shelf": shelf.pk, "until": wanted.until, "one_shot": wanted.one_shot, "comment": text}
-    audit.record(person, source, "alarm.shelve", alarm, after=after)
-    _publish(alarm, "alarm.shelved")
-    return shelf
-
-
-@transaction.atomic
-def do_unshelve_alarm(actor: Actor, source: str, alarm_id: int) -> Alarm:
-    person = _signed_in(actor, "unshelve")
-    alarm = Alarm.objects.select_for_update().filter(pk=alarm_id).first()
-    if alarm is None:
-        raise AlarmError(f"There is no alarm {alarm_id}.")
-    shelf = _open_shelf(alarm, lock=True)
-    if shelf is None:
-        raise AlarmError(f"{_label(alarm)} is not shelved.")
-    _end_shelf(person, source, shelf, alarm, f"unshelved by {person.get_username()}")
-    return alarm
-
-
-@transaction.atomic
-def do_expire_shelves() -> int:
-    """End the timed shelves whose time is up (the beat task, every few seconds): their alarms come
-    back to the operator's list. How many ended."""
-    due = AlarmShelf.objects.select_for_update(skip_locked=True).filter(
-        ended_at__isnull=True, until__lte=timezone.now()
-    )
-    ended = 0
-    for shelf in due:
-        alarm = Alarm.objects.filter(
-            kind=shelf.kind, source_type=shelf.source_type, source_id=shelf.source_id
-        ).first()  # the newest: the one the operator sees again
-        _end_shelf(None, "system", shelf, alarm, "the shelf expired")
-        ended += 1
-    return ended
-
-
-# The alarm philosophy (admins) --------------------------------------------------------------------
-
-
-@transaction.atomic
-def do_set_alarm_priority(actor: Actor, source: str, kind: str, priority: str) -> int:
-    """Set a kind's priority; the active alarms of that kind take it too. How many changed."""
-    if kind not in Alarm.Kind.values:
-        raise AlarmError(f"Unknown alarm kind {kind!r}; known: {', '.join(Alarm.Kind.values)}.")
-    if priority not in Alarm.Priority.values:
-        raise AlarmError(f"A priority is one of {', '.join(Alarm.Priority.values)}, not {priority!r}.")
-    before = priority_of(kind)
-    if before == priority:
-        return 0
-    row, _ = AlarmPriority.objects.update_or_create(kind=kind, defaults={"priority": priority})
-    changed = Alarm.objects.filter(kind=kind, cleared_at__isnull=True).update(priority=priority)
-    audit.record(
-        actor, source, "alarm.priority", row, before={"priority": before},
-        after={"priority": priority, "active_alarms_changed": changed},
-    )  # fmt: skip
-    publish_on_commit(
-        "alarms", "alarm.priority", {"kind": kind, "priority": priority, "counts": alarm_counts()}
-    )
-    return changed
-
-
-@transaction.atomic
-def do_set_shelf_limit(actor: Actor, source: str, minutes: object) -> int:
-    low, high = isa182.SHELF_LIMIT_RANGE
-    try:
-        value = int(str(minutes))
-    except ValueError:
-        raise AlarmError(f"The shelving limit is a whole number of minutes, not {minutes!r}.") from None
-    if not low <= value <= high:
-        raise AlarmError(f"The shelving limit is {low} to {high} minutes (a week), not {value}.")
-    before = shelf_limit_minutes()
-    row = ShelvingLimit.objects.select_for_update().first() or ShelvingLimit(limit_minutes=value)
-    row.limit_minutes = value
-    row.save()
-    audit.record(
-        actor, source, "alarm.shelf_limit", row, before={"minutes": before}, after={"minutes": value}
-    )
-    return value
