@@ -1,6 +1,7 @@
-"""How many alarms are active, how many of those nobody has acknowledged (and nobody shelved, and no
-design suppressed), and how many are shelved or suppressed: one query, for the nav badge on every
-page and the live events that keep it current."""
+"""How many alarms are active; how many of those are on the operator's list (neither shelved nor
+suppressed: the number the nav badge shows); how many of those nobody has acknowledged; how many
+are shelved and how many suppressed — one query, for the nav badge on every page and the live
+events that keep it current."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ def alarm_counts() -> dict[str, int]:
         .with_shelf(timezone.now())
         .aggregate(
             active=Count("id"),
+            listed=Count("id", filter=Q(is_shelved=False, suppressed_by="")),
             unacked=Count("id", filter=Q(acknowledged_at__isnull=True, is_shelved=False, suppressed_by="")),
             shelved=Count("id", filter=Q(is_shelved=True)),
             suppressed=Count("id", filter=~Q(suppressed_by="")),
         )
     )
-    return {k: found[k] or 0 for k in ("active", "unacked", "shelved", "suppressed")}
+    return {k: found[k] or 0 for k in ("active", "listed", "unacked", "shelved", "suppressed")}

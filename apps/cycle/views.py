@@ -17,7 +17,9 @@ from django.views.decorators.http import require_POST
 from apps.cycle import actions
 from apps.cycle.engine.schedule import STAGE_LABELS, Stage, seconds_to_next
 from apps.cycle.models import Cycle, StageRun
-from apps.ems.models import DsoMessage, OpfRun
+from apps.cycle.trends import WINDOW, dso_figure, feeder_voltage_figure
+from apps.dms.models import DispatchRun
+from apps.ems.models import DsoEndpoint, DsoMessage, OpfRun
 from apps.standards.timing import INTERVALS_S
 from apps.training.models import Scenario
 
@@ -175,3 +177,16 @@ def cycle_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "dispatches": list(cycle.dispatch_runs.select_related("feeder")),
     }
     return render(request, "cycle/detail.html", context)
+
+
+@permission_required("cycle.view_cycle", raise_exception=True)
+def trends(request: HttpRequest) -> HttpResponse:
+    """The last 24 hours per DSO (requested, achieved, offered range) and per feeder (voltage band)."""
+    now = timezone.now()
+    endpoints = list(DsoEndpoint.objects.order_by("bus"))
+    feeders = sorted(
+        set(DispatchRun.objects.filter(created_at__gte=now - WINDOW).values_list("feeder__name", flat=True))
+    )
+    figures = [(f"dso-{e.bus}", dso_figure(e, now)) for e in endpoints]
+    figures += [(f"feeder-{name}", feeder_voltage_figure(name, now)) for name in feeders]
+    return render(request, "cycle/trends.html", {"figures": figures, "now": now})

@@ -1,8 +1,9 @@
 """Communication supervision of the IEEE 2030.5 devices, run by the 2030.5 server every half poll
 period: a registered device of an active DER that sent no request (poll, status, mirror reading)
 for three poll periods raises a communication alarm, cleared by its next request. The devices
-behind one aggregator are one segment: all silent, one "field segment down" alarm and theirs
-suppressed (apps/alarms/engine/suppression.py), as the DNP3 gateway does for its DERs."""
+behind one aggregator are one segment, and so are the devices that poll the server directly (all
+of them silent at once is the server's own link): all silent, one "field segment down" alarm and
+theirs suppressed (apps/alarms/engine/suppression.py), as the DNP3 gateway does for its DERs."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 SOURCE = "system"
 COMM = "comm_failure"
 SEGMENT = "segment_down"
+# Devices that reach the server on their own share one path at its end: all of them silent at once
+# is the server's own link, one alarm; some of them silent are their own alarms.
+DIRECT = "IEEE 2030.5 devices polling this server"
 
 
 @dataclass
@@ -46,7 +50,7 @@ class Sep2Supervisor:
             since = edev.registered_at.timestamp()
             quiet = silent(last, now_s, self.poll_s, since)
             behind = edev.aggregator
-            segment = f"2030.5 devices behind {behind.name}" if behind else f"der:{edev.der_id}"
+            segment = f"2030.5 devices behind {behind.name}" if behind else DIRECT
             silent_s = now_s - (last or since) if quiet else None
             out.append(_Device(edev.der_id, edev.der.name, segment, silent_s))
         return out
@@ -95,7 +99,7 @@ class Sep2Supervisor:
     def _segment(self, segment: str, der_ids: list[str], is_down: bool) -> None:
         where = {"kind": SEGMENT, "source_type": "segment", "source_id": segment}
         if is_down:
-            text = f"All {len(der_ids)} {segment} have stopped polling: the aggregator or its link is down."
+            text = f"All {len(der_ids)} {segment} have stopped polling: the path they share is down."
             do_raise_alarm(None, SOURCE, source_label=segment, message=text, **where)
             do_suppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=der_ids, by=segment)
         else:

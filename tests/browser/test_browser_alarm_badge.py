@@ -44,9 +44,10 @@ def test_it_acknowledges_all_shown_and_keeps_the_badge_current(
     page.goto(f"{live_server.url}/feeders/")
     expect(page.locator("#live-status")).to_contain_text("LIVE")
     alarm = {"id": 9, "priority": "medium", "source": "der:9", "label": "pv-9", "message": "silent"}
-    push(page, "alarms", "alarm.raised", {**alarm, "counts": {"active": 4, "unacked": 1}})
-    expect(badge).to_have_text("(4)")
+    counts = {"active": 4, "listed": 2, "unacked": 1}  # two of the four shelved or suppressed
+    push(page, "alarms", "alarm.raised", {**alarm, "counts": counts})
+    expect(badge).to_have_text("(2)")
     expect(badge).to_have_class("badge bad")
-    push(page, "alarms", "alarm.cleared", {**alarm, "counts": {"active": 0, "unacked": 0}})
+    push(page, "alarms", "alarm.cleared", {**alarm, "counts": {"active": 0, "listed": 0, "unacked": 0}})
     expect(badge).to_have_text("(0)")
     expect(badge).to_have_class("badge ok")

@@ -139,7 +139,7 @@ def test_it_counts_alarms_in_one_query_and_none_for_anonymous_visitors(
     with django_assert_num_queries(0):  # type: ignore[operator]
         assert alarm_badge(request) == {}
     with django_assert_num_queries(1):  # type: ignore[operator]
-        assert alarm_counts() == {"active": 2, "unacked": 1, "shelved": 0, "suppressed": 0}
+        assert alarm_counts() == {"active": 2, "listed": 2, "unacked": 1, "shelved": 0, "suppressed": 0}
 
 
 async def _drain(layer: Any, channel: str) -> list[dict[str, Any]]:
@@ -164,8 +164,8 @@ def test_it_sends_the_badge_counts_with_each_alarm_event(
     events = async_to_sync(_drain)(layer, channel)
     async_to_sync(layer.group_discard)(group_name("alarms"), channel)
     assert [(m["event"], m["payload"]["counts"]) for m in events] == [
-        ("alarm.raised", {"active": 1, "unacked": 1, "shelved": 0, "suppressed": 0}),
-        ("alarm.raised", {"active": 2, "unacked": 2, "shelved": 0, "suppressed": 0}),
-        ("alarm.acknowledged", {"active": 2, "unacked": 1, "shelved": 0, "suppressed": 0}),
-        ("alarm.acknowledged", {"active": 2, "unacked": 0, "shelved": 0, "suppressed": 0}),
+        ("alarm.raised", {"active": 1, "listed": 1, "unacked": 1, "shelved": 0, "suppressed": 0}),
+        ("alarm.raised", {"active": 2, "listed": 2, "unacked": 2, "shelved": 0, "suppressed": 0}),
+        ("alarm.acknowledged", {"active": 2, "listed": 2, "unacked": 1, "shelved": 0, "suppressed": 0}),
+        ("alarm.acknowledged", {"active": 2, "listed": 2, "unacked": 0, "shelved": 0, "suppressed": 0}),
     ]

@@ -91,20 +91,20 @@ def test_it_shelves_within_the_admins_limit_and_holds_reactivations(operator: Us
     shelf = do_shelve_alarm(operator, "web", alarm.pk, 10, "known: radio mast repair")
     assert shelf.until is not None and abs((shelf.until - timezone.now()).total_seconds() - 600) < 5
     # off the operator's badge
-    assert alarm_counts() == {"active": 1, "unacked": 0, "shelved": 1, "suppressed": 0}
+    assert alarm_counts() == {"active": 1, "listed": 0, "unacked": 0, "shelved": 1, "suppressed": 0}
     with pytest.raises(AlarmError, match="is shelved already"):
         do_shelve_alarm(operator, "web", alarm.pk, 20)
 
     clear()
     again = raise_()  # a re-activation of a shelved alarm is shelved too
-    assert alarm_counts() == {"active": 1, "unacked": 0, "shelved": 1, "suppressed": 0}
+    assert alarm_counts() == {"active": 1, "listed": 0, "unacked": 0, "shelved": 1, "suppressed": 0}
     page = client_for(operator)
     assert [a.pk for a in page.get("/alarms/").context["page"]] == []
     shelved = page.get("/alarms/?show=shelved").context["page"]
     assert [a.pk for a in shelved] == [again.pk, alarm.pk]  # the cleared one waits there too
 
     do_unshelve_alarm(operator, "web", again.pk)
-    assert alarm_counts() == {"active": 1, "unacked": 1, "shelved": 0, "suppressed": 0}
+    assert alarm_counts() == {"active": 1, "listed": 1, "unacked": 1, "shelved": 0, "suppressed": 0}
     assert trail(alarm) == ["alarm.raise", "alarm.shelve", "alarm.clear"]
     assert trail(again) == ["alarm.raise", "alarm.unshelve"]
     with pytest.raises(AlarmError, match="is not shelved"):
@@ -140,7 +140,7 @@ def test_it_ends_timed_shelves_on_a_real_worker_and_a_fresh_process_sees_the_she
     assert AlarmShelf.objects.get(source_id="18").end_reason == "the shelf expired"
     assert AlarmShelf.objects.get(source_id="17").ended_at is None
     assert trail(due)[-1] == "alarm.unshelve"
-    assert alarm_counts() == {"active": 2, "unacked": 1, "shelved": 1, "suppressed": 0}
+    assert alarm_counts() == {"active": 2, "listed": 1, "unacked": 1, "shelved": 1, "suppressed": 0}
 
 
 def manage_shell(code: str) -> str:

@@ -181,7 +181,7 @@ def test_it_alarm_page_says_what_was_acknowledged_and_keeps_to_its_two_views(
     assert AuditRecord.objects.filter(action="alarm.acknowledge").count() == 1
     _raise("18")
     home = operator_client.get("/")
-    assert home.context["alarms"] == {"active": 2, "unacked": 1, "shelved": 0, "suppressed": 0}
+    assert home.context["alarms"] == {"active": 2, "listed": 2, "unacked": 1, "shelved": 0, "suppressed": 0}
     assert 'id="alarm-tile"' in home.content.decode()
     do_clear_alarm(None, "system", kind="comm_failure", source_type="der", source_id="17")
     do_clear_alarm(None, "system", kind="comm_failure", source_type="der", source_id="18")
@@ -228,7 +228,7 @@ def test_it_a_silent_segment_raises_one_alarm_and_suppresses_its_ders_own(
         assert set(suppressed) == {segment.source_id}
         listed = operator_client.get("/alarms/").context["page"]
         assert [a.kind for a in listed] == ["segment_down"]  # one alarm, not one per DER
-        assert alarm_counts() == {"active": 4, "unacked": 1, "shelved": 0, "suppressed": 3}
+        assert alarm_counts() == {"active": 4, "listed": 1, "unacked": 1, "shelved": 0, "suppressed": 3}
 
         for i in range(3):
             sim.restart_port(first + i)

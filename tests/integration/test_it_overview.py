@@ -90,3 +90,30 @@ def test_it_reads_fifty_dsos_in_a_bounded_number_of_queries(
         message(run, bus, answered_at=now, dms_healthy=True, q_achieved_kvar=200.0)
     with django_assert_max_num_queries(20):
         assert len(operator_client.get("/").context["tiles"]) == 50
+
+
+def test_the_trends_show_a_day_per_dso_and_the_voltage_band_per_feeder(
+    operator_client: Client, outsider: User, ieee13: Any
+) -> None:
+    from apps.dms.models import DispatchRun
+
+    now = timezone.now()
+    DsoEndpoint.objects.create(bus=5, name="ieee13", host="127.0.0.1", port=20500)
+    for hours_ago, achieved in ((30, 1.0), (2, 180.0), (1, 200.0)):  # the first is older than a day
+        message(opf_run(now - dt.timedelta(hours=hours_ago)), 5, q_achieved_kvar=achieved)
+    run = DispatchRun.objects.create(
+        feeder=ieee13, trigger="ems", status="done", q_requested_kvar=50.0, v_sub_pu=1.0,
+        result={"v_min_pu_after": 0.962, "v_max_pu_after": 1.041},
+    )  # fmt: skip
+    page = operator_client.get("/cycles/trends/")
+    assert page.status_code == 200
+    figures = dict(page.context["figures"])
+    dso = {trace["name"]: trace["y"] for trace in figures["dso-5"]["data"]}
+    assert dso["achieved"] == [360.0, 400.0] and dso["requested"] == [400.0, 400.0]  # × 2 feeders
+    assert dso["q_min offered"] == [-200.0, -200.0] and dso["q_max offered"] == [600.0, 600.0]
+    volts = {trace["name"]: trace["y"] for trace in figures["feeder-ieee13"]["data"]}
+    assert volts == {"lowest": [0.962], "highest": [1.041]} and run.pk
+    band = figures["feeder-ieee13"]["layout"]["shapes"][0]
+    assert (band["y0"], band["y1"]) == (0.95, 1.05)
+    assert 'data-figure="fig-dso-5"' in page.content.decode()
+    assert client_for(outsider).get("/cycles/trends/").status_code == 403

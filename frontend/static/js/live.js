@@ -134,9 +134,10 @@ function chime() {
 function followAlarmCounts(counts) {
   const badge = document.getElementById("nav-alarms");
   if (!badge || !counts) return;
-  badge.textContent = `(${counts.active})`;
-  badge.className = `badge ${counts.unacked ? "bad" : counts.active ? "warn" : "ok"}`;
-  badge.title = `${counts.active} active, ${counts.unacked} unacknowledged`;
+  const listed = counts.listed ?? counts.active;
+  badge.textContent = `(${listed})`;
+  badge.className = `badge ${counts.unacked ? "bad" : listed ? "warn" : "ok"}`;
+  badge.title = `${listed} on the list, ${counts.unacked} unacknowledged; ${counts.active} active in all, shelved and suppressed included`;
   badge.dataset.active = counts.active;
   badge.dataset.unacked = counts.unacked;
 }
