@@ -15,6 +15,25 @@ from apps.ems.models import DsoEndpoint, DsoMessage
 from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 
 WINDOW = dt.timedelta(hours=24)
+GAP = dt.timedelta(minutes=15)  # longer without a point: the line breaks (nothing ran), not a flat step
+
+
+Series = list[float | None]
+
+
+def _gaps(times: list[dt.datetime], *series: Series) -> tuple[list[str], list[Series]]:
+    """ISO times and series with an empty point wherever nothing was recorded for longer than GAP."""
+    x: list[str] = []
+    out: list[list[float | None]] = [[] for _ in series]
+    for i, t in enumerate(times):
+        if i and t - times[i - 1] > GAP:
+            x.append((times[i - 1] + GAP).isoformat())
+            for column in out:
+                column.append(None)
+        x.append(t.isoformat())
+        for column, values in zip(out, series, strict=True):
+            column.append(values[i])
+    return x, out
 
 
 def _step(name: str, x: list[str], y: Sequence[float | None], **style: Any) -> dict[str, Any]:
@@ -33,13 +52,18 @@ def dso_figure(endpoint: DsoEndpoint, now: dt.datetime) -> dict[str, Any]:
     rows = DsoMessage.objects.filter(bus=endpoint.bus, interval_start__gte=now - WINDOW).order_by(
         "interval_start", "id"
     )
-    x, low, high, req, ach = [], [], [], [], []
+    times: list[dt.datetime] = []
+    low: list[float | None] = []
+    high: list[float | None] = []
+    req: list[float | None] = []
+    ach: list[float | None] = []
     for m in rows:
-        x.append(m.interval_start.isoformat())
+        times.append(m.interval_start)
         low.append(m.q_min_kvar * m.count)
         high.append(m.q_max_kvar * m.count)
         req.append(m.q_request_kvar * m.count)
         ach.append(m.q_achieved_kvar * m.count if m.q_achieved_kvar is not None else None)
+    x, (low, high, req, ach) = _gaps(times, low, high, req, ach)
     data = [
         _step("q_min offered", x, low, color="#5b7085", width=1),
         {
@@ -58,7 +82,7 @@ def dso_figure(endpoint: DsoEndpoint, now: dt.datetime) -> dict[str, Any]:
         "xaxis": {"title": {"text": "interval (UTC)"}},
         "legend": {"orientation": "h"},
     }
-    return {"data": data, "layout": layout, "points": len(x)}
+    return {"data": data, "layout": layout, "points": len(times)}
 
 
 def feeder_voltage_figure(feeder: str, now: dt.datetime) -> dict[str, Any]:
@@ -66,13 +90,16 @@ def feeder_voltage_figure(feeder: str, now: dt.datetime) -> dict[str, Any]:
     runs = DispatchRun.objects.filter(
         feeder__name=feeder, status=DispatchRun.Status.DONE, created_at__gte=now - WINDOW
     ).order_by("created_at")
-    x, v_min, v_max = [], [], []
+    times: list[dt.datetime] = []
+    lowest: list[float | None] = []
+    highest: list[float | None] = []
     for run in runs.only("created_at", "result"):
         after = run.result or {}
         if "v_min_pu_after" in after:
-            x.append(run.created_at.isoformat())
-            v_min.append(after["v_min_pu_after"])
-            v_max.append(after["v_max_pu_after"])
+            times.append(run.created_at)
+            lowest.append(after["v_min_pu_after"])
+            highest.append(after["v_max_pu_after"])
+    x, (v_min, v_max) = _gaps(times, lowest, highest)
     band = {"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "y0": V_MIN_PU, "y1": V_MAX_PU}
     layout = {
         **DARK,
@@ -83,4 +110,4 @@ def feeder_voltage_figure(feeder: str, now: dt.datetime) -> dict[str, Any]:
         "shapes": [{**band, "fillcolor": "rgba(63,185,80,.08)", "line": {"width": 0}}],
     }
     data = [_step("lowest", x, v_min, color="#f2cc60"), _step("highest", x, v_max, color="#f778ba")]
-    return {"data": data, "layout": layout, "points": len(x)}
+    return {"data": data, "layout": layout, "points": len(times)}
