@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from apps.alarms.actions import do_clear_alarm, do_raise_alarm, do_suppress_alarms, do_unsuppress_alarms
-from apps.alarms.engine.suppression import Holding, segments_down
+from apps.alarms.engine.suppression import GRACE_S, Holding, segments_down
 from apps.alarms.models import Alarm
 from apps.der_registry.engine.sep2.contact import MISSED_POLLS, ContactBook, silent
 from apps.der_registry.models import Sep2EndDevice
@@ -40,6 +40,7 @@ class Sep2Supervisor:
     poll_s: float
     holding: Holding = field(default_factory=Holding)
     down: set[str] = field(default_factory=set)
+    up_since: dict[str, float] = field(default_factory=dict)  # segments back, stragglers not yet judged
 
     def _devices(self, now_s: float) -> list[_Device]:
         out = []
@@ -79,7 +80,14 @@ class Sep2Supervisor:
             self._segment(segment, [k for k, d in by_key.items() if d.segment == segment], True)
         for segment in sorted(self.down - down):
             self._segment(segment, [k for k, d in by_key.items() if d.segment == segment], False)
+            self.up_since[segment] = now_s
         self.down = down
+        for segment, since in list(self.up_since.items()):
+            if segment in down or now_s - since >= GRACE_S:
+                del self.up_since[segment]
+            if segment not in down and now_s - since >= GRACE_S:  # still silent: its own alarm now
+                ids = [k for k, d in by_key.items() if d.segment == segment]
+                do_unsuppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=ids, by=segment)
         sizes = {s: len(flags) for s, flags in members.items()}
         segment_of = {k: d.segment for k, d in by_key.items()}
         suppressed, alone = self.holding.due(now_s, down, segment_of, sizes)
@@ -102,6 +110,5 @@ class Sep2Supervisor:
             text = f"All {len(der_ids)} {segment} have stopped polling: the path they share is down."
             do_raise_alarm(None, SOURCE, source_label=segment, message=text, **where)
             do_suppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=der_ids, by=segment)
-        else:
+        else:  # the devices still silent GRACE_S later become the operator's (see step)
             do_clear_alarm(None, SOURCE, note="polling again", **where)
-            do_unsuppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=der_ids, by=segment)

@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from apps.alarms.actions import do_clear_alarm, do_raise_alarm, do_suppress_alarms, do_unsuppress_alarms
 from apps.alarms.engine.comm import CommWatch, Decision
-from apps.alarms.engine.suppression import Holding, segments_down
+from apps.alarms.engine.suppression import GRACE_S, Holding, segments_down
 from apps.der_registry.actions import RegistryError, do_record_monitoring, do_record_setpoint_delivery
 from apps.der_registry.models import DER, SetPoint
 from apps.dms.engine.dnp3 import points
@@ -80,6 +80,7 @@ class Dnp3Gateway:
         self.segment_of: dict[str, str] = {}  # link key → segment name
         self.holding = Holding()
         self.down: set[str] = set()
+        self.up_since: dict[str, float] = {}  # segments back up, until their stragglers are judged
         self._loaded_at = 0.0
 
     def load(self) -> int:
@@ -189,11 +190,24 @@ class Dnp3Gateway:
             self._segment_down(segment, len(members[segment]))
         for segment in sorted(self.down - down):
             self._segment_up(segment)
+            self.up_since[segment] = now
         self.down = down
+        self._judge_stragglers(now)
         sizes = {segment: len(flags) for segment, flags in members.items()}
         suppressed, alone = self.holding.due(now, down, self.segment_of, sizes)
         for key in suppressed + alone:
             self._raise(key, self.segment_of[key] if key in suppressed else "")
+
+    def _judge_stragglers(self, now: float) -> None:
+        """A DER still silent GRACE_S after the rest of its segment came back fails on its own:
+        its alarm becomes the operator's."""
+        for segment, since in list(self.up_since.items()):
+            if segment in self.down:
+                del self.up_since[segment]
+            elif now - since >= GRACE_S:
+                del self.up_since[segment]
+                ids = self._in_segment(segment)
+                do_unsuppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=ids, by=segment)
 
     def _raise(self, key: str, suppressed_by: str) -> None:
         der_id, name = self.ders[key]
@@ -217,12 +231,10 @@ class Dnp3Gateway:
         )
 
     def _segment_up(self, segment: str) -> None:
+        # Its DERs come back one by one: the ones still silent GRACE_S later become the operator's
+        # (see _supervise); the ones that answered by then clear still suppressed, off the list.
         do_clear_alarm(
             None, SOURCE, kind=SEGMENT, source_type="segment", source_id=segment, note="answers again"
-        )
-        # DERs of it still silent now fail on their own: their alarms are the operator's again.
-        do_unsuppress_alarms(
-            None, SOURCE, kind=COMM, source_type="der", source_ids=self._in_segment(segment), by=segment
         )
 
     def _clear(self, key: str) -> None:

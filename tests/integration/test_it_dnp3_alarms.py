@@ -199,7 +199,8 @@ def test_it_a_silent_segment_raises_one_alarm_and_suppresses_its_ders_own(
 ) -> None:
     """Suppression by design: three DERs one network address reaches all go silent — one
     "segment down" alarm on the operator's list, the DERs' three kept but suppressed; when they
-    answer again everything clears. One DER alone going silent is its own alarm."""
+    answer again everything clears, the DERs' alarms still suppressed (history, not the list) — but
+    one still silent after the grace is its own alarm again. One DER alone going silent is its own."""
     first = ports(3)
     ders = [
         enrolled(
@@ -230,8 +231,16 @@ def test_it_a_silent_segment_raises_one_alarm_and_suppresses_its_ders_own(
         assert [a.kind for a in listed] == ["segment_down"]  # one alarm, not one per DER
         assert alarm_counts() == {"active": 4, "listed": 1, "unacked": 1, "shelved": 0, "suppressed": 3}
 
-        for i in range(3):
-            sim.restart_port(first + i)
+        sim.restart_port(first + 1)  # two come back; the first stays silent
+        sim.restart_port(first + 2)
+        straggler = active.filter(kind="comm_failure", source_id=str(ders[0].pk), suppressed_by="")
+        assert until(straggler.exists, gateway.step)  # after the grace: its own failure, listed
+        assert not active.filter(kind="segment_down").exists()
+        listed = [(a.kind, a.source_id) for a in operator_client.get("/alarms/").context["page"]]
+        assert ("comm_failure", str(ders[0].pk)) in listed
+        # the two that came back cleared still suppressed: history, not the operator's list
+        assert not {("comm_failure", str(d.pk)) for d in ders[1:]} & set(listed)
+        sim.restart_port(first)
         assert until(lambda: not active.exists(), gateway.step)
 
         sim.stop_port(first)  # one DER alone: the segment is up, its alarm is the operator's
