@@ -57,6 +57,7 @@ urlpatterns = [
     ),
     path("api/cycles/", cycle_api.CyclesView.as_view(), name="api_cycles"),
     path("api/cycles/<int:pk>/", cycle_api.CycleView.as_view(), name="api_cycle"),
+    path("api/overview/", cycle_api.OverviewView.as_view(), name="api_overview"),
     path("api/ems/whatif/", ems_views.WhatIfView.as_view(), name="api_ems_whatif"),
     path("api/ems/opf/", ems_api.OpfRunsView.as_view(), name="api_ems_opf"),
     path("api/ems/opf/<int:pk>/", ems_api.OpfRunView.as_view(), name="api_ems_opf_run"),

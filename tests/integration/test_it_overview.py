@@ -118,3 +118,20 @@ def test_the_trends_show_a_day_per_dso_and_the_voltage_band_per_feeder(
     assert (band["y0"], band["y1"]) == (0.95, 1.05)
     assert 'data-figure="fig-dso-5"' in page.content.decode()
     assert client_for(outsider).get("/cycles/trends/").status_code == 403
+
+
+def test_the_overview_api_says_what_the_page_shows(operator_client: Client, outsider: User) -> None:
+    now = timezone.now()
+    DsoEndpoint.objects.create(bus=7, name="south", host="127.0.0.1", port=20507, feeder_count=2)
+    message(opf_run(now), 7, answered_at=now, dms_healthy=True, q_achieved_kvar=150.0,
+            dms_q_shortfall_kvar=100.0, dms_shortfall_cause="voltage limit")  # fmt: skip
+    doc = operator_client.get("/api/overview/").json()
+    assert doc["lights"] == {"green": 0, "amber": 1, "red": 0} and doc["current"] is None
+    (dso,) = doc["dsos"]
+    assert (dso["bus"], dso["light"], dso["reason"]) == (7, "amber", "100 kvar short")
+    assert (dso["requested_kvar"], dso["achieved_kvar"], dso["q_min_kvar"], dso["q_max_kvar"]) == (
+        400.0, 300.0, -200.0, 600.0,
+    )  # fmt: skip
+    assert client_for(outsider).get("/api/overview/").status_code == 403
+    schema = operator_client.get("/api/schema/").content.decode()
+    assert "/api/overview/" in schema and "/api/alarms/{id}/shelve/" in schema
