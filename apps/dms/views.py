@@ -14,6 +14,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from apps.dms import plots
 from apps.dms.actions import FeederError, do_import_feeder
+from apps.dms.dispatched_state import latest_dispatched
+from apps.dms.engine import opendss_pf
 from apps.dms.engine.network import FeederImportError
 from apps.dms.engine.studies import ENGINES, run_powerflow
 from apps.dms.feeders import network_of, unpack_upload
@@ -45,7 +47,12 @@ def feeder_detail(request: HttpRequest, name: str) -> HttpResponse:
     elif version is not None:
         try:
             net = network_of(version)
-            result = run_powerflow(net, engine)
+            shown = None if request.GET.get("state") == "base" else latest_dispatched(feeder, version, net)
+            if shown is not None:  # what the last dispatch left, by default; the base case one click away
+                result = opendss_pf.solve(shown.net, shown.state)
+                context.update(dispatched=shown, engine="opendss")
+            else:
+                result = run_powerflow(net, engine)
         except (FeederError, FeederImportError) as exc:
             context["error"] = str(exc)
         else:

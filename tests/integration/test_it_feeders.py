@@ -13,7 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from apps.dms.models import Feeder, FeederVersion
+from apps.dms.feeders import network_of
+from apps.dms.models import DispatchRun, Feeder, FeederVersion
 from crest_web.accounts.models import AuditRecord
 from tests.conftest import FEEDERS, as_json, manage_without_database
 
@@ -141,3 +142,33 @@ def test_it_offers_powerflow_and_import_in_the_api(
     assert made.status_code in (201, 400)
     if made.status_code == 400:
         assert as_json(made)["errors"]["file"][0]
+
+
+def test_the_feeder_page_shows_the_state_the_last_dispatch_left_and_the_base_case_one_click_away(
+    operator_client: Client, enrolled: Any
+) -> None:
+    """Issue #14 item 2. By hand: loads × 1.2 (P) at a source raised to 1.03 pu raise the head's P
+    by a fifth of the model's load or more; 4 kvar injected at 675 a raises that node's voltage;
+    the source sits at the run's 1.03 pu."""
+    der = enrolled("active")  # pv-675-a, bus 675 phase 1
+    feeder = der.feeder
+    setpoint = {"name": der.name, "kind": "pv", "p_limit_kw": 5.0, "q_kvar": 4.0, "p_avail_kw": 8.0}
+    DispatchRun.objects.create(
+        feeder=feeder, feeder_version=feeder.current_version(), trigger="ems", status="done",
+        q_requested_kvar=40.0, v_sub_pu=1.03,
+        result={
+            "setpoints": [setpoint],
+            "load_allocation": {"method": "head P/Q scaling", "k_p": 1.2, "k_q": 1.1},
+        },
+    )  # fmt: skip
+    after = operator_client.get("/feeders/ieee13/")
+    base = operator_client.get("/feeders/ieee13/?state=base&engine=opendss")
+    shown, nominal = after.context["result"], base.context["result"]
+    assert after.context["dispatched"] is not None and base.context.get("dispatched") is None
+    assert "after dispatch run" in after.content.decode() and 'id="base-case-link"' in after.content.decode()
+    load_p = sum(ld.p_kw for ld in network_of(feeder.current_version()).loads)
+    # between constant-power loads (+20 %) and constant-impedance ones (+20 % × 1.03², the raised source)
+    rise = shown.substation_p_kw - nominal.substation_p_kw
+    assert 0.2 * load_p - 5.0 <= rise <= (1.2 * 1.03**2 - 1) * load_p
+    assert shown.voltages_pu["sourcebus.1"] == pytest.approx(1.03, abs=1e-3)
+    assert shown.voltages_pu["675.1"] > nominal.voltages_pu["675.1"]
