@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.network import FeederImportError, Network
 from apps.dms.models import Bus, DispatchRun, Feeder, FeederVersion
+from apps.standards.ansi import V_MAX_PU, V_MIN_PU
 from apps.standards.timing import INTERVAL_S
 from crest_web import task_names
 from crest_web.accounts import audit
@@ -248,7 +249,26 @@ def do_finish_dispatch(
         },
     )
     _publish_run(run)
+    _violation_alarm(run, doc)
     return run
+
+
+def _violation_alarm(run: DispatchRun, doc: dict[str, Any]) -> None:
+    """Voltages a dispatch leaves outside their limits raise an alarm on the feeder (an EMS request's
+    answer raises the EMS's own, on the DSO: one is enough); a run that leaves none clears it."""
+    from apps.alarms.actions import do_clear_alarm, do_raise_alarm
+
+    where = {"kind": "violation", "source_type": "feeder", "source_id": run.feeder.name}
+    if not run.violations_left:
+        do_clear_alarm(None, "worker", note=f"dispatch run {run.pk} left no violation", **where)
+    elif run.trigger != DispatchRun.Trigger.EMS:
+        low, high = float(doc.get("v_min_pu_after") or V_MIN_PU), float(doc.get("v_max_pu_after") or V_MAX_PU)
+        text = (
+            f"Dispatch run {run.pk} of {run.feeder.name} left {run.violations_left} node-phases outside "
+            f"{V_MIN_PU}–{V_MAX_PU} pu (voltages {low:.4f}–{high:.4f} pu, "
+            f"{max(high - V_MAX_PU, V_MIN_PU - low):.3f} pu beyond the band at worst)."
+        )
+        do_raise_alarm(None, "worker", source_label=f"feeder {run.feeder.name}", message=text, **where)
 
 
 def _issue(run: DispatchRun, doc: dict[str, Any], der_ids: dict[str, int]) -> None:

@@ -366,3 +366,28 @@ def test_it_marks_a_run_partial_when_the_registry_refuses_a_setpoint(operator: U
     page = client_for(operator).get(f"/feeders/{feeder.name}/dispatch/{run.pk}/").content.decode()
     assert "partial: assumes set points that were not all sent" in page
     assert "1 of 2 set points refused by the registry" in page
+
+
+def test_a_dispatch_that_leaves_violations_raises_an_alarm_on_the_feeder_and_a_clean_one_clears_it() -> None:
+    """Issue #14: "a dispatch ending with 89 → 106 violations raised no alarm anywhere"."""
+    from apps.alarms.models import Alarm
+
+    feeder = with_pv("feederv", seed=7)
+    alarm = Alarm.objects.filter(kind="violation", source_type="feeder", source_id=feeder.name)
+
+    def finish(trigger: str, left: int) -> None:
+        run = actions.do_request_dispatch(
+            None, "web", feeder.name, q_kvar=10.0, v_sub_pu=1.0, trigger=trigger, enqueue=False
+        )
+        assert actions.do_start_dispatch(run.pk, "here")
+        doc = {"setpoints": [], "violations_after": left, "v_min_pu_after": 0.97, "v_max_pu_after": 1.062}
+        actions.do_finish_dispatch(run.pk, doc, {}, 0.1)
+
+    finish("ems", 106)
+    assert not alarm.exists()  # the EMS raises its own on the DSO from the answer: one is enough
+    finish("manual", 106)
+    active = alarm.get(cleared_at__isnull=True)
+    assert "left 106 node-phases outside 0.95–1.05 pu (voltages 0.9700–1.0620 pu" in active.message
+    assert "0.012 pu beyond the band at worst" in active.message and active.priority == "critical"
+    finish("manual", 0)
+    assert not alarm.filter(cleared_at__isnull=True).exists()
