@@ -3,6 +3,7 @@ per kind (source, buses, lines, transformers, loads, capacitors, generators/PV).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -20,8 +21,10 @@ from apps.dms.engine.network import (
     Transformer,
 )
 
-# OpenDSS load models whose voltage dependence is a power law the solvers can follow.
-_LOAD_MODELS = {1, 2, 3, 5, 6, 7}
+# OpenDSS load models whose voltage dependence is a power law the solvers can follow (a ZIP load,
+# model 8, is the sum of three: it is read as its Z, I and P parts).
+_LOAD_MODELS = {1, 2, 3, 4, 5, 6, 7, 8}
+ZIP_PARTS = (("z", 2), ("i", 5), ("p", 1))  # suffix, the OpenDSS model of that part
 _KM_PER_UNIT = {0: 1.0, 1: 1.609344, 2: 0.3048, 3: 1.0, 4: 0.001, 5: 0.0003048, 6: 0.0000254, 7: 0.00001}
 
 
@@ -241,28 +244,39 @@ def read_loads() -> list[Load]:
             continue
         model = dss.Loads.Model()
         if model not in _LOAD_MODELS:
-            raise FeederImportError(
-                f"{full} uses OpenDSS load model {model}; supported models are 1, 2, 3, 5, 6, 7."
-            )
+            raise FeederImportError(f"{full} uses OpenDSS load model {model}; supported models are 1 to 8.")
         conn: Conn = "delta" if dss.Loads.IsDelta() else "wye"
         phases, conn = _terminal_phases(
             full, conn, dss.CktElement.NumPhases(), list(dss.CktElement.NodeOrder())
         )
-        out.append(
-            Load(
-                name,
-                _bus_name(dss.CktElement.BusNames()[0]),
-                phases,
-                conn,
-                dss.Loads.kW(),
-                dss.Loads.kvar(),
-                model,
-                dss.Loads.kV(),
-                dss.Loads.Vminpu(),
-                dss.Loads.Vmaxpu(),
-            )
+        load = Load(
+            name,
+            _bus_name(dss.CktElement.BusNames()[0]),
+            phases,
+            conn,
+            dss.Loads.kW(),
+            dss.Loads.kvar(),
+            model,
+            dss.Loads.kV(),
+            dss.Loads.Vminpu(),
+            dss.Loads.Vmaxpu(),
+            dss.Loads.CVRwatts(),
+            dss.Loads.CVRvars(),
         )
+        out.extend(_zip_parts(full, load, list(dss.Loads.ZipV())) if model == 8 else [load])
     return out
+
+
+def _zip_parts(full: str, load: Load, zipv: list[float]) -> list[Load]:
+    """A ZIP load as three: P = P0 (Zp V² + Ip V + Pp), Q = Q0 (Zq V² + Iq V + Pq)."""
+    if len(zipv) < 6:
+        raise FeederImportError(f"{full} is a ZIP load (model 8) without its ZIPV coefficients.")
+    parts = []
+    for k, (suffix, model) in enumerate(ZIP_PARTS):
+        p_share, q_share = zipv[k], zipv[k + 3]
+        p_kw, q_kvar, name = load.p_kw * p_share, load.q_kvar * q_share, f"{load.name}__{suffix}"
+        parts.append(dataclasses.replace(load, name=name, p_kw=p_kw, q_kvar=q_kvar, model=model))
+    return parts
 
 
 def read_capacitors() -> list[Capacitor]:

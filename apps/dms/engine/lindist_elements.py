@@ -30,7 +30,6 @@ from apps.dms.engine.network import (
 
 S_BASE_KVA = 1000.0  # per-phase power base inside the solver
 _ALPHA = complex(math.cos(-2 * math.pi / 3), math.sin(-2 * math.pi / 3))
-_EXPONENTS = {1: (0, 0), 2: (2, 2), 3: (0, 2), 5: (1, 1), 6: (0, 0), 7: (0, 2)}  # OpenDSS model → (nP, nQ)
 
 CArray: TypeAlias = NDArray[np.complexfloating[Any, Any]]
 FArray: TypeAlias = NDArray[np.floating[Any]]
@@ -263,9 +262,7 @@ def _shunts(net: Network, index: dict[str, int], v: CArray) -> tuple[_Windings, 
     loads = [
         row
         for ld in net.loads
-        for row in _rows(
-            index, net, ld, complex(ld.p_kw, ld.q_kvar), (*_EXPONENTS[ld.model], ld.vmin_pu, ld.vmax_pu)
-        )
+        for row in _rows(index, net, ld, complex(ld.p_kw, ld.q_kvar), (*ld.exponents, ld.vmin_pu, ld.vmax_pu))
     ]
     caps = [
         row for cap in net.capacitors for row in _rows(index, net, cap, -1j * cap.kvar, (2, 2, 0.0, np.inf))

@@ -156,7 +156,10 @@ class Transformer:
 
 @dataclass(frozen=True)
 class Load:
-    """`model` is the OpenDSS load model (1 constant PQ, 2 constant Z, 5 constant |I| …); `kv` its rating."""
+    """`model` is the OpenDSS load model (1 constant PQ, 2 constant Z, 4 exponential, 5 constant |I|
+    …); `kv` its rating; `cvr_watts` / `cvr_vars` the exponents of model 4 (P ∝ V^cvr_watts). A ZIP
+    load (model 8) is read as three loads — its Z, I and P parts (models 2, 5, 1) — which OpenDSS
+    solves alike."""
 
     name: str
     bus: str
@@ -168,6 +171,21 @@ class Load:
     kv: float
     vmin_pu: float = 0.95
     vmax_pu: float = 1.05
+    cvr_watts: float = 1.0
+    cvr_vars: float = 2.0
+
+    @property
+    def exponents(self) -> tuple[float, float]:
+        """(nP, nQ): P ∝ |V|^nP and Q ∝ |V|^nQ between vmin_pu and vmax_pu."""
+        if self.model == 4:
+            return self.cvr_watts, self.cvr_vars
+        return LOAD_EXPONENTS[self.model]
+
+
+# OpenDSS load model → its power law (nP, nQ); model 4 carries its own (Load.exponents).
+LOAD_EXPONENTS: dict[int, tuple[float, float]] = {
+    1: (0, 0), 2: (2, 2), 3: (0, 2), 5: (1, 1), 6: (0, 0), 7: (0, 2),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
