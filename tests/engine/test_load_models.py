@@ -1,16 +1,18 @@
-"""OpenDSS load models 4 (exponential, CVR factors) and 8 (ZIP), issue #15: a small circuit with one
-of each, imported, then solved three ways — OpenDSS on the original file (the reference), OpenDSS on
-our exported model, and LinDist3Flow refreshed — at a source held high, so the voltage dependence
-matters. Tolerances: the export 1e-6 pu (the same physics written back), LinDist3Flow 0.07 % max
-(seed 004's Table III)."""
+"""OpenDSS load models 4 (exponential, CVR factors) and 8 (ZIP), and reactors (issue #15): small
+circuits imported, then solved three ways — OpenDSS on the original file (the reference), OpenDSS
+on our exported model, and LinDist3Flow refreshed — at a source held high, so the voltage
+dependence matters. Tolerances: the export 1e-6 pu (the same physics written back), LinDist3Flow
+0.07 % max (seed 004's Table III)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from apps.dms.engine import lindist3flow, opendss_pf
 from apps.dms.engine.dss_import import read_network
-from apps.dms.engine.network import Network
+from apps.dms.engine.network import FeederImportError, Network
 from tests.engine.test_opendss_pf import original_pu
 
 CIRCUIT = """
@@ -59,3 +61,37 @@ def test_lindist3flow_follows_the_voltage_dependence(circuit: tuple[Network, dic
     result = lindist3flow.build(net).solve(iterations=40)
     worst_pct = max(abs(result.voltages_pu[k] - v) / v * 100 for k, v in reference.items())
     assert result.converged and worst_pct <= 0.07
+
+
+REACTORS = """
+clear
+new circuit.reactors basekv=12.47 pu=1.02 phases=3 bus1=src mvasc3=200000 mvasc1=210000
+new reactor.series bus1=src bus2=a phases=3 r=0.05 x=1.2
+new linecode.ph3 nphases=3 r1=0.30 x1=0.60 r0=0.60 x0=1.80 units=km
+new line.l1 bus1=a bus2=b linecode=ph3 length=2 units=km
+new load.d bus1=b phases=3 conn=wye kv=12.47 kw=1500 kvar=600 model=1
+set voltagebases=[12.47]
+calcvoltagebases
+solve
+"""
+
+
+def test_a_series_reactor_is_the_zero_length_line_it_is_electrically(tmp_path: Path) -> None:
+    path = tmp_path / "reactors.dss"
+    path.write_text(REACTORS)
+    net = read_network(path, "reactors")
+    reference = original_pu(net)
+    reactor = next(x for x in net.lines if x.name == "series")
+    assert reactor.length_km == 0.0 and reactor.z_matrix()[0, 0] == pytest.approx(0.05 + 1.2j, abs=1e-6)
+    ours = opendss_pf.solve(net).voltages_pu
+    assert max(abs(ours[k] - v) for k, v in reference.items()) < 1e-6
+    result = lindist3flow.build(net).solve(iterations=40)
+    assert max(abs(result.voltages_pu[k] - v) / v * 100 for k, v in reference.items()) <= 0.07
+
+
+def test_a_shunt_reactor_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "shunt.dss"
+    shunt = "new reactor.shunt bus1=b phases=3 kvar=300 kv=12.47\nnew load.d"
+    path.write_text(REACTORS.replace("new load.d", shunt))
+    with pytest.raises(FeederImportError, match=r"Reactor\.shunt is a shunt reactor"):
+        read_network(path, "shunt")

@@ -110,7 +110,30 @@ def read_lines() -> list[Line]:
     return lines
 
 
-def _line(full: str, name: str, n: int) -> Line:
+def read_series_reactors() -> list[Line]:
+    """Series reactors (bus1 to bus2) in service, as the zero-length lines they are electrically;
+    a shunt reactor (its second terminal grounded) is refused, naming it."""
+    import opendssdirect as dss
+
+    out = []
+    for full in dss.Circuit.AllElementNames():
+        if not full.lower().startswith("reactor."):
+            continue
+        dss.Circuit.SetActiveElement(full)
+        if not dss.CktElement.Enabled():
+            continue
+        n = dss.CktElement.NumPhases()
+        if all(node == 0 for node in list(dss.CktElement.NodeOrder())[n:]):
+            raise FeederImportError(
+                f"{full} is a shunt reactor (grounded second terminal), which is not supported."
+            )
+        out.append(_line(full, full.partition(".")[2].lower(), n, series_only=True))
+    return out
+
+
+def _line(full: str, name: str, n: int, series_only: bool = False) -> Line:
+    """A two-terminal series element from its primitive admittance; `series_only`: not a Line
+    (a reactor): no length, never a switch."""
     import opendssdirect as dss
 
     nodes = list(dss.CktElement.NodeOrder())
@@ -132,8 +155,8 @@ def _line(full: str, name: str, n: int) -> Line:
         phases=tuple(sorted(nodes[:n])),
         z_ohm=_cmatrix(z),
         b_shunt_us=tuple(tuple(float(v) for v in row) for row in b_us),
-        length_km=dss.Lines.Length() * _KM_PER_UNIT.get(dss.Lines.Units(), 1.0),
-        is_switch=bool(dss.Lines.IsSwitch()),
+        length_km=0.0 if series_only else dss.Lines.Length() * _KM_PER_UNIT.get(dss.Lines.Units(), 1.0),
+        is_switch=False if series_only else bool(dss.Lines.IsSwitch()),
     )
 
 

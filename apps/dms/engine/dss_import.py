@@ -20,6 +20,7 @@ from apps.dms.engine.dss_elements import (
     read_generators,
     read_lines,
     read_loads,
+    read_series_reactors,
     read_source,
     read_transformers,
 )
@@ -33,7 +34,7 @@ __all__ = ["FeederImportError", "read_network"]
 _COORD_PATTERNS = ("BusCoords.dat", "*BusXY.csv", "*buscoords*.csv", "*BusCoords*.csv")
 # Classes that only watch or control the circuit; their effect is already in the solved state.
 _PASSIVE = {"regcontrol", "capcontrol", "energymeter", "monitor", "swtcontrol", "fuse", "relay", "recloser"}
-_MODELLED = {"vsource", "line", "transformer", "load", "capacitor", "generator", "pvsystem"}
+_MODELLED = {"vsource", "line", "reactor", "transformer", "load", "capacitor", "generator", "pvsystem"}
 
 
 def _coordinate_file(master: Path, upload_root: Path | None) -> Path | None:
@@ -96,7 +97,7 @@ def read_network(
     net = Network(
         name=name,
         buses=read_buses(),
-        lines=tuple(read_lines()),
+        lines=tuple(read_lines() + read_series_reactors()),
         transformers=tuple(read_transformers()),
         loads=tuple(read_loads()),
         capacitors=tuple(read_capacitors()),
