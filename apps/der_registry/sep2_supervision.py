@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from apps.alarms.actions import do_clear_alarm, do_raise_alarm, do_suppress_alarms, do_unsuppress_alarms
-from apps.alarms.engine.suppression import GRACE_S, Holding, segments_down
+from apps.alarms.engine.suppression import Segments
 from apps.alarms.models import Alarm
 from apps.der_registry.engine.sep2.contact import MISSED_POLLS, ContactBook, silent
 from apps.der_registry.models import Sep2EndDevice
@@ -38,9 +38,7 @@ class _Device:
 class Sep2Supervisor:
     contact: ContactBook
     poll_s: float
-    holding: Holding = field(default_factory=Holding)
-    down: set[str] = field(default_factory=set)
-    up_since: dict[str, float] = field(default_factory=dict)  # segments back, stragglers not yet judged
+    segments: Segments = field(default_factory=Segments)
 
     def _devices(self, now_s: float) -> list[_Device]:
         out = []
@@ -65,34 +63,23 @@ class Sep2Supervisor:
                 kind=COMM, source_type="der", source_id__in=list(by_key), cleared_at__isnull=True
             ).values_list("source_id", flat=True)
         )
-        members: dict[str, list[bool]] = {}
         for key, d in by_key.items():
-            members.setdefault(d.segment, []).append(d.silent_s is not None)
-            if d.silent_s is None:
-                self.holding.release(key)
-                if key in alarmed:
-                    where = {"kind": COMM, "source_type": "der", "source_id": key}
-                    do_clear_alarm(None, SOURCE, note="heard again", **where)
-            elif key not in alarmed:
-                self.holding.hold(key, now_s)
-        down = segments_down(members)
-        for segment in sorted(down - self.down):
-            self._segment(segment, [k for k, d in by_key.items() if d.segment == segment], True)
-        for segment in sorted(self.down - down):
-            self._segment(segment, [k for k, d in by_key.items() if d.segment == segment], False)
-            self.up_since[segment] = now_s
-        self.down = down
-        for segment, since in list(self.up_since.items()):
-            if segment in down or now_s - since >= GRACE_S:
-                del self.up_since[segment]
-            if segment not in down and now_s - since >= GRACE_S:  # still silent: its own alarm now
-                ids = [k for k, d in by_key.items() if d.segment == segment]
-                do_unsuppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=ids, by=segment)
-        sizes = {s: len(flags) for s, flags in members.items()}
-        segment_of = {k: d.segment for k, d in by_key.items()}
-        suppressed, alone = self.holding.due(now_s, down, segment_of, sizes)
-        for key in suppressed + alone:
-            self._raise(by_key[key], by_key[key].segment if key in suppressed else "")
+            if d.silent_s is None and key in alarmed:
+                where = {"kind": COMM, "source_type": "der", "source_id": key}
+                do_clear_alarm(None, SOURCE, note="heard again", **where)
+        in_alarm = {key: d.silent_s is not None for key, d in by_key.items()}
+        silent_now = [key for key, silent in in_alarm.items() if silent and key not in alarmed]
+        segment_of = {key: d.segment for key, d in by_key.items()}
+        found = self.segments.step(now_s, in_alarm, segment_of, silent_now)
+        for segment in found.went_down:
+            self._segment(segment, [k for k, s in segment_of.items() if s == segment], True)
+        for segment in found.came_up:  # its devices heard by now clear still suppressed
+            self._segment(segment, [], False)
+        for segment in found.stragglers:  # still silent after the rest came back: their own alarm
+            ids = [k for k, s in segment_of.items() if s == segment]
+            do_unsuppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=ids, by=segment)
+        for key in found.suppressed + found.alone:
+            self._raise(by_key[key], by_key[key].segment if key in found.suppressed else "")
 
     def _raise(self, d: _Device, suppressed_by: str) -> None:
         message = (

@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from apps.alarms.actions import do_clear_alarm, do_raise_alarm, do_suppress_alarms, do_unsuppress_alarms
 from apps.alarms.engine.comm import CommWatch, Decision
-from apps.alarms.engine.suppression import GRACE_S, Holding, segments_down
+from apps.alarms.engine.suppression import Segments
 from apps.der_registry.actions import RegistryError, do_record_monitoring, do_record_setpoint_delivery
 from apps.der_registry.models import DER, SetPoint
 from apps.dms.engine.dnp3 import points
@@ -78,9 +78,7 @@ class Dnp3Gateway:
         self.rtus: list[RtuReader] = []  # the substation RTUs whose head readings it records
         # Suppression by design: the DERs one network address reaches are one segment.
         self.segment_of: dict[str, str] = {}  # link key → segment name
-        self.holding = Holding()
-        self.down: set[str] = set()
-        self.up_since: dict[str, float] = {}  # segments back up, until their stragglers are judged
+        self.segments = Segments()
         self._loaded_at = 0.0
 
     def load(self) -> int:
@@ -179,35 +177,20 @@ class Dnp3Gateway:
     def _supervise(self, now: float) -> None:
         """Raise the DERs' communication alarms — one for a segment all of whose DERs went silent,
         whose own alarms are then suppressed (apps/alarms/engine/suppression.py)."""
-        for key, watch in self.watches.items():
-            if watch.check(now) is Decision.RAISE:
-                self.holding.hold(key, now)
-        members: dict[str, list[bool]] = {}
-        for key, watch in self.watches.items():
-            members.setdefault(self.segment_of[key], []).append(watch.in_alarm)
-        down = segments_down(members)
-        for segment in sorted(down - self.down):
-            self._segment_down(segment, len(members[segment]))
-        for segment in sorted(self.down - down):
-            self._segment_up(segment)
-            self.up_since[segment] = now
-        self.down = down
-        self._judge_stragglers(now)
-        sizes = {segment: len(flags) for segment, flags in members.items()}
-        suppressed, alone = self.holding.due(now, down, self.segment_of, sizes)
-        for key in suppressed + alone:
-            self._raise(key, self.segment_of[key] if key in suppressed else "")
-
-    def _judge_stragglers(self, now: float) -> None:
-        """A DER still silent GRACE_S after the rest of its segment came back fails on its own:
-        its alarm becomes the operator's."""
-        for segment, since in list(self.up_since.items()):
-            if segment in self.down:
-                del self.up_since[segment]
-            elif now - since >= GRACE_S:
-                del self.up_since[segment]
-                ids = self._in_segment(segment)
-                do_unsuppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=ids, by=segment)
+        silent_now = [key for key, watch in self.watches.items() if watch.check(now) is Decision.RAISE]
+        in_alarm = {key: watch.in_alarm for key, watch in self.watches.items()}
+        found = self.segments.step(now, in_alarm, self.segment_of, silent_now)
+        for segment in found.went_down:
+            self._segment_down(segment, sum(1 for s in self.segment_of.values() if s == segment))
+        for segment in found.came_up:  # its DERs that answered by now clear still suppressed
+            do_clear_alarm(
+                None, SOURCE, kind=SEGMENT, source_type="segment", source_id=segment, note="answers again"
+            )
+        for segment in found.stragglers:  # still silent after the rest came back: their own failure
+            ids = self._in_segment(segment)
+            do_unsuppress_alarms(None, SOURCE, kind=COMM, source_type="der", source_ids=ids, by=segment)
+        for key in found.suppressed + found.alone:
+            self._raise(key, self.segment_of[key] if key in found.suppressed else "")
 
     def _raise(self, key: str, suppressed_by: str) -> None:
         der_id, name = self.ders[key]
@@ -230,15 +213,7 @@ class Dnp3Gateway:
             None, SOURCE, kind=COMM, source_type="der", source_ids=self._in_segment(segment), by=segment
         )
 
-    def _segment_up(self, segment: str) -> None:
-        # Its DERs come back one by one: the ones still silent GRACE_S later become the operator's
-        # (see _supervise); the ones that answered by then clear still suppressed, off the list.
-        do_clear_alarm(
-            None, SOURCE, kind=SEGMENT, source_type="segment", source_id=segment, note="answers again"
-        )
-
     def _clear(self, key: str) -> None:
-        self.holding.release(key)
         der_id, name = self.ders[key]
         do_clear_alarm(
             None, SOURCE, kind=COMM, source_type="der", source_id=der_id, note=f"{name} answers again"

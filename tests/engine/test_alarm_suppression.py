@@ -4,7 +4,7 @@ lone one does not."""
 
 from __future__ import annotations
 
-from apps.alarms.engine.suppression import GRACE_S, Holding, segments_down
+from apps.alarms.engine.suppression import GRACE_S, Holding, Segments, Verdicts, segments_down
 
 
 def test_a_segment_is_down_only_when_all_its_members_are_and_it_has_two_or_more() -> None:
@@ -24,3 +24,17 @@ def test_silent_members_wait_for_their_segments_verdict_and_a_lone_one_does_not(
     held.hold("y", 20.0)
     held.release("y")  # it answered before its grace ended: no alarm
     assert held.due(40.0, set(), segment_of, sizes) == ([], [])
+
+
+def test_segments_over_rounds_down_back_and_a_straggler() -> None:
+    segment_of = {"a1": "a", "a2": "a", "b1": "b"}
+    seg = Segments()
+    quiet = {"a1": False, "a2": False, "b1": False}
+    assert seg.step(0.0, quiet, segment_of, []) == Verdicts([], [], [], [], [])
+    down = {"a1": True, "a2": True, "b1": True}
+    found = seg.step(1.0, down, segment_of, ["a1", "a2", "b1"])
+    assert (found.went_down, found.suppressed, found.alone) == (["a"], ["a1", "a2"], ["b1"])  # b1 alone
+    back = seg.step(2.0, {"a1": False, "a2": True, "b1": True}, segment_of, [])
+    assert back.came_up == ["a"] and back.stragglers == []
+    later = seg.step(2.0 + GRACE_S, {"a1": False, "a2": True, "b1": True}, segment_of, [])
+    assert later.stragglers == ["a"]  # a2 still silent: its own failure now

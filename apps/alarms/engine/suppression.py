@@ -8,7 +8,7 @@ just that device. Free of Django: the gateway feeds it which members are in alar
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 MIN_MEMBERS = 2  # one device alone is its own alarm
@@ -45,3 +45,55 @@ class Holding:
         for key in suppressed + alone:
             del self.since_s[key]
         return suppressed, alone
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """What one supervision round decided; the caller raises, clears and (un)suppresses."""
+
+    went_down: list[str]  # segments now wholly silent: one alarm each, their members' suppressed
+    came_up: list[str]  # segments answering again: their alarm clears
+    stragglers: list[str]  # segments back GRACE_S ago: members still silent become the operator's
+    suppressed: list[str]  # members to alarm suppressed (their segment is down)
+    alone: list[str]  # members to alarm on their own
+
+
+@dataclass
+class Segments:
+    """Suppression by design over rounds: which segments are down, which members wait for the
+    verdict, which segments came back and when. Shared by the DNP3 gateway and the 2030.5 server."""
+
+    holding: Holding = field(default_factory=Holding)
+    down: set[str] = field(default_factory=set)
+    up_since: dict[str, float] = field(default_factory=dict)
+
+    def step(
+        self,
+        now_s: float,
+        in_alarm: Mapping[str, bool],
+        segment_of: Mapping[str, str],
+        silent_now: Iterable[str],
+    ) -> Verdicts:
+        """`in_alarm`: each member, silent or not; `silent_now`: members newly found silent (their
+        own alarm not raised yet). Members that answer again leave the holding."""
+        for key in silent_now:
+            self.holding.hold(key, now_s)
+        for key, silent in in_alarm.items():
+            if not silent:
+                self.holding.release(key)
+        members: dict[str, list[bool]] = {}
+        for key, silent in in_alarm.items():
+            members.setdefault(segment_of[key], []).append(silent)
+        down = segments_down(members)
+        went_down, came_up = sorted(down - self.down), sorted(self.down - down)
+        self.up_since.update(dict.fromkeys(came_up, now_s))
+        self.down = down
+        stragglers = []
+        for segment, since in list(self.up_since.items()):
+            if segment in down or now_s - since >= GRACE_S:
+                del self.up_since[segment]
+                if segment not in down:
+                    stragglers.append(segment)
+        sizes = {segment: len(flags) for segment, flags in members.items()}
+        suppressed, alone = self.holding.due(now_s, down, segment_of, sizes)
+        return Verdicts(went_down, came_up, stragglers, suppressed, alone)
