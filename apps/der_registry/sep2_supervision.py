@@ -19,8 +19,8 @@ from apps.der_registry.models import Sep2EndDevice
 
 log = logging.getLogger(__name__)
 SOURCE = "system"
-COMM = "comm_failure"
-SEGMENT = "segment_down"
+COMM = Alarm.Kind.COMM_FAILURE
+SEGMENT = Alarm.Kind.SEGMENT_DOWN
 # Devices that reach the server on their own share one path at its end: all of them silent at once
 # is the server's own link, one alarm; some of them silent are their own alarms.
 DIRECT = "IEEE 2030.5 devices polling this server"

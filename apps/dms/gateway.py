@@ -18,6 +18,7 @@ from django.db.models import Q
 from apps.alarms.actions import do_clear_alarm, do_raise_alarm, do_suppress_alarms, do_unsuppress_alarms
 from apps.alarms.engine.comm import CommWatch, Decision
 from apps.alarms.engine.suppression import Segments
+from apps.alarms.models import Alarm
 from apps.der_registry.actions import RegistryError, do_record_monitoring, do_record_setpoint_delivery
 from apps.der_registry.models import DER, SetPoint
 from apps.dms.engine.dnp3 import points
@@ -27,8 +28,8 @@ from apps.dms.rtu import RtuReader
 
 log = logging.getLogger(__name__)
 SOURCE = "system"
-COMM = "comm_failure"
-SEGMENT = "segment_down"
+COMM = Alarm.Kind.COMM_FAILURE
+SEGMENT = Alarm.Kind.SEGMENT_DOWN
 
 
 @dataclass

@@ -17,13 +17,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from apps.alarms.actions import do_clear_alarm, do_raise_alarm
+from apps.alarms.models import Alarm
 from apps.dms.engine.dnp3.master import CommandOutcome, Endpoint, LinkEvent, MasterLink, MasterPool
 from apps.dms.engine.dnp3.points import SUBSTATION_RTU
 from apps.dms.head import HeadError, do_record_head_measurement
 
 log = logging.getLogger(__name__)
 SOURCE = "rtu"
-COMM = "comm_failure"
+COMM = Alarm.Kind.COMM_FAILURE
 NEEDED = ("p_kw", "q_kvar", "v_pu")
 _SPEC = re.compile(r"^(?P<feeder>[^=\s]+)=(?P<host>[^:\s]+):(?P<port>\d+)(?::(?P<address>\d+))?$")
 
