@@ -14,7 +14,7 @@ from apps.der_registry.engine.ieee1547 import DERRecord, Ratings
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 
 ROOT = Path(__file__).resolve().parent.parent
-# The public test feeders the suite reads (IEEE 13 and 123 bus), kept in the repository so that a
+# The public test feeders the suite reads (IEEE 13 and 123 bus, EPRI ckt5), kept in the repository so a
 # fresh clone tests on its own.
 FEEDERS = ROOT / "tests" / "data" / "feeders"
 LFDI = "3E4F45AB31EDFE5B67E343E5E4562E31984E23E5"  # IEEE 2030.5 worked example
