@@ -45,10 +45,23 @@ class DsoTile:
         return m.q_achieved_kvar * m.count if m is not None and m.q_achieved_kvar is not None else None
 
 
-def _latest_messages(buses: list[int]) -> dict[int, DsoMessage]:
-    """The newest message to each bus (one query: PostgreSQL's DISTINCT ON)."""
-    newest = DsoMessage.objects.filter(bus__in=buses).order_by("bus", "-run_id", "-id").distinct("bus")
-    return {m.bus: m for m in newest}
+def _latest_messages(buses: list[int], now: dt.datetime, interval_s: float) -> dict[int, DsoMessage]:
+    """The message each tile shows: the newest to its bus — unless that one is still in flight (not
+    answered, its interval not over), when the newest answered one stands until the answer comes:
+    a DSO is not "unavailable" for the seconds every cycle waits for it. Two queries (DISTINCT ON)."""
+
+    def newest(qs: Any) -> dict[int, DsoMessage]:
+        return {m.bus: m for m in qs.order_by("bus", "-run_id", "-id").distinct("bus")}
+
+    sent = DsoMessage.objects.filter(bus__in=buses)
+    latest, answered = newest(sent), newest(sent.filter(answered_at__isnull=False))
+    in_flight_since = now - dt.timedelta(seconds=interval_s)
+    return {
+        bus: answered[bus]
+        if m.answered_at is None and m.interval_start > in_flight_since and bus in answered
+        else m
+        for bus, m in latest.items()
+    }
 
 
 Alarms = dict[tuple[str, str], str]
@@ -94,7 +107,7 @@ def overview_context(now: dt.datetime) -> dict[str, Any]:
         running = StageRun.objects.filter(cycle=current, outcome="running").order_by("-started_at").first()
     settings = control()
     endpoints = list(DsoEndpoint.objects.order_by("bus"))
-    messages = _latest_messages([e.bus for e in endpoints])
+    messages = _latest_messages([e.bus for e in endpoints], now, settings.interval_s)
     alarms, modes = _alarms(), _modes([e.name for e in endpoints])
     no_feeder = "— (no DMS feeder of this name)"
     tiles = [_tile(e, messages.get(e.bus), alarms, modes.get(e.name, no_feeder)) for e in endpoints]

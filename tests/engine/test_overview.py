@@ -18,7 +18,7 @@ HEALTHY = DsoState(False, False, True, False, 0.0, 0)
         ({"violations_left": 3}, ("amber", "3 voltage violations left")),
         ({"in_fallback": True, "shortfall_kvar": 50.0}, ("amber", "in fallback")),
         ({"dms_healthy": False}, ("red", "the DMS could not dispatch")),
-        ({"dms_healthy": None}, ("red", "no answer from the DMS yet")),
+        ({"dms_healthy": None}, ("red", "no answer from the DMS to the last request")),
         ({"link_down": True, "in_fallback": True}, ("red", "EMS–DMS link down")),
         ({"dms_silent": True}, ("red", "DMS not heard from")),
     ],

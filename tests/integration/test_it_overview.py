@@ -135,3 +135,22 @@ def test_the_overview_api_says_what_the_page_shows(operator_client: Client, outs
     assert client_for(outsider).get("/api/overview/").status_code == 403
     schema = operator_client.get("/api/schema/").content.decode()
     assert "/api/overview/" in schema and "/api/alarms/{id}/shelve/" in schema
+
+
+def test_a_request_in_flight_does_not_turn_the_light_red_but_an_unanswered_one_does(
+    operator_client: Client,
+) -> None:
+    """Every cycle waits some seconds for each DSO's answer: meanwhile its tile keeps the last answer
+    (found in the demo: the light went red for a third of every cycle)."""
+    now = timezone.now()
+    DsoEndpoint.objects.create(bus=5, name="ieee13", host="127.0.0.1", port=20500)
+    answered = {"answered_at": now - dt.timedelta(minutes=5), "dms_healthy": True, "q_achieved_kvar": 200.0}
+    message(opf_run(now - dt.timedelta(minutes=5)), 5, dms_q_shortfall_kvar=0.0, **answered)
+    message(opf_run(now), 5)  # this interval's request: no answer yet
+    (tile,) = operator_client.get("/").context["tiles"]
+    assert tile.light == "green" and tile.achieved_kvar == 400.0
+    DsoMessage.objects.filter(answered_at__isnull=True).update(interval_start=now - dt.timedelta(minutes=6))
+    message(opf_run(now - dt.timedelta(minutes=5, seconds=30)), 5)  # unanswered, its interval over
+    DsoMessage.objects.filter(answered_at__isnull=False).update(interval_start=now - dt.timedelta(minutes=10))
+    (tile,) = operator_client.get("/").context["tiles"]
+    assert (tile.light, tile.reason) == ("red", "no answer from the DMS to the last request")

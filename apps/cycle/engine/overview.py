@@ -37,7 +37,7 @@ def traffic_light(s: DsoState) -> tuple[str, str]:
     if s.dms_healthy is False:
         return "red", "the DMS could not dispatch"
     if s.dms_healthy is None:
-        return "red", "no answer from the DMS yet"
+        return "red", "no answer from the DMS to the last request"
     if s.in_fallback:
         return "amber", "in fallback"
     if s.shortfall_kvar is not None and s.shortfall_kvar >= SHORTFALL_FLOOR_KVAR:
