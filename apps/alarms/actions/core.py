@@ -23,6 +23,9 @@ class AlarmError(ValueError):
 
 
 MAX_COMMENT = 200
+SNAPSHOT_FIELDS = [
+    "kind", "priority", "chattering", "suppressed_by", "source_type", "source_id", "source_label", "message",
+]  # fmt: skip
 _CHATTER = dt.timedelta(seconds=isa182.CHATTER_WINDOW_S)
 
 
@@ -205,9 +208,19 @@ def do_acknowledge_alarms(actor: Actor, source: str, alarm_ids: list[int]) -> tu
 
 
 def _snap(alarm: Alarm) -> dict[str, Any]:
-    fields = ["kind", "priority", "chattering", "suppressed_by", "source_type", "source_id", "source_label"]
-    fields.append("message")
-    return audit.snapshot(alarm, fields)
+    return audit.snapshot(
+        alarm,
+        [
+            "kind",
+            "priority",
+            "chattering",
+            "suppressed_by",
+            "source_type",
+            "source_id",
+            "source_label",
+            "message",
+        ],
+    )
 
 
 # Suppression by design (apps/alarms/engine/suppression.py) ---------------------------------------
@@ -218,7 +231,7 @@ def do_suppress_alarms(
     actor: Actor, source: str, *, kind: str, source_type: str, source_ids: list[str], by: str
 ) -> int:
     """Mark the active alarms of these sources suppressed by `by` (a segment down); how many."""
-    return _mark(actor, source, kind, source_type, source_ids, "", by[:120], "alarm.suppress")
+    return _mark(actor, source, source_type, source_ids, "", by[:120], "alarm.suppress", kind)
 
 
 @transaction.atomic
@@ -226,23 +239,36 @@ def do_unsuppress_alarms(
     actor: Actor, source: str, *, kind: str, source_type: str, source_ids: list[str], by: str
 ) -> int:
     """The reason is gone (the segment is back): the alarms still active are the operator's again."""
-    return _mark(actor, source, kind, source_type, source_ids, by[:120], "", "alarm.unsuppress")
+    return _mark(actor, source, source_type, source_ids, by[:120], "", "alarm.unsuppress", kind)
 
 
 def _mark(
-    actor: Actor, source: str, kind: str, source_type: str, ids: list[str], was: str, now: str, action: str
+    actor: Actor,
+    source: str,
+    source_type: str,
+    ids: list[str],
+    was: str,
+    now: str,
+    action: str,
+    kind: str | None = None,
 ) -> int:
+    """Move the sources' active alarms (of `kind`, or every kind) suppressed by `was` to `now`, each
+    audited; one live event for the lot — a segment can hold a hundred, and one redraw is enough."""
     alarms = Alarm.objects.select_for_update().filter(
-        kind=kind, source_type=source_type, source_id__in=ids, cleared_at__isnull=True, suppressed_by=was
+        source_type=source_type, source_id__in=ids, cleared_at__isnull=True, suppressed_by=was
     )
+    if kind is not None:
+        alarms = alarms.filter(kind=kind)
     done = 0
     for alarm in alarms:
         alarm.suppressed_by = now
         alarm.save(update_fields=["suppressed_by"])
-        before, after = {"suppressed_by": was}, {"suppressed_by": now}
-        audit.record(actor, source, action, alarm, before=before, after=after)
-        _publish(alarm, "alarm.updated")
+        audit.record(
+            actor, source, action, alarm, before={"suppressed_by": was}, after={"suppressed_by": now}
+        )
         done += 1
+    if done:
+        publish_on_commit("alarms", action, {"count": done, "by": now or was, "counts": alarm_counts()})
     return done
 
 

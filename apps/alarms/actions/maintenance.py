@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.alarms.actions.core import AlarmError, _comment, _mark, _signed_in
-from apps.alarms.models import Alarm, AlarmOutOfService
+from apps.alarms.models import AlarmOutOfService
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 
@@ -29,10 +29,7 @@ def do_take_out_of_service(
         source_type=source_type, source_id=sid, source_label=source_label[:120], reason=why, taken_by=person
     )
     audit.record(person, source, "alarm.out_of_service", oos, after={"reason": why})
-    for kind in Alarm.objects.filter(
-        source_type=source_type, source_id=sid, cleared_at__isnull=True
-    ).values_list("kind", flat=True):
-        _mark(person, source, kind, source_type, [sid], "", oos.label, "alarm.suppress")
+    _mark(person, source, source_type, [sid], "", oos.label, "alarm.suppress")
     return oos
 
 
@@ -51,8 +48,5 @@ def do_return_to_service(
     oos.returned_at, oos.returned_by = timezone.now(), person
     oos.save(update_fields=["returned_at", "returned_by"])
     audit.record(person, source, "alarm.return_to_service", oos, after={"returned_at": oos.returned_at})
-    for kind in Alarm.objects.filter(
-        source_type=source_type, source_id=sid, cleared_at__isnull=True, suppressed_by=oos.label
-    ).values_list("kind", flat=True):
-        _mark(person, source, kind, source_type, [sid], oos.label, "", "alarm.unsuppress")
+    _mark(person, source, source_type, [sid], oos.label, "", "alarm.unsuppress")
     return oos
