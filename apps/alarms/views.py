@@ -85,7 +85,7 @@ def alarm_list(request: HttpRequest) -> HttpResponseBase:
     if show == "all" and request.GET.get("format") == "csv":
         return _csv(qs)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    shelves = _shelves_of(list(page), now)
+    shelves, limit = _shelves_of(list(page), now), shelf_limit_minutes()
     context = {
         "page": page,
         "rows": [(a, shelves.get((a.kind, a.source_type, a.source_id)), a.stale(now)) for a in page],
@@ -97,7 +97,7 @@ def alarm_list(request: HttpRequest) -> HttpResponseBase:
         "marks": isa182.PRIORITY_MARK,
         "unacked_shown": [a.pk for a in page if a.acknowledged_at is None],
         "counts": alarm_counts(),
-        "shelf_choices": [m for m in SHELF_CHOICES_MIN if m <= shelf_limit_minutes()],
+        "shelf_choices": [m for m in SHELF_CHOICES_MIN if m <= limit],
         "next_change_ms": _next_expiry_ms(now),
     }
     template = "alarms/_table.html" if request.GET.get("fragment") else "alarms/alarm_list.html"
