@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from apps.dms.engine.dnp3.points import AO, SUBSTATION_RTU
+
 TAP_STEP_PU = 0.00625  # 5/8 % of nominal per step
 TAP_LIMIT = 16  # steps each way from neutral
 BANDWIDTH_PU = 2.0 / 120.0  # the whole band: ±1 V on the 120 V base
 FIRST_DELAY_S = 30.0
 NEXT_DELAY_S = 10.0
-SET_POINT_RANGE_PU = (0.9, 1.1)  # what the controller accepts (the EMS link's v_set_pu range)
+_SET_POINT = SUBSTATION_RTU.named(AO, "v_set_pu")
+assert _SET_POINT is not None
+SET_POINT_RANGE_PU = (_SET_POINT.low, _SET_POINT.high)  # what the controller accepts: the RTU's AO 0
 
 
 @dataclass
