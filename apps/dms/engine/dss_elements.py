@@ -285,6 +285,7 @@ def read_loads() -> list[Load]:
             dss.Loads.Vmaxpu(),
             dss.Loads.CVRwatts(),
             dss.Loads.CVRvars(),
+            float(_prop(full, "vlowpu")),
         )
         out.extend(_zip_parts(full, load, list(dss.Loads.ZipV())) if model == 8 else [load])
     return out

@@ -114,7 +114,7 @@ def _load(x: Load) -> str:
     return (
         f"new load.{x.name} bus1={_nodes(x.bus, x.phases)} phases={_shunt_phases(x.phases, x.conn)} "
         f"conn={x.conn} kv={_num(x.kv)} kw={_num(x.p_kw)} kvar={_num(x.q_kvar)} model={x.model} "
-        f"vminpu={_num(x.vmin_pu)} vmaxpu={_num(x.vmax_pu)}"
+        f"vminpu={_num(x.vmin_pu)} vmaxpu={_num(x.vmax_pu)} vlowpu={_num(x.vlow_pu)}"
         + (f" cvrwatts={_num(x.cvr_watts)} cvrvars={_num(x.cvr_vars)}" if x.model == 4 else "")
     )
 

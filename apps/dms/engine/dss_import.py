@@ -26,6 +26,7 @@ from apps.dms.engine.dss_elements import (
 )
 from apps.dms.engine.dss_sanitize import MAX_SCRIPT_BYTES, ScriptLine, sanitize_script
 from apps.dms.engine.dss_thread import on_dss_thread
+from apps.dms.engine.dss_transformers import merge_parallel
 from apps.dms.engine.network import FeederImportError, Network
 
 __all__ = ["FeederImportError", "read_network"]
@@ -98,7 +99,7 @@ def read_network(
         name=name,
         buses=read_buses(),
         lines=tuple(read_lines() + read_series_reactors()),
-        transformers=tuple(read_transformers()),
+        transformers=tuple(merge_parallel(read_transformers())),
         loads=tuple(read_loads()),
         capacitors=tuple(read_capacitors()),
         generators=tuple(read_generators()),

@@ -88,21 +88,20 @@ class _Branch:
 @dataclass
 class _Windings:
     """Shunt elements as windings across node pairs (`d`: ±1 at each end) drawing s_nom · f(|V_w|²);
-    linearized, |V_w|² ≈ kw·Y and node powers = cw·s_w."""
+    linearized, |V_w|² ≈ kw·Y and node powers = cw·s_w. `law` holds one row per winding:
+    nP, nbP, interpolatedP, nQ, nbQ, interpolatedQ, U_rated, vmin, vmax, vlow (`PowerLaw`)."""
 
     d: Sparse
     kw: Sparse
     cw: Sparse
     s_nom: CArray
-    n_p: FArray
-    n_q: FArray
-    u_rated: FArray
-    vmin: FArray
-    vmax: FArray
+    law: FArray
 
     def power(self, u: FArray) -> tuple[CArray, CArray]:
-        fp, dfp = _law(u, self.u_rated, self.n_p, self.vmin, self.vmax)
-        fq, dfq = _law(u, self.u_rated, self.n_q, self.vmin, self.vmax)
+        u_r, vmin, vmax, vlow = self.law[:, 6:].T
+        lw = self.law.T
+        fp, dfp = _law(u, u_r, lw[0], lw[1], lw[2], vmin, vmax, vlow)
+        fq, dfq = _law(u, u_r, lw[3], lw[4], lw[5], vmin, vmax, vlow)
         s = self.s_nom
         return s.real * fp + 1j * s.imag * fq, s.real * dfp + 1j * s.imag * dfq
 
@@ -118,14 +117,30 @@ class _Windings:
         return np.asarray(v * (self.d.T @ (self.power(np.abs(vw) ** 2)[0] / np.where(vw == 0, 1, vw))))
 
 
-def _law(u: FArray, u_r: FArray, n: FArray, vmin: FArray, vmax: FArray) -> tuple[FArray, FArray]:
-    """OpenDSS load law (|V|/V_rated)^n, constant impedance outside [vmin, vmax]: value and d/d|V|²."""
-    u = np.maximum(u, 1e-12)
-    v = np.sqrt(u / u_r)
-    clip = np.clip(v, vmin, vmax)
-    m = np.where(v == clip, n, 2.0)
-    f = clip**n * (v / clip) ** m
-    return f, 0.5 * m * f / u
+def _law(
+    u: FArray, u_r: FArray, n: FArray, nb: FArray, interp: FArray, vmin: FArray, vmax: FArray, vlow: FArray
+) -> tuple[FArray, FArray]:
+    """P/P0 (or Q/Q0) of a load at |V_w|² = u, and its derivative in u, as OpenDSS's Load.pas
+    switches it (`network.PowerLaw`): v^n in [vmin, vmax], impedances outside, the nominal one
+    below vlow."""
+    v = np.sqrt(np.maximum(u, 1e-12) / u_r)
+    # Below vmin: the current at vmin, falling linearly to the nominal impedance's at vlow.
+    i_min = np.where(vmin > 0, np.maximum(vmin, 1e-12) ** (nb - 1), 0.0)
+    slope = np.where(interp > 0, (i_min - vlow) / np.maximum(vmin - vlow, 1e-12), 0.0)
+    i_low = np.where(interp > 0, vlow + slope * (v - vlow), i_min * v / np.maximum(vmin, 1e-12))
+    di_low = np.where(interp > 0, slope, i_min / np.maximum(vmin, 1e-12))
+    safe_v = np.maximum(v, 1e-12)
+    f = np.select(
+        [v <= vlow, v <= vmin, v > vmax],
+        [v**2, v * i_low, vmax ** (nb - 2) * v**2],
+        safe_v**n,
+    )
+    df_dv = np.select(
+        [v <= vlow, v <= vmin, v > vmax],
+        [2 * v, i_low + v * di_low, 2 * vmax ** (nb - 2) * v],
+        n * safe_v ** (n - 1),
+    )
+    return f, df_dv / (2 * safe_v * u_r)
 
 
 # --- the feeder as per-unit branches and shunt windings ---------------------------------------------------
@@ -260,31 +275,38 @@ _Row: TypeAlias = tuple[list[int], list[float], complex, tuple[float, ...]]
 def _shunts(net: Network, index: dict[str, int], v: CArray) -> tuple[_Windings, _Windings, CArray]:
     """Loads (scaled by the load scale), capacitors, and the constant demand of generators."""
     loads = [
-        row
-        for ld in net.loads
-        for row in _rows(index, net, ld, complex(ld.p_kw, ld.q_kvar), (*ld.exponents, ld.vmin_pu, ld.vmax_pu))
+        row for ld in net.loads for row in _rows(index, net, ld, complex(ld.p_kw, ld.q_kvar), _load_law(ld))
     ]
-    caps = [
-        row for cap in net.capacitors for row in _rows(index, net, cap, -1j * cap.kvar, (2, 2, 0.0, np.inf))
-    ]
+    caps = [row for cap in net.capacitors for row in _rows(index, net, cap, -1j * cap.kvar, _CONSTANT_Z)]
     gen = np.zeros(len(v), complex)
     for g in net.generators:
-        for nodes, d, s, _ in _rows(index, net, g, complex(g.p_kw, g.q_kvar), (0, 0, 0.0, np.inf)):
+        for nodes, d, s, _ in _rows(index, net, g, complex(g.p_kw, g.q_kvar), _CONSTANT_S):
             gen[nodes] -= _split(np.array([d]), v[nodes])[:, 0] * s
     return _windings(loads, v), _windings(caps, v), gen
+
+
+# Law rows without U_rated: nP, nbP, interpP, nQ, nbQ, interpQ | vmin, vmax, vlow.
+_CONSTANT_Z = (2.0, 2.0, 1.0, 2.0, 2.0, 1.0, 0.0, np.inf, 0.0)
+_CONSTANT_S = (0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, np.inf, 0.0)
+
+
+def _load_law(ld: Load) -> tuple[float, ...]:
+    p, q = ld.laws
+    laws = (p.n, p.nb, float(p.interpolated), q.n, q.nb, float(q.interpolated))
+    return (*laws, ld.vmin_pu, ld.vmax_pu, ld.vlow_pu)
 
 
 def _rows(
     index: dict[str, int], net: Network, x: Load | Capacitor | Generator, s: complex, law: tuple[float, ...]
 ) -> list[_Row]:
-    """One row per winding: its nodes, ±1 at its ends, its share of s (pu), (nP, nQ, U_rated, vmin, vmax)."""
+    """One row per winding: its nodes, ±1 at its ends, its share of s (pu), its law (`_Windings.law`)."""
     ends, kv_w = shunt_windings(x.conn, x.phases, x.kv)
     u_rated = (kv_w / net.bus[x.bus].base_kv_ln) ** 2
     rows = []
     for start, end in ends:
         nodes = _nodes(index, x.bus, [start] if end is None else [start, end])
         rows.append(
-            (nodes, [1.0, -1.0][: len(nodes)], s / len(ends) / S_BASE_KVA, (*law[:2], u_rated, *law[2:]))
+            (nodes, [1.0, -1.0][: len(nodes)], s / len(ends) / S_BASE_KVA, (*law[:6], u_rated, *law[6:]))
         )
     return rows
 
@@ -304,5 +326,5 @@ def _windings(rows: list[_Row], v: CArray) -> _Windings:
     d_mat = sp.csr_matrix((d_v, (r, c)), shape=shape)
     kw = sp.csr_matrix((kw_v, (r, c)), shape=shape)
     cw = sp.csr_matrix((cw_v, (c, r)), shape=shape[::-1], dtype=complex)
-    law = np.array([row[3] for row in rows], dtype=float).reshape(-1, 5)
-    return _Windings(d_mat, kw, cw, np.array([row[2] for row in rows], complex), *law.T)
+    law = np.array([row[3] for row in rows], dtype=float).reshape(-1, 10)
+    return _Windings(d_mat, kw, cw, np.array([row[2] for row in rows], complex), law)

@@ -46,6 +46,7 @@ __all__ = [
     "Network",
     "OperatingState",
     "PowerFlowResult",
+    "PowerLaw",
     "RealMatrix",
     "Topology",
     "Transformer",
@@ -173,18 +174,41 @@ class Load:
     vmax_pu: float = 1.05
     cvr_watts: float = 1.0
     cvr_vars: float = 2.0
+    vlow_pu: float = 0.5
 
     @property
     def exponents(self) -> tuple[float, float]:
         """(nP, nQ): P ∝ |V|^nP and Q ∝ |V|^nQ between vmin_pu and vmax_pu."""
+        return self.laws[0].n, self.laws[1].n
+
+    @property
+    def laws(self) -> tuple[PowerLaw, PowerLaw]:
+        """How P and Q follow |V|, inside the band and outside it (see `PowerLaw`)."""
+        p, q = LOAD_LAWS[self.model]
         if self.model == 4:
-            return self.cvr_watts, self.cvr_vars
-        return LOAD_EXPONENTS[self.model]
+            return PowerLaw(self.cvr_watts, 0.0, True), PowerLaw(self.cvr_vars, 0.0, True)
+        return p, q
 
 
-# OpenDSS load model → its power law (nP, nQ); model 4 carries its own (Load.exponents).
-LOAD_EXPONENTS: dict[int, tuple[float, float]] = {
-    1: (0, 0), 2: (2, 2), 3: (0, 2), 5: (1, 1), 6: (0, 0), 7: (0, 2),
+@dataclass(frozen=True)
+class PowerLaw:
+    """One power component of an OpenDSS load as its Load.pas computes it (checked by solving one
+    load at swept voltages): P/P0 = v^n for vmin ≤ v ≤ vmax. Above vmax, a constant impedance drawing
+    vmax^nb at vmax. Below vmin, a constant impedance drawing vmin^nb at vmin (`interpolated`
+    False) or (True) a current falling linearly with |V| from that to the nominal impedance's at
+    vlow. Below vlow, the nominal impedance (v²). nb is 0 for the constant-power models and model 4
+    — OpenDSS switches a CVR load to the impedance drawing its *nominal* power at vmin."""
+
+    n: float
+    nb: float
+    interpolated: bool
+
+
+# OpenDSS load model → the laws of its P and Q; model 4 takes its exponents from the load.
+_PQ, _Z, _I = PowerLaw(0, 0, True), PowerLaw(2, 2, True), PowerLaw(1, 1, True)
+LOAD_LAWS: dict[int, tuple[PowerLaw, PowerLaw]] = {
+    1: (_PQ, _PQ), 2: (_Z, _Z), 3: (_PQ, PowerLaw(2, 0, True)), 4: (_PQ, _PQ), 5: (_I, _I),
+    6: (PowerLaw(0, 0, False), PowerLaw(0, 2, True)), 7: (PowerLaw(0, 0, False), _Z),
 }  # fmt: skip
 
 

@@ -46,13 +46,21 @@ def result_json(result: PowerFlowResult) -> dict[str, Any]:
 
 
 def pv_units(net: Network, load_scale: float, share: float, tan_phi: float) -> dict[str, DerInjection]:
-    """Single-phase PV on every load node-phase, equal shares summing to `share` of the scaled load;
-    positive `tan_phi` injects vars, negative absorbs."""
-    nodes = sorted({(ld.bus, p) for ld in net.loads for p in ld.phases})
-    if share <= 0 or not nodes:
+    """Single-phase PV on every load node-phase sized to `share` of that node-phase's scaled load
+    (a node's PV grows with its customers, as rooftop PV does); positive `tan_phi` injects vars,
+    negative absorbs."""
+    load_kw: dict[tuple[str, int], float] = {}
+    for ld in net.loads:
+        for p in ld.phases:
+            load_kw[(ld.bus, p)] = load_kw.get((ld.bus, p), 0.0) + ld.p_kw / len(ld.phases)
+    if share <= 0:
         return {}
-    p_kw = share * load_scale * sum(ld.p_kw for ld in net.loads) / len(nodes)
-    return {f"pv-{b}.{p}": DerInjection(b, (p,), p_kw, tan_phi * p_kw) for b, p in nodes}
+    units = {}
+    for (bus, phase), kw in sorted(load_kw.items()):
+        p_kw = share * load_scale * kw
+        if p_kw > 0:
+            units[f"pv-{bus}.{phase}"] = DerInjection(bus, (phase,), p_kw, tan_phi * p_kw)
+    return units
 
 
 def sweep_states(net: Network) -> Iterator[tuple[str, OperatingState]]:
