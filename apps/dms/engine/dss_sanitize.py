@@ -5,7 +5,8 @@ writes files (Export, Save, Show, `action=save`, DebugTrace), changes folder (CD
 (DOScmd; Show opens a viewer). `sanitize_script` flattens the master file and every file it
 redirects to into single commands that OpenDSS then runs one at a time, never opening a script:
 
-* only commands that define a circuit are accepted; command and `Set` option names go to OpenDSS
+* only commands that define a circuit are run; reports (Show, Export, Plot …) are skipped unrun,
+  anything else is refused; command and `Set` option names go to OpenDSS
   written out in full, so an abbreviation cannot become another command than the one checked;
 * every file reference is resolved here and handed to OpenDSS as a checked absolute path; for an
   upload (`upload_root`) it must be a relative path that stays inside the upload (no absolute path,
@@ -46,12 +47,16 @@ _DEFINE = frozenset(
 _SETTINGS = frozenset({"set", "solve"})
 _SCRIPTS = frozenset({"redirect", "compile"})
 _DATA = frozenset({"buscoords", "latlongcoords"})
-# Named in refusals: these write or show files, change folder or run programs.
-_WRITERS = frozenset(
-    {"save", "export", "show", "plot", "dump", "fileedit", "formedit", "visualize", "doscmd", "cd"}
-    | {"alignfile", "cvrtloadshapes", "exportoverloads", "exportvviolations", "closedi", "di_plot"}
-    | {"comparecases", "yearlycurves", "panel", "obfuscate"}
+# Reports a feeder's author ran after solving (Show Voltages, Export Currents, Plot …): they define
+# nothing, so they are skipped — never run — and the feeder imports (the IEEE 4-bus YYD master ends
+# with them).
+_REPORTS = frozenset(
+    {"export", "show", "plot", "dump", "fileedit", "formedit", "visualize", "exportoverloads"}
+    | {"exportvviolations", "closedi", "di_plot", "comparecases", "yearlycurves", "panel"}
 )
+# Named in refusals: these write circuit files, change folder (which changes what later lines
+# read) or run programs.
+_WRITERS = frozenset({"save", "doscmd", "cd", "alignfile", "cvrtloadshapes", "obfuscate"})
 # `Set` options that describe the circuit and its snapshot solution (no log, editor, data path,
 # demand-interval files, reports or other solution modes).
 _OPTIONS = frozenset(
@@ -277,9 +282,11 @@ class _Reader:
         elif command in _DATA:
             path = self.resolve(self._one_file(command, args, where), where)
             self._emit(command, [_Token(None, _quoted(path, where))], where)
+        elif command in _REPORTS:
+            return
         elif command in _WRITERS:
             raise FeederImportError(
-                f"{where}: '{command}' writes or shows files, changes folder or runs a program; "
+                f"{where}: '{command}' writes files, changes folder or runs a program; "
                 "an imported feeder may only define its circuit."
             )
         else:
