@@ -98,10 +98,9 @@ class _Windings:
     law: FArray
 
     def power(self, u: FArray) -> tuple[CArray, CArray]:
-        u_r, vmin, vmax, vlow = self.law[:, 6:].T
         lw = self.law.T
-        fp, dfp = _law(u, u_r, lw[0], lw[1], lw[2], vmin, vmax, vlow)
-        fq, dfq = _law(u, u_r, lw[3], lw[4], lw[5], vmin, vmax, vlow)
+        fp, dfp = _law(u, lw[6], lw[0], lw[1], lw[2], lw[7], lw[8], lw[9])
+        fq, dfq = _law(u, lw[6], lw[3], lw[4], lw[5], lw[7], lw[8], lw[9])
         s = self.s_nom
         return s.real * fp + 1j * s.imag * fq, s.real * dfp + 1j * s.imag * dfq
 

@@ -179,15 +179,15 @@ class Load:
     @property
     def exponents(self) -> tuple[float, float]:
         """(nP, nQ): P ∝ |V|^nP and Q ∝ |V|^nQ between vmin_pu and vmax_pu."""
-        return self.laws[0].n, self.laws[1].n
+        p, q = self.laws
+        return p.n, q.n
 
     @property
     def laws(self) -> tuple[PowerLaw, PowerLaw]:
         """How P and Q follow |V|, inside the band and outside it (see `PowerLaw`)."""
-        p, q = LOAD_LAWS[self.model]
         if self.model == 4:
             return PowerLaw(self.cvr_watts, 0.0, True), PowerLaw(self.cvr_vars, 0.0, True)
-        return p, q
+        return LOAD_LAWS[self.model]
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ class PowerLaw:
 # OpenDSS load model → the laws of its P and Q; model 4 takes its exponents from the load.
 _PQ, _Z, _I = PowerLaw(0, 0, True), PowerLaw(2, 2, True), PowerLaw(1, 1, True)
 LOAD_LAWS: dict[int, tuple[PowerLaw, PowerLaw]] = {
-    1: (_PQ, _PQ), 2: (_Z, _Z), 3: (_PQ, PowerLaw(2, 0, True)), 4: (_PQ, _PQ), 5: (_I, _I),
+    1: (_PQ, _PQ), 2: (_Z, _Z), 3: (_PQ, PowerLaw(2, 0, True)), 5: (_I, _I),
     6: (PowerLaw(0, 0, False), PowerLaw(0, 2, True)), 7: (PowerLaw(0, 0, False), _Z),
 }  # fmt: skip
 

@@ -49,12 +49,12 @@ def pv_units(net: Network, load_scale: float, share: float, tan_phi: float) -> d
     """Single-phase PV on every load node-phase sized to `share` of that node-phase's scaled load
     (a node's PV grows with its customers, as rooftop PV does); positive `tan_phi` injects vars,
     negative absorbs."""
+    if share <= 0:
+        return {}
     load_kw: dict[tuple[str, int], float] = {}
     for ld in net.loads:
         for p in ld.phases:
             load_kw[(ld.bus, p)] = load_kw.get((ld.bus, p), 0.0) + ld.p_kw / len(ld.phases)
-    if share <= 0:
-        return {}
     units = {}
     for (bus, phase), kw in sorted(load_kw.items()):
         p_kw = share * load_scale * kw
