@@ -129,11 +129,9 @@ def test_an_unknown_linecode_is_refused_naming_the_line(tmp_path: Path) -> None:
         read_network(master, "t")
 
 
-def test_a_storage_element_is_refused_naming_it(tmp_path: Path) -> None:
-    master = write(
-        tmp_path, f"new line.a bus1=src bus2=b1 {LINE}\nnew storage.bess bus1=b1 kv=12.47 kwrated=50\n"
-    )
-    with pytest.raises(FeederImportError, match=r"Storage\.bess cannot be represented in the feeder model"):
+def test_a_current_source_is_refused_naming_it(tmp_path: Path) -> None:
+    master = write(tmp_path, f"new line.a bus1=src bus2=b1 {LINE}\nnew isource.inj bus1=b1 amps=5\n")
+    with pytest.raises(FeederImportError, match=r"Isource\.inj cannot be represented in the feeder model"):
         read_network(master, "t")
 
 

@@ -24,6 +24,7 @@ from apps.dms.engine.network import (
 # OpenDSS load models whose voltage dependence is a power law the solvers can follow (a ZIP load,
 # model 8, is the sum of three: it is read as its Z, I and P parts).
 _LOAD_MODELS = {1, 2, 3, 4, 5, 6, 7, 8}
+GENERATOR_CLASSES = ("pvsystem", "generator", "storage")  # read as `Generator`s at their solved output
 ZIP_PARTS = (("z", 2), ("i", 5), ("p", 1))  # suffix, the OpenDSS model of that part
 _KM_PER_UNIT = {0: 1.0, 1: 1.609344, 2: 0.3048, 3: 1.0, 4: 0.001, 5: 0.0003048, 6: 0.0000254, 7: 0.00001}
 
@@ -161,8 +162,15 @@ def _line(full: str, name: str, n: int, series_only: bool = False) -> Line:
 
 
 def _terminal_phases(full: str, conn: Conn, nphases: int, nodes: list[int]) -> tuple[tuple[int, ...], Conn]:
-    """Phase nodes of one terminal; a one-phase wye element with its neutral on a phase is line-to-line."""
+    """Phase nodes of one terminal; a one-phase wye element with its neutral on a phase is line-to-line.
+    A one-phase element between a phase and ground is wye whichever end is written first (`bus.0.1`
+    is `bus.1.0` reversed: the same power at the same voltage)."""
     phase_nodes = tuple(nodes[:nphases])
+    if nphases == 1 and len(nodes) > 1 and 0 in nodes[:2]:
+        live = [n for n in nodes[:2] if n != 0]
+        if not live:
+            raise FeederImportError(f"{full} connects ground to ground; it carries nothing.")
+        return (live[0],), "wye"
     if conn == "delta":
         if nphases == 1:
             return tuple(nodes[:2]), "delta"
@@ -338,7 +346,7 @@ def read_generators() -> list[Generator]:
     out = []
     for full in dss.Circuit.AllElementNames():
         kind = full.partition(".")[0].lower()
-        if kind not in ("generator", "pvsystem"):
+        if kind not in GENERATOR_CLASSES:
             continue
         dss.Circuit.SetActiveElement(full)
         if not dss.CktElement.Enabled():
@@ -358,6 +366,7 @@ def read_generators() -> list[Generator]:
                 kva,
                 float(_prop(full, "kV")),
                 conn,
+                kind,
             )
         )
     return out

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from apps.dms.engine.dss_elements import (
+    GENERATOR_CLASSES,
     read_buses,
     read_capacitors,
     read_generators,
@@ -35,7 +36,7 @@ __all__ = ["FeederImportError", "read_network"]
 _COORD_PATTERNS = ("BusCoords.dat", "*BusXY.csv", "*buscoords*.csv", "*BusCoords*.csv")
 # Classes that only watch or control the circuit; their effect is already in the solved state.
 _PASSIVE = {"regcontrol", "capcontrol", "energymeter", "monitor", "swtcontrol", "fuse", "relay", "recloser"}
-_MODELLED = {"vsource", "line", "reactor", "transformer", "load", "capacitor", "generator", "pvsystem"}
+_MODELLED = {"vsource", "line", "reactor", "transformer", "load", "capacitor", *GENERATOR_CLASSES}
 
 
 def _coordinate_file(master: Path, upload_root: Path | None) -> Path | None:

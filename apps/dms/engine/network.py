@@ -224,7 +224,9 @@ class Capacitor:
 
 @dataclass(frozen=True)
 class Generator:
-    """A PVSystem or Generator at its solved output; positive q_kvar is injected into the grid."""
+    """A PVSystem, Generator or Storage element of the feeder file at its solved output (`kind`: its
+    OpenDSS class, lower case); positive p_kw and q_kvar are injected into the grid. Until an admin
+    enrols it as a DER it is a fixed injection the control room does not dispatch."""
 
     name: str
     bus: str
@@ -234,6 +236,7 @@ class Generator:
     kva: float
     kv: float = 0.0
     conn: Conn = "wye"
+    kind: str = "generator"
 
 
 def shunt_windings(
