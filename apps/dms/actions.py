@@ -81,6 +81,7 @@ def _summary(net: Network) -> dict[str, int]:
         "transformers": len(net.transformers),
         "loads": len(net.loads),
         "capacitors": len(net.capacitors),
+        "shunt_reactors": len(net.shunt_reactors),
         "generators": len(net.generators),
     }
 

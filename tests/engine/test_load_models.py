@@ -13,7 +13,7 @@ import pytest
 from apps.dms.engine import lindist3flow, opendss_pf
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.dss_thread import on_dss_thread
-from apps.dms.engine.network import FeederImportError, Network
+from apps.dms.engine.network import Network
 from apps.dms.engine.studies import validate
 from tests.conftest import FEEDERS
 from tests.engine.test_opendss_pf import original_pu
@@ -98,14 +98,6 @@ def test_a_series_reactor_is_the_zero_length_line_it_is_electrically(tmp_path: P
     assert base.mean_v_err_pct <= 0.02 and base.max_v_err_pct <= 0.07
     result = lindist3flow.build(net).solve(iterations=40)
     assert max(abs(result.voltages_pu[k] - v) / v * 100 for k, v in reference.items()) <= 0.07
-
-
-def test_a_shunt_reactor_is_refused_naming_it(tmp_path: Path) -> None:
-    path = tmp_path / "shunt.dss"
-    shunt = "new reactor.shunt bus1=b phases=3 kvar=300 kv=12.47\nnew load.d"
-    path.write_text(REACTORS.replace("new load.d", shunt))
-    with pytest.raises(FeederImportError, match=r"Reactor\.shunt is a shunt reactor"):
-        read_network(path, "shunt")
 
 
 def test_epri_ckt5_imports_and_its_export_solves_like_the_file() -> None:

@@ -1,5 +1,5 @@
 """Read the elements of the active, solved OpenDSS circuit into the project's dataclasses, one reader
-per kind (source, buses, lines, transformers, loads, capacitors, generators/PV)."""
+per kind (source, buses, lines and reactors, transformers, loads, capacitors, generators/PV/storage)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from apps.dms.engine.network import (
     Generator,
     Line,
     Load,
+    ShuntReactor,
     Transformer,
+    shunt_windings,
 )
 
 # OpenDSS load models whose voltage dependence is a power law the solvers can follow (a ZIP load,
@@ -111,25 +113,50 @@ def read_lines() -> list[Line]:
     return lines
 
 
-def read_series_reactors() -> list[Line]:
-    """Series reactors (bus1 to bus2) in service, as the zero-length lines they are electrically;
-    a shunt reactor (its second terminal grounded) is refused, naming it."""
+def read_reactors() -> tuple[list[Line], list[ShuntReactor]]:
+    """Reactors in service: series ones (bus1 to bus2) as the zero-length lines they are electrically,
+    shunt ones (second terminal grounded, or delta) as constant impedances."""
     import opendssdirect as dss
 
-    out = []
+    series, shunts = [], []
     for full in dss.Circuit.AllElementNames():
         if not full.lower().startswith("reactor."):
             continue
         dss.Circuit.SetActiveElement(full)
         if not dss.CktElement.Enabled():
             continue
-        n = dss.CktElement.NumPhases()
-        if all(node == 0 for node in list(dss.CktElement.NodeOrder())[n:]):
-            raise FeederImportError(
-                f"{full} is a shunt reactor (grounded second terminal), which is not supported."
-            )
-        out.append(_line(full, full.partition(".")[2].lower(), n, series_only=True))
-    return out
+        n, name = dss.CktElement.NumPhases(), full.partition(".")[2].lower()
+        nodes = list(dss.CktElement.NodeOrder())
+        if dss.CktElement.NumTerminals() == 1 or all(node == 0 for node in nodes[n:]):
+            shunts.append(_shunt_reactor(full, name, n, nodes))
+        else:
+            series.append(_line(full, name, n, series_only=True))
+    return series, shunts
+
+
+def _shunt_reactor(full: str, name: str, n: int, nodes: list[int]) -> ShuntReactor:
+    """Each winding's admittance from the primitive matrix; the power it takes at its bus's base."""
+    import opendssdirect as dss
+
+    y = _yprim()[:n, :n]
+    conn: Conn = "delta" if dss.CktElement.NumTerminals() == 1 else "wye"
+    if conn == "delta" and n != 3:
+        raise FeederImportError(f"{full} is a {n}-phase delta connection, which is not supported.")
+    phases = tuple(nodes[:n])
+    if 0 in phases:
+        raise FeederImportError(f"{full} connects a phase conductor to ground.")
+    windings = np.diag(y) if conn == "wye" else -np.array([y[k, (k + 1) % 3] for k in range(3)])
+    coupled = np.abs(y - np.diag(np.diag(y))).max() > 1e-9 * np.abs(windings).max()
+    if (conn == "wye" and coupled) or np.ptp(np.abs(windings)) > 1e-9 * np.abs(windings).max():
+        raise FeederImportError(f"{full} is an unbalanced or coupled shunt reactor, which is not supported.")
+    bus = _bus_name(dss.CktElement.BusNames()[0])
+    dss.Circuit.SetActiveBus(bus)
+    kv = float(dss.Bus.kVBase()) * (1.0 if conn == "wye" and n == 1 else math.sqrt(3))
+    kv_w = shunt_windings(conn, phases, kv)[1]
+    if kv_w <= 0:
+        raise FeederImportError(f"Bus {bus} of {full} has no voltage base.")
+    s_kva = complex(np.conj(windings).sum()) * kv_w**2 * 1000
+    return ShuntReactor(name, bus, phases, conn, s_kva.imag, kv, s_kva.real)
 
 
 def _line(full: str, name: str, n: int, series_only: bool = False) -> Line:
@@ -367,6 +394,7 @@ def read_generators() -> list[Generator]:
                 float(_prop(full, "kV")),
                 conn,
                 kind,
+                float(_prop(full, rating[kind])),
             )
         )
     return out

@@ -24,6 +24,7 @@ from apps.dms.engine.network import (
     Load,
     Network,
     OperatingState,
+    ShuntReactor,
     Transformer,
     check_ders,
     checked_taps,
@@ -44,6 +45,7 @@ def to_dss(net: Network, state: OperatingState | None = None) -> list[str]:
     cmds += [_transformer(x, taps.get(x.name, x.tap)) for x in net.transformers]
     cmds += [_load(x) for x in net.loads]
     cmds += [_capacitor(x) for x in net.capacitors]
+    cmds += [_shunt_reactor(x) for x in net.shunt_reactors]
     cmds += [_generator(dss_name, x) for dss_name, x in generators.values()]
     bases = sorted({round(b.base_kv_ln * math.sqrt(3), 9) for b in net.buses})
     cmds += [f"set voltagebases=[{' '.join(map(repr, bases))}]", "calcvoltagebases"]
@@ -123,6 +125,15 @@ def _capacitor(x: Capacitor) -> str:
     return (
         f"new capacitor.{x.name} bus1={_nodes(x.bus, x.phases)} phases={_shunt_phases(x.phases, x.conn)} "
         f"conn={x.conn} kvar={_num(x.kvar)} kv={_num(x.kv)}"
+    )
+
+
+def _shunt_reactor(x: ShuntReactor) -> str:
+    """By its winding impedance in ohms, which OpenDSS takes as given (a wye one's second bus is ground)."""
+    z = x.winding_ohm
+    return (
+        f"new reactor.{x.name} bus1={_nodes(x.bus, x.phases)} phases={len(x.phases)} conn={x.conn} "
+        f"r={_num(z.real)} x={_num(z.imag)}"
     )
 
 

@@ -21,7 +21,7 @@ from apps.dms.engine.dss_elements import (
     read_generators,
     read_lines,
     read_loads,
-    read_series_reactors,
+    read_reactors,
     read_source,
     read_transformers,
 )
@@ -96,14 +96,16 @@ def read_network(
     without it (a local file on the command line) any file its user can read may be named."""
     _compile_and_solve(master, upload_root, max_script_bytes)
     _check_element_classes()
+    series_reactors, shunt_reactors = read_reactors()
     net = Network(
         name=name,
         buses=read_buses(),
-        lines=tuple(read_lines() + read_series_reactors()),
+        lines=tuple(read_lines() + series_reactors),
         transformers=tuple(merge_parallel(read_transformers())),
         loads=tuple(read_loads()),
         capacitors=tuple(read_capacitors()),
         generators=tuple(read_generators()),
+        shunt_reactors=tuple(shunt_reactors),
         **read_source(),
     )
     return _orient(_energized(net))
@@ -151,6 +153,7 @@ def _energized(net: Network) -> Network:
         loads=tuple(x for x in net.loads if x.bus in live),
         capacitors=tuple(x for x in net.capacitors if x.bus in live),
         generators=tuple(x for x in net.generators if x.bus in live),
+        shunt_reactors=tuple(x for x in net.shunt_reactors if x.bus in live),
     )
 
 

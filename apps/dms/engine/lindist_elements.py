@@ -23,6 +23,7 @@ from apps.dms.engine.network import (
     Network,
     OperatingState,
     PowerFlowResult,
+    ShuntReactor,
     Transformer,
     complex_voltages,
     shunt_windings,
@@ -272,11 +273,15 @@ _Row: TypeAlias = tuple[list[int], list[float], complex, tuple[float, ...]]
 
 
 def _shunts(net: Network, index: dict[str, int], v: CArray) -> tuple[_Windings, _Windings, CArray]:
-    """Loads (scaled by the load scale), capacitors, and the constant demand of generators."""
+    """Loads (scaled by the load scale), fixed impedances (capacitors, shunt reactors), and the constant
+    demand of generators."""
     loads = [
         row for ld in net.loads for row in _rows(index, net, ld, complex(ld.p_kw, ld.q_kvar), _load_law(ld))
     ]
     caps = [row for cap in net.capacitors for row in _rows(index, net, cap, -1j * cap.kvar, _CONSTANT_Z)]
+    caps += [
+        row for x in net.shunt_reactors for row in _rows(index, net, x, complex(x.kw, x.kvar), _CONSTANT_Z)
+    ]
     gen = np.zeros(len(v), complex)
     for g in net.generators:
         for nodes, d, s, _ in _rows(index, net, g, complex(g.p_kw, g.q_kvar), _CONSTANT_S):
@@ -295,9 +300,10 @@ def _load_law(ld: Load) -> tuple[float, ...]:
     return (*laws, ld.vmin_pu, ld.vmax_pu, ld.vlow_pu)
 
 
-def _rows(
-    index: dict[str, int], net: Network, x: Load | Capacitor | Generator, s: complex, law: tuple[float, ...]
-) -> list[_Row]:
+_Shunt: TypeAlias = Load | Capacitor | ShuntReactor | Generator
+
+
+def _rows(index: dict[str, int], net: Network, x: _Shunt, s: complex, law: tuple[float, ...]) -> list[_Row]:
     """One row per winding: its nodes, ±1 at its ends, its share of s (pu), its law (`_Windings.law`)."""
     ends, kv_w = shunt_windings(x.conn, x.phases, x.kv)
     u_rated = (kv_w / net.bus[x.bus].base_kv_ln) ** 2

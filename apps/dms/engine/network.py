@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from apps.dms.engine.network_json import build, decode_matrix, encode
 from apps.dms.engine.powerflow_types import (
     BranchFlow,
     DerInjection,
@@ -223,6 +224,27 @@ class Capacitor:
 
 
 @dataclass(frozen=True)
+class ShuntReactor:
+    """A shunt reactor, each phase to ground (wye) or between phases (delta): a constant impedance
+    that absorbs `kvar` and dissipates `kw` at `kv` (rated as OpenDSS rates shunts: `shunt_windings`)."""
+
+    name: str
+    bus: str
+    phases: tuple[int, ...]
+    conn: Conn
+    kvar: float
+    kv: float
+    kw: float = 0.0
+
+    @property
+    def winding_ohm(self) -> complex:
+        """Each winding's impedance, V_w² / conj(S_w)."""
+        ends, kv_w = shunt_windings(self.conn, self.phases, self.kv)
+        s_w = complex(self.kw, self.kvar) / len(ends)
+        return 1000 * kv_w**2 / s_w.conjugate()
+
+
+@dataclass(frozen=True)
 class Generator:
     """A PVSystem, Generator or Storage element of the feeder file at its solved output (`kind`: its
     OpenDSS class, lower case); positive p_kw and q_kvar are injected into the grid. Until an admin
@@ -278,6 +300,7 @@ class Network:
     source_angle_deg: float = 0.0
     source_z_ohm: ComplexMatrix = ((0j, 0j, 0j), (0j, 0j, 0j), (0j, 0j, 0j))
     frequency_hz: float = 60.0
+    shunt_reactors: tuple[ShuntReactor, ...] = ()
 
     @cached_property
     def bus(self) -> dict[str, Bus]:
@@ -321,7 +344,7 @@ class Network:
         return dist
 
     def to_dict(self) -> dict[str, Any]:
-        return cast(dict[str, Any], _encode(self))
+        return cast(dict[str, Any], encode(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Network:
@@ -332,12 +355,13 @@ class Network:
             "loads": Load,
             "capacitors": Capacitor,
             "generators": Generator,
+            "shunt_reactors": ShuntReactor,
         }
         args: dict[str, Any] = {
-            k: tuple(_build(kinds[k], d) for d in v) if k in kinds else v for k, v in data.items()
+            k: tuple(build(kinds[k], d) for d in v) if k in kinds else v for k, v in data.items()
         }
         if "source_z_ohm" in data:
-            args["source_z_ohm"] = _decode_matrix(data["source_z_ohm"], complex)
+            args["source_z_ohm"] = decode_matrix(data["source_z_ohm"], complex)
         return cls(**args)
 
 
@@ -398,36 +422,3 @@ def _phases_disjoint(
 def _label(name: str) -> str:
     kind, _, rest = name.partition(".")
     return f"{kind.capitalize()}.{rest}"
-
-
-# --- JSON encoding: complex numbers as [re, im]; tuples as lists; exact float round trip -------------
-
-
-def _encode(value: object) -> object:
-    if isinstance(value, complex):
-        return [value.real, value.imag]
-    if isinstance(value, tuple | list):
-        return [_encode(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}  # type: ignore[arg-type]
-    return value
-
-
-def _decode_matrix(rows: list[list[Any]], kind: type) -> tuple[tuple[Any, ...], ...]:
-    if kind is complex:
-        return tuple(tuple(complex(re, im) for re, im in row) for row in rows)
-    return tuple(tuple(float(v) for v in row) for row in rows)
-
-
-def _build(cls: type, data: Mapping[str, Any]) -> Any:
-    args: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "z_ohm":
-            args[key] = _decode_matrix(value, complex)
-        elif key == "b_shunt_us":
-            args[key] = _decode_matrix(value, float)
-        elif isinstance(value, list):
-            args[key] = tuple(value)
-        else:
-            args[key] = value
-    return cls(**args)

@@ -90,13 +90,24 @@ def _flow(element: str, phases: tuple[int, ...]) -> BranchFlow:
 
 
 def _demand() -> complex:
-    """Net consumption of every shunt element (loads, capacitors, generators) at the solution."""
+    """Net consumption of every shunt element (loads, capacitors, shunt reactors, generators) at the
+    solution."""
     import opendssdirect as dss
 
     total = 0j
     for full in dss.Circuit.AllElementNames():
-        if full.partition(".")[0].lower() in ("load", "capacitor", "generator"):
+        kind = full.partition(".")[0].lower()
+        if kind in ("load", "capacitor", "generator", "reactor"):
             dss.Circuit.SetActiveElement(full)
+            if kind == "reactor" and not _is_shunt():
+                continue  # a series reactor's own consumption is a loss, like a line's
             s = np.array(dss.CktElement.Powers(), dtype=float)
             total += complex(s[0::2].sum(), s[1::2].sum())
     return total
+
+
+def _is_shunt() -> bool:
+    import opendssdirect as dss
+
+    n = dss.CktElement.NumPhases()
+    return dss.CktElement.NumTerminals() == 1 or not any(list(dss.CktElement.NodeOrder())[n:])
