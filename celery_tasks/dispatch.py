@@ -15,7 +15,7 @@ from apps.dms.capability_reports import do_finish_capability_report
 from apps.dms.dispatch_inputs import allocated, der_states, result_doc, without_confirmation
 from apps.dms.engine.dispatch import dispatch
 from apps.dms.engine.dispatch_types import DispatchInputError, DispatchOptions, DispatchRequest
-from apps.dms.engine.network import Network
+from apps.dms.feeders import dispatch_network
 from apps.dms.locks import FeederBusy, feeder_lock
 from apps.dms.models import CapabilityReport, DispatchRun, Feeder
 from crest_web import task_names
@@ -31,14 +31,14 @@ def run_dispatch(run_id: int) -> str:
             if not actions.do_start_dispatch(run_id, socket.gethostname()):
                 return "skipped"
             assert run.feeder_version is not None
-            net = Network.from_dict(run.feeder_version.model)
+            net, replaced = dispatch_network(run.feeder_version)  # enrolled file elements: DERs now
             ders, ids = der_states(run.feeder, run.interval_s)
             ders = without_confirmation(ders, run.left_out)
             net, allocation = allocated(run.feeder, net, ders, run.interval_s)  # to the metered head P/Q
             request = DispatchRequest(run.q_requested_kvar, run.v_sub_pu, run.pv_curtailment_kw, run.dr_kw)
             result = dispatch(net, request, ders, DispatchOptions(interval_s=run.interval_s))
             result = with_flexibility(net, ders, result)  # the limits reported to the EMS next
-            doc = {**result_doc(result), "load_allocation": allocation}
+            doc = {**result_doc(result), "load_allocation": allocation, "replaced_elements": replaced}
             actions.do_finish_dispatch(run_id, doc, ids, time.perf_counter() - started)
     except FeederBusy as exc:
         actions.do_fail_dispatch(run_id, str(exc))
@@ -64,7 +64,7 @@ def capability_for_ems(report_id: int, interval_s: float) -> str:
             version = report.feeder.current_version()
             if version is None:
                 raise ValueError(f"feeder {report.feeder.name} has no model")
-            net = Network.from_dict(version.model)
+            net, _ = dispatch_network(version)
             ders, _ = der_states(report.feeder, interval_s)
             net, allocation = allocated(report.feeder, net, ders, interval_s)
             v_tm = float(allocation.get("measured_v_pu") or net.source_pu)

@@ -18,6 +18,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # fresh clone tests on its own.
 FEEDERS = ROOT / "tests" / "data" / "feeders"
 LFDI = "3E4F45AB31EDFE5B67E343E5E4562E31984E23E5"  # IEEE 2030.5 worked example
+# A feeder file with DERs in it: one three-phase bus with a load, a 1-phase PV system at 80 % irradiance,
+# a 3-phase generator at 0.95 pf and a 1-phase battery discharging at half its rating (OpenDSS `kW` of a
+# Storage is its present output, `kWrated` its rating).
+FILE_DERS_DSS = """clear
+new circuit.small basekv=12.47 bus1=src pu=1.0
+new line.a bus1=src bus2=b1 phases=3 r1=0.1 x1=0.3 r0=0.3 x0=0.9 length=1 units=km
+new load.l1 bus1=b1 phases=3 kv=12.47 kw=300 kvar=100
+new pvsystem.pv1 bus1=b1.1 phases=1 kv=7.2 kva=60 pmpp=50 irradiance=0.8 pf=1
+new generator.g1 bus1=b1 phases=3 kv=12.47 kw=200 kva=250 pf=0.95
+new storage.bess bus1=b1.2 phases=1 kv=7.2 kwrated=30 kva=40 kwhrated=100 %stored=50 state=discharging
+~ %discharge=50
+set voltagebases=[12.47]
+calcv
+"""
 
 
 def manage_without_database(*args: str) -> Any:

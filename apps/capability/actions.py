@@ -14,7 +14,7 @@ from apps.capability.inputs import live_pv_units, registry_pv_units
 from apps.capability.models import PLACES_OWN_PV, CapabilityStudy, FeederProfile
 from apps.der_registry.engine.polygon import polygon_radius_loss
 from apps.dms.actions import FeederError
-from apps.dms.feeders import current_version
+from apps.dms.feeders import current_version, replaced_elements
 from crest_web import task_names
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
@@ -57,6 +57,8 @@ def _params(
         "sides": sides,
         "load_scale": 1.0,
         "pv_units": [dataclasses.asdict(u) for u in units],
+        # the feeder file's elements these DERs stand for: they leave the network (apps/dms/feeders.py)
+        "replaced_elements": replaced_elements(version.feeder) if registry else [],
         "excluded_stale": excluded,
         "polygon_loss_pct": round(100 * polygon_radius_loss(sides), 2),
     }

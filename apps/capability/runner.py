@@ -14,6 +14,7 @@ from apps.capability.engine.curve import capability_curve, to_json
 from apps.capability.engine.pv import PVUnit
 from apps.capability.engine.validation import CurveValidation, validate_curve
 from apps.capability.models import CapabilityStudy
+from apps.dms.engine.feeder_ders import without_elements
 from apps.dms.engine.network import Network
 from apps.dms.locks import FeederBusy, feeder_lock
 
@@ -43,7 +44,10 @@ def run_study(study_id: int) -> str:
 
 def _run_locked(study: CapabilityStudy, study_id: int) -> str:
     started = time.perf_counter()
-    net = Network.from_dict(study.feeder_version.model)
+    # without the file's elements the study's registry DERs stand for, as they were when it started
+    net = without_elements(
+        Network.from_dict(study.feeder_version.model), study.params.get("replaced_elements", [])
+    )
     if not actions.do_record_progress(study_id, 0.0):
         return "skipped"  # cancelled, or already finished by an earlier delivery
     cancelled = False

@@ -107,6 +107,25 @@ def initial_from_der(der: DER) -> dict[str, Any]:
     return initial
 
 
+def initial_from_record(rec: DERRecord) -> dict[str, Any]:
+    """Form values of a record that is not yet a DER (e.g. one built from a feeder file's element);
+    empty values stay empty for the admin to fill."""
+    initial: dict[str, Any] = {
+        name: getattr(rec, name)
+        for name in _MODEL_FIELDS
+        if hasattr(rec, name) and getattr(rec, name) not in ("", None)
+    }
+    initial.update({f"np_{k}": getattr(rec.nameplate, k) for k in RATINGS})
+    initial.update({f"cfg_{k}": getattr(rec.configuration, k) for k in RATINGS})
+    initial.update(
+        feeder=rec.feeder,
+        phases=list(rec.phases),
+        supported_modes=list(rec.supported_modes),
+        aggregator=rec.aggregator or None,
+    )
+    return initial
+
+
 class CsvUploadForm(forms.Form):
     file = forms.FileField(help_text="UTF-8 CSV with the export's columns; at most 20 MB.")
 

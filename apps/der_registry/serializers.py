@@ -130,6 +130,7 @@ class DERReadSerializer(serializers.ModelSerializer[DER]):
             "feeder",
             "bus",
             "phases",
+            "feeder_element",
             "ownership",
             "comm_path",
             "groups",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.der_registry.models import DER
+from apps.dms.engine.feeder_ders import without_elements
 from apps.dms.engine.load_allocation import scaled_loads
 from apps.dms.engine.network import Network
 from apps.dms.engine.powerflow_types import DerInjection, OperatingState
@@ -51,6 +52,7 @@ def latest_dispatched(feeder: Feeder, version: FeederVersion, net: Network) -> D
         f"after dispatch run {run.pk} ({run.created_at:%Y-%m-%d %H:%M} UTC): {len(ders)} DERs at their "
         f"set points, loads × {k_p:.3f} (P) and × {k_q:.3f} (Q), substation at {run.v_sub_pu:.4f} pu"
     )
+    net = without_elements(net, doc.get("replaced_elements") or [])  # as the run solved it
     return Dispatched(
         run, scaled_loads(net, k_p, k_q), OperatingState(ders=ders, source_pu=run.v_sub_pu), description
     )

@@ -1,5 +1,7 @@
 """Feeders: loading a stored feeder's network model (the one place that turns a FeederVersion into a
-Network) and unpacking an uploaded one (a master .dss file or a .zip of the feeder's folder).
+Network: as its file has it, or as dispatch and capability solve it, without the file's DERs the
+registry models instead) and unpacking an uploaded one (a master .dss file or a .zip of the feeder's
+folder).
 
 An upload is hostile until read (docs/security.md): its size, a zip's member count and unpacked size
 are capped (settings FEEDER_UPLOAD_MAX_BYTES, FEEDER_ZIP_MAX_MEMBERS, FEEDER_ZIP_MAX_UNPACKED_BYTES),
@@ -18,7 +20,10 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
+from apps.der_registry.engine.lifecycle import Status
+from apps.der_registry.models import DER
 from apps.dms.actions import FeederError
+from apps.dms.engine.feeder_ders import without_elements
 from apps.dms.engine.network import Network
 from apps.dms.models import Feeder, FeederVersion
 
@@ -44,6 +49,22 @@ def network_of(version: FeederVersion) -> Network:
             "import the feeder again from its OpenDSS file to get the full network model."
         )
     return Network.from_dict(version.model)
+
+
+def replaced_elements(feeder: Feeder) -> list[str]:
+    """Keys ("<class>.<name>") of the feeder file's elements whose enrolled DER is active. The DMS
+    models such a DER from the registry (telemetry, set points), so the element's fixed injection
+    leaves the network it solves, or the device would count twice; a DER not (or no longer) active
+    leaves its element in: the device is still there."""
+    active = DER.objects.filter(feeder=feeder, status=Status.ACTIVE).exclude(feeder_element="")
+    return sorted(active.values_list("feeder_element", flat=True))
+
+
+def dispatch_network(version: FeederVersion) -> tuple[Network, list[str]]:
+    """The network dispatch and capability solve: the version's model without the elements
+    `replaced_elements` names, and those names (stored with the result, so a replay drops the same)."""
+    replaced = replaced_elements(version.feeder)
+    return without_elements(network_of(version), replaced), replaced
 
 
 def unpack_upload(upload: UploadedFile, master_name: str, folder: Path) -> tuple[Path, Path]:

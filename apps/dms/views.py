@@ -16,8 +16,10 @@ from apps.dms import plots
 from apps.dms.actions import FeederError, do_import_feeder
 from apps.dms.dispatched_state import latest_dispatched
 from apps.dms.engine import opendss_pf
+from apps.dms.engine.feeder_ders import RATINGS_NOTE
 from apps.dms.engine.network import FeederImportError
 from apps.dms.engine.studies import ENGINES, run_powerflow
+from apps.dms.feeder_ders import file_ders
 from apps.dms.feeders import network_of, unpack_upload
 from apps.dms.models import Feeder
 
@@ -41,12 +43,14 @@ def feeder_detail(request: HttpRequest, name: str) -> HttpResponse:
         "engine": engine,
         "engines": ENGINES,
         "versions": feeder.versions.all(),
+        "ratings_note": RATINGS_NOTE,  # how enrolling a DER of the file fills in its ratings
     }
     if engine not in ENGINES:
         context["error"] = f"Unknown engine {engine!r}; choose {' or '.join(ENGINES)}."
     elif version is not None:
         try:
             net = network_of(version)
+            context["file_ders"] = file_ders(feeder, net)
             shown = None if request.GET.get("state") == "base" else latest_dispatched(feeder, version, net)
             if shown is not None:  # what the last dispatch left, by default; the base case one click away
                 result = opendss_pf.solve(shown.net, shown.state)

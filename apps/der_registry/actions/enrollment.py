@@ -47,14 +47,36 @@ def new_der(rec: DERRecord, warnings: list[Issue], feeder: Feeder) -> DER:
     return der
 
 
+def _enrolled_from(feeder: str, element: str) -> DER | None:
+    """The live DER enrolled from the feeder file's `element` of `feeder`, if any."""
+    found = DER.objects.filter(feeder__name=feeder, feeder_element=element)
+    return found.exclude(status=Status.DECOMMISSIONED).first()
+
+
 @transaction.atomic
 def do_enroll_der(
-    actor: Actor, source: str, rec: DERRecord, groups: list[str] | None = None, replaces: DER | None = None
+    actor: Actor,
+    source: str,
+    rec: DERRecord,
+    groups: list[str] | None = None,
+    replaces: DER | None = None,
+    feeder_element: str = "",
 ) -> DER:
+    """Enrol a DER as pending. `feeder_element`: the feeder file's element ("<class>.<name>") it is
+    enrolled from, which the caller has found at the record's location; one live DER per element."""
+    if feeder_element:  # two operators enrolling one element: the second waits here, then is refused
+        Feeder.objects.select_for_update().filter(name=rec.feeder).first()
+    if feeder_element and (other := _enrolled_from(rec.feeder, feeder_element)) is not None:
+        raise refuse(
+            "feeder_element",
+            f"{feeder_element} of feeder {rec.feeder} is already enrolled as {other.name} ({other.status}); "
+            "an element is enrolled once.",
+        )
     rec = ieee1547.complete_identity(rec)
     warnings = _check(rec)
     der = new_der(rec, warnings, Feeder.objects.get(name=rec.feeder))
     der.replaces = replaces
+    der.feeder_element = feeder_element
     der.save()
     _set_groups(der, rec, groups)
     LifecycleEvent.objects.create(
@@ -77,6 +99,13 @@ def do_update_der(
     der = DER.objects.select_for_update().get(pk=der_id)
     if der.status == Status.DECOMMISSIONED:
         raise refuse("status", "A decommissioned DER cannot be edited.")
+    if der.feeder_element and _location(rec) != _place(der):
+        raise refuse(
+            "bus",
+            f"{der.name} was enrolled from {der.feeder_element} of the feeder file, at bus {der.bus} "
+            f"phase(s) {der.phases_text} of {der.feeder.name}: it stays there. Enrol a device elsewhere "
+            "as a new DER.",
+        )
     before = audit.snapshot(der)
     rec = ieee1547.complete_identity(rec)
     warnings = _check(rec, (der.pk,))
@@ -93,6 +122,14 @@ def do_update_der(
     audit.record(actor, source, "der.update", der, before=before, after=after)
     _publish(der, "der.updated")
     return der
+
+
+def _location(rec: DERRecord) -> tuple[str, str, tuple[int, ...]]:
+    return rec.feeder, rec.bus.lower(), tuple(sorted(rec.phases))
+
+
+def _place(der: DER) -> tuple[str, str, tuple[int, ...]]:
+    return der.feeder.name, der.bus, tuple(sorted(der.phases))
 
 
 def _ratings_from_snapshot(snap: dict[str, Any]) -> ieee1547.Ratings:
@@ -170,7 +207,9 @@ def do_replace_der(actor: Actor, source: str, old_id: int, rec: DERRecord, reaso
         Status.DECOMMISSIONED,
         f"replaced by {rec.name}" + (f": {reason}" if reason else ""),
     )
-    return do_enroll_der(actor, source, rec, groups=groups, replaces=old)
+    # A new device at the old one's place takes over the feeder file's element it stood for.
+    element = old.feeder_element if _location(rec) == _place(old) else ""
+    return do_enroll_der(actor, source, rec, groups=groups, replaces=old, feeder_element=element)
 
 
 @transaction.atomic

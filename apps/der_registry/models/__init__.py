@@ -136,6 +136,14 @@ class DER(RatingFields):
         ],
     )
     groups = models.ManyToManyField(DERGroup, blank=True, related_name="ders")
+    # The feeder file's element this DER was enrolled from (apps/dms/feeder_ders.py): while the DER is
+    # active, the network the DMS solves models it here instead of the element's fixed injection.
+    feeder_element = models.CharField(
+        "feeder file element",
+        max_length=100,
+        blank=True,
+        help_text='The PVSystem, Generator or Storage of the feeder file, "<class>.<name>".',
+    )
 
     dnp3_host = models.CharField("DNP3 host", max_length=255, blank=True)
     dnp3_port = models.PositiveIntegerField("DNP3 port", null=True, blank=True)
@@ -196,6 +204,11 @@ class DER(RatingFields):
             ),
             models.UniqueConstraint(
                 fields=["lfdi"], condition=~Q(lfdi="") & ~Q(status="decommissioned"), name="der_unique_lfdi"
+            ),
+            models.UniqueConstraint(
+                fields=["feeder", "feeder_element"],
+                condition=~Q(feeder_element="") & ~Q(status="decommissioned"),
+                name="der_unique_feeder_element",
             ),
         ]
 

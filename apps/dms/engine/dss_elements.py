@@ -370,6 +370,7 @@ def read_capacitors() -> list[Capacitor]:
 def read_generators() -> list[Generator]:
     import opendssdirect as dss
 
+    rating = {"pvsystem": "Pmpp", "generator": "kW", "storage": "kWrated"}  # the rated kW, by class
     out = []
     for full in dss.Circuit.AllElementNames():
         kind = full.partition(".")[0].lower()

@@ -259,6 +259,13 @@ class Generator:
     kv: float = 0.0
     conn: Conn = "wye"
     kind: str = "generator"
+    p_rated_kw: float = 0.0  # rating: PVSystem Pmpp, Generator kW, Storage kWrated; 0 = not known
+
+    @property
+    def element(self) -> str:
+        """The element's key in the feeder file, "<class>.<name>" (lower case): how a DER enrolled
+        from it names it."""
+        return f"{self.kind}.{self.name}"
 
 
 def shunt_windings(

@@ -1,7 +1,8 @@
 """Write the plant simulator's layout from the control room's records: each feeder's network model as
-imported, its active DERs with their effective ratings and where they answer (DNP3 port and address,
-or their 2030.5 LFDI), where each feeder hangs from the transmission case, and its RTU's port. The
-plant (`manage.py run_plant --layout FILE`) reads this file and nothing else of the control room."""
+the DMS solves it (`dispatch_network`: as imported, less the file's DERs the registry has active), its
+active DERs with their effective ratings and where they answer (DNP3 port and address, or their
+2030.5 LFDI), where each feeder hangs from the transmission case, and its RTU's port. The plant
+(`manage.py run_plant --layout FILE`) reads this file and nothing else of the control room."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.dms.feeders import dispatch_network
 from apps.dms.models import Feeder
 from apps.standards.scenarios import NETWORK_TIERS
 
@@ -94,7 +96,10 @@ class Command(BaseCommand):
                 raise CommandError(f"There is no feeder named {', '.join(unknown)}.")
             feeders = [f for f in feeders if f.name in o["feeder"]]
         versions = {f.name: f.current_version() for f in feeders}
-        models = {name: v.model for name, v in versions.items() if v is not None and v.model}
+        # The feeder as the DMS solves it: an active DER enrolled from one of the file's elements is a
+        # device of its own below, so the element's fixed injection leaves the model (one device, once).
+        with_model = {name: v for name, v in versions.items() if v is not None and v.model}
+        models = {name: dispatch_network(v)[0].to_dict() for name, v in with_model.items()}
         feeders = [f for f in feeders if f.name in models]
         names = {f.name for f in feeders}
         for name in [t[0] for t in o["tie"]] + o["cloudy"]:
