@@ -38,6 +38,10 @@ W_VIOLATION = 1e6  # per pu of the largest voltage violation (stage 2)
 W_EACH_VIOLATION = 1e6  # per pu of each node-phase's violation (stage 2): limits before any request
 W_DEVIATION = 10.0  # per pu of |V − 1| summed over the monitored node-phases (stage 1)
 W_CURTAIL = 1.0  # per pu of PV held back: no curtailment beyond the request without a reason
+# When the warm-started dual simplex fails, cold starts: as is, with the objective scaled down (HiGHS's
+# advice when its ratio test meets the 1e6 violation prices against sensitivities of 1e-7 on ckt7),
+# then the interior-point solver.
+RETRIES = (("user_objective_scale", 0), ("user_objective_scale", -3), ("solver", "ipm"))
 MAX_MONITORED = 300  # node-phases in the deviation term; larger feeders use an even sample
 
 
@@ -256,13 +260,24 @@ def solve(lp: DispatchLp) -> FArray:
     """x at the optimum (every stage is feasible: the requests and limits are elastic)."""
     lp.highs.run()
     status = lp.highs.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        lp.highs.clearSolver()
-        lp.highs.run()
-        status = lp.highs.getModelStatus()
+    for option, value in RETRIES:
+        if status == highspy.HighsModelStatus.kOptimal:
+            break
+        status = _cold_start(lp.highs, option, value)
     if status != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"The dispatch LP ended {lp.highs.modelStatusToString(status)}.")
     return np.array(lp.highs.getSolution().col_value[: 2 * lp.n])
+
+
+def _cold_start(highs: highspy.Highs, option: str, value: object) -> highspy.HighsModelStatus:
+    """Solve again from no basis with `option` set to `value` for this run only."""
+    before = highs.getOptionValue(option)
+    before = before[1] if isinstance(before, tuple) else before  # highspy answers (status, value)
+    highs.clearSolver()
+    highs.setOptionValue(option, value)
+    highs.run()
+    highs.setOptionValue(option, before)
+    return highs.getModelStatus()
 
 
 def q_slack_kvar(lp: DispatchLp) -> float:
