@@ -14,6 +14,12 @@ shrinking box around the point stops the LP from swapping between near-equivalen
 limits cannot be met at a linearization, phase 1 minimizes the largest violation; the point is
 infeasible when that minimum, confirmed by the power flow, stays positive. Consecutive headroom points
 start from the previous answer.
+
+Where a limit binds at a load's vmaxpu (vminpu) step, OpenDSS's CVR loads jump in power as they
+cross it and the limit voltage itself is not reachable (EPRI ckt7: 1.0494 or 1.0507 pu, never 1.05);
+the SLP then swings across the step and never confirms. It stops after `STALL_ITERATIONS` without a
+better feasible point and answers with the best one the power flow found within the limits, marked
+not converged.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ TAP_STEP = 0.02  # largest tap move per LP
 TAP_REFRESH = 0.01  # re-take the tap's Q curve once the tap is this far from where it was taken …
 TAP_CHECK = 0.002  # … and at the answer, unless it was taken within this
 WORSE_KVAR = 1e-3  # a confirmed step that loses more than this was misled: step back
+STALL_ITERATIONS = 6  # no feasible point better by STALL_KVAR in this many iterations: stalled …
+STALL_KVAR = 0.5  # … (a CVR load's step at vmaxpu: the voltage the LP aims for is not reachable)
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,8 @@ class _Iterate:
     radius: float | None = None
     tap_step: float | None = TAP_STEP
     confirmed: tuple[Evaluation, TapModel] | None = None
+    best: Evaluation | None = None  # the best point the power flow found within the limits …
+    best_at: int = 0  # … and the iteration it was found
 
 
 def slp(sweep: DirectionSweep, point: Evaluation, headroom: float) -> tuple[Evaluation, int, bool] | None:
@@ -145,11 +155,28 @@ def slp(sweep: DirectionSweep, point: Evaluation, headroom: float) -> tuple[Eval
             continue
         if np.array_equal(lp.x, it.point.x) and it.tap.r == it.point.x[-1]:
             return it.point, iteration, True  # the LP stays put, the tap's curve taken right here
-        answer = _advance(sweep, it, lp, sweep.feeder.evaluate(lp.x), iteration)
+        new = sweep.feeder.evaluate(lp.x)
+        _remember(sweep.direction, it, new, iteration)
+        answer = _advance(sweep, it, lp, new, iteration)
         if answer is not None:
             return answer, iteration, True
+        if it.best is not None and iteration - it.best_at >= STALL_ITERATIONS:
+            return it.best, iteration, False
+    if it.best is not None:
+        return it.best, MAX_ITERATIONS, False
     last = it.confirmed[0] if it.confirmed else it.point
     return (last, MAX_ITERATIONS, False) if violation(last.v) <= TOL_V_PU else None
+
+
+def _remember(direction: Direction, it: _Iterate, new: Evaluation, iteration: int) -> None:
+    """Keep `new` as the best feasible point if it is within the limits and better by STALL_KVAR."""
+    if violation(new.v) > TOL_V_PU:
+        return
+    sign = 1.0 if direction == "min" else -1.0
+    if it.best is None or sign * (it.best.q_kvar - new.q_kvar) > STALL_KVAR:
+        it.best, it.best_at = new, iteration
+    elif sign * (it.best.q_kvar - new.q_kvar) > 0:
+        it.best = new  # better, but not by enough to count as progress
 
 
 def _advance(
