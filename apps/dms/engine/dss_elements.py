@@ -165,6 +165,12 @@ def _line(full: str, name: str, n: int, series_only: bool = False) -> Line:
     import opendssdirect as dss
 
     nodes = list(dss.CktElement.NodeOrder())
+    if len(set(nodes[:n])) < n:  # OpenDSS repeats a bus's last node for conductors it was not given
+        raise FeederImportError(
+            f"{full} has {n} conductors but its buses name fewer nodes ({dss.CktElement.BusNames()[0]}): "
+            "OpenDSS puts the rest on the same node, in parallel. Name a node for each phase, or reduce "
+            "the neutral (LineGeometry reduce=yes)."
+        )
     if dss.CktElement.NumConductors() != n or nodes[:n] != nodes[n:] or 0 in nodes:
         raise FeederImportError(f"{full} has neutral conductors or joins different phases at its two ends.")
     y = _yprim()
