@@ -41,7 +41,11 @@ W_CURTAIL = 1.0  # per pu of PV held back: no curtailment beyond the request wit
 # When the warm-started dual simplex fails, cold starts: as is, with the objective scaled down (HiGHS's
 # advice when its ratio test meets the 1e6 violation prices against sensitivities of 1e-7 on ckt7),
 # then the interior-point solver.
-RETRIES = (("user_objective_scale", 0), ("user_objective_scale", -3), ("solver", "ipm"))
+RETRIES: tuple[tuple[str, int | str], ...] = (
+    ("user_objective_scale", 0),
+    ("user_objective_scale", -3),
+    ("solver", "ipm"),
+)
 MAX_MONITORED = 300  # node-phases in the deviation term; larger feeders use an even sample
 
 
@@ -269,10 +273,9 @@ def solve(lp: DispatchLp) -> FArray:
     return np.array(lp.highs.getSolution().col_value[: 2 * lp.n])
 
 
-def _cold_start(highs: highspy.Highs, option: str, value: object) -> highspy.HighsModelStatus:
+def _cold_start(highs: highspy.Highs, option: str, value: int | str) -> highspy.HighsModelStatus:
     """Solve again from no basis with `option` set to `value` for this run only."""
-    before = highs.getOptionValue(option)
-    before = before[1] if isinstance(before, tuple) else before  # highspy answers (status, value)
+    _, before = highs.getOptionValue(option)  # highspy answers (status, value)
     highs.clearSolver()
     highs.setOptionValue(option, value)
     highs.run()
