@@ -6,11 +6,16 @@ import argparse
 
 from apps.dms.engine.studies import REFRESH_ITERATIONS
 
+MAX_ITERATIONS = 100  # the refresh stops early once the voltages settle; this bounds a feeder that will not
+
 
 def _iterations(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 20:
-        raise argparse.ArgumentTypeError("must be between 0 and 20")
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of refreshes, not {text!r}") from None
+    if not 0 <= value <= MAX_ITERATIONS:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_ITERATIONS}")
     return value
 
 
@@ -19,5 +24,5 @@ def add_iterations_option(parser: argparse.ArgumentParser) -> None:
         "--iterations",
         type=_iterations,
         default=REFRESH_ITERATIONS,
-        help="LinDist3Flow fixed-point refreshes, 0 to 20 (0 = the linear model alone)",
+        help=f"LinDist3Flow fixed-point refreshes, 0 to {MAX_ITERATIONS} (0 = the linear model alone)",
     )

@@ -6,6 +6,7 @@ dependence matters. Tolerances: the export 1e-6 pu (the same physics written bac
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ import pytest
 from apps.dms.engine import lindist3flow, opendss_pf
 from apps.dms.engine.dss_import import read_network
 from apps.dms.engine.dss_thread import on_dss_thread
-from apps.dms.engine.network import Network
-from apps.dms.engine.studies import validate
+from apps.dms.engine.network import Network, PowerFlowResult
+from apps.dms.engine.studies import law_step_loads, validate
 from tests.conftest import FEEDERS
 from tests.engine.test_opendss_pf import original_pu
 
@@ -151,3 +152,21 @@ def test_loads_outside_their_voltage_band_draw_what_opendss_says(
     # 0.1 % of the load's nominal kVA: the linear line losses are far below that
     assert ours.substation_p_kw == pytest.approx(p_ref_kw, abs=1.0)
     assert ours.substation_q_kvar == pytest.approx(q_ref_kvar, abs=1.0)
+
+
+def test_loads_the_two_engines_put_on_either_side_of_a_cvr_step_are_named(
+    circuit: tuple[Network, dict[str, float]],
+) -> None:
+    """A CVR load's power steps at vminpu (0.95 here): solutions with its bus at 0.949 and at 0.951 pu
+    are the power flow's two solutions there, not an error of either engine; a ZIP load is continuous
+    at its edges and is never named."""
+    net, _ = circuit
+    base = opendss_pf.solve(net)
+    volts = dict(base.voltages_pu)
+
+    def at(bus: str, v: float) -> PowerFlowResult:
+        return dataclasses.replace(base, voltages_pu={**volts, **{f"{bus}.{p}": v for p in (1, 2, 3)}})
+
+    assert law_step_loads(net, at("a", 0.949), at("a", 0.951)) == ["cvr"]
+    assert law_step_loads(net, at("a", 0.951), at("a", 0.9515)) == []
+    assert law_step_loads(net, at("b", 0.949), at("b", 0.951)) == []  # ZIP: no step

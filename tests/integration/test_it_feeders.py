@@ -83,8 +83,10 @@ def test_it_refuses_bad_input_and_stores_nothing(tmp_path: Path) -> None:
         call_command("powerflow", "ghost", "--engine", "opendss")
     with pytest.raises(CommandError, match="either a feeder NAME or --dss"):
         call_command("powerflow")
-    with pytest.raises(CommandError, match="between 0 and 20"):
-        call_command("powerflow", "--dss", str(IEEE13), "--iterations", "99")
+    with pytest.raises(CommandError, match="between 0 and 100"):
+        call_command("powerflow", "--dss", str(IEEE13), "--iterations", "101")
+    with pytest.raises(CommandError, match="whole number of refreshes, not 'many'"):
+        call_command("powerflow", "--dss", str(IEEE13), "--iterations", "many")
     assert not Feeder.objects.exists()
 
 

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from apps.dms.engine import lindist3flow, opendss_pf
-from apps.dms.engine.network import DerInjection, Network, OperatingState, PowerFlowResult, voltage_error_pct
+from apps.dms.engine.network import (
+    DerInjection,
+    Network,
+    OperatingState,
+    PowerFlowResult,
+    complex_voltages,
+    shunt_windings,
+    voltage_error_pct,
+)
 
 Engine = Literal["lindist3flow", "opendss"]
 ENGINES: tuple[Engine, ...] = ("lindist3flow", "opendss")
@@ -48,12 +56,14 @@ def result_json(result: PowerFlowResult) -> dict[str, Any]:
 def pv_units(net: Network, load_scale: float, share: float, tan_phi: float) -> dict[str, DerInjection]:
     """Single-phase PV on every load node-phase sized to `share` of that node-phase's scaled load
     (a node's PV grows with its customers, as rooftop PV does); positive `tan_phi` injects vars,
-    negative absorbs."""
+    negative absorbs. None behind a delta winding without a ground reference: a single-phase unit
+    needs one."""
     if share <= 0:
         return {}
     load_kw: dict[tuple[str, int], float] = {}
+    floating = net.ungrounded_buses()
     for ld in net.loads:
-        for p in ld.phases:
+        for p in ld.phases if ld.bus not in floating else ():
             load_kw[(ld.bus, p)] = load_kw.get((ld.bus, p), 0.0) + ld.p_kw / len(ld.phases)
     units = {}
     for (bus, phase), kw in sorted(load_kw.items()):
@@ -81,10 +91,46 @@ class Comparison:
     p_err_pct: float  # of the base-case substation apparent power (the feeder's size)
     q_err_pct: float  # idem: Q itself passes through zero in the sweep
     linear_ms: float
+    # Loads whose power steps at vminpu/vmaxpu, on one side of the step in OpenDSS's solution and on
+    # the other in LinDist3Flow's (`law_step_loads`): the power flow has two solutions there.
+    law_step_loads: int = 0
+
+
+def law_step_loads(net: Network, linear: PowerFlowResult, reference: PowerFlowResult) -> list[str]:
+    """Loads where the two solutions fall on different sides of a step in the load's law. OpenDSS
+    switches a load outside [vminpu, vmaxpu] to the impedance drawing vmin^nb (vmax^nb) there, not
+    the v^n it drew inside (`network.PowerLaw`): where n ≠ nb (a CVR load, model 3's Q) the power
+    jumps, and a feeder loaded onto the step has a solution on each side of it. Which one an
+    iteration lands on depends on where it starts; neither engine is wrong there."""
+    theirs = complex_voltages(reference)
+    # LinDist3Flow solves magnitudes only; its windings take OpenDSS's angles, which differ little.
+    ours = {k: linear.voltages_pu.get(k, 0.0) * v / abs(v) if v else 0j for k, v in theirs.items()}
+    out = []
+    for ld in net.loads:
+        if all(law.n == law.nb for law in ld.laws):
+            continue  # continuous at both edges: one solution
+        ends, kv_w = shunt_windings(ld.conn, ld.phases, ld.kv)
+        rated = kv_w / net.bus[ld.bus].base_kv_ln
+        for start, end in ends:
+            ours_w, theirs_w = (_winding(v, ld.bus, start, end) / rated for v in (ours, theirs))
+            if any((ours_w < edge) != (theirs_w < edge) for edge in (ld.vmin_pu, ld.vmax_pu)):
+                out.append(ld.name)
+                break
+    return out
+
+
+def _winding(phasors: dict[str, complex], bus: str, start: int, end: int | None) -> float:
+    far = phasors.get(f"{bus}.{end}", 0j) if end is not None else 0j
+    return abs(phasors.get(f"{bus}.{start}", 0j) - far)
 
 
 def compare(
-    label: str, linear: PowerFlowResult, reference: PowerFlowResult, linear_ms: float, s_base_kva: float
+    label: str,
+    linear: PowerFlowResult,
+    reference: PowerFlowResult,
+    linear_ms: float,
+    s_base_kva: float,
+    net: Network | None = None,
 ) -> Comparison:
     errors = voltage_error_pct(linear, reference)
     worst = max(errors, key=errors.__getitem__)
@@ -97,20 +143,30 @@ def compare(
         p_err_pct=100 * abs(linear.substation_p_kw - reference.substation_p_kw) / s_ref,
         q_err_pct=100 * abs(linear.substation_q_kvar - reference.substation_q_kvar) / s_ref,
         linear_ms=linear_ms,
+        law_step_loads=len(law_step_loads(net, linear, reference)) if net is not None else 0,
     )
 
 
 def validate(net: Network, *, sweep: bool = True, iterations: int = REFRESH_ITERATIONS) -> list[Comparison]:
     """LinDist3Flow (calibrated once at the base case, then `iterations` refreshes) against OpenDSS
     at the base case and at every sweep point."""
+    return validate_each(net, (iterations,), sweep=sweep)[iterations]
+
+
+def validate_each(
+    net: Network, iteration_counts: tuple[int, ...], *, sweep: bool = True
+) -> dict[int, list[Comparison]]:
+    """`validate` for several refresh counts, each OpenDSS reference solved once."""
     base = opendss_pf.solve(net)
     s_base = math.hypot(base.substation_p_kw, base.substation_q_kvar)
     model = lindist3flow.build(net, base)
-    rows = []
+    rows: dict[int, list[Comparison]] = {n: [] for n in iteration_counts}
     points = [("base case", OperatingState())] + (list(sweep_states(net)) if sweep else [])
     for label, state in points:
         reference = base if label == "base case" else opendss_pf.solve(net, state)
-        started = time.perf_counter()
-        linear = model.solve(state, iterations=iterations)
-        rows.append(compare(label, linear, reference, 1000 * (time.perf_counter() - started), s_base))
+        for n in iteration_counts:
+            started = time.perf_counter()
+            linear = model.solve(state, iterations=n)
+            elapsed_ms = 1000 * (time.perf_counter() - started)
+            rows[n].append(compare(label, linear, reference, elapsed_ms, s_base, net))
     return rows

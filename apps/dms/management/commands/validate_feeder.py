@@ -35,16 +35,22 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(doc))
             return
         self.stdout.write(
-            f"| {net.name} scenario | mean V err % | max V err % | worst node | P err % | Q err % |"
+            f"| {net.name} scenario | mean V err % | max V err % | worst node | P err % | Q err % "
+            "| loads on a vmin/vmax step |"
         )
-        self.stdout.write("|---|--:|--:|---|--:|--:|")
+        self.stdout.write("|---|--:|--:|---|--:|--:|--:|")
         for r in rows:
             self.stdout.write(
                 f"| {r.scenario} | {r.mean_v_err_pct:.4f} | {r.max_v_err_pct:.4f} | {r.worst_node} "
-                f"| {r.p_err_pct:.3f} | {r.q_err_pct:.3f} |"
+                f"| {r.p_err_pct:.3f} | {r.q_err_pct:.3f} | {r.law_step_loads or ''} |"
             )
         worst = max(rows, key=lambda r: r.max_v_err_pct)
         self.stdout.write(
             f"Worst voltage error {worst.max_v_err_pct:.4f} % ({worst.scenario}, {worst.worst_node}); "
             f"worst Q error {max(r.q_err_pct for r in rows):.3f} % of substation S."
         )
+        if any(r.law_step_loads for r in rows):
+            self.stdout.write(
+                "Rows with loads on a vmin/vmax step: those loads' power jumps at the step, the feeder "
+                "has a solution on each side of it, and the two engines may settle on different ones."
+            )
