@@ -8,8 +8,10 @@ violation beyond 0.002 pu)."""
 
 from __future__ import annotations
 
+import pytest
+
 from apps.capability.engine.curve import capability_curve, headroom_range
-from apps.capability.engine.pv import PVUnit
+from apps.capability.engine.pv import PVUnit, add_pv
 from apps.capability.engine.validation import validate_curve
 from tests.engine.test_dispatch_ckt7 import ckt7
 
@@ -28,3 +30,12 @@ def test_every_point_is_feasible_and_opendss_confirms_it() -> None:
     for p in curve.points:
         assert p.q_min_kvar is not None and p.q_max_kvar is not None and p.q_min_kvar < p.q_max_kvar
     assert validate_curve(net, curve).meets_targets()
+
+
+def test_pv_the_feeder_cannot_carry_is_refused_in_words_not_solved_for_minutes() -> None:
+    """`add_pv` sizes units from the peak load, and ckt7's includes the 71 MW its substation bus stands
+    for: 181 units of 381 kW on 25 kVA service transformers. The power flow has no solution there;
+    the curve ran HiGHS on NaN voltages for over ten minutes and now says what is wrong at once."""
+    units = add_pv(ckt7(), penetration=0.9, count=181, oversize=1.1, seed=5)
+    with pytest.raises(ValueError, match=r"has no solution with its 181 PV units at full output.*381 kW"):
+        capability_curve(ckt7(), units, [0.0])

@@ -94,6 +94,7 @@ class LinearFeeder:
         self.model = lindist3flow.build(net, base if base.converged else None)
         if not base.converged:  # calibrate-free model; its own solution of the same state
             base = self.model.solve(self._unity_state(), iterations=REFRESH_ITERATIONS)
+            _require_solution(net, base, self.units)
         self.q_base_kvar = base.substation_q_kvar  # unity PF, zero headroom, the network's taps
         k_span = max(abs(r / self.r0 - 1) for r in self.tap_range) * 2.2  # ≥ |k² − 1| over the range
         self.correct_source_drop = k_span * self._source_drop(base, self.v_tm) > SURROGATE_TOL_PU
@@ -200,6 +201,26 @@ class LinearFeeder:
         up[-1] += TAP_STEP_FD
         down[-1] -= TAP_STEP_FD
         return (self.evaluate(up).v - self.evaluate(down).v) / (2 * TAP_STEP_FD)
+
+
+def _require_solution(net: Network, result: PowerFlowResult, units: Sequence[PVUnit]) -> None:
+    """ValueError unless `result` is a power flow solution: with DERs far beyond what the feeder can
+    carry there is none, and an OPF over NaN voltages ran for many minutes (EPRI ckt7 with 181 units
+    of 380 kW on 25 kVA service transformers)."""
+    v = np.array(list(result.voltages_pu.values()))
+    if v.size and np.all(np.isfinite(v)) and float(np.min(v)) > 0.5 and float(np.max(v)) < 1.5:
+        return
+    largest = max(units, key=lambda u: u.p_avail_kw, default=None)
+    which = (
+        f"; the largest is {largest.name}, {largest.p_avail_kw:.0f} kW at bus {largest.bus}"
+        if largest
+        else ""
+    )
+    raise ValueError(
+        f"The power flow of feeder {net.name} has no solution with its {len(units)} PV units at full output"
+        f" and unity power factor{which}. Check the DERs' ratings against the feeder (a service transformer"
+        " cannot carry more than a few times its kVA)."
+    )
 
 
 def head_tap_range(head: Sequence[Transformer]) -> tuple[float, float]:
