@@ -112,7 +112,10 @@ def capability_curve(
         for d in DIRECTIONS
     ]
     setup_ms = 1000 * (time.perf_counter() - started)
-    low, high = (sweep.run(headrooms) for sweep in sweeps)
+    # The limits are the same both ways: where one direction proves a point infeasible (phase 1, the
+    # slow part on a feeder outside its limits), the other need not prove it again.
+    low = sweeps[0].run(headrooms)
+    high = sweeps[1].run(headrooms, infeasible=[r.point is None for r in low])
     points = tuple(_point(feeder, h, lo, hi) for h, lo, hi in zip(headrooms, low, high, strict=True))
     return CapabilityCurve(
         q_base_kvar=feeder.q_base_kvar,

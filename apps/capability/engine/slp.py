@@ -113,11 +113,16 @@ class DirectionSweep:
         self._tap = (point, tap)
         return tap
 
-    def run(self, headrooms: Sequence[float]) -> list[SlpResult]:
-        """Every headroom point, each starting where the last feasible one ended."""
+    def run(self, headrooms: Sequence[float], infeasible: Sequence[bool] = ()) -> list[SlpResult]:
+        """Every headroom point, each starting where the last feasible one ended; those `infeasible`
+        marks (the other direction found no point within the limits there, and both directions share
+        the limits) are answered infeasible without a solve."""
         point = self.feeder.evaluate(self.feeder.start(headrooms[0]))
         out = []
-        for h in headrooms:
+        for k, h in enumerate(headrooms):
+            if k < len(infeasible) and infeasible[k]:
+                out.append(SlpResult(None, 0, False, 0.0))
+                continue
             started = time.perf_counter()
             found = slp(self, point, h)
             ms = 1000 * (time.perf_counter() - started)
