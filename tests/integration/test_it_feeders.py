@@ -94,6 +94,7 @@ def test_it_shows_the_feeder_page_with_both_engines(operator_client: Client, fee
     for engine in ("lindist3flow", "opendss"):
         page = operator_client.get(f"/feeders/ieee13/?engine={engine}")
         assert page.status_code == 200
+        assert "16 buses" in page.content.decode() and "node_phases" not in page.content.decode()
         assert page.context["figures"]["profile"]["data"]
         assert page.context["figures"]["map"]["data"]  # IEEE 13 ships bus coordinates
     assert "Unknown engine" in operator_client.get("/feeders/ieee13/?engine=magic").context["error"]
