@@ -51,13 +51,13 @@ class FeederVersion(models.Model):
         ordering = ["feeder", "-number"]
         constraints = [models.UniqueConstraint(fields=["feeder", "number"], name="feeder_version_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.feeder.name} v{self.number}"
+
     @property
     def summary_text(self) -> str:
         """The element counts in words: "132 buses, 2 shunt reactors"."""
         return ", ".join(f"{n} {key.replace('_', ' ')}" for key, n in self.summary.items())
-
-    def __str__(self) -> str:
-        return f"{self.feeder.name} v{self.number}"
 
 
 class Bus(models.Model):
