@@ -93,7 +93,8 @@ class LinearFeeder:
         base = opendss_pf.solve(net, self._unity_state())  # unity PF, zero headroom, solved taps
         self.model = lindist3flow.build(net, base if base.converged else None)
         if not base.converged:  # calibrate-free model; its own solution of the same state
-            base = self.model.solve(self._unity_state(), iterations=REFRESH_ITERATIONS)
+            with np.errstate(all="ignore"):  # no solution shows as NaN, which the next line explains
+                base = self.model.solve(self._unity_state(), iterations=REFRESH_ITERATIONS)
             _require_solution(net, base, self.units)
         self.q_base_kvar = base.substation_q_kvar  # unity PF, zero headroom, the network's taps
         k_span = max(abs(r / self.r0 - 1) for r in self.tap_range) * 2.2  # ≥ |k² − 1| over the range
