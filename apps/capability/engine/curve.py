@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from apps.capability.engine.der_opf import Direction
 from apps.capability.engine.linear_feeder import S_BASE_KVA, Evaluation, LinearFeeder
 from apps.capability.engine.pv import PVUnit
-from apps.capability.engine.slp import DirectionSweep, SlpResult
+from apps.capability.engine.slp import DirectionSweep, SlpResult, infeasible_throughout
 from apps.der_registry.engine.polygon import polygon_radius_loss
 from apps.dms.engine.network import Network, OperatingState
 
@@ -113,8 +113,13 @@ def capability_curve(
     ]
     setup_ms = 1000 * (time.perf_counter() - started)
     # The limits are the same both ways: where one direction proves a point infeasible (phase 1, the
-    # slow part on a feeder outside its limits), the other need not prove it again.
-    low = sweeps[0].run(headrooms)
+    # slow part on a feeder outside its limits), the other need not prove it again; where no headroom
+    # in the range meets them, no point needs to.
+    checked = time.perf_counter()
+    nowhere = infeasible_throughout(sweeps[0], headrooms)
+    check_ms = 1000 * (time.perf_counter() - checked)
+    low = [SlpResult(None, 0, False, 0.0) for _ in headrooms] if nowhere else sweeps[0].run(headrooms)
+    low[0] = replace(low[0], solve_ms=low[0].solve_ms + check_ms)  # counted with the first
     high = sweeps[1].run(headrooms, infeasible=[r.point is None for r in low])
     points = tuple(_point(feeder, h, lo, hi) for h, lo, hi in zip(headrooms, low, high, strict=True))
     return CapabilityCurve(

@@ -215,15 +215,19 @@ def set_objective(highs: highspy.Highs, jac: Jacobian, direction: Direction, sig
     highs.changeColsCost(cost.size, np.arange(cost.size, dtype=np.int32), cost)
 
 
-def solve_at(opf: DerOpf, point: Evaluation, headroom: float, tap: TapModel) -> LpSolution | None:
+def solve_at(
+    opf: DerOpf, point: Evaluation, headroom: float | tuple[float, float], tap: TapModel
+) -> LpSolution | None:
     """The LP linearized at `point` (|V| ≈ v(point) + J (x − x_point), Q ≈ q(point) + ∂Q/∂x_DER ·
-    Δx_DER + φ(r)) for aggregated `headroom`; None if it is infeasible."""
+    Δx_DER + φ(r)) for aggregated `headroom` (or anywhere in a (low, high) range); None if it is
+    infeasible."""
     jac, highs = opf.jacobian, opf.highs
     const = point.v - jac.dv @ point.x
     add_voltage_rows(opf, _closest(opf, point.v, opf.band_start, opf.band_start == INF), const)
     _set_voltage_bounds(opf, const)
-    rhs = np.array([headroom * opf.total_avail])
-    _change_rows_bounds(highs, np.array([opf.balance_row], dtype=np.int32), rhs, rhs)
+    low, high = headroom if isinstance(headroom, tuple) else (headroom, headroom)
+    row = np.array([opf.balance_row], dtype=np.int32)
+    _change_rows_bounds(highs, row, np.array([low * opf.total_avail]), np.array([high * opf.total_avail]))
     _set_tap_terms(opf, tap)
     while _run(highs):
         values = np.array(highs.getSolution().col_value)
