@@ -170,3 +170,19 @@ def test_loads_the_two_engines_put_on_either_side_of_a_cvr_step_are_named(
     assert law_step_loads(net, at("a", 0.949), at("a", 0.951)) == ["cvr"]
     assert law_step_loads(net, at("a", 0.951), at("a", 0.9515)) == []
     assert law_step_loads(net, at("b", 0.949), at("b", 0.951)) == []  # ZIP: no step
+
+
+@pytest.mark.parametrize("pu", [1.15, 0.8, 0.71, 0.702, 0.698, 0.69, 0.62, 0.45])
+def test_a_zip_load_drops_out_below_its_cutoff_as_in_opendss(tmp_path: Path, pu: float) -> None:
+    """ZIPV's 7th coefficient: below it (0.7 pu here) Load.pas multiplies the current by a steep
+    sigmoid, so the load vanishes; below vlowpu (0.5) it is the nominal impedance again. Both our
+    engines draw what OpenDSS draws from the original file, to 0.1 % of the load's nominal kVA."""
+    path = tmp_path / "zip.dss"
+    path.write_text(OUTSIDE_BAND.format(pu=pu, model=8, extra="zipv=[0.3 0.2 0.5 0.1 0.6 0.3 0.7]"))
+    net = read_network(path, "zip")
+    assert {ld.zip_cutoff_pu for ld in net.loads} == {0.7}
+    p_ref_kw, q_ref_kvar = _original_source_power()
+    for ours in (lindist3flow.build(net).solve(iterations=40), opendss_pf.solve(net)):
+        assert ours.converged
+        assert ours.substation_p_kw == pytest.approx(p_ref_kw, abs=1.0)
+        assert ours.substation_q_kvar == pytest.approx(q_ref_kvar, abs=1.0)

@@ -333,14 +333,18 @@ def read_loads() -> list[Load]:
 
 
 def _zip_parts(full: str, load: Load, zipv: list[float]) -> list[Load]:
-    """A ZIP load as three: P = P0 (Zp V² + Ip V + Pp), Q = Q0 (Zq V² + Iq V + Pq)."""
+    """A ZIP load as three: P = P0 (Zp V² + Ip V + Pp), Q = Q0 (Zq V² + Iq V + Pq), each with the
+    drop-out voltage (7th coefficient)."""
     if len(zipv) < 6:
         raise FeederImportError(f"{full} is a ZIP load (model 8) without its ZIPV coefficients.")
     parts = []
     for k, (suffix, model) in enumerate(ZIP_PARTS):
         p_share, q_share = zipv[k], zipv[k + 3]
         p_kw, q_kvar, name = load.p_kw * p_share, load.q_kvar * q_share, f"{load.name}__{suffix}"
-        parts.append(dataclasses.replace(load, name=name, p_kw=p_kw, q_kvar=q_kvar, model=model))
+        cutoff = zipv[6] if len(zipv) > 6 else 0.0
+        parts.append(
+            dataclasses.replace(load, name=name, p_kw=p_kw, q_kvar=q_kvar, model=model, zip_cutoff_pu=cutoff)
+        )
     return parts
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from apps.dms.engine.dss_elements import ZIP_PARTS
 from apps.dms.engine.network import (
     Capacitor,
     Conn,
@@ -115,10 +116,22 @@ def _shunt_phases(phases: tuple[int, ...], conn: Conn) -> int:
 def _load(x: Load) -> str:
     return (
         f"new load.{x.name} bus1={_nodes(x.bus, x.phases)} phases={_shunt_phases(x.phases, x.conn)} "
-        f"conn={x.conn} kv={_num(x.kv)} kw={_num(x.p_kw)} kvar={_num(x.q_kvar)} model={x.model} "
+        f"conn={x.conn} kv={_num(x.kv)} kw={_num(x.p_kw)} kvar={_num(x.q_kvar)} {_model(x)} "
         f"vminpu={_num(x.vmin_pu)} vmaxpu={_num(x.vmax_pu)} vlowpu={_num(x.vlow_pu)}"
         + (f" cvrwatts={_num(x.cvr_watts)} cvrvars={_num(x.cvr_vars)}" if x.model == 4 else "")
     )
+
+
+ZIP_POSITION = {model: k for k, (_, model) in enumerate(ZIP_PARTS)}  # a part's place among ZIPV's
+
+
+def _model(x: Load) -> str:
+    """`model=N`; a ZIP part with a drop-out voltage goes back as the ZIP load of that part alone."""
+    if x.zip_cutoff_pu <= 0:
+        return f"model={x.model}"
+    zipv = [0.0] * 6 + [x.zip_cutoff_pu]
+    zipv[ZIP_POSITION[x.model]] = zipv[ZIP_POSITION[x.model] + 3] = 1.0
+    return f"model=8 zipv=[{' '.join(_num(c) for c in zipv)}]"
 
 
 def _capacitor(x: Capacitor) -> str:

@@ -90,7 +90,7 @@ class _Branch:
 class _Windings:
     """Shunt elements as windings across node pairs (`d`: ±1 at each end) drawing s_nom · f(|V_w|²);
     linearized, |V_w|² ≈ kw·Y and node powers = cw·s_w. `law` holds one row per winding:
-    nP, nbP, interpolatedP, nQ, nbQ, interpolatedQ, U_rated, vmin, vmax, vlow (`PowerLaw`)."""
+    nP, nbP, interpolatedP, nQ, nbQ, interpolatedQ, U_rated, vmin, vmax, vlow (`PowerLaw`), ZIP cut-off."""
 
     d: Sparse
     kw: Sparse
@@ -102,6 +102,9 @@ class _Windings:
         lw = self.law.T
         fp, dfp = _law(u, lw[6], lw[0], lw[1], lw[2], lw[7], lw[8], lw[9])
         fq, dfq = _law(u, lw[6], lw[3], lw[4], lw[5], lw[7], lw[8], lw[9])
+        if np.any(lw[10] > 0):
+            y, dy = _drop_out(u, lw[6], lw[9], lw[10])
+            fp, dfp, fq, dfq = fp * y, dfp * y + fp * dy, fq * y, dfq * y + fq * dy
         s = self.s_nom
         return s.real * fp + 1j * s.imag * fq, s.real * dfp + 1j * s.imag * dfq
 
@@ -141,6 +144,18 @@ def _law(
         n * safe_v ** (n - 1),
     )
     return f, df_dv / (2 * safe_v * u_r)
+
+
+def _drop_out(u: FArray, u_r: FArray, vlow: FArray, cut: FArray) -> tuple[FArray, FArray]:
+    """A ZIP load's low-voltage drop-out (the 7th ZIPV coefficient) as Load.pas applies it: the current
+    times y = ½(1 + tanh(500 (v − cut))) above vlow, so the load vanishes within ±0.01 pu of `cut`;
+    below vlow the nominal impedance stays. Returns y and dy/du."""
+    v = np.sqrt(np.maximum(u, 1e-12) / u_r)
+    t = np.tanh(500.0 * (v - cut))
+    on = (cut > 0) & (v > vlow)
+    y = np.where(on, 0.5 * (1.0 + t), 1.0)
+    dy = np.where(on, 250.0 * (1.0 - t * t) / (2.0 * v * u_r), 0.0)
+    return y, dy
 
 
 # --- the feeder as per-unit branches and shunt windings ---------------------------------------------------
@@ -289,15 +304,15 @@ def _shunts(net: Network, index: dict[str, int], v: CArray) -> tuple[_Windings, 
     return _windings(loads, v), _windings(caps, v), gen
 
 
-# Law rows without U_rated: nP, nbP, interpP, nQ, nbQ, interpQ | vmin, vmax, vlow.
-_CONSTANT_Z = (2.0, 2.0, 1.0, 2.0, 2.0, 1.0, 0.0, np.inf, 0.0)
-_CONSTANT_S = (0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, np.inf, 0.0)
+# Law rows without U_rated: nP, nbP, interpP, nQ, nbQ, interpQ | vmin, vmax, vlow, ZIP cut-off.
+_CONSTANT_Z = (2.0, 2.0, 1.0, 2.0, 2.0, 1.0, 0.0, np.inf, 0.0, 0.0)
+_CONSTANT_S = (0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, np.inf, 0.0, 0.0)
 
 
 def _load_law(ld: Load) -> tuple[float, ...]:
     p, q = ld.laws
     laws = (p.n, p.nb, float(p.interpolated), q.n, q.nb, float(q.interpolated))
-    return (*laws, ld.vmin_pu, ld.vmax_pu, ld.vlow_pu)
+    return (*laws, ld.vmin_pu, ld.vmax_pu, ld.vlow_pu, ld.zip_cutoff_pu)
 
 
 _Shunt: TypeAlias = Load | Capacitor | ShuntReactor | Generator
@@ -331,5 +346,5 @@ def _windings(rows: list[_Row], v: CArray) -> _Windings:
     d_mat = sp.csr_matrix((d_v, (r, c)), shape=shape)
     kw = sp.csr_matrix((kw_v, (r, c)), shape=shape)
     cw = sp.csr_matrix((cw_v, (c, r)), shape=shape[::-1], dtype=complex)
-    law = np.array([row[3] for row in rows], dtype=float).reshape(-1, 10)
+    law = np.array([row[3] for row in rows], dtype=float).reshape(-1, 11)
     return _Windings(d_mat, kw, cw, np.array([row[2] for row in rows], complex), law)

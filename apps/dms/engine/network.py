@@ -161,7 +161,7 @@ class Load:
     """`model` is the OpenDSS load model (1 constant PQ, 2 constant Z, 4 exponential, 5 constant |I|
     …); `kv` its rating; `cvr_watts` / `cvr_vars` the exponents of model 4 (P ∝ V^cvr_watts). A ZIP
     load (model 8) is read as three loads — its Z, I and P parts (models 2, 5, 1) — which OpenDSS
-    solves alike."""
+    solves alike, each keeping the ZIP load's drop-out voltage `zip_cutoff_pu`."""
 
     name: str
     bus: str
@@ -176,6 +176,7 @@ class Load:
     cvr_watts: float = 1.0
     cvr_vars: float = 2.0
     vlow_pu: float = 0.5
+    zip_cutoff_pu: float = 0.0  # a ZIP part's drop-out voltage (the 7th ZIPV coefficient); 0 = none
 
     @property
     def exponents(self) -> tuple[float, float]:
