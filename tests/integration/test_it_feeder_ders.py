@@ -5,8 +5,10 @@ element's fixed injection taken out."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.test import Client
 
 from apps.capability.actions import do_start_study
@@ -21,6 +24,7 @@ from apps.der_registry import actions as registry
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 from apps.der_registry.models import DER
 from apps.dms.actions import do_request_dispatch
+from apps.dms.feeder_ders import enrolment_of
 from apps.dms.feeders import dispatch_network
 from apps.dms.models import Feeder
 from crest_web.accounts.models import AuditRecord
@@ -200,3 +204,43 @@ def test_a_dispatch_on_the_workers_models_the_active_der_in_the_elements_place(
     shown = admin_client.get("/feeders/small/").context["dispatched"]  # the state the run left
     assert "pvsystem.pv1" not in [g.element for g in shown.net.generators]
     assert list(shown.state.ders) == ["pvsystem-pv1"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_enrolling_one_element_at_once_get_one_der_and_a_refusal(
+    admin_client: Client, small: Feeder
+) -> None:
+    """The second enrolment waits for the first to commit, then is refused in words. Without that
+    wait both passed the 'already enrolled' check and the second hit the database's unique
+    constraint: a server error on the form."""
+    found = enrolment_of(small, "pvsystem.pv1")
+    mine = dataclasses.replace(
+        found.record, serial_number="INV-0042", ownership="customer", comm_path="sep2_direct", lfdi=LFDI
+    )
+    first_in = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def first() -> None:
+        with transaction.atomic():  # holds the enrolment uncommitted a while, as a slow request would
+            registry.do_enroll_der(None, "web", mine, feeder_element="pvsystem.pv1")
+            first_in.set()
+            time.sleep(1.0)
+        connection.close()
+
+    def second() -> None:
+        first_in.wait(10)
+        other = dataclasses.replace(mine, name="pv1-again", serial_number="INV-0043", lfdi=LFDI[:-1] + "0")
+        try:
+            registry.do_enroll_der(None, "web", other, feeder_element="pvsystem.pv1")
+        except registry.RegistryError as exc:
+            outcome["refused"] = str(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert "is already enrolled as pvsystem-pv1" in outcome["refused"]
+    assert list(DER.objects.values_list("name", flat=True)) == ["pvsystem-pv1"]
