@@ -231,7 +231,7 @@ def read_transformers() -> list[Transformer]:
         name = dss.Transformers.Name().lower()
         full = f"Transformer.{name}"
         dss.Circuit.SetActiveElement(full)
-        if dss.CktElement.Enabled():
+        if dss.CktElement.Enabled() and dss.Transformers.NumWindings() == 2:  # three: dss_center_tap
             out.append(_transformer(full, name, name in regulated))
     return out
 

@@ -97,6 +97,8 @@ def _line(x: Line, frequency_hz: float) -> str:
 def _transformer(x: Transformer, tap: Sequence[float]) -> str:
     if len(set(tap)) > 1:
         raise ValueError(f"Transformer {x.name} is ganged; all its phases need the same tap, not {tap}.")
+    if x.is_center_tap:
+        return _center_tap(x, tap[0])
     nph = x.windings
     buses = f"[{_nodes(x.bus_from, x.phases)} {_nodes(x.bus_to, x.phases)}]"
     return (
@@ -105,6 +107,20 @@ def _transformer(x: Transformer, tap: Sequence[float]) -> str:
         f"%rs=[{_num(x.r_pct / 2)} {_num(x.r_pct / 2)}] xhl={_num(x.x_pct)} leadlag={x.lead_lag} "
         f"maxtap={_num(x.tap_max)} mintap={_num(x.tap_min)} numtaps={x.num_taps} "
         f"taps=[1.0 {_num(tap[0])}] %imag={_num(x.imag_pct)} %noloadloss={_num(x.noload_pct)} "
+        f"ppm_antifloat={_num(x.ppm_antifloat)}"
+    )
+
+
+def _center_tap(x: Transformer, tap: float) -> str:
+    r1, r2, r3, xhl, xht, xlt = x.center_tap_pct
+    (a, b), kva = x.phases_to, _num(x.kva)
+    buses = f"[{_nodes(x.bus_from, x.phases)} {x.bus_to}.{a}.0 {x.bus_to}.0.{b}]"
+    return (
+        f"new transformer.{x.name} phases=1 windings=3 buses={buses} conns=[{x.conn_from} wye wye] "
+        f"kvs=[{_num(x.kv_from)} {_num(x.kv_to)} {_num(x.kv_to)}] kvas=[{kva} {kva} {kva}] "
+        f"%rs=[{_num(r1)} {_num(r2)} {_num(r3)}] xhl={_num(xhl)} xht={_num(xht)} xlt={_num(xlt)} "
+        f"maxtap={_num(x.tap_max)} mintap={_num(x.tap_min)} numtaps={x.num_taps} "
+        f"taps=[1.0 {_num(tap)} {_num(tap)}] %imag={_num(x.imag_pct)} %noloadloss={_num(x.noload_pct)} "
         f"ppm_antifloat={_num(x.ppm_antifloat)}"
     )
 

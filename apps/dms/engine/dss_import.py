@@ -14,6 +14,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from apps.dms.engine.dss_center_tap import read_center_taps
 from apps.dms.engine.dss_elements import (
     GENERATOR_CLASSES,
     read_buses,
@@ -101,7 +102,7 @@ def read_network(
         name=name,
         buses=read_buses(),
         lines=tuple(read_lines() + series_reactors),
-        transformers=tuple(merge_parallel(read_transformers())),
+        transformers=tuple(merge_parallel(read_transformers())) + tuple(read_center_taps()),
         loads=tuple(read_loads()),
         capacitors=tuple(read_capacitors()),
         generators=tuple(read_generators()),
@@ -130,8 +131,8 @@ def _check_element_classes() -> None:
             raise FeederImportError(f"{full} is a second voltage source; only one source is supported.")
         if kind == "transformer":
             dss.Circuit.SetActiveElement(full)
-            if dss.CktElement.NumTerminals() != 2:
-                raise FeederImportError(f"{full} has more than two windings, which is not supported.")
+            if dss.CktElement.NumTerminals() not in (2, 3):  # three: a center tap, checked when read
+                raise FeederImportError(f"{full} has more than three windings, which is not supported.")
 
 
 # --- energized radial part, oriented from the source --------------------------------------------------

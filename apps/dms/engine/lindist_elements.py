@@ -197,6 +197,8 @@ def _branches(net: Network, index: dict[str, int]) -> list[_Branch]:
 
 def _transformer_branch(net: Network, index: dict[str, int], tr: Transformer) -> _Branch:
     """Ideal ratio per winding (pu, tap 1) and the leakage impedance per secondary phase."""
+    if tr.is_center_tap:
+        return _center_tap_branch(net, index, tr)
     nw, k = tr.windings, len(tr.phases)
     b1, b2 = net.bus[tr.bus_from].base_kv_ln, net.bus[tr.bus_to].base_kv_ln
     d1, d2 = _winding_matrix(tr.winding_ends("from"), k), _winding_matrix(tr.winding_ends("to"), k)
@@ -213,6 +215,27 @@ def _transformer_branch(net: Network, index: dict[str, int], tr: Transformer) ->
     return _Branch(
         f"transformer.{tr.name}", up, down, d1, d2, np.full(nw, ratio), np.eye(k) * z_pu, zero, tr.tap, z_loop
     )
+
+
+def _center_tap_branch(net: Network, index: dict[str, int], tr: Transformer) -> _Branch:
+    """The primary winding paired with each half-winding; the second half runs from ground to its
+    node, so its ratio is negative (the node sits 180° from the first). Leakage from the three-winding
+    star equivalent of xhl, xht, xlt: with I_1, I_2 the currents out of the two nodes, the primary
+    carries n (I_1 − I_2), so V_1 = n V_p − z_H (I_1 − I_2) − z_L I_1 and V_2 = −n V_p + z_H (I_1 −
+    I_2) − z_T I_2, all referred to a half-winding."""
+    r1, r2, r3, xhl, xht, xlt = tr.center_tap_pct
+    b1, b2 = net.bus[tr.bus_from].base_kv_ln, net.bus[tr.bus_to].base_kv_ln
+    per_pct = tr.kv_to**2 * S_BASE_KVA / tr.kva / b2**2 / 100  # % on the unit's kVA → pu here
+    z_h = complex(r1, (xhl + xht - xlt) / 2) * per_pct
+    z_l = complex(r2, (xhl + xlt - xht) / 2) * per_pct
+    z_t = complex(r3, (xht + xlt - xhl) / 2) * per_pct
+    z = np.array([[z_h + z_l, -z_h], [-z_h, z_h + z_t]], complex)
+    primary = _winding_matrix(tr.winding_ends("from"), len(tr.phases))
+    ratio = tr.kv_to / tr.winding_kv("from") * b1 / b2
+    up, down = _nodes(index, tr.bus_from, tr.phases), _nodes(index, tr.bus_to, tr.phases_to)
+    d1, n0 = np.vstack([primary, primary]), np.array([ratio, -ratio])
+    zero = np.zeros((2, 2), complex)
+    return _Branch(f"transformer.{tr.name}", up, down, d1, np.eye(2), n0, z, zero, tr.tap)
 
 
 def _winding_matrix(ends: list[tuple[int, int | None]], nodes: int) -> FArray:
@@ -240,6 +263,8 @@ def _blocks(blocks: Sequence[Block], rows: int, cols: int) -> Sparse:
 
 
 def _shunt_power(y_half: CArray, v: CArray) -> CArray:
+    if not y_half.any():  # a transformer: nothing to ground (a center tap's two sides differ in size)
+        return np.zeros(len(v), complex)
     return np.asarray(v * np.conj(y_half @ v))
 
 

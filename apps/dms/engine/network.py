@@ -99,7 +99,8 @@ class Line:
 
 @dataclass(frozen=True)
 class Transformer:
-    """A two-winding transformer or single-phase regulator; phases in conductor order.
+    """A two-winding transformer, single-phase regulator or center-tapped service transformer; phases
+    in conductor order.
 
     kV ratings follow OpenDSS: line-to-line for 2- and 3-phase units, the winding voltage for
     single-phase ones. `r_pct` is the total series resistance and `x_pct` the leakage reactance, both
@@ -128,6 +129,21 @@ class Transformer:
     imag_pct: float = 0.0
     noload_pct: float = 0.0
     ppm_antifloat: float = 1.0
+    # A center-tapped single-phase service transformer (three windings: the primary and two halves in
+    # series on the secondary, node `phases_to[0]` to ground and ground to `phases_to[1]`, 120/240 V):
+    # the secondary's two nodes, and %r of each winding and %X between each pair (xhl, xht, xlt) on
+    # `kva`, as OpenDSS gives them.
+    phases_to: tuple[int, ...] = ()
+    center_tap_pct: tuple[float, ...] = ()
+
+    @property
+    def is_center_tap(self) -> bool:
+        return bool(self.center_tap_pct)
+
+    @property
+    def secondary_phases(self) -> tuple[int, ...]:
+        """The nodes of the `to` bus it feeds: `phases` but for a center tap's two half-windings."""
+        return self.phases_to or self.phases
 
     @property
     def windings(self) -> int:

@@ -55,7 +55,12 @@ def _result(net: Network, state: OperatingState, converged: bool) -> PowerFlowRe
             angles[f"{bus.name}.{p}"] = math.degrees(math.atan2(v.imag, v.real))
     flows = {f"line.{x.name}": _flow(f"Line.{x.name}", x.phases) for x in net.lines}
     flows.update(
-        {f"transformer.{x.name}": _flow(f"Transformer.{x.name}", x.phases) for x in net.transformers}
+        {
+            f"transformer.{x.name}": (_center_tap_flow if x.is_center_tap else _flow)(
+                f"Transformer.{x.name}", x.phases
+            )
+            for x in net.transformers
+        }
     )
     dss.Circuit.SetActiveElement("Vsource.source")
     src = -np.array(dss.CktElement.Powers(), dtype=float)[:6]
@@ -86,6 +91,18 @@ def _flow(element: str, phases: tuple[int, ...]) -> BranchFlow:
     ncond = dss.CktElement.NumConductors()
     n = len(phases)
     s_from, s_to = s[:n], -s[ncond : ncond + n]
+    return BranchFlow(phases, tuple(s_from.real), tuple(s_from.imag), tuple(s_to.real), tuple(s_to.imag))
+
+
+def _center_tap_flow(element: str, phases: tuple[int, ...]) -> BranchFlow:
+    """Into the primary's phase conductor(s); out of the secondary at each half-winding's node (winding
+    2's first conductor, winding 3's second: `buses=[p s.1.0 s.0.2]`)."""
+    import opendssdirect as dss
+
+    dss.Circuit.SetActiveElement(element)
+    s = np.array(dss.CktElement.Powers(), dtype=float)
+    s = s[0::2] + 1j * s[1::2]
+    s_from, s_to = s[: len(phases)], -s[[2, 5]]
     return BranchFlow(phases, tuple(s_from.real), tuple(s_from.imag), tuple(s_to.real), tuple(s_to.imag))
 
 
