@@ -20,6 +20,7 @@ from apps.dms.engine.network import FeederImportError, Network
 from apps.dms.engine.studies import validate
 from tests.conftest import FEEDERS
 from tests.engine.test_element_classes import assert_solves_like_the_original
+from tests.engine.test_opendss_pf import original_pu
 
 SPLIT_PHASE = FEEDERS / "small" / "split_phase.dss"
 
@@ -97,3 +98,20 @@ def test_a_capability_curve_with_pv_on_the_120_v_nodes_holds_in_opendss(tmp_path
     curve = capability_curve(net, units, [0.0, 0.5])
     assert all(p.feasible for p in curve.points)
     assert validate_curve(net, curve).meets_targets()
+
+
+def test_a_single_phase_unit_from_phase_to_ground_onto_two_phases(tmp_path: Path) -> None:
+    """A two-winding unit whose primary is phase to ground and secondary phase to phase (a 240 V
+    service without a center tap): read, not refused for 'different phases on its two windings'."""
+    net = _read(
+        tmp_path,
+        "new transformer.ct2 phases=1 windings=3 buses=[p.2 s2.1.0 s2.0.2] conns=[wye wye wye] "
+        "kvs=[7.2 0.12 0.12] kvas=[25 25 25] %rs=[0.6 1.2 1.2] xhl=2.04 xht=2.04 xlt=1.36",
+        "new transformer.ct2 phases=1 windings=2 buses=[p.2 s2.1.2] conns=[wye delta] kvs=[7.2 0.24] "
+        "kvas=[25 25] %rs=[0.6 0.6] xhl=2.04",
+    )
+    ct2 = {t.name: t for t in net.transformers}["ct2"]
+    assert (ct2.phases, ct2.phases_to, ct2.is_center_tap) == ((2,), (1, 2), False)
+    reference = original_pu(net)
+    ours = opendss_pf.solve(net).voltages_pu
+    assert max(abs(ours[k] - v) for k, v in reference.items()) < 1e-6

@@ -141,7 +141,10 @@ def test_a_three_phase_three_winding_transformer_is_refused_naming_it(tmp_path: 
         f"new line.a bus1=src bus2=b1 {LINE}\n"
         "new transformer.t3 windings=3 buses=[b1 b2 b3] kvs=[12.47 0.48 0.48] kvas=[100 100 100]\n"
     )
-    with pytest.raises(FeederImportError, match=r"Transformer\.t3 has three windings but is not a center-tapped single-phase transformer \(3 phases\)"):
+    refusal = (
+        r"Transformer\.t3 has three windings but is not a center-tapped single-phase transformer \(3 phases\)"
+    )
+    with pytest.raises(FeederImportError, match=refusal):
         read_network(write(tmp_path, body), "t")
 
 

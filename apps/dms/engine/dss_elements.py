@@ -258,7 +258,8 @@ def _transformer(full: str, name: str, is_regulator: bool) -> Transformer:
     import opendssdirect as dss
 
     wdg = _windings(full)
-    if wdg[0]["phases"] != wdg[1]["phases"]:
+    single = dss.CktElement.NumPhases() == 1  # one winding each side: they may span different nodes
+    if wdg[0]["phases"] != wdg[1]["phases"] and not single:
         raise FeederImportError(
             f"{full} connects different phases on its two windings, which is not supported."
         )
@@ -286,6 +287,7 @@ def _transformer(full: str, name: str, is_regulator: bool) -> Transformer:
         imag_pct=float(_prop(full, "%imag")),
         noload_pct=float(_prop(full, "%noloadloss")),
         ppm_antifloat=float(_prop(full, "ppm_antifloat")),
+        phases_to=wdg[1]["phases"] if wdg[1]["phases"] != wdg[0]["phases"] else (),
     )
 
 

@@ -61,6 +61,7 @@ from apps.dms.engine.lindist_elements import (
     FArray,
     Sparse,
     _blocks,
+    _Branch,
     _branches,
     _charging_tangent,
     _marginal,
@@ -182,11 +183,9 @@ class LinDist3FlowModel:
         v = np.concatenate([_phasors(base, self.keys), self._source_phasors(state)])
         s, sent = np.zeros(n, complex), np.zeros(n, complex)
         for b in self._branches:
-            flow = base.branch_flows[b.name]
-            s_to = (np.array(flow.p_to_kw) + 1j * np.array(flow.q_to_kvar)) / S_BASE_KVA
+            s_from, s_to = self._branch_powers(base, b)
             s[b.down] = s_to + _shunt_power(b.y_half, v[b.down])  # into the series part
             if b.name != "vsource.source":
-                s_from = (np.array(flow.p_from_kw) + 1j * np.array(flow.q_from_kvar)) / S_BASE_KVA
                 sent[b.up] += s_from - _shunt_power(b.y_half, v[b.up])
         if self._options["linearize_at_base"]:
             self._s0 = s
@@ -200,6 +199,24 @@ class LinDist3FlowModel:
         self._e = v[:n] - (f.r.t_mat @ v - f.r.zbd @ i)
         if second_order:
             self._h = np.asarray(f.r.k_mat @ y - 2 * np.real(f.r.w @ s) - y[:n])
+
+    def _branch_powers(self, base: PowerFlowResult, b: _Branch) -> tuple[CArray, CArray]:
+        """Power into `b` at each up node and out at each down node (pu) in `base`; an open bank's
+        from its units' flows, node by node."""
+        if not b.parts:
+            flow = base.branch_flows[b.name]
+            s_from = np.array(flow.p_from_kw, complex) + 1j * np.array(flow.q_from_kvar)
+            s_to = np.array(flow.p_to_kw, complex) + 1j * np.array(flow.q_to_kvar)
+            return s_from / S_BASE_KVA, s_to / S_BASE_KVA
+        s_from, s_to = np.zeros(len(b.up), complex), np.zeros(len(b.down), complex)
+        units = {t.name: t for t in self.net.transformers}
+        for part in b.parts:
+            t, flow = units[part], base.branch_flows[f"transformer.{part}"]
+            for p, pw, qv in zip(t.phases, flow.p_from_kw, flow.q_from_kvar, strict=True):
+                s_from[b.up.index(self._index[f"{t.bus_from}.{p}"])] += complex(pw, qv)
+            for p, pw, qv in zip(t.secondary_phases, flow.p_to_kw, flow.q_to_kvar, strict=True):
+                s_to[b.down.index(self._index[f"{t.bus_to}.{p}"])] += complex(pw, qv)
+        return s_from / S_BASE_KVA, s_to / S_BASE_KVA
 
     # --- solving --------------------------------------------------------------------------------------
 

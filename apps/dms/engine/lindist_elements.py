@@ -53,6 +53,7 @@ class _Branch:
     y_half: CArray
     tap: tuple[float, ...]
     z_loop: complex = 0j  # around a delta secondary fed from a grounded wye: zero sequence circulates
+    parts: tuple[str, ...] = ()  # the single-phase units of an open bank, one branch (`_bank_branch`)
 
     def __post_init__(self) -> None:
         self._d2_pinv = np.linalg.pinv(self.d2)  # an ungrounded delta secondary has no zero sequence
@@ -167,6 +168,8 @@ def _z_base(kv_ln: float) -> float:
 
 def _tap(state: OperatingState, b: _Branch) -> tuple[float, ...]:
     kind, _, name = b.name.partition(".")
+    if b.parts:  # one tap per unit, in the bank's winding order
+        return tuple(state.taps.get(part, (t,))[0] for part, t in zip(b.parts, b.tap, strict=True))
     return tuple(state.taps.get(name, b.tap)) if kind == "transformer" else b.tap
 
 
@@ -184,7 +187,14 @@ def _branches(net: Network, index: dict[str, int]) -> list[_Branch]:
         "vsource.source", [n, n + 1, n + 2], _nodes(index, src.name, (1, 2, 3)), z_src, 0 * z_src
     )
     depth = net.topology().depth
-    rest = [(depth[t.bus_to], _transformer_branch(net, index, t)) for t in net.transformers]
+    banks: dict[tuple[str, str], list[Transformer]] = {}
+    rest = []
+    for t in net.transformers:
+        if t.phases_to and not t.is_center_tap:
+            banks.setdefault((t.bus_from, t.bus_to), []).append(t)
+        else:
+            rest.append((depth[t.bus_to], _transformer_branch(net, index, t)))
+    rest += [(depth[bus_to], _bank_branch(net, index, units)) for (_, bus_to), units in banks.items()]
     for ln in net.lines:
         zb = _z_base(net.bus[ln.bus_to].base_kv_ln)
         up, down = _nodes(index, ln.bus_from, ln.phases), _nodes(index, ln.bus_to, ln.phases)
@@ -236,6 +246,39 @@ def _center_tap_branch(net: Network, index: dict[str, int], tr: Transformer) -> 
     d1, n0 = np.vstack([primary, primary]), np.array([ratio, -ratio])
     zero = np.zeros((2, 2), complex)
     return _Branch(f"transformer.{tr.name}", up, down, d1, np.eye(2), n0, z, zero, tr.tap)
+
+
+def _bank_branch(net: Network, index: dict[str, int], units: list[Transformer]) -> _Branch:
+    """Single-phase units between the same two buses whose windings span other nodes on each side
+    (an open-wye/open-delta bank: A–N to a–b and B–N to b–c), as one branch: their windings side by
+    side. A secondary winding's voltage is n·(its primary's) − z_w·I_w; node currents are D2ᵀ·I_w,
+    so the node voltages are pinv(D2)·(n D1 V_up) − pinv(D2) diag(z_w) pinv(D2)ᵀ·I. The secondary
+    floats (no ground): pinv leaves its common mode at zero, as for a delta secondary."""
+    b1, b2 = net.bus[units[0].bus_from].base_kv_ln, net.bus[units[0].bus_to].base_kv_ln
+    up_ph = sorted({p for t in units for p in t.phases})
+    down_ph = sorted({p for t in units for p in t.secondary_phases})
+    d1 = np.vstack([_unit_row(t.winding_ends("from"), t.phases, up_ph) for t in units])
+    d2 = np.vstack([_unit_row(t.winding_ends("to"), t.secondary_phases, down_ph) for t in units])
+    n0 = np.array([t.winding_kv("to") / t.winding_kv("from") * b1 / b2 for t in units])
+    z_w = [
+        complex(t.r_pct, t.x_pct) / 100 * t.winding_kv("to") ** 2 * S_BASE_KVA / t.kva / b2**2 for t in units
+    ]
+    pinv = np.linalg.pinv(d2)
+    z = np.asarray(pinv @ np.diag(z_w) @ pinv.T, complex)
+    up, down = _nodes(index, units[0].bus_from, up_ph), _nodes(index, units[0].bus_to, down_ph)
+    zero = np.zeros((len(down), len(down)), complex)
+    name = "transformer." + "+".join(t.name for t in units)
+    taps = tuple(t.tap[0] for t in units)
+    return _Branch(name, up, down, d1, d2, n0, z, zero, taps, parts=tuple(t.name for t in units))
+
+
+def _unit_row(ends: list[tuple[int, int | None]], phases: tuple[int, ...], nodes: list[int]) -> FArray:
+    """A unit's single winding as a row over the bank's `nodes` (its ends are indices into `phases`)."""
+    (start, end), row = ends[0], np.zeros(len(nodes))
+    row[nodes.index(phases[start])] = 1.0
+    if end is not None:
+        row[nodes.index(phases[end])] = -1.0
+    return row
 
 
 def _winding_matrix(ends: list[tuple[int, int | None]], nodes: int) -> FArray:

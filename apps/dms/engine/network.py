@@ -129,6 +129,8 @@ class Transformer:
     imag_pct: float = 0.0
     noload_pct: float = 0.0
     ppm_antifloat: float = 1.0
+    # A single-phase unit whose secondary spans other nodes than its primary (phase to ground on one
+    # side, phase to phase on the other: half an open-wye/open-delta bank): the secondary's nodes.
     # A center-tapped single-phase service transformer (three windings: the primary and two halves in
     # series on the secondary, node `phases_to[0]` to ground and ground to `phases_to[1]`, 120/240 V):
     # the secondary's two nodes, and %r of each winding and %X between each pair (xhl, xht, xlt) on
@@ -155,7 +157,7 @@ class Transformer:
         k spans k → k+1, or k → k−1 on the high-voltage side of a "lag" delta-wye unit (so the
         low-voltage side lags by 30°); "lead" flips that."""
         conn = self.conn_from if side == "from" else self.conn_to
-        n = len(self.phases)
+        n = len(self.phases if side == "from" else self.secondary_phases)
         if conn == "wye":
             return [(k, None) for k in range(n)]
         if n == 2:

@@ -54,14 +54,14 @@ def _result(net: Network, state: OperatingState, converged: bool) -> PowerFlowRe
             voltages[f"{bus.name}.{p}"] = abs(v) / (1000.0 * bus.base_kv_ln)
             angles[f"{bus.name}.{p}"] = math.degrees(math.atan2(v.imag, v.real))
     flows = {f"line.{x.name}": _flow(f"Line.{x.name}", x.phases) for x in net.lines}
-    flows.update(
-        {
-            f"transformer.{x.name}": (_center_tap_flow if x.is_center_tap else _flow)(
-                f"Transformer.{x.name}", x.phases
-            )
-            for x in net.transformers
-        }
-    )
+    for x in net.transformers:
+        element = f"Transformer.{x.name}"
+        if x.is_center_tap:
+            flows[f"transformer.{x.name}"] = _center_tap_flow(element, x.phases)
+        elif x.phases_to:
+            flows[f"transformer.{x.name}"] = _node_flow(element, x.phases, x.phases_to)
+        else:
+            flows[f"transformer.{x.name}"] = _flow(element, x.phases)
     dss.Circuit.SetActiveElement("Vsource.source")
     src = -np.array(dss.CktElement.Powers(), dtype=float)[:6]
     flows["vsource.source"] = BranchFlow((1, 2, 3), *(tuple(src[k::2]) for k in (0, 1, 0, 1)))
@@ -91,6 +91,20 @@ def _flow(element: str, phases: tuple[int, ...]) -> BranchFlow:
     ncond = dss.CktElement.NumConductors()
     n = len(phases)
     s_from, s_to = s[:n], -s[ncond : ncond + n]
+    return BranchFlow(phases, tuple(s_from.real), tuple(s_from.imag), tuple(s_to.real), tuple(s_to.imag))
+
+
+def _node_flow(element: str, phases: tuple[int, ...], phases_to: tuple[int, ...]) -> BranchFlow:
+    """Into the `phases` nodes of terminal 1 and out of the `phases_to` nodes of terminal 2: a
+    single-phase unit whose windings span different nodes (`to` listed in `phases_to` order)."""
+    import opendssdirect as dss
+
+    dss.Circuit.SetActiveElement(element)
+    s = np.array(dss.CktElement.Powers(), dtype=float)
+    s = s[0::2] + 1j * s[1::2]
+    ncond, nodes = dss.CktElement.NumConductors(), list(dss.CktElement.NodeOrder())
+    s_from = np.array([s[nodes[:ncond].index(p)] for p in phases])
+    s_to = np.array([-s[ncond + nodes[ncond:].index(p)] for p in phases_to])
     return BranchFlow(phases, tuple(s_from.real), tuple(s_from.imag), tuple(s_to.real), tuple(s_to.imag))
 
 
