@@ -56,6 +56,11 @@ def test_ground_nodes_in_any_order_import_and_solve_like_the_original(tmp_path: 
     [
         ("new load.fl bus1=a.1.2.3.4 phases=3 kv=12.47 kw=90", r"Load\.fl has an ungrounded wye neutral"),
         ("new load.nothing bus1=a.0.0 phases=1 kv=7.2 kw=10", r"Load\.nothing connects ground to ground"),
+        (  # a floating neutral on a wye–wye unit: its zero sequence has nowhere to go
+            "new transformer.yy phases=3 windings=2 buses=[a.1.2.3.4 lv] conns=[wye wye] kvs=[12.47 4.16] "
+            "kvas=[500 500]",
+            r"Transformer\.yy has an ungrounded wye neutral, which is supported only on a wye–delta unit",
+        ),
     ],
 )
 def test_a_terminal_that_cannot_be_modelled_is_refused_naming_it(

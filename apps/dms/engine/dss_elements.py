@@ -248,9 +248,17 @@ def _windings(full: str) -> list[dict[str, Any]]:
         conn: Conn = "delta" if dss.Transformers.IsDelta() else "wye"
         if conn == "wye" and (dss.Transformers.Rneut() > 0 or dss.Transformers.Xneut() > 0):
             raise FeederImportError(f"{full} has a neutral grounding impedance, which is not supported.")
-        phases, conn = _terminal_phases(full, conn, nph, nodes[(w - 1) * ncond : w * ncond])
+        terminal = nodes[(w - 1) * ncond : w * ncond]
+        neutral = terminal[nph] if conn == "wye" and nph == 3 and len(terminal) > nph else 0
+        phases, conn = _terminal_phases(full, conn, nph, terminal[:nph] if neutral else terminal)
         t = dss.Transformers
-        wdg.append(dict(phases=phases, conn=conn, kv=t.kV(), kva=t.kVA(), r=t.R(), tap=t.Tap()))
+        wdg.append(
+            dict(phases=phases, conn=conn, kv=t.kV(), kva=t.kVA(), r=t.R(), tap=t.Tap(), neutral=neutral)
+        )
+    if wdg[1]["neutral"] or (wdg[0]["neutral"] and wdg[1]["conn"] != "delta"):
+        raise FeederImportError(
+            f"{full} has an ungrounded wye neutral, which is supported only on a wye–delta unit's primary."
+        )
     return wdg
 
 
@@ -288,6 +296,7 @@ def _transformer(full: str, name: str, is_regulator: bool) -> Transformer:
         noload_pct=float(_prop(full, "%noloadloss")),
         ppm_antifloat=float(_prop(full, "ppm_antifloat")),
         phases_to=wdg[1]["phases"] if wdg[1]["phases"] != wdg[0]["phases"] else (),
+        neutral_from=wdg[0]["neutral"],
     )
 
 

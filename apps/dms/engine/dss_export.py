@@ -100,7 +100,8 @@ def _transformer(x: Transformer, tap: Sequence[float]) -> str:
     if x.is_center_tap:
         return _center_tap(x, tap[0])
     nph = x.windings
-    buses = f"[{_nodes(x.bus_from, x.phases)} {_nodes(x.bus_to, x.secondary_phases)}]"
+    primary = _nodes(x.bus_from, x.phases) + (f".{x.neutral_from}" if x.neutral_from else "")
+    buses = f"[{primary} {_nodes(x.bus_to, x.secondary_phases)}]"
     return (
         f"new transformer.{x.name} phases={nph} windings=2 buses={buses} conns=[{x.conn_from} {x.conn_to}] "
         f"kvs=[{_num(x.kv_from)} {_num(x.kv_to)}] kvas=[{_num(x.kva)} {_num(x.kva)}] "

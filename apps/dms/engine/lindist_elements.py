@@ -212,13 +212,15 @@ def _transformer_branch(net: Network, index: dict[str, int], tr: Transformer) ->
     nw, k = tr.windings, len(tr.phases)
     b1, b2 = net.bus[tr.bus_from].base_kv_ln, net.bus[tr.bus_to].base_kv_ln
     d1, d2 = _winding_matrix(tr.winding_ends("from"), k), _winding_matrix(tr.winding_ends("to"), k)
+    if tr.neutral_from:  # a floating wye neutral sits at the phase voltages' mean
+        d1 = d1 - d1.sum(axis=1, keepdims=True) / k
     ratio = tr.winding_kv("to") / tr.winding_kv("from") * b1 / b2
     # Per-phase equivalent of the winding impedance: wye-equivalent for a 3-phase delta, half per end
     # for a single phase-to-phase winding.
     v_eq_sq = tr.kv_to**2 / 3 if nw > 1 else tr.kv_to**2 / k
     z_pu = complex(tr.r_pct, tr.x_pct) / 100 * v_eq_sq * S_BASE_KVA / (tr.kva / nw) / b2**2
     up, down = _nodes(index, tr.bus_from, tr.phases), _nodes(index, tr.bus_to, tr.phases)
-    grounded = nw == 3 and (tr.conn_from, tr.conn_to) == ("wye", "delta")
+    grounded = nw == 3 and (tr.conn_from, tr.conn_to) == ("wye", "delta") and not tr.neutral_from
     # The delta winding's impedance is three times its wye equivalent; three windings in the loop.
     z_loop = 9 * z_pu if grounded else 0j
     zero = np.zeros((k, k), complex)

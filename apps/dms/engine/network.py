@@ -137,6 +137,9 @@ class Transformer:
     # `kva`, as OpenDSS gives them.
     phases_to: tuple[int, ...] = ()
     center_tap_pct: tuple[float, ...] = ()
+    # The node a three-phase wye primary's neutral is on when it is not grounded (0: grounded). Its
+    # windings then see the phase voltages less their mean: no zero sequence passes.
+    neutral_from: int = 0
 
     @property
     def is_center_tap(self) -> bool:
