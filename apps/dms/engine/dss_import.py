@@ -10,6 +10,7 @@ assembles.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +30,7 @@ from apps.dms.engine.dss_elements import (
 from apps.dms.engine.dss_sanitize import MAX_SCRIPT_BYTES, ScriptLine, sanitize_script
 from apps.dms.engine.dss_thread import on_dss_thread
 from apps.dms.engine.dss_transformers import merge_parallel
-from apps.dms.engine.network import FeederImportError, Network
+from apps.dms.engine.network import FeederImportError, Network, Transformer
 
 __all__ = ["FeederImportError", "read_network"]
 
@@ -109,7 +110,7 @@ def read_network(
         shunt_reactors=tuple(shunt_reactors),
         **read_source(),
     )
-    return _orient(_energized(net))
+    return _rebased(_orient(_energized(net)))
 
 
 # --- checking the active OpenDSS circuit --------------------------------------------------------------
@@ -184,3 +185,29 @@ def _orient(net: Network) -> Network:
         for t in net.transformers
     )
     return replace(net, lines=tuple(lines), transformers=transformers)
+
+
+def _rebased(net: Network) -> Network:
+    """Voltage bases from the transformers' ratings where OpenDSS's are off by more than a quarter.
+    calcvoltagebases picks the listed base nearest each bus's no-load voltage, and behind a floating
+    delta that voltage can be anything: the IEEE 4-bus open-wye/open-delta secondary got 7.2 kV
+    instead of 2.4 kV, and showed at 0.28 pu. A transformer's secondary and everything behind it by
+    lines take the winding rating's base instead."""
+    topo, units = net.topology(), {f"transformer.{t.name}": t for t in net.transformers}
+    base = {b.name: b.base_kv_ln for b in net.buses}
+    for bus in topo.order[1:]:
+        fed = [units[e] for e in topo.feeders[bus] if e in units]
+        if fed:
+            rated = _rated_kv_ln(fed[0])
+            if abs(base[bus] - rated) > 0.25 * rated:
+                base[bus] = rated
+        else:
+            base[bus] = base[topo.parent[bus]]  # a line carries its bus's base on
+    return replace(net, buses=tuple(replace(b, base_kv_ln=base[b.name]) for b in net.buses))
+
+
+def _rated_kv_ln(tr: Transformer) -> float:
+    """The line-to-neutral voltage a transformer's secondary is rated for: a single-phase winding to
+    ground (or a center tap's half) at its kV, anything between phases at kV/√3."""
+    to_ground = tr.is_center_tap or (tr.conn_to == "wye" and tr.windings == 1 and not tr.phases_to)
+    return tr.kv_to if to_ground else tr.kv_to / math.sqrt(3)
