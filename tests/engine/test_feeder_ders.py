@@ -8,6 +8,7 @@ import pytest
 
 from apps.der_registry.engine import ieee1547
 from apps.dms.engine.dss_import import read_network
+from apps.dms.engine.dss_thread import on_dss_thread
 from apps.dms.engine.feeder_ders import der_names, record_from_element, without_elements
 from apps.dms.engine.network import Generator, Network
 from tests.conftest import FILE_DERS_DSS
@@ -20,6 +21,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Network:
     return read_network(master, "t")
 
 
+@on_dss_thread  # OpenDSS is not thread-safe: called on the main thread it segfaulted an xdist worker
 def opendss_output(element: str) -> tuple[float, float]:
     """Injected P and Q of `element` as OpenDSS reports them, solving the circuit itself."""
     import opendssdirect as dss
