@@ -232,19 +232,9 @@ def _worse(direction: Direction, new: Evaluation, old: Evaluation) -> bool:
 def restore_feasibility(
     feeder: LinearFeeder, phase1: DerOpf, point: Evaluation, headroom: float
 ) -> Evaluation | None:
-    """Phase 1: minimize the largest voltage violation until the power flow has none (→ a feasible
-    point to restart from) or the minimum, confirmed by the power flow, is positive (→ None)."""
-    for _ in range(MAX_ITERATIONS):
-        lp = solve_at(phase1, point, headroom, TapModel(float(point.x[-1]), 0.0, 0.0))
-        if lp is None:
-            return None
-        new = feeder.evaluate(lp.x)
-        if violation(new.v) <= TOL_V_PU / 2:
-            return new
-        if lp.sigma > TOL_V_PU and np.max(np.abs(new.v - lp.v), initial=0.0) <= TOL_V_PU:
-            return None
-        point = new
-    return None
+    """Phase 1: a feasible point to restart from, or None (infeasible, or not resolved)."""
+    found, _ = _phase1(feeder, phase1, point, headroom)
+    return found
 
 
 def infeasible_throughout(sweep: DirectionSweep, headrooms: Sequence[float]) -> bool:
@@ -255,17 +245,26 @@ def infeasible_throughout(sweep: DirectionSweep, headrooms: Sequence[float]) -> 
     point = sweep.feeder.evaluate(sweep.feeder.start(span[0]))
     if violation(point.v) <= TOL_V_PU / 2:
         return False  # the usual case, answered without building phase 1
+    return _phase1(sweep.feeder, sweep.phase1, point, span)[1]
+
+
+def _phase1(
+    feeder: LinearFeeder, phase1: DerOpf, point: Evaluation, headroom: float | tuple[float, float]
+) -> tuple[Evaluation | None, bool]:
+    """Minimize the largest voltage violation until the power flow has none (→ that point, False) or
+    the minimum, confirmed by the power flow, is positive (→ None, True: proven infeasible); (None,
+    False) when the LP fails or the iterations run out."""
     for _ in range(MAX_ITERATIONS):
-        lp = solve_at(sweep.phase1, point, span, TapModel(float(point.x[-1]), 0.0, 0.0))
+        lp = solve_at(phase1, point, headroom, TapModel(float(point.x[-1]), 0.0, 0.0))
         if lp is None:
-            return False  # cannot tell: the points will say
-        new = sweep.feeder.evaluate(lp.x)
+            return None, False
+        new = feeder.evaluate(lp.x)
         if violation(new.v) <= TOL_V_PU / 2:
-            return False
+            return new, False
         if lp.sigma > TOL_V_PU and np.max(np.abs(new.v - lp.v), initial=0.0) <= TOL_V_PU:
-            return True
+            return None, True
         point = new
-    return False
+    return None, False
 
 
 def violation(v: FArray) -> float:
