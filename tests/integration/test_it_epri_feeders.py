@@ -178,5 +178,6 @@ def test_the_three_winding_bank_of_the_4bus_set_is_refused_naming_it(admin_user:
     upload = SimpleUploadedFile(path.name, path.read_bytes())
     page = client_for(admin_user).post("/feeders/import/", {"name": "yyd", "file": upload})
     assert page.status_code == 400
-    assert b"Transformer.yyda has three windings" in page.content and b"Nothing was stored" in page.content
+    assert b"Transformer.yyda has three windings" in page.content and b"delta tertiary" in page.content
+    assert b"Nothing was stored" in page.content
     assert not Feeder.objects.filter(name="yyd").exists()

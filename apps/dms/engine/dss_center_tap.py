@@ -41,6 +41,11 @@ def _center_tap(full: str, name: str) -> Transformer:
     nodes = list(dss.CktElement.NodeOrder())  # two conductors per winding
     primary, conn = _primary(full)
     first, second = nodes[2:4], nodes[4:6]
+    if _delta_after_primary():
+        raise FeederImportError(
+            f"{not_ct}: a secondary or tertiary winding is delta-connected (as in a wye–wye bank with a "
+            "delta tertiary). Three-winding units other than center taps are not supported."
+        )
     if first[1] != 0 or second[0] != 0 or 0 in (first[0], second[1]) or first[0] == second[1]:
         raise FeederImportError(
             f"{not_ct}: its secondary windings must run from one node to ground and from ground to "
@@ -94,3 +99,13 @@ def _primary(full: str) -> tuple[tuple[int, ...], Conn]:
     dss.Transformers.Wdg(1)
     conn: Conn = "delta" if dss.Transformers.IsDelta() else "wye"
     return _terminal_phases(full, conn, 1, list(dss.CktElement.NodeOrder())[0:2])
+
+
+def _delta_after_primary() -> bool:
+    import opendssdirect as dss
+
+    deltas = []
+    for w in (2, 3):
+        dss.Transformers.Wdg(w)
+        deltas.append(dss.Transformers.IsDelta())
+    return any(deltas)
