@@ -275,11 +275,9 @@ def _bank_branch(net: Network, index: dict[str, int], units: list[Transformer]) 
 
 
 def _unit_row(ends: list[tuple[int, int | None]], phases: tuple[int, ...], nodes: list[int]) -> FArray:
-    """A unit's single winding as a row over the bank's `nodes` (its ends are indices into `phases`)."""
-    (start, end), row = ends[0], np.zeros(len(nodes))
-    row[nodes.index(phases[start])] = 1.0
-    if end is not None:
-        row[nodes.index(phases[end])] = -1.0
+    """A unit's single winding (`_winding_matrix` over its own `phases`) as a row over the bank's `nodes`."""
+    row = np.zeros(len(nodes))
+    row[[nodes.index(p) for p in phases]] = _winding_matrix(ends, len(phases))[0]
     return row
 
 

@@ -56,9 +56,7 @@ def _result(net: Network, state: OperatingState, converged: bool) -> PowerFlowRe
     flows = {f"line.{x.name}": _flow(f"Line.{x.name}", x.phases) for x in net.lines}
     for x in net.transformers:
         element = f"Transformer.{x.name}"
-        if x.is_center_tap:
-            flows[f"transformer.{x.name}"] = _center_tap_flow(element, x.phases)
-        elif x.phases_to:
+        if x.phases_to:
             flows[f"transformer.{x.name}"] = _node_flow(element, x.phases, x.phases_to)
         else:
             flows[f"transformer.{x.name}"] = _flow(element, x.phases)
@@ -95,8 +93,9 @@ def _flow(element: str, phases: tuple[int, ...]) -> BranchFlow:
 
 
 def _node_flow(element: str, phases: tuple[int, ...], phases_to: tuple[int, ...]) -> BranchFlow:
-    """Into the `phases` nodes of terminal 1 and out of the `phases_to` nodes of terminal 2: a
-    single-phase unit whose windings span different nodes (`to` listed in `phases_to` order)."""
+    """Into the `phases` nodes of terminal 1 and out of the `phases_to` nodes of the later terminals,
+    each at the first conductor on that node: a single-phase unit whose windings span different
+    nodes, or a center tap (`buses=[p s.1.0 s.0.2]`: winding 2's node 1, winding 3's node 2)."""
     import opendssdirect as dss
 
     dss.Circuit.SetActiveElement(element)
@@ -105,18 +104,6 @@ def _node_flow(element: str, phases: tuple[int, ...], phases_to: tuple[int, ...]
     ncond, nodes = dss.CktElement.NumConductors(), list(dss.CktElement.NodeOrder())
     s_from = np.array([s[nodes[:ncond].index(p)] for p in phases])
     s_to = np.array([-s[ncond + nodes[ncond:].index(p)] for p in phases_to])
-    return BranchFlow(phases, tuple(s_from.real), tuple(s_from.imag), tuple(s_to.real), tuple(s_to.imag))
-
-
-def _center_tap_flow(element: str, phases: tuple[int, ...]) -> BranchFlow:
-    """Into the primary's phase conductor(s); out of the secondary at each half-winding's node (winding
-    2's first conductor, winding 3's second: `buses=[p s.1.0 s.0.2]`)."""
-    import opendssdirect as dss
-
-    dss.Circuit.SetActiveElement(element)
-    s = np.array(dss.CktElement.Powers(), dtype=float)
-    s = s[0::2] + 1j * s[1::2]
-    s_from, s_to = s[: len(phases)], -s[[2, 5]]
     return BranchFlow(phases, tuple(s_from.real), tuple(s_from.imag), tuple(s_to.real), tuple(s_to.imag))
 
 
