@@ -137,6 +137,9 @@ def do_record_sep2_response(
     created_at: dt.datetime,
 ) -> Sep2Response:
     """A device answered a DERControl: the set point it stands for is acknowledged, superseded or failed."""
+    # The DER's row first, as do_issue_setpoint takes it: the Response's foreign key needs that row at
+    # commit, and a dispatch holding it while superseding this set point deadlocked with us.
+    DER.objects.select_for_update().filter(pk=der_id).first()
     setpoint = SetPoint.objects.select_for_update().get(pk=setpoint_id, der_id=der_id)
     response = Sep2Response.objects.create(
         der_id=der_id, setpoint=setpoint, subject=subject, status=status, created_at=created_at
