@@ -154,7 +154,11 @@ def _secret(data_dir: Path, name: str) -> str:
 
 # The demo plant's layout (Procfile `plant`; its RTU ports are the ones the `dnp3` line reads): the
 # DNP3 DERs' links cross a WAN the plant relays, so a trainer can take that segment away.
-PLANT_LAYOUT = ("--tie", "ieee123:5", "--cloudy", "ieee123", "--rtu-base-port", "20700", "--tiers", "wan")
+# The gateway reads the RTUs of ieee123 and ckt5 (Procfile `dnp3`): their ports are pinned.
+PLANT_LAYOUT = (
+    *("--tie", "ieee123:5", "--cloudy", "ieee123", "--rtu-base-port", "20700", "--tiers", "wan"),
+    *("--rtu-port", "ieee123:20700", "--rtu-port", "ckt5:20702"),
+)
 
 
 def _manage(*args: str) -> None:

@@ -36,6 +36,7 @@ AGGREGATOR = "demo-aggregator"
 # the default seed has live DERs of each kind (the deliberately silent ones get no device).
 DNP3_HOST, DNP3_BASE_PORT, DNP3_ADDRESS = "127.0.0.1", 20000, 10
 DNP3_DEVICES, SEP2_DEVICES, SEP2_AGGREGATED = 24, 55, 19
+CKT5_SERIAL = "CKT5-PV-"  # ckt5's rooftop PV, behind the aggregator after these (demo_ckt5.py)
 SIM_RATINGS = (10.0, 11.0, 4.84)  # run_field_sim's inverter: P max kW, S max kVA, Q max kvar
 
 
@@ -208,6 +209,12 @@ def connect_field(cert_dir: Path, dnp3_base_port: int = DNP3_BASE_PORT) -> dict[
     for der, client in zip(direct, simulator.demo_clients(len(direct), cert_dir), strict=True):
         changed += _repoint(der, lfdi=client.lfdi, sfdi=client.sfdi)
     behind = [d for d in demo if d.comm_path == "via_aggregator" and _live(d)][:SEP2_AGGREGATED]
+    # ckt5's rooftop PV (apps/der_registry/demo_ckt5.py), when seeded, follows the IEEE 123 devices.
+    behind += list(
+        DER.objects.filter(
+            serial_number__startswith=CKT5_SERIAL, status=Status.ACTIVE, comm_path="via_aggregator"
+        ).order_by("serial_number")
+    )
     aggregator = simulator.demo_aggregator(len(behind), cert_dir)
     for der, device in zip(behind, aggregator.devices, strict=True):
         changed += _repoint(der, lfdi=device.lfdi, sfdi=device.sfdi)

@@ -29,7 +29,7 @@ class DispatchForm(forms.Form):
 @permission_required(VIEW, raise_exception=True)
 def dispatch_runs(request: HttpRequest, name: str) -> HttpResponse:
     feeder = get_object_or_404(Feeder, name=name)
-    form = DispatchForm(request.POST or None)
+    form = DispatchForm(request.POST or None, initial={"v_sub_pu": _modelled_source_pu(feeder)})
     if request.method == "POST":
         if not request.user.has_perm(DISPATCH):
             raise PermissionDenied("Only operators may dispatch.")
@@ -52,6 +52,14 @@ def dispatch_runs(request: HttpRequest, name: str) -> HttpResponse:
         "modes": Feeder.Mode.choices,
     }
     return render(request, "dms/dispatch_runs.html", context, status=400 if form.errors else 200)
+
+
+def _modelled_source_pu(feeder: Feeder) -> float:
+    """The substation voltage the feeder's model holds (ckt5's file: 1.05 pu), the form's starting
+    value: at 1.0 pu ckt5's far secondaries sit below 0.95 pu before anything is dispatched. Read in
+    the database, not by loading the whole stored model."""
+    value = feeder.versions.order_by("-number").values_list("model__source_pu", flat=True).first()
+    return round(float(value), 4) if isinstance(value, int | float) and value > 0 else 1.0
 
 
 @permission_required(VIEW, raise_exception=True)

@@ -5,6 +5,7 @@ base demand, and the OPF form starts from it — not from seed 004's 22 feeders.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import shlex
 from pathlib import Path
@@ -14,6 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from apps.der_registry.demo import seed_registry
+from apps.der_registry.demo_ckt5 import ensure_ckt5
 from apps.dms.engine import opendss_pf
 from apps.dms.engine.network import Network, OperatingState
 from apps.ems.demo import (
@@ -38,6 +40,19 @@ def procfile_line(process: str) -> dict[str, str]:
 
 def procfile_gateway() -> dict[str, str]:
     return procfile_line("dnp3")
+
+
+def procfile_rtus() -> dict[str, tuple[str, int, int]]:
+    """The substation RTUs the Procfile's gateway reads: feeder → (host, port, address)."""
+    line = next(t for t in (ROOT / "Procfile").read_text().splitlines() if t.startswith("dnp3:"))
+    words = shlex.split(line.partition(":")[2])
+    rtus = {}
+    for flag, value in itertools.pairwise(words):
+        if flag == "--rtu":
+            feeder, _, where = value.partition("=")
+            host, port, address = where.split(":")
+            rtus[feeder] = (host, int(port), int(address))
+    return rtus
 
 
 def test_it_registers_the_dso_the_demo_starts() -> None:
@@ -74,13 +89,16 @@ def test_an_interface_registered_before_it_had_a_base_gets_the_demo_feeders() ->
 
 
 @pytest.mark.django_db
-def test_the_gateway_reads_the_rtu_the_demo_plant_serves(tmp_path: Path) -> None:
+def test_the_gateway_reads_the_rtus_the_demo_plant_serves(tmp_path: Path) -> None:
     seed_registry(count=10)
+    ensure_ckt5()
     out = tmp_path / "layout.json"
     call_command("export_plant_layout", "--out", str(out), *PLANT_LAYOUT, stdout=io.StringIO())
     rtus = {f["model"]["name"]: f["rtu"] for f in json.loads(out.read_text())["feeders"]}
-    feeder, _, where = procfile_gateway()["--rtu"].partition("=")
-    host, port, address = where.split(":")
-    assert (host, int(port), int(address)) == ("127.0.0.1", rtus[feeder]["port"], rtus[feeder]["address"])
+    read = procfile_rtus()
+    assert set(read) == {"ieee123", "ckt5"}
+    for feeder, where in read.items():
+        assert where == ("127.0.0.1", rtus[feeder]["port"], rtus[feeder]["address"])
+    assert len({r["port"] for r in rtus.values()}) == len(rtus)  # one port each
     plant = next(t for t in (ROOT / "Procfile").read_text().splitlines() if t.startswith("plant:"))
     assert "--layout .data/plant/layout.json" in plant and "--demo-clock" in plant

@@ -115,6 +115,7 @@ def test_it_every_live_demo_der_answers_through_a_protocol_of_the_demo_plant(
         connect_field,
         seed_registry,
     )
+    from apps.der_registry.demo_ckt5 import PV_UNITS
     from apps.der_registry.engine.sep2.simulator import aggregated_devices, demo_clients
     from apps.der_registry.models import DER
 
@@ -122,7 +123,8 @@ def test_it_every_live_demo_der_answers_through_a_protocol_of_the_demo_plant(
     certs = tmp_path / "sep2"
     plan = connect_field(certs)
     plant = next(t for t in (ROOT / "Procfile").read_text().splitlines() if t.startswith("plant:"))
-    assert f"--sep2 {SEP2_DEVICES} --sep2-aggregated {SEP2_AGGREGATED}" in plant
+    # the aggregator also manages ckt5's rooftop PV, after these (tests/integration/test_it_demo_ckt5.py)
+    assert f"--sep2 {SEP2_DEVICES} --sep2-aggregated {SEP2_AGGREGATED + PV_UNITS}" in plant
     served = {c.lfdi for c in demo_clients(SEP2_DEVICES, certs)} | {
         d.lfdi for d in aggregated_devices(SEP2_AGGREGATED)
     }

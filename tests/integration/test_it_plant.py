@@ -182,6 +182,13 @@ def test_it_export_refuses_an_unknown_feeder_and_a_tie_to_one_not_exported(tmp_p
         call_command("export_plant_layout", "--out", str(out), "--feeder", "nowhere", stdout=io.StringIO())
     with pytest.raises(CommandError, match="other is not one of the exported feeders"):
         call_command("export_plant_layout", "--out", str(out), "--tie", "other:5", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="other is not one of the exported feeders"):
+        call_command(
+            "export_plant_layout", "--out", str(out), "--rtu-port", "other:20700", stdout=io.StringIO()
+        )
+    for pin in ("plant13", "plant13:80", "plant13:port"):
+        with pytest.raises(CommandError, match="--rtu-port"):
+            call_command("export_plant_layout", "--out", str(out), "--rtu-port", pin, stdout=io.StringIO())
     assert not out.exists()
 
 

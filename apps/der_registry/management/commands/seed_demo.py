@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from apps.der_registry.demo import connect_field, seed_registry
+from apps.der_registry.demo_ckt5 import seed_ckt5
 from apps.ems.demo import seed_dso_endpoints
 from crest_web.accounts import audit
 from crest_web.accounts.roles import ROLES
@@ -44,6 +45,12 @@ class Command(BaseCommand):
         count = seed_registry()
         self.stdout.write(
             f"Demo registry: {count} DERs created." if count else "Demo registry exists; left as it is."
+        )
+        made = seed_ckt5()
+        self.stdout.write(
+            f"EPRI ckt5: {made} rooftop PV units enrolled behind the aggregator."
+            if made
+            else "EPRI ckt5 and its rooftop PV exist; left as they are."
         )
         if seed_dso_endpoints():
             self.stdout.write("EMS link: the DSO at case9 bus 5 is the ieee123 DMS on 127.0.0.1:20500.")

@@ -31,6 +31,27 @@ def tie(text: str) -> tuple[str, int, int]:
     return parts[0], bus, count
 
 
+def rtu_pin(text: str) -> tuple[str, int]:
+    """FEEDER:PORT"""
+    name, _, port = text.partition(":")
+    if not name or not port.isdigit() or not 1024 <= int(port) <= 65535:
+        raise ValueError(text)
+    return name, int(port)
+
+
+def rtu_ports(names: list[str], base: int, pinned: dict[str, int]) -> dict[str, int]:
+    """Each feeder's RTU port: a pinned one where the gateway is told to read it, the others the next
+    free ports from `base` in the order given."""
+    ports, taken, port = dict(pinned), set(pinned.values()), base
+    for name in names:
+        if name in ports:
+            continue
+        while port in taken:
+            port += 1
+        ports[name], port = port, port + 1
+    return ports
+
+
 def der_doc(der: Any) -> dict[str, Any]:
     eff = {k: float(v.value or 0.0) for k, v in der.effective().items()}
     doc: dict[str, Any] = {
@@ -77,8 +98,15 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument("--case", default="case9", help="the transmission case (default case9)")
         parser.add_argument(
-            "--rtu-base-port", type=int, default=20700, help="RTU ports, one per feeder from here"
+            "--rtu-base-port",
+            type=int,
+            default=20700,
+            help="RTU ports, one per feeder from here, in the order the feeders were first imported",
         )
+        parser.add_argument(
+            "--rtu-port", type=rtu_pin, action="append", default=[], metavar="FEEDER:PORT",
+            help="this feeder's RTU on this port, where a gateway's --rtu reads it (repeatable)",
+        )  # fmt: skip
         parser.add_argument(
             "--tiers", choices=["none", "mixed", *NETWORK_TIERS], default="none",
             help="the network tier the DERs' links cross (DNP3: a relay in the plant; 2030.5: the device's "
@@ -89,7 +117,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **o: Any) -> None:
-        feeders = list(Feeder.objects.order_by("name"))
+        # In the order they were first imported: each feeder's RTU port (base + its place) stays put
+        # when a feeder is added, whatever its name.
+        feeders = list(Feeder.objects.order_by("pk"))
         if o["feeder"]:
             unknown = sorted(set(o["feeder"]) - {f.name for f in feeders})
             if unknown:
@@ -102,11 +132,15 @@ class Command(BaseCommand):
         models = {name: dispatch_network(v)[0].to_dict() for name, v in with_model.items()}
         feeders = [f for f in feeders if f.name in models]
         names = {f.name for f in feeders}
-        for name in [t[0] for t in o["tie"]] + o["cloudy"]:
+        for name in [t[0] for t in o["tie"]] + o["cloudy"] + [t[0] for t in o["rtu_port"]]:
             if name not in names:
                 raise CommandError(f"{name} is not one of the exported feeders ({', '.join(sorted(names))}).")
-        if not 1024 <= o["rtu_base_port"] <= 65535 - len(feeders):
+        if not 1024 <= o["rtu_base_port"] <= 65535 - 2 * len(feeders):
             raise CommandError("--rtu-base-port must leave room for one port per feeder within 1024…65535.")
+        pinned = dict(o["rtu_port"])
+        if len(set(pinned.values())) < len(pinned):
+            raise CommandError("--rtu-port: two feeders' RTUs cannot share a port.")
+        rtu = rtu_ports([f.name for f in feeders], o["rtu_base_port"], pinned)
         ties = {name: (bus, count) for name, bus, count in o["tie"]}
         doc = {
             "case": o["case"],
@@ -116,9 +150,9 @@ class Command(BaseCommand):
                     "tie_bus": ties.get(f.name, (None, 1))[0],
                     "feeder_count": ties.get(f.name, (None, 1))[1],
                     "sky": "cloudy" if f.name in o["cloudy"] else "clear",
-                    "rtu": {"port": o["rtu_base_port"] + i, "address": RTU_ADDRESS},
+                    "rtu": {"port": rtu[f.name], "address": RTU_ADDRESS},
                 }
-                for i, f in enumerate(feeders)
+                for f in feeders
             ],
             "ders": [
                 der_doc(d)
