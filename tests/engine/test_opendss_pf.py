@@ -20,8 +20,9 @@ MASTERS = {
 
 
 @on_dss_thread  # the import left this circuit active in the OpenDSS thread
-def original_pu(net: Network) -> dict[str, float]:
-    """The solution of the circuit the import left active (the original file), in pu of our bases."""
+def original_pu(net: Network, skip: tuple[str, ...] = ()) -> dict[str, float]:
+    """The solution of the circuit the import left active (the original file), in pu of our bases;
+    `skip`: buses of ours the file does not have (a three-winding bank's internal star node)."""
     import opendssdirect as dss
 
     dss.Text.Command("set controlmode=off")  # taps stay where the import's control loop put them
@@ -33,6 +34,7 @@ def original_pu(net: Network) -> dict[str, float]:
     return {
         f"{b.name}.{p}": abs(phasors[f"{b.name}.{p}"]) / (1000 * b.base_kv_ln)
         for b in net.buses
+        if b.name not in skip
         for p in b.phases
     }
 

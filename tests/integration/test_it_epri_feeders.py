@@ -151,18 +151,20 @@ FOUR_BUS = {
     "yy": "4Bus-YY-Bal/4Bus-YY-Bal.DSS",
     "oyod": "4Bus-OYOD-Bal/4Bus-OYOD-Bal.DSS",
     "oyod-unbal": "4Bus-OYOD-UnBal/4bus-OYOD-UnBal.dss",
+    "yyd": "4Bus-YYD/YYD-Master-step1.DSS",  # the full master also runs a fault study: refused below
 }
+BUSES = {"yyd": 7}  # six and the three-winding bank's internal star node
 
 
 def test_the_4bus_cases_import_through_the_api_and_solve_with_both_engines(admin_user: User) -> None:
-    """Every transformer connection of the IEEE 4-bus set but the three-winding bank imports, and the
-    two engines agree on it (behind a floating delta, on each bus's mean: test_4bus_cases.py)."""
+    """Every transformer connection of the IEEE 4-bus set imports, and the two engines agree on it
+    (behind a floating delta, on each bus's mean: test_4bus_cases.py)."""
     admin = client_for(admin_user)
     for name, path in FOUR_BUS.items():
         upload = SimpleUploadedFile(Path(path).name, (FEEDERS / "4bus" / path).read_bytes())
         made = admin.post("/api/feeders/import/", {"name": name, "file": upload})
         assert made.status_code == 201, (name, made.content[:300])
-        assert as_json(made)["summary"]["buses"] == 4
+        assert as_json(made)["summary"]["buses"] == BUSES.get(name, 4)
         linear = run_json("powerflow", name, "--engine", "lindist3flow")["voltages"]
         exact = run_json("powerflow", name, "--engine", "opendss")["voltages"]
         for bus in {k.split(".")[0] for k in exact}:
@@ -171,13 +173,29 @@ def test_the_4bus_cases_import_through_the_api_and_solve_with_both_engines(admin
             assert abs(ours - theirs) <= 0.0007 * theirs, (name, bus)
 
 
-def test_the_three_winding_bank_of_the_4bus_set_is_refused_naming_it(admin_user: User) -> None:
-    """YYD (three single-phase units, each wye–wye with a loaded delta tertiary) is not modelled: the
-    page says which unit and why, and stores nothing."""
-    path = FEEDERS / "4bus" / "4Bus-YYD" / "YYD-Master-step1.DSS"
-    upload = SimpleUploadedFile(path.name, path.read_bytes())
-    page = client_for(admin_user).post("/feeders/import/", {"name": "yyd", "file": upload})
-    assert page.status_code == 400
-    assert b"Transformer.yyda has three windings" in page.content and b"delta tertiary" in page.content
-    assert b"Nothing was stored" in page.content
-    assert not Feeder.objects.filter(name="yyd").exists()
+def test_the_three_winding_bank_imports_on_the_page_and_is_validated_and_planned(
+    admin_user: User, planner: User
+) -> None:
+    """YYD (three single-phase units, each wye–wye with a loaded delta tertiary) was refused naming
+    yyda; it imports through the page and the command, validates and gives a capability point. Its
+    full master, which goes on to solve a fault, is refused naming the line."""
+    folder = FEEDERS / "4bus" / "4Bus-YYD"
+    step1 = SimpleUploadedFile("YYD-Master-step1.DSS", (folder / "YYD-Master-step1.DSS").read_bytes())
+    page = client_for(admin_user).post("/feeders/import/", {"name": "yyd", "file": step1})
+    assert page.status_code == 302, page.content[:400]
+    call_command("import_feeder", str(folder / "YYD-Master-step1.DSS"), "--name", "yyd", stdout=io.StringIO())
+    assert Feeder.objects.get(name="yyd").versions.count() == 2
+    (base,) = run_json("validate_feeder", "yyd", "--base-only")["rows"]
+    assert base["mean_v_err_pct"] <= 0.02 and base["max_v_err_pct"] <= 0.07
+    call_command("add_pv", "yyd", "--count", "6", "--penetration", "0.3", stdout=io.StringIO())
+    # At 1.0 pu at the source B6's lowest phase sits at 0.90 pu (as in OpenDSS): no point is feasible,
+    # and the curve says so. With the transmission side at 1.06 pu every node can be held in band.
+    (low,) = run_json("capability", "yyd", "--headroom", "0:0:1")["points"]
+    assert low == {"headroom": 0.0, "q_min_kvar": None, "q_max_kvar": None, "feasible": False}
+    curve = run_json("capability", "yyd", "--headroom", "0:0:1", "--vtm", "1.06")
+    (point,) = curve["points"]
+    assert point["feasible"] and point["q_min_kvar"] < curve["q_base_kvar"] < point["q_max_kvar"]
+    full = SimpleUploadedFile("YYD-Master.DSS", (folder / "YYD-Master.DSS").read_bytes())
+    refused = client_for(admin_user).post("/feeders/import/", {"name": "yydfull", "file": full})
+    assert refused.status_code == 400 and b"line 103" in refused.content
+    assert b"Nothing was stored" in refused.content and not Feeder.objects.filter(name="yydfull").exists()

@@ -4,8 +4,9 @@ The North American service transformer: one primary winding (phase to ground, or
 and two secondary half-windings in series, their midpoint grounded, written in OpenDSS as a
 three-winding unit with `buses=[p.1 s.1.0 s.0.2]`: winding 2 from node 1 to ground, winding 3 from
 ground to node 2, so nodes 1 and 2 sit 180° apart at 120 V each and 240 V between them. Loads and
-triplex lines then hang on `s.1`, `s.2` or `s.1.2`. Any other three-winding arrangement is refused,
-naming the transformer.
+triplex lines then hang on `s.1`, `s.2` or `s.1.2`. A single-phase unit whose other windings feed
+different buses or a delta is a star equivalent (dss_three_winding.py, which calls this for the rest);
+any other three-winding arrangement is refused, naming the transformer.
 """
 
 from __future__ import annotations
@@ -16,23 +17,8 @@ from apps.dms.engine.dss_elements import _bus_name, _prop, _terminal_phases
 from apps.dms.engine.network import Conn, FeederImportError, Transformer
 
 
-def read_center_taps() -> list[Transformer]:
-    """Every enabled three-winding transformer, each a center tap or refused."""
-    import opendssdirect as dss
-
-    out = []
-    i = dss.Transformers.First()
-    while i > 0:
-        name = dss.Transformers.Name().lower()
-        full = f"Transformer.{name}"
-        dss.Circuit.SetActiveElement(full)
-        if dss.CktElement.Enabled() and dss.Transformers.NumWindings() == 3:
-            out.append(_center_tap(full, name))
-        i = dss.Transformers.Next()
-    return out
-
-
-def _center_tap(full: str, name: str) -> Transformer:
+def center_tap(full: str, name: str) -> Transformer:
+    """The active three-winding transformer as a center tap, or refused in words."""
     import opendssdirect as dss
 
     not_ct = f"{full} has three windings but is not a center-tapped single-phase transformer"
@@ -41,11 +27,6 @@ def _center_tap(full: str, name: str) -> Transformer:
     nodes = list(dss.CktElement.NodeOrder())  # two conductors per winding
     primary, conn = _primary(full)
     first, second = nodes[2:4], nodes[4:6]
-    if _delta_after_primary():
-        raise FeederImportError(
-            f"{not_ct}: a secondary or tertiary winding is delta-connected (as in a wye–wye bank with a "
-            "delta tertiary). Three-winding units other than center taps are not supported."
-        )
     if first[1] != 0 or second[0] != 0 or 0 in (first[0], second[1]) or first[0] == second[1]:
         raise FeederImportError(
             f"{not_ct}: its secondary windings must run from one node to ground and from ground to "
@@ -66,8 +47,6 @@ def _center_tap(full: str, name: str) -> Transformer:
         raise FeederImportError(f"{full}: its two half-windings are on different taps.")
     xhl, xht, xlt = dss.Transformers.Xhl(), dss.Transformers.Xht(), dss.Transformers.Xlt()
     buses = dss.CktElement.BusNames()
-    if _bus_name(buses[1]) != _bus_name(buses[2]):
-        raise FeederImportError(f"{not_ct}: its half-windings feed different buses.")
     return Transformer(
         name=name,
         bus_from=_bus_name(buses[0]),
@@ -99,13 +78,3 @@ def _primary(full: str) -> tuple[tuple[int, ...], Conn]:
     dss.Transformers.Wdg(1)
     conn: Conn = "delta" if dss.Transformers.IsDelta() else "wye"
     return _terminal_phases(full, conn, 1, list(dss.CktElement.NodeOrder())[0:2])
-
-
-def _delta_after_primary() -> bool:
-    import opendssdirect as dss
-
-    deltas = []
-    for w in (2, 3):
-        dss.Transformers.Wdg(w)
-        deltas.append(dss.Transformers.IsDelta())
-    return any(deltas)

@@ -15,7 +15,6 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from apps.dms.engine.dss_center_tap import read_center_taps
 from apps.dms.engine.dss_elements import (
     GENERATOR_CLASSES,
     read_buses,
@@ -29,6 +28,7 @@ from apps.dms.engine.dss_elements import (
 )
 from apps.dms.engine.dss_sanitize import MAX_SCRIPT_BYTES, ScriptLine, sanitize_script
 from apps.dms.engine.dss_thread import on_dss_thread
+from apps.dms.engine.dss_three_winding import read_three_winding
 from apps.dms.engine.dss_transformers import merge_parallel
 from apps.dms.engine.network import FeederImportError, Network, Transformer
 
@@ -99,11 +99,14 @@ def read_network(
     _compile_and_solve(master, upload_root, max_script_bytes)
     _check_element_classes()
     series_reactors, shunt_reactors = read_reactors()
+    buses = read_buses()
+    three_winding, stars = read_three_winding({b.name for b in buses})
+    by_name = {b.name: b for b in buses}
     net = Network(
         name=name,
-        buses=read_buses(),
+        buses=buses + tuple(star.bus(by_name[star.anchor]) for star in stars),
         lines=tuple(read_lines() + series_reactors),
-        transformers=tuple(merge_parallel(read_transformers())) + tuple(read_center_taps()),
+        transformers=tuple(merge_parallel(read_transformers())) + tuple(three_winding),
         loads=tuple(read_loads()),
         capacitors=tuple(read_capacitors()),
         generators=tuple(read_generators()),

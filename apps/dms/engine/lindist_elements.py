@@ -271,7 +271,11 @@ def _bank_branch(net: Network, index: dict[str, int], units: list[Transformer]) 
     zero = np.zeros((len(down), len(down)), complex)
     name = "transformer." + "+".join(t.name for t in units)
     taps = tuple(t.tap[0] for t in units)
-    return _Branch(name, up, down, d1, d2, n0, z, zero, taps, parts=tuple(t.name for t in units))
+    # Three units from phase to ground closing a delta (a star equivalent's delta tertiary,
+    # dss_three_winding.py) are a grounding bank: zero sequence circulates around the loop.
+    closed = len(units) == 3 and np.allclose(d2.sum(axis=0), 0) and all(t.conn_from == "wye" for t in units)
+    z_loop = complex(sum(z_w)) if closed else 0j
+    return _Branch(name, up, down, d1, d2, n0, z, zero, taps, z_loop, parts=tuple(t.name for t in units))
 
 
 def _unit_row(ends: list[tuple[int, int | None]], phases: tuple[int, ...], nodes: list[int]) -> FArray:
