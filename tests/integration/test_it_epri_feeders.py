@@ -157,14 +157,21 @@ BUSES = {"yyd": 7}  # six and the three-winding bank's internal star node
 
 
 def test_the_4bus_cases_import_through_the_api_and_solve_with_both_engines(admin_user: User) -> None:
-    """Every transformer connection of the IEEE 4-bus set imports, and the two engines agree on it
-    (behind a floating delta, on each bus's mean: test_4bus_cases.py)."""
+    """Every transformer connection of the IEEE 4-bus set imports through the API, the page and the
+    command, validate_feeder holds Table III at its base case, and the two engines agree on it (behind a
+    floating delta, on each bus's mean: test_4bus_cases.py)."""
     admin = client_for(admin_user)
     for name, path in FOUR_BUS.items():
         upload = SimpleUploadedFile(Path(path).name, (FEEDERS / "4bus" / path).read_bytes())
         made = admin.post("/api/feeders/import/", {"name": name, "file": upload})
         assert made.status_code == 201, (name, made.content[:300])
         assert as_json(made)["summary"]["buses"] == BUSES.get(name, 4)
+        again = SimpleUploadedFile(Path(path).name, (FEEDERS / "4bus" / path).read_bytes())
+        assert admin.post("/feeders/import/", {"name": name, "file": again}).status_code == 302, name
+        call_command("import_feeder", str(FEEDERS / "4bus" / path), "--name", name, stdout=io.StringIO())
+        assert Feeder.objects.get(name=name).versions.count() == 3
+        (base,) = run_json("validate_feeder", name, "--base-only")["rows"]
+        assert base["mean_v_err_pct"] <= 0.02 and base["max_v_err_pct"] <= 0.07, name
         linear = run_json("powerflow", name, "--engine", "lindist3flow")["voltages"]
         exact = run_json("powerflow", name, "--engine", "opendss")["voltages"]
         for bus in {k.split(".")[0] for k in exact}:
@@ -173,9 +180,7 @@ def test_the_4bus_cases_import_through_the_api_and_solve_with_both_engines(admin
             assert abs(ours - theirs) <= 0.0007 * theirs, (name, bus)
 
 
-def test_the_three_winding_bank_imports_on_the_page_and_is_validated_and_planned(
-    admin_user: User, planner: User
-) -> None:
+def test_the_three_winding_bank_imports_on_the_page_and_is_validated_and_planned(admin_user: User) -> None:
     """YYD (three single-phase units, each wye–wye with a loaded delta tertiary) was refused naming
     yyda; it imports through the page and the command, validates and gives a capability point. Its
     full master, which goes on to solve a fault, is refused naming the line."""
