@@ -280,10 +280,18 @@ class LinDist3FlowModel:
                 out[b.name] = -np.asarray(t_lu.solve(np.asarray(zbd @ m_lu.solve(unit))))
         return out
 
-    def solve(self, state: OperatingState | None = None, *, iterations: int = 0) -> PowerFlowResult:
+    def solve(
+        self,
+        state: OperatingState | None = None,
+        *,
+        iterations: int = 0,
+        start: PowerFlowResult | None = None,
+    ) -> PowerFlowResult:
         """Voltages and substation power at `state`. With `iterations` > 0, loss and second-order terms,
         load laws and phase angles are refreshed from the model's own solution until |ΔY| < 1e-10
-        (`converged` says whether that happened)."""
+        (`converged` says whether that happened). `start`: begin the refreshes at this nonlinear
+        solution (with branch flows) instead of the linear one — where the power flow has two
+        solutions (a load on its vminpu/vmaxpu step), whether the other engine's is one of this model's."""
         state = state or OperatingState()
         f, n = self._factor(state), self._n
         v_root = self._source_phasors(state)
@@ -293,6 +301,8 @@ class LinDist3FlowModel:
         x = self._solve_rhs(f.lu, y_root - h + self._hsum(s), demand + loss - self._jsum(s))
         v, converged = np.sqrt(np.maximum(x[:n], 0)) * np.exp(1j * np.angle(self._v[:n])), iterations == 0
         ig = self._ig0
+        if start is not None:
+            x, v, ig = self._warm(state, start)
         for _ in range(iterations):
             h, loads, loss, v, ig = self._refresh(f, state, x, v, v_root, ig)
             demand, s = loads + const, self._unpack(x)[1]
@@ -303,6 +313,15 @@ class LinDist3FlowModel:
                 converged = True
                 break
         return self._result(state, x, demand, loss - self._jsum(s), converged)
+
+    def _warm(self, state: OperatingState, start: PowerFlowResult) -> tuple[FArray, CArray, CArray]:
+        """The model's variables at a nonlinear solution: Y, branch powers, phasors, bank currents."""
+        n = self._n
+        v = np.concatenate([_phasors(start, self.keys), self._source_phasors(state)])
+        s = np.zeros(n, complex)
+        for b in self._branches:
+            s[b.down] = self._branch_powers(start, b)[1] + _shunt_power(b.y_half, v[b.down])
+        return np.concatenate([np.abs(v[:n]) ** 2, s.real, s.imag]), v[:n], self._ground_currents(state, v)
 
     def _refresh(
         self, f: _Factors, state: OperatingState, x: FArray, v: CArray, v_root: CArray, ig: CArray
