@@ -149,11 +149,13 @@ def test_http_request_parsing_and_limits() -> None:
     )  # type: ignore[attr-defined]
     assert _read(b"") is None
     for raw, status in [
-        (b"POST /edev HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 413),
-        (b"POST /edev HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
-        (b"POST /edev HTTP/1.1\r\nContent-Length: lots\r\n\r\n", 400),
+        (b"POST /edev HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413),
+        (b"POST /edev HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+        (b"POST /edev HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400),  # no Host
         (b"GET\r\n\r\n", 400),
         (b"GET / HTTP/2\r\n\r\n", 505),
+        (b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505),
     ]:
         with pytest.raises(HttpError) as caught:
             _read(raw)

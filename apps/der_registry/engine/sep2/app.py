@@ -22,7 +22,8 @@ from apps.der_registry.engine.sep2.derstate import (
     decode_response,
     decode_subscription,
 )
-from apps.der_registry.engine.sep2.http import HttpError, Reply, Request, text_reply
+from apps.der_registry.engine.sep2.errors import INVALID_VALUES, error_reply
+from apps.der_registry.engine.sep2.http import HttpError, Reply, Request
 from apps.der_registry.engine.sep2.model import (
     Client,
     EndDeviceView,
@@ -60,6 +61,20 @@ def page(req: Request) -> Page:
 
 def document(doc: ET.Element, status: int = 200) -> Reply:
     return Reply(status, to_bytes(doc), CONTENT_TYPE)
+
+
+def _accepts_xml(accept: str) -> bool:
+    """An Accept header that admits application/sep+xml (or names no type at all)."""
+    if not accept.strip():
+        return True
+    for part in accept.split(","):
+        media, *params = (x.strip().lower() for x in part.split(";"))
+        if (
+            media in ("application/sep+xml", "application/*", "*/*", "application/xml")
+            and "q=0" not in params
+        ):
+            return True
+    return False
 
 
 def created(location: str) -> Reply:
@@ -117,8 +132,12 @@ class Sep2App:
     # --- dispatch -------------------------------------------------------------------------
 
     def handle(self, lfdi: str, client: Client | None, req: Request) -> Reply:
+        if not _accepts_xml(req.headers.get("accept", "")):
+            return error_reply(
+                406, "This server answers in application/sep+xml only; it does not speak EXI (sep-exi)."
+            )
         if client is None:
-            return text_reply(
+            return error_reply(
                 403,
                 f"The client certificate (LFDI {lfdi}) belongs to no DER or aggregator in the registry; "
                 "enrol the device with this LFDI first.",
@@ -126,9 +145,11 @@ class Sep2App:
         try:
             return self._dispatch(client, req)
         except SepXmlError as exc:
-            return text_reply(400, str(exc))
-        except (Sep2Refusal, HttpError) as exc:
-            return text_reply(exc.status, str(exc))
+            return error_reply(400, str(exc))
+        except Sep2Refusal as exc:  # well-formed, but values the registry cannot take
+            return error_reply(exc.status, str(exc), INVALID_VALUES if exc.status in (400, 409) else None)
+        except HttpError as exc:
+            return error_reply(exc.status, str(exc))
 
     def _dispatch(self, client: Client, req: Request) -> Reply:
         allowed = []
@@ -145,10 +166,11 @@ class Sep2App:
                 self._check_content_type(req)
             return handler(client, req, ids)
         if allowed:
-            reply = text_reply(405, f"{req.method} is not allowed on {req.path}; use {', '.join(allowed)}.")
+            allowed += ["HEAD"] if "GET" in allowed else []  # the server answers HEAD as GET
+            reply = error_reply(405, f"{req.method} is not allowed on {req.path}; use {', '.join(allowed)}.")
             reply.headers["Allow"] = ", ".join(allowed)
             return reply
-        return text_reply(404, f"There is no 2030.5 resource at {req.path}.")
+        return error_reply(404, f"There is no 2030.5 resource at {req.path}.")
 
     @staticmethod
     def _ids(groups: Sequence[str]) -> tuple[int, ...]:

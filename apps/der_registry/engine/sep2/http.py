@@ -1,9 +1,12 @@
-"""Just enough HTTP/1.1 for 2030.5: persistent connections, Content-Length bodies, hard limits
-on header and body size. Anything else is answered with a status and a plain-text reason."""
+"""Just enough HTTP/1.1 for 2030.5: persistent connections (HTTP/1.0: one request, then close),
+Content-Length bodies, a Host on every HTTP/1.1 request, a Date on every response, HEAD, hard limits
+on header and body size. What breaks these is an HttpError, which the server answers as a 2030.5
+Error resource (errors.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
@@ -26,10 +29,11 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes = b""
+    version: str = "HTTP/1.1"
 
     @property
     def keep_alive(self) -> bool:
-        return self.headers.get("connection", "").lower() != "close"
+        return self.version == "HTTP/1.1" and self.headers.get("connection", "").lower() != "close"
 
 
 @dataclass
@@ -40,18 +44,14 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def text_reply(status: int, message: str) -> Reply:
-    return Reply(status, (message.rstrip() + "\n").encode())
-
-
-def _header_block(raw: bytes) -> tuple[str, str, dict[str, str]]:
+def _header_block(raw: bytes) -> tuple[str, str, str, dict[str, str]]:
     try:
         lines = raw.decode("latin-1").split("\r\n")
         method, target, version = lines[0].split(" ")
     except ValueError:
         raise HttpError(400, "The request line must be 'METHOD /path HTTP/1.1'.", close=True) from None
-    if not version.startswith("HTTP/1."):
-        raise HttpError(505, "Only HTTP/1.1 is spoken here.", close=True)
+    if version not in ("HTTP/1.1", "HTTP/1.0"):
+        raise HttpError(505, "Only HTTP/1.1 (and HTTP/1.0) is spoken here.", close=True)
     headers: dict[str, str] = {}
     for line in lines[1:]:
         if not line:
@@ -60,7 +60,9 @@ def _header_block(raw: bytes) -> tuple[str, str, dict[str, str]]:
         if not sep:
             raise HttpError(400, f"Malformed header line {line[:60]!r}.", close=True)
         headers[name.strip().lower()] = value.strip()
-    return method, target, headers
+    if version == "HTTP/1.1" and not headers.get("host"):
+        raise HttpError(400, "An HTTP/1.1 request must carry a Host header (RFC 9112 §3.2).", close=True)
+    return method, target, version, headers
 
 
 def _content_length(headers: dict[str, str], max_body: int) -> int:
@@ -87,22 +89,28 @@ async def read_request(reader: asyncio.StreamReader, max_body: int = MAX_BODY_BY
         return None
     except asyncio.LimitOverrunError:
         raise HttpError(431, f"Request headers exceed {MAX_HEADER_BYTES} bytes.", close=True) from None
-    method, target, headers = _header_block(raw[:-4])
+    method, target, version, headers = _header_block(raw[:-4])
     length = _content_length(headers, max_body)
     body = await reader.readexactly(length) if length else b""
     parts = urlsplit(target)
-    return Request(method.upper(), parts.path.rstrip("/") or "/", dict(parse_qsl(parts.query)), headers, body)
+    path = parts.path.rstrip("/") or "/"
+    return Request(method.upper(), path, dict(parse_qsl(parts.query)), headers, body, version)
 
 
-def render(reply: Reply, keep_alive: bool) -> bytes:
+def render(reply: Reply, keep_alive: bool, head_only: bool = False) -> bytes:
+    """The response's bytes; `head_only`: a HEAD's, the headers GET would carry and no body."""
     reason = HTTPStatus(reply.status).phrase
-    head = [f"HTTP/1.1 {reply.status} {reason}", f"Content-Length: {len(reply.body)}"]
+    head = [
+        f"HTTP/1.1 {reply.status} {reason}",
+        f"Date: {email.utils.formatdate(usegmt=True)}",
+        f"Content-Length: {len(reply.body)}",
+    ]
     if reply.body:
         head.append(f"Content-Type: {reply.content_type}")
     head.extend(f"{k}: {v}" for k, v in reply.headers.items())
     if not keep_alive:
         head.append("Connection: close")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + reply.body
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (b"" if head_only else reply.body)
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:

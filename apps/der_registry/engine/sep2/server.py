@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 import threading
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from apps.der_registry.engine.sep2.app import Sep2App
+from apps.der_registry.engine.sep2.errors import error_reply
 from apps.der_registry.engine.sep2.http import (
     MAX_BODY_BYTES,
     MAX_HEADER_BYTES,
@@ -23,7 +25,6 @@ from apps.der_registry.engine.sep2.http import (
     Request,
     read_request,
     render,
-    text_reply,
 )
 from apps.der_registry.engine.sep2.model import Client
 from apps.der_registry.engine.sep2.notify import Notifier
@@ -85,7 +86,7 @@ class Sep2Server:
             return self.app.handle(lfdi, client, req)
         except Exception:  # one bad request must never take the server down
             log.exception("2030.5 %s %s failed", req.method, req.path)
-            return text_reply(500, "The server failed to answer this request; the error has been logged.")
+            return error_reply(500, "The server failed to answer this request; the error has been logged.")
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
@@ -97,7 +98,7 @@ class Sep2Server:
                 try:
                     req = await asyncio.wait_for(read_request(reader, self.max_body), IDLE_TIMEOUT_S)
                 except HttpError as exc:
-                    writer.write(render(text_reply(exc.status, str(exc)), keep_alive=not exc.close))
+                    writer.write(render(error_reply(exc.status, str(exc)), keep_alive=not exc.close))
                     await writer.drain()
                     if exc.close:
                         break
@@ -106,10 +107,12 @@ class Sep2Server:
                     break
                 if client is None or (req.method == "POST" and req.path == "/edev"):
                     client = await loop.run_in_executor(self.pool, self.app.store.identify, lfdi)
-                reply = await loop.run_in_executor(self.pool, self._answer, lfdi, client, req)
+                head = req.method == "HEAD"  # answered as GET, without the body
+                asked = dataclasses.replace(req, method="GET") if head else req
+                reply = await loop.run_in_executor(self.pool, self._answer, lfdi, client, asked)
                 if reply.status >= 400:
                     log.info("%s %s from LFDI %s: %d", req.method, req.path, lfdi, reply.status)
-                writer.write(render(reply, req.keep_alive))
+                writer.write(render(reply, req.keep_alive, head_only=head))
                 await writer.drain()
                 if not req.keep_alive:
                     break
