@@ -37,6 +37,7 @@ class Alarm(models.Model):
         DMS_SILENT = "dms_silent", "DMS not heard from"
         FALLBACK = "fallback", "Fallback active"
         SEGMENT_DOWN = "segment_down", "Field segment down"
+        DER_REPORT = "der_report", "DER report conflicts with registry"
 
     class Priority(models.TextChoices):  # apps/alarms/engine/isa182.py PRIORITIES
         CRITICAL = "critical", "Critical"

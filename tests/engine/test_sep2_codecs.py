@@ -7,9 +7,11 @@ import asyncio
 import datetime as dt
 
 import pytest
+from lxml import etree
 
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.derstate import (
+    DOCUMENT,
     decode_der_resource,
     decode_end_device,
     decode_response,
@@ -95,9 +97,18 @@ def test_der_resources_round_trip(kind: str) -> None:
         b"<statVarAvail><multiplier>0</multiplier><value>-3000</value></statVarAvail></DERAvailability>",
     }
     values = decode_der_resource(kind, bodies[kind])
+    plain = {k: v for k, v in values.items() if k != DOCUMENT}
     again = to_bytes(encode_state(f"/edev/7/der/0/{kind}", kind, DerState(values, T0)))
     assert schema_problem(again) == ""
-    assert decode_der_resource(kind, again) == values
+    assert {k: v for k, v in decode_der_resource(kind, again).items() if k != DOCUMENT} == plain
+    # served as the device wrote it (multipliers and all), with the server's href
+    assert etree.tostring(etree.fromstring(again)).count(b"<") == etree.tostring(
+        etree.fromstring(bodies[kind])
+    ).count(b"<")
+    # a report stored before documents were kept is encoded from its values
+    older = to_bytes(encode_state(f"/edev/7/der/0/{kind}", kind, DerState(plain, T0)))
+    assert schema_problem(older) == ""
+    assert {k: v for k, v in decode_der_resource(kind, older).items() if k != DOCUMENT} == plain
     if kind == "dercap":
         assert (values["rtgW"], values["rtgVA"], values["modesSupported"]) == (10000.0, 11000.0, 0x3000)
     if kind == "ders":

@@ -36,6 +36,7 @@ DEFAULT_PRIORITY = {
     "dso_mismatch": "medium",
     "overrun": "medium",
     "comm_failure": "low",
+    "der_report": "low",
 }
 CHATTER_COUNT = 3  # activations …
 CHATTER_WINDOW_S = 60.0  # … within this long

@@ -11,7 +11,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.der_registry.actions._common import _publish, refuse
+from apps.alarms.actions import do_clear_alarm, do_raise_alarm
+from apps.der_registry.actions._common import RegistryError, _publish, refuse
 from apps.der_registry.actions.enrollment import do_update_der
 from apps.der_registry.actions.sep2_metering import store_keeping_latest
 from apps.der_registry.adapters import record_from_der
@@ -91,6 +92,33 @@ def _apply_sep2_ratings(actor: Actor, source: str, der: DER, kind: str, values: 
     do_update_der(actor, source, der.pk, rec, groups=list(der.groups.values_list("name", flat=True)))
 
 
+REPORT_NAMES = {"dercap": "DERCapability", "derg": "DERSettings"}
+
+
+def _apply_or_alarm(actor: Actor, source: str, der: DER, kind: str, values: dict[str, Any]) -> None:
+    """Carry a DERCapability / DERSettings into the registry; one the registry cannot take (it
+    contradicts the enrolled record) leaves the record as it was and raises an alarm naming the DER
+    and the conflict: the device's report is kept either way (the caller stores it). A later report
+    of the same kind that applies clears that alarm."""
+    where = {"kind": "der_report", "source_type": "der", "source_id": f"{der.pk}:{kind}"}
+    try:
+        with transaction.atomic():
+            _apply_sep2_ratings(actor, source, der, kind, values)
+    except RegistryError as exc:
+        do_raise_alarm(
+            actor,
+            source,
+            source_label=f"DER {der.name}",
+            message=(
+                f"{der.name} reported a {REPORT_NAMES[kind]} the registry cannot take, so its record is "
+                f"unchanged: {exc} Check the device's settings or update its registry record."
+            ),
+            **where,
+        )
+    else:
+        do_clear_alarm(actor, source, note=f"a later {REPORT_NAMES[kind]} was applied", **where)
+
+
 def _monitoring_from_status(values: dict[str, Any]) -> dict[str, Any]:
     connect = values.get("genConnectStatus")
     return {
@@ -117,7 +145,7 @@ def do_record_sep2_der_state(
         actor, source, der_id, None
     )
     if kind in ("dercap", "derg"):
-        _apply_sep2_ratings(actor, source, DER.objects.get(pk=der_id), kind, values)
+        _apply_or_alarm(actor, source, DER.objects.get(pk=der_id), kind, values)
     elif kind == "ders":
         store_keeping_latest(der_id, _monitoring_from_status(values))
     setattr(edev, SEP2_KIND_FIELDS[kind], values)

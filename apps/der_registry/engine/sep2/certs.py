@@ -1,5 +1,14 @@
-"""ECDSA P-256 certificates for tests and demos: a CA, the server's certificate and device
-certificates, as 2030.5 uses them (the device's identity is its certificate's fingerprint)."""
+"""ECDSA P-256 certificates for tests and demos on the IEEE 2030.5 / CSIP certificate profile
+(2030.5-2018 §6.11.8–6.11.10): a root (the SERCA, `ca.crt`), an intermediate (the MICA, `mica.crt`,
+which signs every leaf and is sent with it), and leaf certificates for the server and the devices —
+the device's identity being its certificate's fingerprint (LFDI).
+
+Every certificate never expires (notAfter 99991231235959Z, GeneralizedTime). A leaf has an empty
+subject and a critical subjectAltName carrying a hardwareModuleName otherName (RFC 4108: hwType,
+hwSerialNum), critical keyUsage (digitalSignature, keyAgreement), critical certificatePolicies (the
+2030.5 device policy and, these being demo certificates, the test policy) and a non-critical authority
+key identifier; the CAs have critical basicConstraints and keyUsage. The EPRI reference client checks
+exactly these criticalities before it accepts a server."""
 
 from __future__ import annotations
 
@@ -11,7 +20,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from apps.der_registry.engine.sep2_identity import lfdi_from_certificate, sfdi_from_lfdi
 
@@ -24,8 +33,44 @@ class CertFiles:
     sfdi: int
 
 
+# IEEE 2030.5 certificate policies (arc 1.3.6.1.4.1.40732): a generic device, and a test certificate.
+POLICY_DEVICE = ObjectIdentifier("1.3.6.1.4.1.40732.1.1")
+POLICY_TEST = ObjectIdentifier("1.3.6.1.4.1.40732.2.1")
+HARDWARE_MODULE_NAME = ObjectIdentifier("1.3.6.1.5.5.7.8.4")  # id-on-hardwareModuleName, RFC 4108
+# hwType: a device-type OID under the documentation PEN 32473 (RFC 5612), these being demo devices.
+HW_TYPE = "1.3.6.1.4.1.32473.2030.5"
+NEVER = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)  # 2030.5: certificates do not expire
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    length = (
+        bytes([n])
+        if n < 0x80
+        else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    )
+    return bytes([tag]) + length + body
+
+
+def _oid_der(dotted: str) -> bytes:
+    first, second, *rest = (int(x) for x in dotted.split("."))
+    out = bytearray([40 * first + second])
+    for arc in rest:
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.append(0x80 | (arc & 0x7F))
+        out.extend(reversed(chunk))
+    return _der(0x06, bytes(out))
+
+
+def hardware_module_name(serial: str) -> x509.OtherName:
+    """HardwareModuleName ::= SEQUENCE { hwType OBJECT IDENTIFIER, hwSerialNum OCTET STRING }."""
+    return x509.OtherName(HARDWARE_MODULE_NAME, _der(0x30, _oid_der(HW_TYPE) + _der(0x04, serial.encode())))
 
 
 def _write(folder: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> CertFiles:
@@ -43,31 +88,73 @@ def _write(folder: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurv
 
 
 def _builder(
-    subject: str, issuer: str, public: ec.EllipticCurvePublicKey, days: int
+    subject: x509.Name, issuer: x509.Name, public: ec.EllipticCurvePublicKey
 ) -> x509.CertificateBuilder:
-    now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
+        .subject_name(subject)
+        .issuer_name(issuer)
         .public_key(public)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+        .not_valid_after(NEVER)
     )
+
+
+def _ca_extensions(builder: x509.CertificateBuilder, path_length: int | None) -> x509.CertificateBuilder:
+    return builder.add_extension(
+        x509.BasicConstraints(ca=True, path_length=path_length), critical=True
+    ).add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+
+
+def _policies() -> x509.CertificatePolicies:
+    return x509.CertificatePolicies([x509.PolicyInformation(p, None) for p in (POLICY_DEVICE, POLICY_TEST)])
 
 
 def make_ca(folder: Path, name: str = "CReST 2030.5 test CA") -> CertFiles:
+    """The root (SERCA), self-signed, and its intermediate (MICA) beside it in `mica.crt`."""
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        _builder(name, name, key.public_key(), 3650)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .sign(key, hashes.SHA256())
+    builder = _builder(_name(name), _name(name), key.public_key()).add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
     )
-    return _write(folder, "ca", cert, key)
+    root = _write(folder, "ca", _ca_extensions(builder, None).sign(key, hashes.SHA256()), key)
+    _make_mica(root)
+    return root
+
+
+def _make_mica(root: CertFiles) -> CertFiles:
+    """The manufacturing intermediate that signs every leaf: policies critical, no further CAs."""
+    root_cert, root_key = _load(root)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        _builder(_name(f"{_cn(root_cert)} MICA"), root_cert.subject, key.public_key())
+        .add_extension(_policies(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False
+        )
+    )
+    return _write(root.cert.parent, "mica", _ca_extensions(builder, 0).sign(root_key, hashes.SHA256()), key)
+
+
+def _cn(cert: x509.Certificate) -> str:
+    return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+def mica_of(root: CertFiles) -> CertFiles:
+    """The intermediate beside a root, made when missing (a root made before the profile)."""
+    folder = root.cert.parent
+    if (folder / "mica.crt").is_file() and (folder / "mica.key").is_file():
+        return load(folder / "mica.crt", folder / "mica.key")
+    return _make_mica(root)
+
+
+def trust_bundle(root: CertFiles) -> Path:
+    """`ca-bundle.crt` beside the root: root and intermediate, what a peer is verified against (a
+    client that sends its leaf alone, as the EPRI client does, still chains to the root)."""
+    bundle = root.cert.parent / "ca-bundle.crt"
+    bundle.write_bytes(root.cert.read_bytes() + mica_of(root).cert.read_bytes())
+    return bundle
 
 
 def load(cert_path: Path, key_path: Path) -> CertFiles:
@@ -85,22 +172,40 @@ def _load(files: CertFiles) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKe
     return cert, key
 
 
-def make_cert(ca: CertFiles, folder: Path, stem: str, server: bool = False, days: int = 825) -> CertFiles:
-    """A leaf certificate signed by the CA: a server's (with loopback names) or a device's."""
-    ca_cert, ca_key = _load(ca)
+def make_cert(ca: CertFiles, folder: Path, stem: str, server: bool = False) -> CertFiles:
+    """A leaf on the 2030.5 profile, signed by the root's intermediate: a server's (its SAN also names
+    the loopback host) or a device's. The file holds the leaf and then the intermediate: the chain a
+    TLS peer presents."""
+    mica = mica_of(ca)
+    mica_cert, mica_key = _load(mica)
     key = ec.generate_private_key(ec.SECP256R1())
-    issuer = ca_cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    builder = _builder(stem, str(issuer), key.public_key(), days).add_extension(
-        x509.BasicConstraints(ca=False, path_length=None), critical=True
-    )
+    names: list[x509.GeneralName] = [hardware_module_name(stem)]
     if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
+        names += [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    leaf = (
+        _builder(x509.Name([]), mica_cert.subject, key.public_key())
+        .add_extension(x509.SubjectAlternativeName(names), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, True, False, False, False, False), critical=True
         )
-    return _write(folder, stem, builder.sign(ca_key, hashes.SHA256()), key)
+        .add_extension(_policies(), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(mica_key.public_key()), critical=False
+        )
+        .sign(mica_key, hashes.SHA256())
+    )
+    files = _write(folder, stem, leaf, key)
+    files.cert.write_bytes(files.cert.read_bytes() + mica.cert.read_bytes())
+    return files
+
+
+def on_profile(cert_path: Path) -> bool:
+    """Whether a certificate file's leaf follows the 2030.5 profile (a critical subjectAltName)."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+    except x509.ExtensionNotFound:
+        return False
 
 
 def demo_set(folder: Path) -> CertFiles:
@@ -109,6 +214,9 @@ def demo_set(folder: Path) -> CertFiles:
     An existing CA is kept: the device certificates it signed stay valid."""
     ca_cert, ca_key = folder / "ca.crt", folder / "ca.key"
     ca = load(ca_cert, ca_key) if ca_cert.is_file() and ca_key.is_file() else make_ca(folder)
-    if not ((folder / "server.crt").is_file() and (folder / "server.key").is_file()):
+    server = folder / "server.crt"
+    # A server certificate from before the profile is replaced: the EPRI client refuses it.
+    if not (server.is_file() and (folder / "server.key").is_file() and on_profile(server)):
         make_cert(ca, folder, "server", server=True)
+    trust_bundle(ca)
     return ca

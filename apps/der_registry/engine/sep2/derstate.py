@@ -1,6 +1,8 @@
 """The DER resources a client PUTs (DERCapability, DERSettings, DERStatus, DERAvailability) and
 the documents it POSTs (EndDevice, Response, LogEvent, Subscription): decoded to plain values in
-base SI units (W, var, VA, V, A, epoch seconds) and encoded back in sep.xsd order."""
+base SI units (W, var, VA, V, A, epoch seconds) for the registry. A DER resource is served back as
+the device sent it (every field, as written: `DOCUMENT`), with the server's href; one stored before
+that is encoded from its values in sep.xsd order."""
 
 from __future__ import annotations
 
@@ -86,11 +88,15 @@ def _value(root: Any, tag: str, kind: str) -> float | int | None:
     return integer(root, tag)
 
 
+DOCUMENT = "_document"  # the key under which the device's own document is kept with its values
+
+
 def decode_der_resource(kind: str, body: bytes) -> dict[str, object]:
-    """A PUT body for /edev/{id}/der/0/{kind}, as {xml tag: value} (absent tags left out)."""
+    """A PUT body for /edev/{id}/der/0/{kind}, as {xml tag: value} (absent tags left out), and the
+    validated document itself under DOCUMENT."""
     tag, spec = DER_RESOURCES[kind]
     root = parse(body, (tag,))
-    values: dict[str, object] = {}
+    values: dict[str, object] = {DOCUMENT: body.decode("utf-8")}
     for name, value_kind in spec:
         value = _value(root, name, value_kind)
         if value is not None:
@@ -114,8 +120,13 @@ def _encode_value(tag: str, kind: str, value: object) -> ET.Element | None:
 
 def encode_state(href: str, kind: str, state: DerState) -> ET.Element:
     tag, spec = DER_RESOURCES[kind]
-    children = [_encode_value(name, value_kind, state.values.get(name)) for name, value_kind in spec]
     attrs = {"href": href} if kind == "dercap" else {"href": href, "subscribable": "0"}
+    document = state.values.get(DOCUMENT)
+    if isinstance(document, str):  # parsed and schema-checked when it was PUT
+        root = ET.fromstring(document)
+        root.attrib.update(attrs)
+        return root
+    children = [_encode_value(name, value_kind, state.values.get(name)) for name, value_kind in spec]
     return element(tag, attrs, children)
 
 

@@ -43,6 +43,11 @@ def _tls12(ctx: ssl.SSLContext, cert: Path, key: Path, ca: Path, ciphers: str) -
     ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(ciphers)
     ctx.load_verify_locations(cafile=str(ca))
+    # The intermediate beside the root (certs.py) is trusted too: a peer that sends its leaf alone,
+    # as the EPRI reference client does, then still chains to the root.
+    mica = ca.parent / "mica.crt"
+    if mica.is_file():
+        ctx.load_verify_locations(cafile=str(mica))
     ctx.load_cert_chain(str(cert), str(key))
     return ctx
 
