@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck imports pytest browser-deps bench clean
+.PHONY: demo test install lint typecheck imports pytest browser-deps interop-deps bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
+# The interop tests build EPRI's reference 2030.5 client (../shared/interop/) with gcc against OpenSSL.
+interop-deps:
+	@test -f /usr/include/openssl/ssl.h || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null; fi; }
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -35,7 +41,7 @@ typecheck: install
 imports: install
 	$(BIN)/lint-imports
 
-pytest: install browser-deps
+pytest: install browser-deps interop-deps
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck imports pytest

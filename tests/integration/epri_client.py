@@ -1,0 +1,127 @@
+"""EPRI's reference IEEE 2030.5 client (`../shared/interop/`), built unmodified for the interop tests.
+
+Its build script stops unless OpenSSL 1.1.0 is installed; the client builds and runs against the
+OpenSSL 3 Debian ships, so the copy built here has that one version check switched off in its
+targets.sh — the only change, made to the copy, never to the source. It identifies itself by a DER
+certificate file (`NAME.x509`, key in `NAME.pem`): it hashes the file it is given for its LFDI.
+"""
+
+from __future__ import annotations
+
+import selectors
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from apps.der_registry.engine.sep2 import certs
+from tests.conftest import ROOT
+
+SOURCE = ROOT.parent / "shared" / "interop" / "epri-ieee2030.5-client"
+VERSION_CHECK = 'if [[ ! ($version =~ "OpenSSL 1.1.0") ]]; then'
+
+
+def build(work: Path) -> Path:
+    """Copy the client's source to `work`, build it there; the folder with client_test and csip_test."""
+    if not SOURCE.is_dir():
+        raise RuntimeError(f"The EPRI client's source is not at {SOURCE}.")
+    tree = work / "epri-client"
+    shutil.copytree(SOURCE, tree)
+    targets = tree / "targets.sh"
+    script = targets.read_text()
+    if VERSION_CHECK not in script:
+        raise RuntimeError("The EPRI client's targets.sh changed: its OpenSSL version check was not found.")
+    targets.write_text(script.replace(VERSION_CHECK, "if false; then  # OpenSSL 3 works (tests)"))
+    done = subprocess.run(["bash", "build.sh"], cwd=tree, capture_output=True, text=True, timeout=300)
+    built = tree / "build"
+    if done.returncode != 0 or not (built / "client_test").is_file() or not (built / "csip_test").is_file():
+        raise RuntimeError(
+            "Building the EPRI client failed (it needs gcc and OpenSSL's headers, `make test` installs "
+            f"libssl-dev):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
+    return built
+
+
+@dataclass(frozen=True)
+class Device:
+    x509: Path  # DER certificate, what the client hashes for its LFDI
+    lfdi: str
+    sfdi: int
+
+
+def device_files(ca: certs.CertFiles, folder: Path, stem: str) -> Device:
+    """A device certificate for the client. Its SHA-256 (sha256.c) mishandles an input whose length
+    mod 64 is 56–63 — the padding goes negative and the client crashes computing its own LFDI — so a
+    certificate of such a length (signatures and serials vary in length) is issued again."""
+    for _ in range(50):
+        made = certs.make_cert(ca, folder, stem)
+        leaf = x509.load_pem_x509_certificate(made.cert.read_bytes())
+        if len(leaf.public_bytes(serialization.Encoding.DER)) % 64 <= 55:
+            break
+    der = folder / f"{stem}.x509"
+    der.write_bytes(leaf.public_bytes(serialization.Encoding.DER))
+    shutil.copy(made.key, folder / f"{stem}.pem")
+    return Device(der, made.lfdi, made.sfdi)
+
+
+@dataclass
+class Run:
+    output: str
+    returncode: int | None
+
+    def lines(self, *needles: str) -> list[str]:
+        return [line for line in self.output.splitlines() if all(n in line for n in needles)]
+
+    @property
+    def statuses(self) -> list[tuple[str, int]]:
+        """(request, status) of every exchange the client printed ("GET /dcap: 200")."""
+        out = []
+        for line in self.output.splitlines():
+            head, sep, code = line.rpartition(": ")
+            if sep and code.isdigit() and head.split(" ")[0] in ("GET", "PUT", "POST", "DELETE", "HEAD"):
+                out.append((head, int(code)))
+        return out
+
+
+def run(
+    tool: Path,
+    device: Device,
+    ca: Path,
+    url: str,
+    *commands: str,
+    seconds: float,
+    until: str = "",
+    stop: threading.Event | None = None,
+) -> Run:
+    """Run client_test / csip_test for up to `seconds` (they poll on until stopped), until a line
+    containing `until` appears, or until `stop` is set; its output, and its exit code if it exited on
+    its own (it exits, with code 0, on the first failed step)."""
+    args = [str(tool), "lo", str(device.x509), str(ca), url, *commands]
+    proc = subprocess.Popen(
+        ["stdbuf", "-oL", "-eL", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=tool.parent.parent,
+    )  # in the source tree: the client reads its DER settings from ./settings
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline and proc.poll() is None and not (stop and stop.is_set()):
+            if sel.select(timeout=0.2):
+                line = proc.stdout.readline().decode(errors="replace")
+                lines.append(line)
+                if until and until in line:
+                    break
+    code = proc.poll()
+    if code is None:
+        proc.kill()
+    rest = proc.stdout.read().decode(errors="replace")
+    proc.wait()
+    return Run("".join(lines) + rest, code)

@@ -1,0 +1,119 @@
+"""EPRI's reference IEEE 2030.5 client, built from `../shared/interop/` (tests/integration/epri_client.py),
+against our server started here on loopback with certificates on the 2030.5 profile (issue #16
+acceptance). The client registers (PIN 111115, the CSIP test PIN), walks the DER program, reports its
+DERCapability, DERSettings, DERStatus and DERAvailability, and follows the controls it finds; a set
+point issued while it polls is received, responded to and, when the next one is issued, superseded."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.der_registry import actions
+from apps.der_registry.engine.sep2 import certs
+from apps.der_registry.engine.sep2.app import Sep2App
+from apps.der_registry.engine.sep2.server import Sep2Server, ServerThread, server_context
+from apps.der_registry.models import DER, Sep2EndDevice, Sep2Response, SetPoint
+from apps.der_registry.sep2_store import RegistryStore
+from tests.integration import epri_client
+from tests.integration.epri_client import Device
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CSIP_TEST_PIN = "111115"  # the PIN the EPRI client expects in its Registration
+
+
+@pytest.fixture(scope="module")
+def tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return epri_client.build(tmp_path_factory.mktemp("epri"))
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[certs.CertFiles, Device]:
+    folder = tmp_path_factory.mktemp("epri-pki")
+    ca = certs.make_ca(folder)
+    certs.make_cert(ca, folder, "server", server=True)
+    return ca, epri_client.device_files(ca, folder, "inverter")
+
+
+@pytest.fixture
+def url(pki: tuple[certs.CertFiles, Device], transactional_db: None) -> Iterator[str]:
+    ca, _ = pki
+    folder = ca.cert.parent
+    ctx = server_context(folder / "server.crt", folder / "server.key", ca.cert)
+    thread = ServerThread(Sep2Server(Sep2App(RegistryStore(), poll_s=2), workers=4), "127.0.0.1", 0, ctx)
+    thread.start()
+    yield f"https://127.0.0.1:{thread.port}/dcap"
+    thread.stop()
+
+
+@pytest.fixture
+def inverter(pki: tuple[certs.CertFiles, Device], enrolled: Callable[..., Any]) -> DER:
+    _, device = pki
+    der: DER = enrolled("active", lfdi=device.lfdi, sfdi=device.sfdi, registration_pin=CSIP_TEST_PIN)
+    return der
+
+
+def failures(run: epri_client.Run) -> list[str]:
+    return run.lines("failed") + [f"{r}: {s}" for r, s in run.statuses if s >= 400]
+
+
+def test_it_registers_walks_the_program_and_reports(
+    tools: Path, pki: tuple[certs.CertFiles, Device], url: str, inverter: DER
+) -> None:
+    ca, device = pki
+    done = epri_client.run(tools / "client_test", device, ca.cert, url, "inverter", "all", seconds=12)
+    assert done.returncode is None, done.output[-3000:]  # still polling: it stops at a failed step
+    assert not failures(done), (failures(done), done.output[-3000:])
+    seen = {request.split(" ")[0] + " " + request.split(" ")[1].split("?")[0] for request, _ in done.statuses}
+    edev = f"/edev/{inverter.pk}"
+    assert {f"GET {edev}/rg", f"GET {edev}/fsa/0/derp", f"GET /derp/{inverter.pk}/derc"} <= seen
+    for kind in ("dercap", "derg", "ders", "dera"):
+        assert f"PUT {edev}/der/0/{kind}" in seen, kind
+    reported = Sep2EndDevice.objects.get(der=inverter).reported_at
+    assert set(reported) == {"dercap", "derg", "ders", "dera"}
+
+
+def test_a_set_point_issued_during_its_poll_is_received_answered_and_superseded(
+    tools: Path, pki: tuple[certs.CertFiles, Device], url: str, inverter: DER
+) -> None:
+    ca, device = pki
+    stop = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        args = (tools / "client_test", device, ca.cert, url, "inverter", "poll", "2", "all")
+        client = pool.submit(epri_client.run, *args, seconds=60, stop=stop)
+        assert _until(lambda: Sep2EndDevice.objects.filter(der=inverter).exists())
+        first = _issue(inverter.pk, 2.0)
+        assert _until(lambda: Sep2Response.objects.filter(setpoint=first).exists()), (
+            "no response to the first"
+        )
+        second = _issue(inverter.pk, -1.5)
+        assert _until(lambda: Sep2Response.objects.filter(setpoint=second).exists()), (
+            "no response to the second"
+        )
+        assert _until(lambda: Sep2Response.objects.filter(setpoint=first, status=7).exists(), 20.0), (
+            "the first control was not answered as superseded"
+        )
+        stop.set()
+        done = client.result()
+    assert not failures(done), failures(done)
+    statuses = {sp.pk: sp.status for sp in SetPoint.objects.filter(der=inverter)}
+    assert statuses == {first.pk: "superseded", second.pk: "acknowledged"}
+
+
+def _issue(der_id: int, q_kvar: float) -> SetPoint:
+    return actions.do_issue_setpoint(None, "system", der_id, control_mode="active_reactive", q_kvar=q_kvar)
+
+
+def _until(check: Callable[[], bool], limit_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
