@@ -128,7 +128,6 @@ def test_per_phase_readings_sum_power_and_average_voltage_per_time() -> None:
 @pytest.mark.parametrize(
     ("rt", "nominal", "words"),
     [
-        (ReadingType(72, 0, 19), 240.0, "uom 72 is not a quantity the control room monitors"),
         (ReadingType(38, 0, 0), 240.0, "needs flowDirection 1"),
         (ReadingType(63, 0, 4), 240.0, "needs flowDirection 1"),
         (ReadingType(38, 12, 19), 240.0, "between -9 and 9"),
@@ -140,6 +139,17 @@ def test_readings_it_cannot_take_are_refused_in_words(
 ) -> None:
     with pytest.raises(MeteringError, match=words):
         mup.monitoring_values([("a", rt, ReadingValue(1, T))], nominal, T)
+
+
+def test_readings_of_a_quantity_not_monitored_are_left_out_of_the_samples() -> None:
+    energy, current = ReadingType(72, 0, 19), ReadingType(5, 0, 1)
+    readings = [
+        ("e", energy, ReadingValue(99, T)),
+        ("c", current, ReadingValue(7, T)),
+        ("v", VOLTS, ReadingValue(2448, T)),
+    ]
+    (sample,) = mup.monitoring_values(readings, 240.0, T)
+    assert sample == pytest.approx({"t_s": T, "v_pu": 1.02, "quality": "good"})
 
 
 def test_two_readings_of_one_quantity_for_one_phase_and_time_are_refused() -> None:

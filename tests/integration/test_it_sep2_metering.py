@@ -6,6 +6,7 @@ with a reason and store nothing; every document validates against sep.xsd."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import replace
 from typing import Any
@@ -28,8 +29,11 @@ from apps.der_registry.engine.sep2.simulator import (
 from apps.der_registry.engine.sep2.xmlcodec import q, to_bytes
 from apps.der_registry.models import LatestMonitoring, MonitoringSample, Sep2MirrorUsagePoint
 from crest_web.accounts.models import AuditRecord
+from tests.conftest import ROOT
 from tests.integration import test_it_sep2_server as base
 from tests.integration.test_it_sep2_server import Pki, connect, run, valid_get
+
+SAMPLES = ROOT / "tests" / "data" / "sep2"  # documents the EPRI reference client sends
 
 pki, server = base.pki, base.server  # the server module's fixtures: certificates, a server on loopback
 
@@ -193,7 +197,6 @@ def test_it_a_device_updates_and_deletes_its_mirror(server: str, pki: Pki, enrol
 
 
 BAD = [
-    ("an unknown uom", [(7, ReadingType(72, 0, 19), 5)], "uom 72 is not a quantity"),
     ("W without a direction", [(7, ReadingType(38, 0, 0), 5)], "needs flowDirection 1"),
     ("a frequency of 5 kHz", [(4, None, 500000)], "frequency must be between 40 and 70 Hz"),
     ("10 kV on a 240 V DER", [(3, None, 100000)], "voltage must be between 0 and 2 pu"),
@@ -227,17 +230,11 @@ def test_it_refuses_bad_readings_with_a_reason_and_stores_nothing(
 
 def test_it_refuses_bad_mirrors_and_bodies_and_stores_nothing(server: str, pki: Pki, enrolled: Any) -> None:
     der = enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi)
-    energy = mup.MirrorPost(
-        mirror_mrid(der.lfdi),
-        der.lfdi,
-        meter_readings=(MeterReadingPost(mirror_mrid(der.lfdi, 1), "Wh", ReadingType(72, 0, 19)),),
-    )
     future = int(time.time()) + 3600
 
     async def session() -> list[Answer]:
         conn = connect(server, pki.ca, pki.device)
         answers = [
-            await conn.post("/mup", mup.mirror_element(energy)),
             await post(conn, "/mup", b'<MirrorUsagePoint xmlns="http://ieee.org/2030.5"/>'),
             await conn.request("POST", "/mup", to_bytes(mirror_doc(der.lfdi)), "application/xml"),
         ]
@@ -247,8 +244,7 @@ def test_it_refuses_bad_mirrors_and_bodies_and_stores_nothing(server: str, pki: 
         await conn.close()
         return answers
 
-    wrong_uom, no_schema, wrong_type, from_future, broken = run(session())
-    assert wrong_uom.status == 400 and b"uom 72" in wrong_uom.body
+    no_schema, wrong_type, from_future, broken = run(session())
     assert no_schema.status == 400 and b"does not follow the 2030.5 schema" in no_schema.body
     assert wrong_type.status == 415
     assert from_future.status == 400 and b"check the device clock" in from_future.body
@@ -259,3 +255,27 @@ def test_it_refuses_bad_mirrors_and_bodies_and_stores_nothing(server: str, pki: 
 
 async def _audit_count() -> int:
     return await asyncio.to_thread(AuditRecord.objects.count)
+
+
+def test_it_keeps_a_mirror_with_readings_it_does_not_monitor(server: str, pki: Pki, enrolled: Any) -> None:
+    """EPRI's reference client mirrors f, A, V, PF, var, VA and W in one MirrorUsagePoint. One reading
+    of a quantity the control room does not monitor (A, VA, PF) refused the whole document, so the
+    client's metering test stopped; now the mirror is made with all seven, those three kept as the
+    device defined them and left out of monitoring."""
+    der = enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi)
+    sample = (SAMPLES / "epri_MirrorUsagePoint.xml").read_text()
+    body = re.sub(
+        r"<deviceLFDI>[0-9a-fA-F]+</deviceLFDI>", f"<deviceLFDI>{der.lfdi.lower()}</deviceLFDI>", sample
+    )
+
+    async def session() -> Answer:
+        conn = connect(server, pki.ca, pki.device)
+        answer = await conn.request("POST", "/mup", body.encode())
+        await conn.close()
+        return answer
+
+    answer = run(session())
+    assert answer.status == 201, answer.body
+    mirror = Sep2MirrorUsagePoint.objects.get(der=der)
+    uoms = sorted(m["uom"] for m in mirror.meter_readings.values())
+    assert uoms == [5, 29, 33, 38, 61, 63, 65]  # A, V, Hz, W, VA, var, PF

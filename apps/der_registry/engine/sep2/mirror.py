@@ -240,14 +240,14 @@ def meter_reading_list(readings: Sequence[MeterReadingPost]) -> ET.Element:
 # --- readings → monitoring -----------------------------------------------------------------------
 
 
+def monitored(rt: ReadingType) -> bool:
+    """Whether the control room turns this reading into monitoring (W, var, V, Hz). Others — current,
+    VA, power factor, energy … — are kept on the mirror and served back, and used for nothing else."""
+    return rt.uom in UOM_FIELDS
+
+
 def check_reading_type(mrid: str, rt: ReadingType) -> None:
-    """Refuses a ReadingType the registry cannot turn into monitoring values."""
-    if rt.uom not in UOM_FIELDS:
-        known = ", ".join(f"{u} ({unit})" for u, (_, unit) in UOM_FIELDS.items())
-        raise MeteringError(
-            f"MirrorMeterReading {mrid}: uom {rt.uom} is not a quantity the control room monitors; "
-            f"it takes {known}."
-        )
+    """Refuses a ReadingType that is malformed, or a monitored one the registry cannot read."""
     if not -9 <= rt.power_of_ten <= 9:
         raise MeteringError(f"MirrorMeterReading {mrid}: powerOfTenMultiplier must be between -9 and 9.")
     if rt.uom in (38, 63) and rt.flow_direction not in (FLOW_FORWARD, FLOW_REVERSE):
@@ -281,6 +281,8 @@ def monitoring_values(
     flags: dict[int, int] = defaultdict(int)
     for mrid, rt, reading in readings:
         check_reading_type(mrid, rt)
+        if not monitored(rt):
+            continue
         t_s = reading.t_s if reading.t_s is not None else now_s
         field = UOM_FIELDS[rt.uom][0]
         if (field, rt.phase) in by_time[t_s]:
