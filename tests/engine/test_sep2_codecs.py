@@ -54,6 +54,12 @@ DOCUMENTS = {
     "SubscriptionList": res.subscription_list(
         7, [SubscriptionView(1, "/derp/7/derc", "https://agg.example/n", 10)], 1, 60
     ),
+    "SelfDevice": res.self_device(LFDI, 123456789012, 60),
+    "SelfLogEventList": res.self_log_event_list(60),
+    "ResponseSet": res.response_set(3),
+    "Response": res.response(ResponseView(1, LFDI, res.mrid(1, 11), 1, T0)),
+    "LogEvent": res.log_event(7, LogEventView(1, T0, 0, 5, 1, 0, 0, "reboot")),
+    "Subscription": res.subscription(7, SubscriptionView(1, "/derp/7/derc", "https://agg.example/n", 10)),
     "Notification": res.notification(
         7, SubscriptionView(1, "/derp/7/derc", "https://a/n", 1), res.der_control(7, ACTIVE)
     ),

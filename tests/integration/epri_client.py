@@ -8,6 +8,8 @@ certificate file (`NAME.x509`, key in `NAME.pem`): it hashes the file it is give
 
 from __future__ import annotations
 
+import os
+import re
 import selectors
 import shutil
 import subprocess
@@ -99,8 +101,8 @@ def run(
     stop: threading.Event | None = None,
 ) -> Run:
     """Run client_test / csip_test for up to `seconds` (they poll on until stopped), until a line
-    containing `until` appears, or until `stop` is set; its output, and its exit code if it exited on
-    its own (it exits, with code 0, on the first failed step)."""
+    matching the pattern `until` appears, or until `stop` is set; its output, and its exit code if it
+    exited on its own (it exits, with code 0, on the first failed step)."""
     args = [str(tool), "lo", str(device.x509), str(ca), url, *commands]
     proc = subprocess.Popen(
         ["stdbuf", "-oL", "-eL", *args],
@@ -109,19 +111,24 @@ def run(
         cwd=tool.parent.parent,
     )  # in the source tree: the client reads its DER settings from ./settings
     assert proc.stdout is not None
-    lines: list[str] = []
+    chunks: list[bytes] = []
     deadline = time.monotonic() + seconds
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline and proc.poll() is None and not (stop and stop.is_set()):
-            if sel.select(timeout=0.2):
-                line = proc.stdout.readline().decode(errors="replace")
-                lines.append(line)
-                if until and until in line:
+        while time.monotonic() < deadline and not (stop and stop.is_set()):
+            if not sel.select(timeout=0.2):
+                if proc.poll() is not None:
                     break
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)  # unbuffered: select sees what is unread
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if until and any(re.search(until, line) for line in chunk.decode(errors="replace").splitlines()):
+                break
     code = proc.poll()
     if code is None:
         proc.kill()
-    rest = proc.stdout.read().decode(errors="replace")
+    rest = proc.stdout.read()
     proc.wait()
-    return Run("".join(lines) + rest, code)
+    return Run(b"".join([*chunks, rest]).decode(errors="replace"), code)

@@ -7,6 +7,7 @@ point issued while it polls is received, responded to and, when the next one is 
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,7 +47,9 @@ def url(pki: tuple[certs.CertFiles, Device], transactional_db: None) -> Iterator
     ca, _ = pki
     folder = ca.cert.parent
     ctx = server_context(folder / "server.crt", folder / "server.key", ca.cert)
-    thread = ServerThread(Sep2Server(Sep2App(RegistryStore(), poll_s=2), workers=4), "127.0.0.1", 0, ctx)
+    server_lfdi = certs.load(folder / "server.crt", folder / "server.key").lfdi
+    app = Sep2App(RegistryStore(), poll_s=2, server_lfdi=server_lfdi)
+    thread = ServerThread(Sep2Server(app, workers=4), "127.0.0.1", 0, ctx)
     thread.start()
     yield f"https://127.0.0.1:{thread.port}/dcap"
     thread.stop()
@@ -67,7 +70,10 @@ def test_it_registers_walks_the_program_and_reports(
     tools: Path, pki: tuple[certs.CertFiles, Device], url: str, inverter: DER
 ) -> None:
     ca, device = pki
-    done = epri_client.run(tools / "client_test", device, ca.cert, url, "inverter", "all", seconds=12)
+    edev_ders = f"PUT /edev/{inverter.pk}/der/0/ders: "  # its last report after walking the program
+    done = epri_client.run(
+        tools / "client_test", device, ca.cert, url, "inverter", "all", seconds=20, until=edev_ders
+    )
     assert done.returncode is None, done.output[-3000:]  # still polling: it stops at a failed step
     assert not failures(done), (failures(done), done.output[-3000:])
     seen = {request.split(" ")[0] + " " + request.split(" ")[1].split("?")[0] for request, _ in done.statuses}
@@ -117,3 +123,25 @@ def _until(check: Callable[[], bool], limit_s: float = 15.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+@pytest.mark.parametrize("command", ["time", "self", "metering", "alarm"])
+def test_its_function_set_tests_pass(
+    tools: Path, pki: tuple[certs.CertFiles, Device], url: str, inverter: DER, command: str
+) -> None:
+    ca, device = pki
+    edev = f"/edev/{inverter.pk}"
+    expected = {  # what each test does, seen succeeding; it is stopped once the last is seen
+        "time": [("GET /tm", 200)],
+        "self": [("GET /sdev", 200), ("GET /sdev/lel", 200)],
+        "metering": [("POST /mup", 201), ("POST /mup/", 201)],
+        "alarm": [(f"POST {edev}/lel", 201), (f"GET {edev}/lel/", 200)],
+    }[command]
+    request, status = expected[-1]
+    last = rf"^{re.escape(request)}\d*: {status}$"
+    args = (tools / "client_test", device, ca.cert, url, "inverter", command)
+    done = epri_client.run(*args, seconds=20, until=last)
+    assert done.returncode is None, done.output[-3000:]
+    assert not failures(done), failures(done)
+    for request, status in expected:
+        assert any(r.startswith(request) and s == status for r, s in done.statuses), (request, done.statuses)

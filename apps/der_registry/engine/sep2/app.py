@@ -33,6 +33,7 @@ from apps.der_registry.engine.sep2.model import (
     SubscriptionView,
 )
 from apps.der_registry.engine.sep2.xmlcodec import CONTENT_TYPE, SepXmlError, to_bytes
+from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 
 T = TypeVar("T")
 Handler = Callable[[Client, Request, tuple[int, ...]], Reply]
@@ -77,14 +78,23 @@ def _accepts_xml(accept: str) -> bool:
     return False
 
 
+def _one(found: Sequence[T], missing: str) -> T:
+    if not found:
+        raise HttpError(404, missing)
+    return found[0]
+
+
 def created(location: str) -> Reply:
     return Reply(201, headers={"Location": location})
 
 
 class Sep2App:
-    def __init__(self, store: Store, poll_s: int = 60, contact: ContactBook | None = None) -> None:
+    def __init__(
+        self, store: Store, poll_s: int = 60, contact: ContactBook | None = None, server_lfdi: str = ""
+    ) -> None:
         self.store = store
         self.poll_s = poll_s
+        self.server_lfdi = server_lfdi.upper()  # the server's own identity (its certificate's LFDI)
         self.contact = contact or ContactBook()  # who was heard from when (the supervisor reads it)
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         for method, pattern, handler in self._table():
@@ -96,6 +106,8 @@ class Sep2App:
         return [
             ("GET", "/dcap", self.get_dcap),
             ("GET", "/tm", self.get_time),
+            ("GET", "/sdev", self.get_self_device),
+            ("GET", "/sdev/lel", lambda *_: document(res.self_log_event_list(self.poll_s))),
             ("GET", "/edev", self.get_edev_list),
             ("POST", "/edev", self.post_edev),
             ("GET", f"/edev/{n}", self.get_edev),
@@ -109,8 +121,10 @@ class Sep2App:
             ("PUT", f"/edev/{n}/der/0/({kinds})", self.put_der_state),
             ("GET", f"/edev/{n}/lel", self.get_log_events),
             ("POST", f"/edev/{n}/lel", self.post_log_event),
+            ("GET", f"/edev/{n}/lel/{n}", self.get_log_event),
             ("GET", f"/edev/{n}/sub", self.get_subscriptions),
             ("POST", f"/edev/{n}/sub", self.post_subscription),
+            ("GET", f"/edev/{n}/sub/{n}", self.get_subscription),
             ("DELETE", f"/edev/{n}/sub/{n}", self.delete_subscription),
             ("GET", f"/derp/{n}", self.get_program),
             ("GET", f"/derp/{n}/derc", self.get_controls),
@@ -125,8 +139,10 @@ class Sep2App:
             ("POST", f"/mup/{n}", self.post_readings),
             ("DELETE", f"/mup/{n}", self.delete_mirror),
             ("GET", "/rsps", self.get_response_sets),
+            ("GET", "/rsps/0", self.get_response_set),
             ("GET", "/rsps/0/rsp", self.get_responses),
             ("POST", "/rsps/0/rsp", self.post_response),
+            ("GET", f"/rsps/0/rsp/{n}", self.get_response),
         ]
 
     # --- dispatch -------------------------------------------------------------------------
@@ -283,6 +299,27 @@ class Sep2App:
 
     def get_response_sets(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         return document(res.response_set_list(self.poll_s, len(self.store.responses(client))))
+
+    def get_response_set(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        return document(res.response_set(len(self.store.responses(client))))
+
+    def get_response(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        found = [v for v in self.store.responses(client) if v.response_id == ids[0]]
+        return document(res.response(_one(found, f"Response {ids[0]} is not one of this client's.")))
+
+    def get_log_event(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id = self._own(client, ids[0])
+        found = [v for v in self.store.log_events(der_id) if v.log_id == ids[1]]
+        return document(res.log_event(der_id, _one(found, f"LogEvent {ids[1]} is not in this device's log.")))
+
+    def get_subscription(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id = self._own(client, ids[0])
+        found = [v for v in self.store.subscriptions(der_id) if v.sub_id == ids[1]]
+        return document(res.subscription(der_id, _one(found, f"Subscription {ids[1]} is not this device's.")))
+
+    def get_self_device(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        sfdi = sfdi_from_lfdi(self.server_lfdi) if self.server_lfdi else 0
+        return document(res.self_device(self.server_lfdi, sfdi, self.poll_s))
 
     def get_responses(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         views = self.store.responses(client)

@@ -26,6 +26,7 @@ from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, link, s
 PEN = 0  # the utility's IANA private enterprise number goes in the low 32 bits of every mRID
 KIND_CONTROL, KIND_PROGRAM, KIND_DEFAULT, KIND_CURVE, KIND_FSA, KIND_RSPS = 1, 2, 3, 4, 5, 6
 RESPONSE_SET = "/rsps/0/rsp"
+SELF_DEVICE = "/sdev"
 # DERControlType bits (2030.5 Table): the modes this server's set points use.
 MODE_BITS = {"connect": 1 << 0, "fixed_pf": 1 << 3, "max_lim_w": 1 << 11, "target_var": 1 << 12}
 
@@ -69,8 +70,25 @@ def device_capability(poll_s: int, edev_count: int, mirror_count: int = 0) -> ET
             link("TimeLink", "/tm"),
             link("EndDeviceListLink", "/edev", edev_count),
             link("MirrorUsagePointListLink", "/mup", mirror_count),
+            link("SelfDeviceLink", SELF_DEVICE),
         ],
     )
+
+
+def self_device(lfdi: str, sfdi: int, poll_s: int) -> ET.Element:
+    """The server as a device (AbstractDevice: its own identity, from its certificate) and its log,
+    which the EPRI client polls when linked (it crashed on a SelfDevice without one)."""
+    children = [
+        leaf("lFDI", lfdi) if lfdi else None,
+        link("LogEventListLink", f"{SELF_DEVICE}/lel", 0),
+        leaf("sFDI", sfdi),
+    ]
+    return element("SelfDevice", {"href": SELF_DEVICE, "pollRate": str(poll_s)}, children)
+
+
+def self_log_event_list(poll_s: int) -> ET.Element:
+    """The server's own log: it records nothing there (its events are the control room's alarms)."""
+    return _list("LogEventList", f"{SELF_DEVICE}/lel", 0, [], poll_s)
 
 
 def time_resource(now: dt.datetime, poll_s: int) -> ET.Element:
@@ -292,8 +310,8 @@ def response_list(views: Sequence[ResponseView], total: int) -> ET.Element:
     return _list("ResponseList", RESPONSE_SET, total, [response(v) for v in views], None)
 
 
-def response_set_list(poll_s: int, response_count: int) -> ET.Element:
-    rset = element(
+def response_set(response_count: int) -> ET.Element:
+    return element(
         "ResponseSet",
         {"href": "/rsps/0"},
         [
@@ -302,7 +320,10 @@ def response_set_list(poll_s: int, response_count: int) -> ET.Element:
             link("ResponseListLink", RESPONSE_SET, response_count),
         ],
     )
-    return _list("ResponseSetList", "/rsps", 1, [rset], poll_s)
+
+
+def response_set_list(poll_s: int, response_count: int) -> ET.Element:
+    return _list("ResponseSetList", "/rsps", 1, [response_set(response_count)], poll_s)
 
 
 def log_event(edev_id: int, view: LogEventView) -> ET.Element:

@@ -72,7 +72,7 @@ class Command(BaseCommand):
         store = RegistryStore()
         # Subscribers are notified with the server's own certificate, as a TLS client.
         notifier = Notifier(store, client_context(cert, key, ca), options["notify_period"])
-        app = Sep2App(store, options["poll_rate"])
+        app = Sep2App(store, options["poll_rate"], server_lfdi=certs.load(cert, key).lfdi)
         server = Sep2Server(app, workers=options["workers"], notifier=notifier)
         supervise_in_background(Sep2Supervisor(app.contact, float(options["poll_rate"])))
 
