@@ -75,9 +75,11 @@ def _view(der: DER, edev: Sep2EndDevice | None) -> EndDeviceView:
         edev_id=der.pk,
         lfdi=der.lfdi,
         sfdi=der.sfdi or 0,
-        changed_at=edev.changed_at if edev else der.updated_at,
+        # A suspension in the registry is a change of the EndDevice (enabled) the device must see.
+        changed_at=max(edev.changed_at, der.updated_at) if edev else der.updated_at,
         registered_at=edev.registered_at if edev else None,
         pin=int(der.registration_pin) if der.registration_pin.isdigit() else None,
+        enabled=der.status == Status.ACTIVE,
     )
 
 

@@ -24,7 +24,11 @@ from cryptography.hazmat.primitives import serialization
 from apps.der_registry.engine.sep2 import certs
 from tests.conftest import ROOT
 
-SOURCE = ROOT.parent / "shared" / "interop" / "epri-ieee2030.5-client"
+# A verbatim copy of ../shared/interop/epri-ieee2030.5-client (BSD-3-Clause, its LICENSE inside), kept
+# in the repository as the test feeders are, so a clone anywhere builds it; test_it_epri_client.py
+# checks it is still identical to the shared one where that is present.
+SOURCE = ROOT / "tests" / "data" / "interop" / "epri-ieee2030.5-client"
+SHARED = ROOT.parent / "shared" / "interop" / "epri-ieee2030.5-client"
 VERSION_CHECK = 'if [[ ! ($version =~ "OpenSSL 1.1.0") ]]; then'
 
 

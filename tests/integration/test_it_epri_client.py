@@ -62,6 +62,24 @@ def inverter(pki: tuple[certs.CertFiles, Device], enrolled: Callable[..., Any]) 
     return der
 
 
+def test_the_client_built_is_the_shared_source_unmodified() -> None:
+    """The copy in tests/data/interop is the shared source, file for file (when the shared folder is
+    there: a clone elsewhere has only the copy)."""
+    if not epri_client.SHARED.is_dir():
+        return
+    ours = {
+        p.relative_to(epri_client.SOURCE): p.read_bytes()
+        for p in epri_client.SOURCE.rglob("*")
+        if p.is_file()
+    }
+    theirs = {
+        p.relative_to(epri_client.SHARED): p.read_bytes()
+        for p in epri_client.SHARED.rglob("*")
+        if p.is_file()
+    }
+    assert ours == theirs
+
+
 def failures(run: epri_client.Run) -> list[str]:
     return run.lines("failed") + [f"{r}: {s}" for r, s in run.statuses if s >= 400]
 

@@ -53,6 +53,7 @@ class EndDeviceView:
     changed_at: dt.datetime
     registered_at: dt.datetime | None
     pin: int | None
+    enabled: bool = True  # False while the registry has the DER suspended (or not yet active)
 
 
 @dataclass(frozen=True)

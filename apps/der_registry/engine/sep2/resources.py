@@ -120,7 +120,7 @@ def end_device(view: EndDeviceView) -> ET.Element:
             link("LogEventListLink", f"{base}/lel"),
             leaf("sFDI", view.sfdi),
             leaf("changedTime", epoch(view.changed_at)),
-            leaf("enabled", True),
+            leaf("enabled", view.enabled),
             link("FunctionSetAssignmentsListLink", f"{base}/fsa", 1),
             link("RegistrationLink", f"{base}/rg"),
             link("SubscriptionListLink", f"{base}/sub"),
