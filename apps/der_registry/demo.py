@@ -64,9 +64,30 @@ def _record(i: int, bus: str, phase: int, rng: random.Random, dnp3_base_port: in
     q_kvar = round(kva * (0.3 if weak else 0.44), 2)
     if path == "dnp3_direct":  # utility units: the simulated outstation's ratings
         kw, kva, q_kvar = SIM_RATINGS
+    return replace(
+        inverter(f"pv-{bus}-{phase}-{i:03d}", f"DEMO-{i:05d}", (kw, kva, q_kvar), rng),
+        feeder="ieee123",
+        bus=bus,
+        phases=(phase,),
+        ownership="utility" if path == "dnp3_direct" else "customer",
+        comm_path=path,
+        dnp3_host=DNP3_HOST if path == "dnp3_direct" else "",
+        dnp3_port=dnp3_base_port + i // 5 if path == "dnp3_direct" else None,
+        dnp3_outstation_address=DNP3_ADDRESS if path == "dnp3_direct" else None,
+        dnp3_master_address=1 if path == "dnp3_direct" else None,
+        lfdi=lfdi if path == "sep2_direct" else "",
+        sfdi=sfdi_from_lfdi(lfdi) if path == "sep2_direct" else None,
+        aggregator=AGGREGATOR if path == "via_aggregator" else "",
+        expected_update_s=60,
+    )
+
+
+def inverter(name: str, serial: str, ratings: tuple[float, float, float], rng: random.Random) -> DERRecord:
+    """A demo PV inverter on a 240 V service: (P kW, S kVA, Q kvar both ways), Category B / III."""
+    kw, kva, q_kvar = ratings
     return DERRecord(
-        name=f"pv-{bus}-{phase}-{i:03d}",
-        serial_number=f"DEMO-{i:05d}",
+        name=name,
+        serial_number=serial,
         der_type="pv",
         manufacturer=rng.choice(["SunWorks", "Invertix", "GridTie"]),
         model="ST-" + str(int(kw)),
@@ -84,19 +105,6 @@ def _record(i: int, bus: str, phase: int, rng: random.Random, dnp3_base_port: in
         abnormal_category="III",
         supported_modes=("active_reactive", "volt_var", "constant_pf"),
         control_mode="active_reactive",
-        feeder="ieee123",
-        bus=bus,
-        phases=(phase,),
-        ownership="utility" if path == "dnp3_direct" else "customer",
-        comm_path=path,
-        dnp3_host=DNP3_HOST if path == "dnp3_direct" else "",
-        dnp3_port=dnp3_base_port + i // 5 if path == "dnp3_direct" else None,
-        dnp3_outstation_address=DNP3_ADDRESS if path == "dnp3_direct" else None,
-        dnp3_master_address=1 if path == "dnp3_direct" else None,
-        lfdi=lfdi if path == "sep2_direct" else "",
-        sfdi=sfdi_from_lfdi(lfdi) if path == "sep2_direct" else None,
-        aggregator=AGGREGATOR if path == "via_aggregator" else "",
-        expected_update_s=60,
     )
 
 

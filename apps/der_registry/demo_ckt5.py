@@ -11,10 +11,11 @@ import gzip
 import json
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 
 from apps.der_registry import actions
-from apps.der_registry.demo import AGGREGATOR, CKT5_SERIAL, FIXTURES
-from apps.der_registry.engine.ieee1547 import DERRecord, Ratings
+from apps.der_registry.demo import AGGREGATOR, CKT5_SERIAL, FIXTURES, inverter
+from apps.der_registry.engine.ieee1547 import DERRecord
 from apps.der_registry.models import DER
 from apps.dms.actions import do_add_feeder_version
 from apps.dms.engine.network import Load, Network
@@ -53,26 +54,8 @@ def pv_record(i: int, load: Load, rng: random.Random) -> DERRecord:
     kw = rng.choice(ROOFTOP_KW)
     kva = round(kw * 1.1, 2)
     q_kvar = round(kva * 0.44, 2)  # IEEE 1547-2018 Category B: 44 % of the kVA both ways
-    return DERRecord(
-        name=f"ckt5-pv-{i:03d}",
-        serial_number=f"{CKT5_SERIAL}{i:04d}",
-        der_type="pv",
-        manufacturer=rng.choice(["SunWorks", "Invertix", "GridTie"]),
-        model="ST-" + str(int(kw)),
-        firmware_version="2.4.1",
-        nameplate=Ratings(
-            active_power_kw=kw,
-            apparent_power_kva=kva,
-            reactive_injected_kvar=q_kvar,
-            reactive_absorbed_kvar=q_kvar,
-            v_nominal_v=240.0,
-            v_min_v=211.2,
-            v_max_v=264.0,
-        ),
-        normal_category="B",
-        abnormal_category="III",
-        supported_modes=("active_reactive", "volt_var", "constant_pf"),
-        control_mode="active_reactive",
+    return replace(
+        inverter(f"ckt5-pv-{i:03d}", f"{CKT5_SERIAL}{i:04d}", (kw, kva, q_kvar), rng),
         feeder=FEEDER,
         bus=load.bus,
         phases=tuple(load.phases),
