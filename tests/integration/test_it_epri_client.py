@@ -7,9 +7,7 @@ point issued while it polls is received, responded to and, when the next one is 
 from __future__ import annotations
 
 import concurrent.futures
-import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from apps.der_registry.engine.sep2.server import Sep2Server, ServerThread, serve
 from apps.der_registry.models import DER, Sep2EndDevice, Sep2Response, SetPoint
 from apps.der_registry.sep2_store import RegistryStore
 from tests.integration import epri_client
+from tests.integration.dnp3_support import until
 from tests.integration.epri_client import Device
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -111,16 +110,16 @@ def test_a_set_point_issued_during_its_poll_is_received_answered_and_superseded(
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         args = (tools / "client_test", device, ca.cert, url, "inverter", "poll", "2", "all")
         client = pool.submit(epri_client.run, *args, seconds=60, stop=stop)
-        assert _until(lambda: Sep2EndDevice.objects.filter(der=inverter).exists())
+        assert until(lambda: Sep2EndDevice.objects.filter(der=inverter).exists(), limit_s=15.0)
         first = _issue(inverter.pk, 2.0)
-        assert _until(lambda: Sep2Response.objects.filter(setpoint=first).exists()), (
+        assert until(lambda: Sep2Response.objects.filter(setpoint=first).exists(), limit_s=15.0), (
             "no response to the first"
         )
         second = _issue(inverter.pk, -1.5)
-        assert _until(lambda: Sep2Response.objects.filter(setpoint=second).exists()), (
+        assert until(lambda: Sep2Response.objects.filter(setpoint=second).exists(), limit_s=15.0), (
             "no response to the second"
         )
-        assert _until(lambda: Sep2Response.objects.filter(setpoint=first, status=7).exists(), 20.0), (
+        assert until(lambda: Sep2Response.objects.filter(setpoint=first, status=7).exists(), limit_s=20.0), (
             "the first control was not answered as superseded"
         )
         stop.set()
@@ -132,34 +131,3 @@ def test_a_set_point_issued_during_its_poll_is_received_answered_and_superseded(
 
 def _issue(der_id: int, q_kvar: float) -> SetPoint:
     return actions.do_issue_setpoint(None, "system", der_id, control_mode="active_reactive", q_kvar=q_kvar)
-
-
-def _until(check: Callable[[], bool], limit_s: float = 15.0) -> bool:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-@pytest.mark.parametrize("command", ["time", "self", "metering", "alarm"])
-def test_its_function_set_tests_pass(
-    tools: Path, pki: tuple[certs.CertFiles, Device], url: str, inverter: DER, command: str
-) -> None:
-    ca, device = pki
-    edev = f"/edev/{inverter.pk}"
-    expected = {  # what each test does, seen succeeding; it is stopped once the last is seen
-        "time": [("GET /tm", 200)],
-        "self": [("GET /sdev", 200), ("GET /sdev/lel", 200)],
-        "metering": [("POST /mup", 201), ("POST /mup/", 201)],
-        "alarm": [(f"POST {edev}/lel", 201), (f"GET {edev}/lel/", 200)],
-    }[command]
-    request, status = expected[-1]
-    last = rf"^{re.escape(request)}\d*: {status}$"
-    args = (tools / "client_test", device, ca.cert, url, "inverter", command)
-    done = epri_client.run(*args, seconds=20, until=last)
-    assert done.returncode is None, done.output[-3000:]
-    assert not failures(done), failures(done)
-    for request, status in expected:
-        assert any(r.startswith(request) and s == status for r, s in done.statuses), (request, done.statuses)

@@ -15,8 +15,16 @@ import pytest
 from apps.der_registry import actions
 from apps.der_registry.engine.sep2.resources import KIND_CONTROL, mrid
 from apps.der_registry.engine.sep2.simulator import der_status_doc, mirror_doc, response_doc
-from apps.der_registry.engine.sep2.xmlcodec import element, leaf, schema_problem
-from tests.integration.test_it_sep2_server import Pki, connect, pki, run, server  # noqa: F401
+from apps.der_registry.engine.sep2.xmlcodec import schema_problem
+from tests.integration.test_it_sep2_server import (  # noqa: F401
+    Pki,
+    connect,
+    log_event_doc,
+    pki,
+    run,
+    server,
+    subscription_doc,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HREF = re.compile(rb'(?:href|replyTo)="(/[^"?]*)"')
@@ -29,29 +37,8 @@ def test_every_href_and_location_resolves(
 ) -> None:
     der = enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi)
     setpoint = actions.do_issue_setpoint(None, "system", der.pk, control_mode="active_reactive", q_kvar=1.0)
-    event = element(
-        "LogEvent",
-        {},
-        [
-            leaf("createdDateTime", 1780000000),
-            leaf("functionSet", 0),
-            leaf("logEventCode", 3),
-            leaf("logEventID", 17),
-            leaf("logEventPEN", 0),
-            leaf("profileID", 0),
-        ],
-    )
-    subscription = element(
-        "Subscription",
-        {},
-        [
-            leaf("subscribedResource", f"/derp/{der.pk}/derc"),
-            leaf("encoding", 0),
-            leaf("level", "+S1"),
-            leaf("limit", 1),
-            leaf("notificationURI", "https://127.0.0.1:9/notify"),
-        ],
-    )
+    event = log_event_doc()
+    subscription = subscription_doc(f"/derp/{der.pk}/derc", "https://127.0.0.1:9/notify")
 
     async def session() -> dict[str, int]:
         conn = connect(server, pki.ca, pki.device)

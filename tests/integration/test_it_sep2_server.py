@@ -409,9 +409,9 @@ def test_it_notifies_a_subscriber_of_a_new_control(
     assert b"<Notification" in body and mrid(KIND_CONTROL, setpoint.pk).encode() in body
 
 
-def test_it_keeps_log_events_and_subscriptions(server: str, pki: Pki, enrolled: Callable[..., Any]) -> None:
-    der = enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi)
-    event = element(
+def log_event_doc() -> Any:
+    """A device's LogEvent (logEventID 17)."""
+    return element(
         "LogEvent",
         {},
         [
@@ -424,17 +424,26 @@ def test_it_keeps_log_events_and_subscriptions(server: str, pki: Pki, enrolled: 
             leaf("profileID", 0),
         ],
     )
-    subscription = element(
+
+
+def subscription_doc(resource: str, notification_uri: str) -> Any:
+    return element(
         "Subscription",
         {},
         [
-            leaf("subscribedResource", f"/derp/{der.pk}/derc"),
+            leaf("subscribedResource", resource),
             leaf("encoding", 0),
             leaf("level", "+S1"),
             leaf("limit", 1),
-            leaf("notificationURI", "ftp://nowhere/notify"),
+            leaf("notificationURI", notification_uri),
         ],
     )
+
+
+def test_it_keeps_log_events_and_subscriptions(server: str, pki: Pki, enrolled: Callable[..., Any]) -> None:
+    der = enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi)
+    event = log_event_doc()
+    subscription = subscription_doc(f"/derp/{der.pk}/derc", "ftp://nowhere/notify")
 
     async def session() -> list[Any]:
         conn = connect(server, pki.ca, pki.device)

@@ -8,7 +8,6 @@ dispatch does. (The DNP3 gateway's delivery record inserts nothing that points a
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from apps.der_registry import actions
 from apps.der_registry.models import DER, SetPoint
+from tests.integration.dnp3_support import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 RECEIVED = 1  # IEEE 2030.5 Response status: event received
@@ -32,15 +32,6 @@ def waiting_on_a_lock(pid: int) -> bool:
         cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
         row = cursor.fetchone()
     return row is not None and row[0] == "Lock"
-
-
-def until(check: Callable[[], bool], limit_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_2030_5_response_during_a_dispatch_waits_for_it_and_neither_fails(
@@ -74,7 +65,7 @@ def test_a_2030_5_response_during_a_dispatch_waits_for_it_and_neither_fails(
                 answering.wait(10)
                 # the answer is now blocked on a lock this transaction holds (before: it had the
                 # set point's row and waited, at its commit, for the DER's)
-                assert until(lambda: "pid" in outcome and waiting_on_a_lock(outcome["pid"]))
+                assert until(lambda: "pid" in outcome and waiting_on_a_lock(outcome["pid"]), limit_s=10.0)
                 outcome["second"] = issue(der.pk, 2.0)
         except Exception as exc:
             outcome["dispatch"] = exc
