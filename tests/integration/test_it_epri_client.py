@@ -7,6 +7,7 @@ point issued while it polls is received, responded to and, when the next one is 
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -131,3 +132,25 @@ def test_a_set_point_issued_during_its_poll_is_received_answered_and_superseded(
 
 def _issue(der_id: int, q_kvar: float) -> SetPoint:
     return actions.do_issue_setpoint(None, "system", der_id, control_mode="active_reactive", q_kvar=q_kvar)
+
+
+@pytest.mark.parametrize("command", ["time", "self", "metering", "alarm"])
+def test_its_function_set_tests_pass(
+    tools: Path, pki: tuple[certs.CertFiles, Device], url: str, inverter: DER, command: str
+) -> None:
+    ca, device = pki
+    edev = f"/edev/{inverter.pk}"
+    expected = {  # what each test does, seen succeeding; it is stopped once the last is seen
+        "time": [("GET /tm", 200)],
+        "self": [("GET /sdev", 200), ("GET /sdev/lel", 200)],
+        "metering": [("POST /mup", 201), ("POST /mup/", 201)],
+        "alarm": [(f"POST {edev}/lel", 201), (f"GET {edev}/lel/", 200)],
+    }[command]
+    request, status = expected[-1]
+    last = rf"^{re.escape(request)}\d*: {status}$"
+    args = (tools / "client_test", device, ca.cert, url, "inverter", command)
+    done = epri_client.run(*args, seconds=20, until=last)
+    assert done.returncode is None, done.output[-3000:]
+    assert not failures(done), failures(done)
+    for request, status in expected:
+        assert any(r.startswith(request) and s == status for r, s in done.statuses), (request, done.statuses)
