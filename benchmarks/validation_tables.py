@@ -42,7 +42,7 @@ def _worst_off_steps(rows: list[Comparison]) -> str:
     shared = [r.from_reference_max_v_err_pct or 0.0 for r in stepped]
     return (
         f"{len(stepped)} point(s) with loads on a vmin/vmax step; without them {max(rest, default=0):.3f} % "
-        f"voltage; on them, started at OpenDSS's solution, {max(shared):.3f} %"
+        f"voltage; on them, on OpenDSS's side of the step, {max(shared):.3f} %"
     )
 
 

@@ -68,11 +68,11 @@ from apps.dms.engine.lindist_elements import (
     _nodes,
     _phasors,
     _shunt_power,
-    _shunts,
     _split,
     _tap,
 )
 from apps.dms.engine.lindist_sensitivity import Sensitivities, unit_responses
+from apps.dms.engine.lindist_shunts import _shunts, _Windings
 from apps.dms.engine.network import (
     Network,
     OperatingState,
@@ -286,12 +286,14 @@ class LinDist3FlowModel:
         *,
         iterations: int = 0,
         start: PowerFlowResult | None = None,
+        hold_sides: bool = False,
     ) -> PowerFlowResult:
         """Voltages and substation power at `state`. With `iterations` > 0, loss and second-order terms,
         load laws and phase angles are refreshed from the model's own solution until |ΔY| < 1e-10
         (`converged` says whether that happened). `start`: begin the refreshes at this nonlinear
         solution (with branch flows) instead of the linear one — where the power flow has two
-        solutions (a load on its vminpu/vmaxpu step), whether the other engine's is one of this model's."""
+        solutions (a load on its vminpu/vmaxpu step), whether the other engine's is one of this model's.
+        `hold_sides`: with `start`, keep every load on the branch of its law it has there."""
         state = state or OperatingState()
         f, n = self._factor(state), self._n
         v_root = self._source_phasors(state)
@@ -300,11 +302,12 @@ class LinDist3FlowModel:
         demand, h, loss, s = state.load_scale * self._a_load[:n] + const, self._h, self._loss, self._s0
         x = self._solve_rhs(f.lu, y_root - h + self._hsum(s), demand + loss - self._jsum(s))
         v, converged = np.sqrt(np.maximum(x[:n], 0)) * np.exp(1j * np.angle(self._v[:n])), iterations == 0
-        ig = self._ig0
+        ig, windings = self._ig0, self._loads
         if start is not None:
             x, v, ig = self._warm(state, start)
+            windings = windings.held(np.concatenate([v, v_root])) if hold_sides else windings
         for _ in range(iterations):
-            h, loads, loss, v, ig = self._refresh(f, state, x, v, v_root, ig)
+            h, loads, loss, v, ig = self._refresh(f, state, x, v, v_root, ig, windings)
             demand, s = loads + const, self._unpack(x)[1]
             x_new = self._solve_rhs(f.lu, y_root - h + self._hsum(s), demand + loss - self._jsum(s))
             step = float(np.max(np.abs(x_new[:n] - x[:n])))
@@ -324,7 +327,14 @@ class LinDist3FlowModel:
         return np.concatenate([np.abs(v[:n]) ** 2, s.real, s.imag]), v[:n], self._ground_currents(state, v)
 
     def _refresh(
-        self, f: _Factors, state: OperatingState, x: FArray, v: CArray, v_root: CArray, ig: CArray
+        self,
+        f: _Factors,
+        state: OperatingState,
+        x: FArray,
+        v: CArray,
+        v_root: CArray,
+        ig: CArray,
+        windings: _Windings,
     ) -> tuple[FArray, CArray, CArray, CArray, CArray]:
         """Drop residuals, demand, losses and phasors from a forward sweep of the solved flows."""
         n = self._n
@@ -340,9 +350,7 @@ class LinDist3FlowModel:
         yf = np.abs(vf) ** 2
         h = np.asarray(f.r.k_mat @ yf - 2 * np.real(f.r.w @ s) - yf[:n])
         loads = (
-            state.load_scale * (self._loads.at(vf) - self._g_load @ yf)
-            + self._caps.at(vf)
-            - self._g_caps @ yf
+            state.load_scale * (windings.at(vf) - self._g_load @ yf) + self._caps.at(vf) - self._g_caps @ yf
         )
         charging = vf * np.conj(self._ysh @ vf) - self._g_line @ yf
         # Both ends from the new phasors and one current: their difference is the branch loss itself

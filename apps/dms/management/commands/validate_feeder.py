@@ -54,6 +54,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 "Rows with loads on a vmin/vmax step: those loads' power jumps at the step, the feeder "
                 "has a solution on each side of it, and the two engines may settle on different ones. "
-                "The last column starts LinDist3Flow at OpenDSS's solution: a small error there means "
-                "OpenDSS's solution is one of LinDist3Flow's too."
+                "The last column starts LinDist3Flow at OpenDSS's solution with each load held on "
+                "OpenDSS's side of its step: a small error there means OpenDSS's solution is one of "
+                "LinDist3Flow's too."
             )
