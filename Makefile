@@ -24,11 +24,12 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
-# The interop tests build EPRI's reference 2030.5 client (../shared/interop/) with gcc against OpenSSL.
+# The interop tests build EPRI's reference 2030.5 client (../shared/interop/) with gcc against OpenSSL,
+# and give its csip_test a link of their own (ip, from iproute2) to discover the server on.
 interop-deps:
-	@test -f /usr/include/openssl/ssl.h || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null; fi; }
+	@{ test -f /usr/include/openssl/ssl.h && command -v ip >/dev/null; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev iproute2 >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev iproute2 >/dev/null; fi; }
 
 lint: install
 	$(BIN)/ruff check .

@@ -323,3 +323,9 @@ CREST_EMS_TLS_DIR = os.environ.get("CREST_EMS_TLS_DIR", "")
 # panel's scenarios go (celery_tasks/training.py). Empty: no plant; a scenario says so.
 CREST_PLANT_URL = os.environ.get("CREST_PLANT_URL", "")
 CREST_PLANT_TOKEN = os.environ.get("CREST_PLANT_TOKEN", "")
+# IEEE 2030.5-2018/2023's schema (namespace urn:ieee:std:2030.5:ns). IEEE's terms forbid shipping it,
+# so the operator supplies a copy; without one the 2030.5 server speaks the 2013 edition only.
+_SEP2_SCHEMA_BESIDE = BASE_DIR.parent / "shared" / "ieee2030_5" / "sep-2023.xsd"
+CREST_SEP2_SCHEMA_2018 = os.environ.get(
+    "CREST_SEP2_SCHEMA_2018", str(_SEP2_SCHEMA_BESIDE) if _SEP2_SCHEMA_BESIDE.is_file() else ""
+)

@@ -29,6 +29,8 @@ SECTIONS: list[tuple[str, list[str]]] = [
             "dnp3_outstation_address",
             "dnp3_master_address",
             "dnp3_tls",
+            "dnp3_point_map",
+            "dnp3_ao_variation",
             "lfdi",
             "sfdi",
             "registration_pin",
@@ -72,6 +74,8 @@ class DERForm(forms.Form):
         self.fields["microgrids"] = forms.ModelMultipleChoiceField(
             DERGroup.objects.filter(kind="microgrid"), to_field_name="name", required=False
         )
+        for name in ("dnp3_point_map", "dnp3_ao_variation"):  # only a DNP3 DER needs them; blank: default
+            self.fields[name].required = False
         self.order_fields([f for _, names in SECTIONS for f in names])
 
     def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
@@ -82,6 +86,8 @@ class DERForm(forms.Form):
         data["feeder"] = data["feeder"].name
         data["aggregator"] = data["aggregator"].name if data.get("aggregator") else ""
         data["lfdi"] = (data.get("lfdi") or "").strip()
+        for name in ("dnp3_point_map", "dnp3_ao_variation"):
+            data[name] = data.get(name) or None  # left blank: the record's default
         return record_from_values(data)
 
     def group_names(self) -> list[str]:

@@ -9,11 +9,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db import close_old_connections, connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.der_registry import actions
 from apps.der_registry.actions import RegistryError
 from apps.der_registry.engine.lifecycle import Status
+from apps.der_registry.engine.sep2 import lists
+from apps.der_registry.engine.sep2.editions import EDITIONS
 from apps.der_registry.engine.sep2.mirror import (
     MeterReadingPost,
     MeterReadingView,
@@ -35,6 +38,7 @@ from apps.der_registry.engine.sep2.model import (
     SubscriptionView,
 )
 from apps.der_registry.engine.sep2.resources import KIND_CONTROL, mrid, mrid_number
+from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 from apps.der_registry.models import (
     DER,
     DERGroup,
@@ -83,6 +87,34 @@ def _view(der: DER, edev: Sep2EndDevice | None) -> EndDeviceView:
     )
 
 
+def _sfdi(der: DER) -> int | None:
+    return der.sfdi if der.sfdi is not None else sfdi_from_lfdi(der.lfdi) if der.lfdi else None
+
+
+def _by_sfdi(live: QuerySet[DER], client: Client, sfdi: int) -> DER:
+    """The one DER of this client with this sFDI (the registry's, or the one its LFDI gives)."""
+    mine = [d for d in live.filter(pk__in=client.der_ids) if _sfdi(d) == sfdi]
+    if len(mine) != 1:
+        found = "No DER" if not mine else f"{len(mine)} DERs"
+        raise Sep2Refusal(
+            400 if not mine else 409,
+            f"{found} managed by this client ({client.name}) in the registry {'has' if not mine else 'have'} "
+            f"the SFDI {sfdi}; register the EndDevice with its lFDI.",
+        )
+    return mine[0]
+
+
+def _max_w_kw(der: DER) -> float:
+    """What the device takes opModMaxLimW as a share of: its setMaxW as it last reported it in
+    DERSettings (2030.5: "percent of setMaxW"), else the registry's effective active power rating —
+    the two differ while a reported configuration awaits agreement."""
+    edev = Sep2EndDevice.objects.filter(der_id=der.pk).only("settings").first()
+    reported = edev.settings.get("setMaxW") if edev is not None else None
+    if isinstance(reported, int | float) and reported > 0:
+        return float(reported) / 1000.0
+    return float(der.effective()["active_power_kw"].value or 0.0)
+
+
 def _control(sp: SetPoint, active_kw: float) -> ControlView:
     pf = sp.params.get("pf") if sp.control_mode == "constant_pf" else None
     return ControlView(
@@ -99,7 +131,9 @@ def _control(sp: SetPoint, active_kw: float) -> ControlView:
 
 
 def _subscription(row: Sep2Subscription) -> SubscriptionView:
-    return SubscriptionView(row.pk, row.resource, row.notification_uri, row.limit, row.encoding, row.level)
+    return SubscriptionView(
+        row.pk, row.resource, row.notification_uri, row.limit, row.encoding, row.level, EDITIONS[row.edition]
+    )
 
 
 def _mirror(row: Sep2MirrorUsagePoint) -> MirrorView:
@@ -130,14 +164,24 @@ class RegistryStore:
     @on_worker_thread
     def identify(self, lfdi: str) -> Client | None:
         lfdi = lfdi.upper()
-        der = DER.objects.filter(lfdi=lfdi).exclude(status=Status.DECOMMISSIONED).only("pk", "name").first()
+        der = (
+            DER.objects.filter(lfdi=lfdi)
+            .exclude(status=Status.DECOMMISSIONED)
+            .only("pk", "name", "sep2_edition")
+            .first()
+        )
         if der is not None:
-            return Client(lfdi, "device", der.name, (der.pk,))
+            return Client(lfdi, "device", der.name, (der.pk,), EDITIONS[der.sep2_edition])
         group = DERGroup.objects.filter(lfdi=lfdi, kind=DERGroup.Kind.AGGREGATOR).first()
         if group is None:
             return None
         ids = group.ders.exclude(status=Status.DECOMMISSIONED).values_list("pk", flat=True)
-        return Client(lfdi, "aggregator", group.name, tuple(ids))
+        return Client(lfdi, "aggregator", group.name, tuple(ids), EDITIONS[group.sep2_edition])
+
+    @on_worker_thread
+    def note_namespace(self, client: Client, namespace: str) -> None:
+        edition = {ns: name for name, ns in EDITIONS.items()}[namespace]
+        actions.do_note_sep2_edition(None, SOURCE, client.lfdi, edition)
 
     def _aggregator_id(self, client: Client) -> int | None:
         if client.kind != "aggregator":
@@ -161,7 +205,8 @@ class RegistryStore:
 
     @on_worker_thread
     def register_end_device(self, client: Client, lfdi: str, sfdi: int) -> int:
-        der = DER.objects.filter(lfdi=lfdi.upper()).exclude(status=Status.DECOMMISSIONED).first()
+        live = DER.objects.exclude(status=Status.DECOMMISSIONED)
+        der = live.filter(lfdi=lfdi.upper()).first() if lfdi else _by_sfdi(live, client, sfdi)
         if der is None:
             raise Sep2Refusal(
                 400, f"No DER with LFDI {lfdi} is enrolled in the registry; enrol it before registering it."
@@ -180,8 +225,13 @@ class RegistryStore:
         setpoints = list(SetPoint.objects.filter(der_id=der_id).select_related("der")[:RECENT])
         if not setpoints:
             return []
-        active_kw = float(setpoints[0].der.effective()["active_power_kw"].value or 0.0)
-        return [_control(sp, active_kw) for sp in setpoints]
+        max_w_kw = _max_w_kw(setpoints[0].der)
+        return lists.controls([_control(sp, max_w_kw) for sp in setpoints], timezone.now())
+
+    @on_worker_thread
+    def control(self, der_id: int, setpoint_id: int) -> ControlView | None:
+        sp = SetPoint.objects.filter(der_id=der_id, pk=setpoint_id).select_related("der").first()
+        return None if sp is None else _control(sp, _max_w_kw(sp.der))
 
     @on_worker_thread
     def default_control(self, der_id: int) -> DefaultControlView:
@@ -267,6 +317,7 @@ class RegistryStore:
             "limit": sub.limit,
             "encoding": sub.encoding,
             "level": sub.level[:16],
+            "edition": {ns: name for name, ns in EDITIONS.items()}[sub.namespace],
         }
         return actions.do_sep2_subscribe(None, SOURCE, der_id, values).pk
 
@@ -322,6 +373,7 @@ class RegistryStore:
                 continue
             if sub.der_id not in controls:  # a DER's several subscriptions share one read
                 controls[sub.der_id] = self.controls(sub.der_id)
-            listed = tuple(controls[sub.der_id][: max(1, sub.limit)])
+            # In list order, at most `limit` entries; limit 0: a bare change notice (results="0").
+            listed = tuple(controls[sub.der_id][: sub.limit])
             due.append(PendingNotification(sub.der_id, _subscription(sub), listed))
         return latest, due

@@ -18,6 +18,7 @@ from apps.der_registry.models import (
     SetPoint,
 )
 from apps.dms.models import Feeder
+from apps.standards import dnp3_profile
 
 RATINGS = list(ieee1547.RATING_FIELDS)
 MODES = CONTROL_MODE_CHOICES
@@ -58,6 +59,12 @@ class DERWriteSerializer(serializers.Serializer[Any]):
     dnp3_outstation_address = serializers.IntegerField(required=False, allow_null=True)
     dnp3_master_address = serializers.IntegerField(required=False, allow_null=True)
     dnp3_tls = serializers.BooleanField(default=False)
+    dnp3_point_map = serializers.ChoiceField(
+        list(dnp3_profile.POINT_MAPS), default=dnp3_profile.DEFAULT_POINT_MAP
+    )
+    dnp3_ao_variation = serializers.ChoiceField(
+        list(dnp3_profile.AO_VARIATIONS), default=dnp3_profile.DEFAULT_AO_VARIATION
+    )
     lfdi = serializers.CharField(allow_blank=True, default="")
     sfdi = serializers.IntegerField(required=False, allow_null=True)
     registration_pin = serializers.CharField(allow_blank=True, default="")
@@ -139,8 +146,11 @@ class DERReadSerializer(serializers.ModelSerializer[DER]):
             "dnp3_outstation_address",
             "dnp3_master_address",
             "dnp3_tls",
+            "dnp3_point_map",
+            "dnp3_ao_variation",
             "lfdi",
             "sfdi",
+            "sep2_edition",
             "expected_update_s",
             "replaces",
             "nameplate",

@@ -21,7 +21,7 @@ from apps.alarms.engine.suppression import Segments
 from apps.alarms.models import Alarm
 from apps.der_registry.actions import RegistryError, do_record_monitoring, do_record_setpoint_delivery
 from apps.der_registry.models import DER, SetPoint
-from apps.dms.engine.dnp3 import points
+from apps.dms.engine.dnp3 import der_maps, points
 from apps.dms.engine.dnp3.master import CommandOutcome, Endpoint, LinkEvent, MasterOptions, MasterPool
 from apps.dms.engine.dnp3.stack import TlsFiles
 from apps.dms.rtu import RtuReader
@@ -36,7 +36,9 @@ SEGMENT = Alarm.Kind.SEGMENT_DOWN
 class GatewayOptions:
     timeout_s: float | None = None  # None: each DER's expected telemetry update period
     record_every_s: float = 5.0  # at most one monitoring sample per DER this often
-    reload_every_s: float = 30.0
+    # How often the registry's DER list is read again: a DER suspended, decommissioned or re-addressed
+    # is dropped or re-linked within this (None: one event poll, the master's `event_poll_s`).
+    reload_every_s: float | None = None
     master: MasterOptions = field(default_factory=MasterOptions)
     tls: TlsFiles | None = None
     feeders: tuple[str, ...] = ()  # only these feeders' DERs; () for all
@@ -46,6 +48,22 @@ class GatewayOptions:
 class _InFlight:
     setpoint_id: int
     futures: list[Future[CommandOutcome]]
+    key: str = ""  # the DER's link
+
+
+_LINK_FIELDS = (
+    "name", "dnp3_host", "dnp3_port", "dnp3_outstation_address", "dnp3_master_address", "dnp3_tls",
+    "dnp3_point_map", "dnp3_ao_variation", "expected_update_s",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _LinkSpec:
+    """What a DER's link is made of; a change to any of it in the registry re-links the DER."""
+
+    endpoint: Endpoint
+    point_map: str
+    variation: str
 
 
 def dnp3_ders(feeders: tuple[str, ...] = ()) -> Any:
@@ -56,10 +74,14 @@ def dnp3_ders(feeders: tuple[str, ...] = ()) -> Any:
 
 
 def measurement(values: dict[str, float]) -> dict[str, Any]:
-    """DER-profile point values → the registry's monitoring fields."""
+    """DER point values (either map) → the registry's monitoring fields."""
     out: dict[str, Any] = {k: values[k] for k in ("p_kw", "q_kvar", "v_pu", "f_hz") if k in values}
+    if "v_pu" not in out and (v_pu := der_maps.v_pu(values)) is not None:
+        out["v_pu"] = v_pu
     if "operating_state" in values:
         out["operating_state"] = points.operating_state_name(values["operating_state"])
+    elif (state := der_maps.operating_state(values)) is not None:
+        out["operating_state"] = state
     if "connected" in values:
         out["connection_status"] = "connected" if values["connected"] else "disconnected"
     return out
@@ -70,6 +92,8 @@ class Dnp3Gateway:
         self.options = options or GatewayOptions()
         self.pool = MasterPool(self.options.master)
         self.ders: dict[str, tuple[int, str]] = {}  # link key → (der id, name)
+        self.specs: dict[str, _LinkSpec] = {}
+        self.skipped: set[str] = set()  # DERs asking for TLS the gateway has no certificates for
         self.watches: dict[str, CommWatch] = {}
         self.values: dict[str, dict[str, float]] = {}
         self.recorded_at: dict[str, float] = {}
@@ -83,32 +107,91 @@ class Dnp3Gateway:
         self._loaded_at = 0.0
 
     def load(self) -> int:
-        """Open a master link for every active DNP3 DER not linked yet; returns how many are linked."""
+        """Bring the links in line with the registry: link every active DNP3 DER not linked yet, drop
+        the ones no longer active (suspended, decommissioned, moved off DNP3), re-link the ones whose
+        address or DNP3 profile changed. Returns how many are linked."""
         now = time.time()
-        for der in dnp3_ders(self.options.feeders):
-            key = str(der.pk)
-            if key in self.ders:
+        wanted = {str(der.pk): der for der in dnp3_ders(self.options.feeders).only(*_LINK_FIELDS)}
+        gone = [k for k in self.ders if k not in wanted]
+        status = dict(DER.objects.filter(pk__in=[self.ders[k][0] for k in gone]).values_list("pk", "status"))
+        for key in gone:
+            now_is = status.get(self.ders[key][0], "deleted")
+            self._drop(key, f"it is {now_is}" if now_is != "active" else "it is no longer a DNP3 DER here")
+        for key, der in wanted.items():
+            spec = self._spec(der)
+            if key in self.ders and spec == self.specs.get(key):
+                self._rename(key, der)
                 continue
-            tls = self.options.tls if der.dnp3_tls else None
-            if der.dnp3_tls and tls is None:
+            if key in self.ders:
+                self._drop(key, "its DNP3 settings changed in the registry")
+            if spec is not None:
+                self._link(key, der, spec, now)
+                self.skipped.discard(key)
+            elif key not in self.skipped:  # said once, not every poll
                 log.warning(
                     "%s asks for DNP3 over TLS but the gateway has no certificates; skipped", der.name
                 )
-                continue
-            endpoint = Endpoint(
-                der.dnp3_host,
-                int(der.dnp3_port or 0),
-                int(der.dnp3_outstation_address or 0),
-                int(der.dnp3_master_address or 1),
-                tls,
-            )
-            self.pool.add(key, endpoint, points.DER)
-            self.ders[key] = (der.pk, der.name)
-            self.segment_of[key] = f"DNP3 DERs at {der.dnp3_host}"
-            timeout = self.options.timeout_s or float(der.expected_update_s)
-            self.watches[key] = CommWatch(timeout_s=timeout, started_s=now)
+                self.skipped.add(key)
         self._loaded_at = now
         return len(self.ders)
+
+    def _rename(self, key: str, der: DER) -> None:
+        """A name or expected update period edited: the link stays, its supervision follows."""
+        self.ders[key] = (der.pk, der.name)
+        self.watches[key].timeout_s = self._timeout(der)
+
+    def _spec(self, der: DER) -> _LinkSpec | None:
+        tls = self.options.tls if der.dnp3_tls else None
+        if der.dnp3_tls and tls is None:
+            return None
+        endpoint = Endpoint(
+            der.dnp3_host,
+            int(der.dnp3_port or 0),
+            int(der.dnp3_outstation_address or 0),
+            int(der.dnp3_master_address or 1),
+            tls,
+        )
+        return _LinkSpec(endpoint, der.dnp3_point_map, der.dnp3_ao_variation)
+
+    def _timeout(self, der: DER) -> float:
+        return self.options.timeout_s or float(der.expected_update_s)
+
+    def _link(self, key: str, der: DER, spec: _LinkSpec, now: float) -> None:
+        dialect = der_maps.DER_MAPS.get(spec.point_map, der_maps.DER_MAPS["compact"])
+        self.pool.add(key, spec.endpoint, dialect, spec.variation)
+        self.ders[key] = (der.pk, der.name)
+        self.specs[key] = spec
+        self.segment_of[key] = f"DNP3 DERs at {spec.endpoint.host}"
+        self.watches[key] = CommWatch(timeout_s=self._timeout(der), started_s=now)
+
+    def _drop(self, key: str, why: str) -> None:
+        """Take a DER's link down and forget its supervision: no alarm is raised for it from now on,
+        one it had clears, a set point it had not confirmed fails with the reason."""
+        self.pool.remove(key)
+        der_id, name = self.ders.pop(key)
+        self.specs.pop(key, None)
+        watch = self.watches.pop(key)
+        self.segment_of.pop(key, None)
+        self.segments.holding.release(key)
+        for store in (self.values, self.recorded_at):
+            store.pop(key, None)
+        self.dirty.discard(key)
+        if watch.in_alarm:
+            do_clear_alarm(
+                None,
+                SOURCE,
+                kind=COMM,
+                source_type="der",
+                source_id=der_id,
+                note=f"{name}: no longer linked, {why}",
+            )
+        for sp_id, flight in list(self.in_flight.items()):
+            if flight.key == key:
+                del self.in_flight[sp_id]
+                do_record_setpoint_delivery(
+                    None, SOURCE, sp_id, False, f"not confirmed: {name} unlinked, {why}"
+                )
+        log.info("%s unlinked: %s", name, why)
 
     def step(self, wait_s: float = 0.2) -> None:
         """One round: fold link events, store measurements, raise/clear alarms, send set points."""
@@ -124,7 +207,8 @@ class Dnp3Gateway:
         self._send_setpoints()
         for server in self.dso_servers:
             server.step()
-        if now - self._loaded_at > self.options.reload_every_s:
+        reload_s = self.options.reload_every_s or self.options.master.event_poll_s
+        if now - self._loaded_at >= reload_s:
             self.load()
 
     def run(self, stop: threading.Event) -> None:
@@ -235,7 +319,7 @@ class Dnp3Gateway:
             if not futures:
                 do_record_setpoint_delivery(None, SOURCE, sp.pk, False, "nothing a DNP3 DER can carry out")
                 continue
-            self.in_flight[sp.pk] = _InFlight(sp.pk, futures)
+            self.in_flight[sp.pk] = _InFlight(sp.pk, futures, str(sp.der_id))
 
     def _finish_setpoints(self) -> None:
         for sp_id, flight in list(self.in_flight.items()):

@@ -8,6 +8,7 @@ certificate file (`NAME.x509`, key in `NAME.pem`): it hashes the file it is give
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import selectors
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,16 +106,42 @@ def run(
     until: str = "",
     stop: threading.Event | None = None,
 ) -> Run:
-    """Run client_test / csip_test for up to `seconds` (they poll on until stopped), until a line
-    matching the pattern `until` appears, or until `stop` is set; its output, and its exit code if it
-    exited on its own (it exits, with code 0, on the first failed step)."""
+    """Run client_test for up to `seconds` (it polls on until stopped), until a line matching the
+    pattern `until` appears, or until `stop` is set; its output, and its exit code if it exited on
+    its own (it exits, with code 0, on the first failed step)."""
     args = [str(tool), "lo", str(device.x509), str(ca), url, *commands]
+    # in the source tree: the client reads its DER settings from ./settings
+    return watch(args, tool.parent.parent, seconds=seconds, until=until, stop=stop)
+
+
+def run_csip(
+    tool: Path,
+    workdir: Path,
+    lan: Lan,
+    *,
+    seconds: float,
+    until: str = "",
+    stop: threading.Event | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Run:
+    """Run csip_test on the client's end of `lan`, in `workdir` (csip_workdir): it is given nothing
+    but the interface, and finds the server by DNS-SD there. As `run`; `progress` sees each line."""
+    args = [*lan.enter(), str(tool), lan.client_interface]
+    return watch(args, workdir, seconds=seconds, until=until, stop=stop, progress=progress)
+
+
+def watch(
+    args: list[str],
+    cwd: Path,
+    *,
+    seconds: float,
+    until: str = "",
+    stop: threading.Event | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Run:
     proc = subprocess.Popen(
-        ["stdbuf", "-oL", "-eL", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=tool.parent.parent,
-    )  # in the source tree: the client reads its DER settings from ./settings
+        ["stdbuf", "-oL", "-eL", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd
+    )
     assert proc.stdout is not None
     chunks: list[bytes] = []
     deadline = time.monotonic() + seconds
@@ -128,7 +156,11 @@ def run(
             if not chunk:
                 break
             chunks.append(chunk)
-            if until and any(re.search(until, line) for line in chunk.decode(errors="replace").splitlines()):
+            lines = chunk.decode(errors="replace").splitlines()
+            for line in lines:
+                if progress:
+                    progress(line)
+            if until and any(re.search(until, line) for line in lines):
                 break
     code = proc.poll()
     if code is None:
@@ -136,3 +168,68 @@ def run(
     rest = proc.stdout.read()
     proc.wait()
     return Run(b"".join([*chunks, rest]).decode(errors="replace"), code)
+
+
+def csip_workdir(device: Device, ca: Path, folder: Path) -> Path:
+    """csip_test takes no file names: it reads its certificate from ./pti_dev.x509 (key ./pti_dev.pem)
+    and trusts the CA certificates in ./certs/*.pem. A folder of its own holds ours, so the EPRI
+    test certificate in the built copy stays as shipped."""
+    (folder / "certs").mkdir(parents=True)
+    shutil.copy(device.x509, folder / "pti_dev.x509")
+    shutil.copy(device.x509.with_suffix(".pem"), folder / "pti_dev.pem")
+    shutil.copy(ca, folder / "certs" / "ca.pem")
+    return folder
+
+
+@dataclass(frozen=True)
+class Lan:
+    """A two-host IPv6 link: this host's end `interface` (`address`) and the client's end
+    `client_interface` (`client_address`) in a network namespace of its own, which `holder` keeps.
+    csip_test discovers servers only by multicast DNS on the interface it is given, and the loopback
+    interface carries no multicast; a link of our own keeps its queries off every real network."""
+
+    holder: subprocess.Popen[bytes]
+    interface: str
+    address: str
+    client_interface: str
+    client_address: str
+
+    def enter(self) -> list[str]:
+        return ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net", "--"]
+
+
+def _ip(*args: str, enter: list[str] | None = None) -> None:
+    done = subprocess.run([*(enter or []), "ip", *args], capture_output=True, text=True, timeout=10)
+    if done.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+
+
+@contextlib.contextmanager
+def lan() -> Iterator[Lan]:
+    """A veth pair between this host and a new network namespace, with site-local (fd00::/8)
+    addresses: the client binds its multicast DNS socket to one (mdns.c). Needs root (CAP_NET_ADMIN
+    and CAP_SYS_ADMIN); gone with the namespace when its holder stops. Names and prefix carry our
+    process id, so test runs side by side do not meet."""
+    pid = os.getpid()
+    prefix = f"fd00:c5e5:{pid >> 16:x}:{pid & 0xFFFF:x}"
+    holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "900"])  # at most 15 min if we die
+    try:
+        until_s = time.monotonic() + 5
+        while os.readlink(f"/proc/{holder.pid}/ns/net") == os.readlink("/proc/self/ns/net"):
+            if holder.poll() is not None or time.monotonic() > until_s:
+                raise RuntimeError("unshare could not make a network namespace (are we root?)")
+            time.sleep(0.02)
+        made = Lan(holder, f"crs{pid}h", f"{prefix}::1", f"crs{pid}c", f"{prefix}::2")
+        peer = ["peer", "name", made.client_interface, "netns", str(holder.pid)]
+        _ip("link", "add", made.interface, "type", "veth", *peer)
+        _ip("link", "set", made.interface, "up")
+        _ip("-6", "addr", "add", f"{made.address}/64", "dev", made.interface, "nodad")
+        _ip("link", "set", made.client_interface, "up", enter=made.enter())
+        client_address = [f"{made.client_address}/64", "dev", made.client_interface, "nodad"]
+        _ip("-6", "addr", "add", *client_address, enter=made.enter())
+        yield made
+    finally:
+        holder.kill()
+        holder.wait()
+        with contextlib.suppress(RuntimeError):
+            _ip("link", "del", f"crs{pid}h")  # the namespace takes its veth with it; do not wait

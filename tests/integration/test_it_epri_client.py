@@ -2,25 +2,36 @@
 against our server started here on loopback with certificates on the 2030.5 profile (issue #16
 acceptance). The client registers (PIN 111115, the CSIP test PIN), walks the DER program, reports its
 DERCapability, DERSettings, DERStatus and DERAvailability, and follows the controls it finds; a set
-point issued while it polls is received, responded to and, when the next one is issued, superseded."""
+point issued while it polls is received, responded to and, when the next one is issued, superseded.
+Its csip_test, given nothing but a network interface, finds the server by DNS-SD (multicast DNS) on a
+link of the test's own and follows a control issued while it runs."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from apps.der_registry import actions
 from apps.der_registry.engine.sep2 import certs
 from apps.der_registry.engine.sep2.app import Sep2App
 from apps.der_registry.engine.sep2.server import Sep2Server, ServerThread, server_context
 from apps.der_registry.models import DER, Sep2EndDevice, Sep2Response, SetPoint
+from apps.der_registry.sep2_dnssd import start_dnssd
 from apps.der_registry.sep2_store import RegistryStore
+from crest_web.env import database_url_with_name
+from tests.conftest import ROOT
 from tests.integration import epri_client
 from tests.integration.dnp3_support import until
 from tests.integration.epri_client import Device
@@ -42,17 +53,23 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[certs.CertFiles, Devi
     return ca, epri_client.device_files(ca, folder, "inverter")
 
 
-@pytest.fixture
-def url(pki: tuple[certs.CertFiles, Device], transactional_db: None) -> Iterator[str]:
+@contextlib.contextmanager
+def serving(pki: tuple[certs.CertFiles, Device], host: str) -> Iterator[ServerThread]:
     ca, _ = pki
     folder = ca.cert.parent
     ctx = server_context(folder / "server.crt", folder / "server.key", ca.cert)
     server_lfdi = certs.load(folder / "server.crt", folder / "server.key").lfdi
     app = Sep2App(RegistryStore(), poll_s=2, server_lfdi=server_lfdi)
-    thread = ServerThread(Sep2Server(app, workers=4), "127.0.0.1", 0, ctx)
+    thread = ServerThread(Sep2Server(app, workers=4), host, 0, ctx)
     thread.start()
-    yield f"https://127.0.0.1:{thread.port}/dcap"
+    yield thread
     thread.stop()
+
+
+@pytest.fixture
+def url(pki: tuple[certs.CertFiles, Device], transactional_db: None) -> Iterator[str]:
+    with serving(pki, "127.0.0.1") as thread:
+        yield f"https://127.0.0.1:{thread.port}/dcap"
 
 
 @pytest.fixture
@@ -154,3 +171,124 @@ def test_its_function_set_tests_pass(
     assert not failures(done), failures(done)
     for request, status in expected:
         assert any(r.startswith(request) and s == status for r, s in done.statuses), (request, done.statuses)
+
+
+@pytest.fixture
+def lan() -> Iterator[epri_client.Lan]:
+    if os.geteuid() != 0:
+        pytest.skip(
+            "csip_test finds servers by multicast DNS only: its link (a network namespace) needs root"
+        )
+    with epri_client.lan() as made:
+        yield made
+
+
+@pytest.fixture
+def discoverable(
+    pki: tuple[certs.CertFiles, Device], lan: epri_client.Lan, transactional_db: None
+) -> Iterator[ServerThread]:
+    """The server on this host's end of the link, announced there by DNS-SD as `run_sep2_server
+    --dnssd` announces it."""
+    with serving(pki, lan.address) as thread:
+        responder = start_dnssd(lan.interface, lan.address, thread.port)
+        yield thread
+        responder.stop()
+
+
+def test_csip_test_finds_the_server_by_dns_sd_walks_the_program_and_follows_a_control(
+    tools: Path,
+    pki: tuple[certs.CertFiles, Device],
+    lan: epri_client.Lan,
+    discoverable: ServerThread,
+    inverter: DER,
+    tmp_path: Path,
+) -> None:
+    """csip_test is given only the interface: it asks for edev-<its sFDI> by multicast DNS, connects
+    where the answer points, walks the CSIP resources, and schedules, starts and answers the control
+    issued once it has walked them."""
+    ca, device = pki
+    workdir = epri_client.csip_workdir(device, ca.cert, tmp_path / "csip")
+    edev, derp = f"/edev/{inverter.pk}", f"/derp/{inverter.pk}"
+    block = r"^\s+\d+\s+\d+\s+\S"  # a control in its printed schedule ("Active Blocks:")
+    walked, scheduled, stop = threading.Event(), threading.Event(), threading.Event()
+
+    def progress(line: str) -> None:
+        if line == f"GET {derp}/dc: 200":
+            walked.set()
+        if re.match(block, line):
+            scheduled.set()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        args = (tools / "csip_test", workdir, lan)
+        client = pool.submit(epri_client.run_csip, *args, seconds=90, stop=stop, progress=progress)
+        assert walked.wait(30), "csip_test did not walk the DER program"
+        control = _issue(inverter.pk, 2.0)
+        # it sees the control at its next walk (it polls its FunctionSetAssignments every 10 s)
+        started = until(lambda: Sep2Response.objects.filter(setpoint=control, status=2).exists(), limit_s=45)
+        scheduled.wait(10)
+        stop.set()
+        done = client.result()
+    assert done.returncode is None, done.output[-3000:]  # it exits on a failed step
+    instance = f"CReST Control Room-edev-{device.sfdi:012d}._smartenergy._tcp.site"  # its own sFDI
+    assert done.lines("name: CReST Control Room") == [f"  name: {instance}"], done.output
+    [txt] = done.lines("txt: txtvers=1")
+    assert f"dcap=/dcap, path={edev}, https={discoverable.port}" in txt
+    assert not failures(done), (failures(done), done.output[-3000:])
+    # its EndDevice comes in the EndDeviceList, each DERProgram in the FSA's DERProgramList
+    walk = {"GET /dcap", "GET /tm", "GET /edev", f"GET {edev}/fsa", f"GET {edev}/fsa/0/derp"}
+    walk |= {f"GET {derp}/dderc", f"GET {derp}/derc", f"GET {derp}/dc"}
+    assert walk <= {request.split("?")[0] for request, _ in done.statuses}, done.statuses
+    description = f"{control.get_source_display()} set point"
+    assert done.lines(f'Event Start "{description}"'), done.output[-3000:]
+    assert [line for line in done.lines(description) if re.match(block, line)], done.output[-3000:]
+    assert started, "the server did not record the control as started"
+
+
+def run_sep2_server(pki: tuple[certs.CertFiles, Device], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`manage.py run_sep2_server ARGS` as an operator runs it (one worker process, any free port),
+    against the test database."""
+    ca, _ = pki
+    args = ("--cert", str(ca.cert.parent / "server.crt"), "--key", str(ca.cert.parent / "server.key"), *args)
+    args = ("--ca", str(ca.cert), "--port", "0", "--workers", "1", *args)
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "DATABASE_URL": database_url_with_name(os.environ["DATABASE_URL"], connection.settings_dict["NAME"]),
+    }
+    with log.open("wb") as out:
+        command = [sys.executable, "manage.py", "run_sep2_server", *args]
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_run_sep2_server_with_dnssd_is_found_by_csip_test(
+    tools: Path,
+    pki: tuple[certs.CertFiles, Device],
+    lan: epri_client.Lan,
+    inverter: DER,
+    tmp_path: Path,
+) -> None:
+    ca, device = pki
+    log = tmp_path / "sep2.log"
+    server = run_sep2_server(pki, log, "--dnssd", lan.interface, "--host", lan.address, "--poll-rate", "2")
+    try:
+        assert until(lambda: "/dcap" in log.read_text() or server.poll() is not None), log.read_text()
+        port = re.findall(r"https://\S+:(\d+)/dcap", log.read_text())[0]
+        workdir = epri_client.csip_workdir(device, ca.cert, tmp_path / "csip")
+        walked = rf"^GET /edev/{inverter.pk}/fsa/0/derp: 200$"
+        done = epri_client.run_csip(tools / "csip_test", workdir, lan, seconds=30, until=walked)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    assert done.lines(f"txt: txtvers=1, dcap=/dcap, path=/edev/{inverter.pk}, https={port}"), done.output
+    assert done.lines(f"GET /edev/{inverter.pk}/fsa/0/derp: 200"), (done.output[-3000:], log.read_text())
+    assert not failures(done), failures(done)
+
+
+def test_run_sep2_server_refuses_an_interface_it_cannot_announce_on(
+    pki: tuple[certs.CertFiles, Device], tmp_path: Path
+) -> None:
+    log = tmp_path / "sep2.log"
+    server = run_sep2_server(pki, log, "--dnssd", "nonesuch0", "--host", "127.0.0.1")
+    assert server.wait(60) != 0
+    refused = "Cannot announce the server by DNS-SD on nonesuch0: There is no network interface"
+    assert refused in log.read_text(), log.read_text()

@@ -17,6 +17,7 @@ from apps.der_registry.actions.enrollment import (
 )
 from apps.der_registry.actions.sep2 import (
     SEP2_KIND_FIELDS,
+    do_note_sep2_edition,
     do_record_sep2_der_state,
     do_record_sep2_log_event,
     do_record_sep2_response,
@@ -48,6 +49,7 @@ __all__ = [
     "do_delete_sep2_mirror",
     "do_enroll_der",
     "do_issue_setpoint",
+    "do_note_sep2_edition",
     "do_preview_csv_import",
     "do_record_monitoring",
     "do_record_sep2_der_state",

@@ -19,6 +19,7 @@ from apps.der_registry.adapters import record_from_der
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.models import (
     DER,
+    DERGroup,
     Sep2EndDevice,
     Sep2LogEvent,
     Sep2Response,
@@ -205,6 +206,21 @@ def do_sep2_subscribe(actor: Actor, source: str, der_id: int, values: dict[str, 
     sub = Sep2Subscription.objects.create(der=der, **values)
     audit.record(actor, source, "der.sep2_subscribe", der, after=audit.snapshot(sub))
     return sub
+
+
+@transaction.atomic
+def do_note_sep2_edition(actor: Actor, source: str, lfdi: str, edition: str) -> None:
+    """A client sent a document in another edition of 2030.5 than the registry had for it: from now
+    on its GETs are answered in that one. The client is a device or an aggregator (by its LFDI)."""
+    rows: list[DER | DERGroup] = [*DER.objects.filter(lfdi=lfdi).exclude(status=Status.DECOMMISSIONED)]
+    rows += DERGroup.objects.filter(lfdi=lfdi, kind=DERGroup.Kind.AGGREGATOR)
+    for row in rows:
+        if row.sep2_edition == edition:
+            continue
+        before = audit.snapshot(row)
+        row.sep2_edition = edition
+        row.save(update_fields=["sep2_edition"])
+        audit.record(actor, source, "sep2.edition", row, before=before, after=audit.snapshot(row))
 
 
 @transaction.atomic

@@ -36,6 +36,8 @@ COMM_COLUMNS = [
     "dnp3_outstation_address",
     "dnp3_master_address",
     "dnp3_tls",
+    "dnp3_point_map",
+    "dnp3_ao_variation",
     "lfdi",
     "sfdi",
     "registration_pin",

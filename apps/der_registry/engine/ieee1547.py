@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi, sfdi_matches_lfdi, sfdi_problem
+from apps.standards import dnp3_profile
 
 # IEEE 1547-2018 Table 7: reactive capability as a fraction of the nameplate apparent rating.
 REACTIVE_FRACTION = {"A": (0.44, 0.25), "B": (0.44, 0.44)}  # (injection, absorption)
@@ -124,6 +125,8 @@ class DERRecord:
     firmware_version: str = ""
     dnp3_tls: bool = False
     expected_update_s: int = 60
+    dnp3_point_map: str = dnp3_profile.DEFAULT_POINT_MAP
+    dnp3_ao_variation: str = dnp3_profile.DEFAULT_AO_VARIATION
 
 
 @dataclass
@@ -289,6 +292,12 @@ def _validate_dnp3(rec: DERRecord, ctx: RegistryContext) -> list[Issue]:
             issues.append(Issue(name, "DNP3 addresses must be whole numbers from 0 to 65519."))
     if rec.dnp3_outstation_address is not None and rec.dnp3_outstation_address == rec.dnp3_master_address:
         issues.append(Issue("dnp3_outstation_address", "The outstation and master addresses must differ."))
+    for name, problem in (
+        ("dnp3_point_map", dnp3_profile.point_map_problem(rec.dnp3_point_map)),
+        ("dnp3_ao_variation", dnp3_profile.variation_problem(rec.dnp3_point_map, rec.dnp3_ao_variation)),
+    ):
+        if problem:
+            issues.append(Issue(name, problem))
     key = (rec.dnp3_host, rec.dnp3_port or 0, rec.dnp3_outstation_address or 0)
     if not issues and key in ctx.taken_dnp3:
         issues.append(

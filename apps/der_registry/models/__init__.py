@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.der_registry.engine import device_clock, ieee1547
 from apps.der_registry.engine.lifecycle import Status
+from apps.standards import dnp3_profile
 
 RATINGS = list(ieee1547.RATING_FIELDS)
 STATUS_CHOICES = [(s.value, s.value) for s in Status]
@@ -31,6 +32,21 @@ def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return [(v, v.replace("_", " ")) for v in values]
 
 
+# The editions of IEEE 2030.5 the server speaks (`sep2.editions.EDITIONS`: their namespaces).
+SEP2_EDITIONS = [("2013", "IEEE 2030.5-2013"), ("2018", "IEEE 2030.5-2018 / 2023")]
+SEP2_EDITION_HELP = (
+    "The edition the device speaks over IEEE 2030.5: the server answers it in that edition's namespace. "
+    "Updated by itself when the device sends a document in the other one."
+)
+
+
+def _sep2_edition_field() -> models.CharField[str, str]:
+    help_text = SEP2_EDITION_HELP
+    return models.CharField(
+        "IEEE 2030.5 edition", max_length=4, choices=SEP2_EDITIONS, default="2013", help_text=help_text
+    )
+
+
 class DERGroup(models.Model):
     class Kind(models.TextChoices):
         AGGREGATOR = "aggregator", "Aggregator"
@@ -41,6 +57,7 @@ class DERGroup(models.Model):
     description = models.CharField(max_length=200, blank=True)
     # The aggregator's own 2030.5 identity, when it talks to our server as one client.
     lfdi = models.CharField(max_length=40, blank=True)
+    sep2_edition = _sep2_edition_field()
 
     class Meta:
         ordering = ["name"]
@@ -150,9 +167,25 @@ class DER(RatingFields):
     dnp3_outstation_address = models.PositiveIntegerField("DNP3 outstation address", null=True, blank=True)
     dnp3_master_address = models.PositiveIntegerField("DNP3 master address", null=True, blank=True)
     dnp3_tls = models.BooleanField("DNP3 over TLS", default=False)
+    # What the DER's DNP3 device profile says: the point map it serves, the variation it parses.
+    dnp3_point_map = models.CharField(
+        "DNP3 point map",
+        max_length=12,
+        choices=list(dnp3_profile.POINT_MAPS.items()),
+        default=dnp3_profile.DEFAULT_POINT_MAP,
+        help_text="The point indices the outstation serves, as its DNP3 device profile lists them.",
+    )
+    dnp3_ao_variation = models.CharField(
+        "DNP3 set point variation",
+        max_length=5,
+        choices=list(dnp3_profile.AO_VARIATIONS.items()),
+        default=dnp3_profile.DEFAULT_AO_VARIATION,
+        help_text="The analog output variation the device parses: g41v1/g41v2 for a subset level 2 device.",
+    )
     lfdi = models.CharField("LFDI", max_length=40, blank=True)
     sfdi = models.BigIntegerField("SFDI", null=True, blank=True)
     registration_pin = models.CharField("2030.5 registration PIN", max_length=6, blank=True)
+    sep2_edition = _sep2_edition_field()
     expected_update_s = models.PositiveIntegerField(
         "expected telemetry update period (s)",
         default=60,

@@ -69,6 +69,8 @@ class Sep2Subscription(models.Model):
     limit = models.PositiveIntegerField(default=1)
     encoding = models.PositiveSmallIntegerField(default=0)
     level = models.CharField(max_length=16, default="+S1")
+    # The edition the Subscription was written in; its Notifications go out in it.
+    edition = models.CharField(max_length=4, default="2013")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

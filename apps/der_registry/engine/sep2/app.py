@@ -4,13 +4,12 @@ Synchronous and framework-free; the server runs it on a worker thread."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
 
+from apps.der_registry.engine.sep2 import hostclock, lists
 from apps.der_registry.engine.sep2 import mirror as mup
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.contact import ContactBook, heard_from
@@ -22,6 +21,7 @@ from apps.der_registry.engine.sep2.derstate import (
     decode_response,
     decode_subscription,
 )
+from apps.der_registry.engine.sep2.editions import NS_2013
 from apps.der_registry.engine.sep2.errors import INVALID_VALUES, error_reply
 from apps.der_registry.engine.sep2.http import HttpError, Reply, Request
 from apps.der_registry.engine.sep2.model import (
@@ -32,60 +32,17 @@ from apps.der_registry.engine.sep2.model import (
     Store,
     SubscriptionView,
 )
-from apps.der_registry.engine.sep2.xmlcodec import CONTENT_TYPE, SepXmlError, to_bytes
+from apps.der_registry.engine.sep2.replies import accepts_xml, created, document, one, page
+from apps.der_registry.engine.sep2.xmlcodec import (
+    CONTENT_TYPE,
+    SepXmlError,
+    in_namespace,
+    namespace_of,
+)
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 
-T = TypeVar("T")
+log = logging.getLogger("crest.sep2")
 Handler = Callable[[Client, Request, tuple[int, ...]], Reply]
-MAX_LIMIT = 255  # List.results is a UInt8
-
-
-@dataclass(frozen=True)
-class Page:
-    start: int
-    limit: int
-
-    def of(self, items: Sequence[T]) -> list[T]:
-        return list(items[self.start : self.start + self.limit])
-
-
-def page(req: Request) -> Page:
-    """2030.5 list paging: s (first index, default 0) and l (how many, default 1)."""
-    try:
-        start, limit = int(req.query.get("s", "0")), int(req.query.get("l", "1"))
-    except ValueError:
-        raise HttpError(400, "The paging parameters s and l must be whole numbers.") from None
-    if start < 0 or limit < 0:
-        raise HttpError(400, "The paging parameters s and l cannot be negative.")
-    return Page(start, min(limit, MAX_LIMIT))
-
-
-def document(doc: ET.Element, status: int = 200) -> Reply:
-    return Reply(status, to_bytes(doc), CONTENT_TYPE)
-
-
-def _accepts_xml(accept: str) -> bool:
-    """An Accept header that admits application/sep+xml (or names no type at all)."""
-    if not accept.strip():
-        return True
-    for part in accept.split(","):
-        media, *params = (x.strip().lower() for x in part.split(";"))
-        if (
-            media in ("application/sep+xml", "application/*", "*/*", "application/xml")
-            and "q=0" not in params
-        ):
-            return True
-    return False
-
-
-def _one(found: Sequence[T], missing: str) -> T:
-    if not found:
-        raise HttpError(404, missing)
-    return found[0]
-
-
-def created(location: str) -> Reply:
-    return Reply(201, headers={"Location": location})
 
 
 class Sep2App:
@@ -96,6 +53,7 @@ class Sep2App:
         self.poll_s = poll_s
         self.server_lfdi = server_lfdi.upper()  # the server's own identity (its certificate's LFDI)
         self.contact = contact or ContactBook()  # who was heard from when (the supervisor reads it)
+        self._learned: dict[tuple[str, str], str] = {}  # (LFDI, edition identified with) → edition now
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         for method, pattern, handler in self._table():
             self.routes.append((method, re.compile(f"^{pattern}$"), handler))
@@ -148,7 +106,30 @@ class Sep2App:
     # --- dispatch -------------------------------------------------------------------------
 
     def handle(self, lfdi: str, client: Client | None, req: Request) -> Reply:
-        if not _accepts_xml(req.headers.get("accept", "")):
+        """The answer to one request, in the edition of 2030.5 the client speaks: the namespace of the
+        document it sent, or (a GET) the one it last used, which the registry keeps (`Client.namespace`)."""
+        sent = namespace_of(req.body)
+        known = (
+            NS_2013
+            if client is None
+            else self._learned.get((client.lfdi, client.namespace), client.namespace)
+        )
+        ns = sent or known
+        reply = self._answer(lfdi, client, req)
+        if client is not None and sent is not None and sent != known and reply.status < 400:
+            self.store.note_namespace(client, sent)
+            # A connection keeps the Client it was identified as; its next GETs follow the change too.
+            self._learned[(client.lfdi, client.namespace)] = sent
+        if reply.content_type != CONTENT_TYPE or not reply.body:
+            return reply
+        try:
+            reply.body = in_namespace(reply.body, ns)
+        except SepXmlError:  # a 2018 client, and the server was not given the 2018 schema
+            log.warning("answering %s in the 2013 edition: this server has no 2018 schema", client)
+        return reply
+
+    def _answer(self, lfdi: str, client: Client | None, req: Request) -> Reply:
+        if not accepts_xml(req.headers.get("accept", "")):
             return error_reply(
                 406, "This server answers in application/sep+xml only; it does not speak EXI (sep-exi)."
             )
@@ -219,10 +200,11 @@ class Sep2App:
         return document(res.device_capability(self.poll_s, *counts))
 
     def get_time(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        return document(res.time_resource(dt.datetime.now(dt.UTC), self.poll_s))
+        quality = hostclock.time_quality(hostclock.synchronised())
+        return document(res.time_resource(dt.datetime.now(dt.UTC), self.poll_s, quality))
 
     def get_edev_list(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        views = self.store.end_devices(client)
+        views = lists.end_devices(self.store.end_devices(client))
         return document(res.end_device_list(page(req).of(views), len(views), self.poll_s))
 
     def post_edev(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
@@ -279,22 +261,23 @@ class Sep2App:
 
     def get_active_controls(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id = self._own(client, ids[0])
-        views = [v for v in self.store.controls(der_id) if v.status != "superseded"][:1]
+        # The newest control not superseded (the list runs oldest first).
+        views = [v for v in self.store.controls(der_id) if v.status != "superseded"][-1:]
         return document(res.der_control_list(der_id, page(req).of(views), len(views), "actderc"))
 
     def get_control(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id = self._own(client, ids[0])
-        for view in self.store.controls(der_id):
-            if view.setpoint_id == ids[1]:
-                return document(res.der_control(der_id, view))
-        raise HttpError(404, f"DERControl {ids[1]} is not in this program.")
+        view = self.store.control(der_id, ids[1])  # also one no longer listed
+        if view is None:
+            raise HttpError(404, f"DERControl {ids[1]} is not in this program.")
+        return document(res.der_control(der_id, view))
 
     def get_default_control(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         return document(res.default_der_control(self.store.default_control(self._own(client, ids[0]))))
 
     def get_curves(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id = self._own(client, ids[0])
-        views = self.store.curves(der_id)
+        views = lists.curves(self.store.curves(der_id))
         return document(res.der_curve_list(der_id, page(req).of(views), len(views)))
 
     def get_response_sets(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
@@ -305,24 +288,24 @@ class Sep2App:
 
     def get_response(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         found = [v for v in self.store.responses(client) if v.response_id == ids[0]]
-        return document(res.response(_one(found, f"Response {ids[0]} is not one of this client's.")))
+        return document(res.response(one(found, f"Response {ids[0]} is not one of this client's.")))
 
     def get_log_event(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id = self._own(client, ids[0])
         found = [v for v in self.store.log_events(der_id) if v.log_id == ids[1]]
-        return document(res.log_event(der_id, _one(found, f"LogEvent {ids[1]} is not in this device's log.")))
+        return document(res.log_event(der_id, one(found, f"LogEvent {ids[1]} is not in this device's log.")))
 
     def get_subscription(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id = self._own(client, ids[0])
         found = [v for v in self.store.subscriptions(der_id) if v.sub_id == ids[1]]
-        return document(res.subscription(der_id, _one(found, f"Subscription {ids[1]} is not this device's.")))
+        return document(res.subscription(der_id, one(found, f"Subscription {ids[1]} is not this device's.")))
 
     def get_self_device(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         sfdi = sfdi_from_lfdi(self.server_lfdi) if self.server_lfdi else 0
         return document(res.self_device(self.server_lfdi, sfdi, self.poll_s))
 
     def get_responses(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        views = self.store.responses(client)
+        views = lists.responses(self.store.responses(client))
         return document(res.response_list(page(req).of(views), len(views)))
 
     def post_response(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
@@ -334,7 +317,7 @@ class Sep2App:
 
     def get_log_events(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id = self._own(client, ids[0])
-        views = self.store.log_events(der_id)
+        views = lists.log_events(self.store.log_events(der_id))
         return document(res.log_event_list(der_id, page(req).of(views), len(views), self.poll_s))
 
     def post_log_event(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
@@ -344,12 +327,13 @@ class Sep2App:
 
     def get_subscriptions(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id = self._own(client, ids[0])
-        views = self.store.subscriptions(der_id)
+        views = lists.subscriptions(der_id, self.store.subscriptions(der_id))
         return document(res.subscription_list(der_id, page(req).of(views), len(views), self.poll_s))
 
     def post_subscription(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id, p = self._own(client, ids[0]), decode_subscription(req.body)
-        view = SubscriptionView(0, p.resource, p.notification_uri, p.limit, p.encoding, p.level)
+        ns = namespace_of(req.body) or NS_2013
+        view = SubscriptionView(0, p.resource, p.notification_uri, p.limit, p.encoding, p.level, ns)
         return created(f"{res.edev(der_id)}/sub/{self.store.subscribe(client, der_id, view)}")
 
     def delete_subscription(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
@@ -365,7 +349,7 @@ class Sep2App:
         return view
 
     def get_mirrors(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        views = self.store.mirrors(client)
+        views = lists.mirrors(self.store.mirrors(client))
         return document(mup.mirror_list(page(req).of(views), len(views), self.poll_s))
 
     def post_mirror(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:

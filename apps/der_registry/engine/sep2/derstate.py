@@ -177,7 +177,8 @@ def _required(value: Any, what: str) -> Any:
 
 def decode_end_device(body: bytes) -> PostedEndDevice:
     root = parse(body, ("EndDevice",))
-    lfdi = str(_required(text(root, "lFDI"), "lFDI (the device's long form identifier)")).upper()
+    # lFDI is optional in 2030.5: a device may register by its sFDI alone ("" here).
+    lfdi = (text(root, "lFDI") or "").upper()
     return PostedEndDevice(lfdi=lfdi, sfdi=int(_required(integer(root, "sFDI"), "sFDI")))
 
 

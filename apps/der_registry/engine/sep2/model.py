@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from apps.der_registry.engine.sep2.editions import NS_2013
 from apps.der_registry.engine.sep2.mirror import MeterReadingPost, MirrorPost, MirrorView
 
 # 2030.5 EventStatus.currentStatus and Response.status codes used here.
@@ -43,6 +44,7 @@ class Client:
     kind: str  # "device" or "aggregator"
     name: str
     der_ids: tuple[int, ...] = ()
+    namespace: str = NS_2013  # the edition of 2030.5 it speaks (`editions`): what its GETs are answered in
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class SubscriptionView:
     limit: int
     encoding: int = 0
     level: str = "+S1"
+    namespace: str = NS_2013  # the edition the Subscription was written in: its Notifications' too
 
 
 @dataclass(frozen=True)
@@ -139,10 +142,12 @@ class Store(Protocol):
     thread) and raises Sep2Refusal for requests the registry refuses."""
 
     def identify(self, lfdi: str) -> Client | None: ...
+    def note_namespace(self, client: Client, namespace: str) -> None: ...
     def end_devices(self, client: Client) -> list[EndDeviceView]: ...
     def end_device(self, client: Client, edev_id: int) -> EndDeviceView | None: ...
     def register_end_device(self, client: Client, lfdi: str, sfdi: int) -> int: ...
-    def controls(self, der_id: int) -> list[ControlView]: ...
+    def controls(self, der_id: int) -> list[ControlView]: ...  # as listed: `lists.controls`
+    def control(self, der_id: int, setpoint_id: int) -> ControlView | None: ...
     def default_control(self, der_id: int) -> DefaultControlView: ...
     def curves(self, der_id: int) -> list[CurveView]: ...
     def der_state(self, der_id: int, kind: str) -> DerState: ...

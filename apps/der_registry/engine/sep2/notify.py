@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.client import Sep2Connection
 from apps.der_registry.engine.sep2.model import PendingNotification, Store
-from apps.der_registry.engine.sep2.xmlcodec import to_bytes
+from apps.der_registry.engine.sep2.xmlcodec import SepXmlError, in_namespace, to_bytes
 
 log = logging.getLogger("crest.sep2")
 DELIVERY_TIMEOUT_S = 10.0
@@ -47,6 +47,10 @@ class Notifier:
     async def deliver(self, item: PendingNotification) -> None:
         controls = res.der_control_list(item.der_id, item.controls, len(item.controls))
         body = to_bytes(res.notification(item.der_id, item.sub, controls))
+        try:
+            body = in_namespace(body, item.sub.namespace)  # the edition the Subscription was written in
+        except SepXmlError:
+            log.warning("notifying %s in the 2013 edition: no 2018 schema", item.sub.notification_uri)
         url = urlsplit(item.sub.notification_uri)
         secure = url.scheme == "https"
         base = f"{url.scheme}://{url.hostname}:{url.port or (443 if secure else 80)}"

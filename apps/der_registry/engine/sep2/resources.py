@@ -7,6 +7,7 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from apps.der_registry.engine.sep2 import hostclock
 from apps.der_registry.engine.sep2.derstate import encode_state
 from apps.der_registry.engine.sep2.model import (
     EVENT_ACTIVE,
@@ -91,8 +92,9 @@ def self_log_event_list(poll_s: int) -> ET.Element:
     return _list("LogEventList", f"{SELF_DEVICE}/lel", 0, [], poll_s)
 
 
-def time_resource(now: dt.datetime, poll_s: int) -> ET.Element:
-    # The control room runs on UTC: no time zone or daylight-saving offset to announce.
+def time_resource(now: dt.datetime, poll_s: int, quality: int = hostclock.MANUALLY_SET) -> ET.Element:
+    # The control room runs on UTC: no time zone or daylight-saving offset to announce. `quality`:
+    # how the host's clock is kept (`hostclock`).
     t = epoch(now)
     return element(
         "Time",
@@ -103,7 +105,7 @@ def time_resource(now: dt.datetime, poll_s: int) -> ET.Element:
             leaf("dstOffset", 0),
             leaf("dstStartTime", 0),
             leaf("localTime", t),
-            leaf("quality", 7),
+            leaf("quality", quality),
             leaf("tzOffset", 0),
         ],
     )
@@ -188,9 +190,10 @@ def der_program_list(
 def control_base(view: ControlView) -> ET.Element:
     fixed_pf = None
     if view.fixed_pf is not None:
+        # Signed, EEI convention (as the set point's pf): negative while the DER absorbs vars.
         fixed_pf = element(
             "opModFixedPF",
-            children=[leaf("displacement", round(abs(view.fixed_pf) * 100)), leaf("multiplier", -2)],
+            children=[leaf("displacement", round(view.fixed_pf * 100)), leaf("multiplier", -2)],
         )
     max_lim = None if view.max_lim_pct is None else leaf("opModMaxLimW", round(view.max_lim_pct * 100))
     target_var = None if view.target_var is None else scaled_element("opModTargetVar", view.target_var)

@@ -1,6 +1,7 @@
 """The 2030.5 server: asyncio HTTP/1.1 over TLS 1.2 with mandatory client certificates.
 The event loop only moves bytes; each request is answered by `Sep2App.handle` on a worker
-thread (the store does blocking database work there)."""
+thread (the store does blocking database work there). `run_sep2_server` runs several of these
+servers, one per worker process, on one port (workers.py); tests run one in a thread."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import signal
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -28,6 +31,7 @@ from apps.der_registry.engine.sep2.http import (
 )
 from apps.der_registry.engine.sep2.model import Client
 from apps.der_registry.engine.sep2.notify import Notifier
+from apps.der_registry.engine.sep2.workers import LISTEN_BACKLOG
 from apps.der_registry.engine.sep2_identity import lfdi_from_certificate
 
 log = logging.getLogger("crest.sep2")
@@ -36,6 +40,7 @@ log = logging.getLogger("crest.sep2")
 # too for general-purpose clients. Python's default cipher string excludes CCM, so name them.
 CIPHERS = "ECDHE-ECDSA-AES128-CCM8:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
 IDLE_TIMEOUT_S = 300.0
+DRAIN_S = 5.0  # a stopping worker answers the requests it is in the middle of for this long at most
 
 
 def _tls12(ctx: ssl.SSLContext, cert: Path, key: Path, ca: Path, ciphers: str) -> ssl.SSLContext:
@@ -71,13 +76,22 @@ class Sep2Server:
     max_body: int = MAX_BODY_BYTES
     notifier: Notifier | None = None
     pool: ThreadPoolExecutor = field(init=False)
+    busy: int = field(init=False, default=0)  # requests being answered now (a stopping worker waits)
     _background: set[asyncio.Task[None]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sep2")
 
-    async def start(self, host: str, port: int, ctx: ssl.SSLContext) -> asyncio.Server:
-        server = await asyncio.start_server(self._connection, host, port, ssl=ctx, limit=MAX_HEADER_BYTES)
+    async def start(
+        self, host: str, port: int, ctx: ssl.SSLContext, sock: socket.socket | None = None
+    ) -> asyncio.Server:
+        """Listen on host:port, or on `sock` (already bound and listening) when given."""
+        if sock is not None:
+            server = await asyncio.start_server(
+                self._connection, sock=sock, ssl=ctx, limit=MAX_HEADER_BYTES, backlog=LISTEN_BACKLOG
+            )
+        else:
+            server = await asyncio.start_server(self._connection, host, port, ssl=ctx, limit=MAX_HEADER_BYTES)
         if self.notifier is not None:
             self._background.add(asyncio.create_task(self.notifier.run(self.pool)))
         return server
@@ -93,8 +107,23 @@ class Sep2Server:
             log.exception("2030.5 %s %s failed", req.method, req.path)
             return error_reply(500, "The server failed to answer this request; the error has been logged.")
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _respond(
+        self, writer: asyncio.StreamWriter, lfdi: str, client: Client | None, req: Request
+    ) -> Client | None:
+        """Answer one request; the client it came from, identified on the connection's first."""
         loop = asyncio.get_running_loop()
+        if client is None or (req.method == "POST" and req.path == "/edev"):
+            client = await loop.run_in_executor(self.pool, self.app.store.identify, lfdi)
+        head = req.method == "HEAD"  # answered as GET, without the body
+        asked = dataclasses.replace(req, method="GET") if head else req
+        reply = await loop.run_in_executor(self.pool, self._answer, lfdi, client, asked)
+        if reply.status >= 400:
+            log.info("%s %s from LFDI %s: %d", req.method, req.path, lfdi, reply.status)
+        writer.write(render(reply, req.keep_alive, head_only=head))
+        await writer.drain()
+        return client
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
         lfdi = lfdi_from_certificate(der)
         client: Client | None = None
@@ -110,15 +139,11 @@ class Sep2Server:
                     continue
                 if req is None:
                     break
-                if client is None or (req.method == "POST" and req.path == "/edev"):
-                    client = await loop.run_in_executor(self.pool, self.app.store.identify, lfdi)
-                head = req.method == "HEAD"  # answered as GET, without the body
-                asked = dataclasses.replace(req, method="GET") if head else req
-                reply = await loop.run_in_executor(self.pool, self._answer, lfdi, client, asked)
-                if reply.status >= 400:
-                    log.info("%s %s from LFDI %s: %d", req.method, req.path, lfdi, reply.status)
-                writer.write(render(reply, req.keep_alive, head_only=head))
-                await writer.drain()
+                self.busy += 1
+                try:
+                    client = await self._respond(writer, lfdi, client, req)
+                finally:
+                    self.busy -= 1
                 if not req.keep_alive:
                     break
         except (TimeoutError, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
@@ -164,13 +189,38 @@ class ServerThread:
         self.server.pool.shutdown(wait=True)
 
 
-def serve_forever(
-    server: Sep2Server, host: str, port: int, ctx: ssl.SSLContext, ready: Callable[[int], None]
+def serve_until_stopped(
+    server: Sep2Server,
+    sock: socket.socket,
+    ctx: ssl.SSLContext,
+    ready: Callable[[], None],
+    parent_sentinel: int | None = None,
 ) -> None:
+    """Answer on `sock` until SIGTERM, or until the process that started this one is gone
+    (`parent_sentinel` readable): a worker must not go on holding the port for a dead server.
+    SIGINT is left to the parent, which stops its workers in order."""
+
     async def main() -> None:
-        aserver = await server.start(host, port, ctx)
-        ready(aserver.sockets[0].getsockname()[1])
-        async with aserver:
-            await aserver.serve_forever()
+        loop = asyncio.get_running_loop()
+        stopped = asyncio.Event()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        loop.add_signal_handler(signal.SIGTERM, stopped.set)
+        if parent_sentinel is not None:
+            sentinel = parent_sentinel
+
+            def parent_gone() -> None:
+                loop.remove_reader(sentinel)  # readable for good from now on
+                stopped.set()
+
+            loop.add_reader(sentinel, parent_gone)
+        aserver = await server.start("", 0, ctx, sock=sock)
+        ready()
+        await stopped.wait()
+        server.stop_background()
+        aserver.close()  # no new connections; the requests being answered get their replies
+        deadline_s = loop.time() + DRAIN_S
+        while server.busy and loop.time() < deadline_s:
+            await asyncio.sleep(0.05)
 
     asyncio.run(main())
+    server.pool.shutdown(wait=True)

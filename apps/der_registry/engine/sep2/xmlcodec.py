@@ -1,5 +1,6 @@
 """sep+xml in and out: building documents in schema order, parsing untrusted bodies safely and
-validating them against the 2030.5 schema (sep.xsd)."""
+validating them against the 2030.5 schema of their edition (sep.xsd for 2013; the 2018/2023 schema
+where the server was given one, `editions`)."""
 
 from __future__ import annotations
 
@@ -12,27 +13,40 @@ from typing import Any
 
 from lxml import etree
 
-NS = "http://ieee.org/2030.5"
+from apps.der_registry.engine.sep2.editions import NS_2013, NS_2018, shape_of, translate
+
+NS = NS_2013  # the edition documents are built and read in; `editions` translates at the edges
 CONTENT_TYPE = "application/sep+xml"
 ET.register_namespace("", NS)
 
 # IEEE 2030.5 (2013 namespace) as published, with its legal notice; set_schema_path may move it.
 DEFAULT_XSD = Path(__file__).resolve().parent / "schema" / "sep.xsd"
-_schema_path: list[Path] = [DEFAULT_XSD]
+# The 2018/2023 schema is IEEE's and not redistributable: none until the server is given a copy.
+_schema_paths: dict[str, Path | None] = {NS_2013: DEFAULT_XSD, NS_2018: None}
 
 
 class SepXmlError(ValueError):
     """A body that is not a well-formed, schema-valid 2030.5 document; the text says why."""
 
 
-def set_schema_path(path: Path) -> None:
-    _schema_path[0] = path
+def set_schema_path(path: Path | None, ns: str = NS_2013) -> None:
+    _schema_paths[ns] = path
     _schema.cache_clear()
 
 
-@lru_cache(maxsize=1)
-def _schema() -> Any:
-    return etree.XMLSchema(etree.parse(str(_schema_path[0])))
+def schema_path(ns: str) -> Path | None:
+    return _schema_paths.get(ns)
+
+
+@lru_cache(maxsize=2)
+def _schema(ns: str = NS_2013) -> Any:
+    path = _schema_paths.get(ns)
+    if path is None:
+        raise SepXmlError(
+            f"This server has not been given the IEEE 2030.5-2018 schema, so it cannot check documents "
+            f"in the namespace {ns}; send them in the 2013 namespace {NS_2013}."
+        )
+    return etree.XMLSchema(etree.parse(str(path)))
 
 
 def q(tag: str) -> str:
@@ -83,18 +97,49 @@ def parse(body: bytes, expected: tuple[str, ...] = ()) -> Any:
     except etree.XMLSyntaxError as exc:
         raise SepXmlError(f"The body is not well-formed XML: {exc}.") from None
     name = etree.QName(root)
-    if name.namespace != NS:
-        raise SepXmlError(f"The root element must be in the 2030.5 namespace {NS}, not {name.namespace!r}.")
+    if name.namespace not in (NS_2013, NS_2018):
+        raise SepXmlError(
+            f"The root element must be in a 2030.5 namespace ({NS_2013} or {NS_2018}), "
+            f"not {name.namespace!r}."
+        )
     if expected and name.localname not in expected:
         raise SepXmlError(f"Expected a {' or '.join(expected)} document, got {name.localname}.")
     problem = schema_problem_of(root)
     if problem:
         raise SepXmlError(f"The {name.localname} document does not follow the 2030.5 schema: {problem}")
+    if name.namespace == NS_2018:  # read in 2013 terms from here on
+        return translate(root, NS_2013, shape_of(DEFAULT_XSD))
     return root
 
 
+def namespace_of(body: bytes) -> str | None:
+    """The 2030.5 namespace a body's root element is in, or None (no body, not XML, another one)."""
+    if not body:
+        return None
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError:
+        return None
+    ns = etree.QName(root).namespace
+    return ns if ns in (NS_2013, NS_2018) else None
+
+
+def in_namespace(body: bytes, ns: str) -> bytes:
+    """A document this server built (2013) or kept as a client wrote it, in the edition `ns`."""
+    if ns == NS_2013 and NS_2018.encode() not in body:
+        return body  # the common case, untouched
+    root = etree.fromstring(body, _PARSER)
+    if etree.QName(root).namespace == ns:
+        return body
+    path = _schema_paths.get(ns)
+    if path is None:
+        raise SepXmlError(f"This server has not been given the schema of the namespace {ns}.")
+    translated: bytes = etree.tostring(translate(root, ns, shape_of(path)))
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + translated
+
+
 def schema_problem_of(root: Any) -> str:
-    schema = _schema()
+    schema = _schema(etree.QName(root).namespace)
     if schema.validate(root):
         return ""
     error = schema.error_log.last_error
@@ -102,7 +147,7 @@ def schema_problem_of(root: Any) -> str:
 
 
 def schema_problem(body: bytes) -> str:
-    """Why an emitted document does not validate against sep.xsd, or '' when it does."""
+    """Why an emitted document does not validate against its edition's schema, or '' when it does."""
     try:
         return schema_problem_of(etree.fromstring(body, _PARSER))
     except etree.XMLSyntaxError as exc:

@@ -99,16 +99,21 @@ class DmsOutstation:
         self.on_refused = on_refused  # called (on the stack's thread) with the reason of a refusal
         self.on_capability = on_capability  # called with the interval the EMS asks a range for
         self._lock = threading.Lock()
-        self.station: Outstation = self.channel.add(address, EMS_DMS, self._command)
+        self.station: Outstation = self.channel.add(address, EMS_DMS, self._command, on_select=self._check)
         self.station.update({"feeder_count": feeder_count})
 
-    def _command(self, point: Point, value: float) -> float:
+    def _check(self, point: Point, value: float) -> float:
+        """The value as the DMS would take it, else CommandRefused (also told to `on_refused`): the
+        check of a SELECT and the first step of an OPERATE."""
         try:
-            accepted = check_output(point, value)
+            return check_output(point, value)
         except CommandRefused as exc:
             if self.on_refused is not None:
                 self.on_refused(str(exc))
             raise
+
+    def _command(self, point: Point, value: float) -> float:
+        accepted = self._check(point, value)
         if point.name == "capability_request":  # an ask of its own, not part of a request
             if self.on_capability is not None:
                 self.on_capability(int(accepted))

@@ -15,8 +15,10 @@ from typing import Any
 
 import opendnp3 as dnp3
 
-from apps.dms.engine.dnp3.points import AI, AO, BI, BO, Point, PointMap, decode_analog
+from apps.dms.engine.dnp3.der_maps import DerMap, encode_setpoint
+from apps.dms.engine.dnp3.points import AI, AO, BI, BO, CommandRefused, Point, PointMap, decode_analog
 from apps.dms.engine.dnp3.stack import ChannelListener, TlsFiles, manager, now_ms, retry
+from apps.standards.dnp3_profile import DEFAULT_AO_VARIATION
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class _App(dnp3.IMasterApplication):  # type: ignore[misc]
 
     def OnTaskComplete(self, info: Any) -> None:
         if info.result == dnp3.TaskCompletion.SUCCESS:
+            if info.type == dnp3.MasterTaskType.ENABLE_UNSOLICITED:
+                self.link.disable_unsolicited()
             self.link.emit("answered")
         elif info.result in (
             dnp3.TaskCompletion.FAILURE_RESPONSE_TIMEOUT,
@@ -140,7 +144,7 @@ class MasterChannel:
         self.state = state
         kind = "link_up" if state == "OPEN" else "link_down" if state in ("CLOSED", "OPENING") else ""
         if kind:
-            for link in self.links:
+            for link in list(self.links):  # a copy: the gateway's thread may remove a link meanwhile
                 link.emit(kind, detail=state)
 
     def close(self) -> None:
@@ -149,12 +153,24 @@ class MasterChannel:
 
 class MasterLink:
     """The master for one outstation: startup integrity poll and time sync, periodic event and
-    integrity polls, direct operate with the outstation's per-point status as confirmation."""
+    integrity polls, direct operate with the outstation's per-point status as confirmation.
+
+    Unsolicited reporting stays off (docs/adr/0008-dnp3-gateway.md): the binding cannot tell the
+    stack not to enable it after the start-up integrity poll, so the link disables it again as soon
+    as an outstation has accepted that."""
 
     def __init__(
-        self, key: str, channel: MasterChannel, endpoint: Endpoint, points: PointMap, options: MasterOptions
+        self,
+        key: str,
+        channel: MasterChannel,
+        endpoint: Endpoint,
+        points: PointMap | DerMap,
+        options: MasterOptions,
+        variation: str = DEFAULT_AO_VARIATION,
     ) -> None:
-        self.key, self.points, self.channel = key, points, channel
+        self.map = points if isinstance(points, DerMap) else DerMap(points)
+        self.key, self.points, self.channel, self.variation = key, self.map.points, channel, variation
+        self.closed = False
         self.soe = _Soe(self)
         self.app = _App(self)
         cfg = dnp3.MasterStackConfig()
@@ -173,7 +189,8 @@ class MasterLink:
         self.stack.Enable()
 
     def emit(self, kind: str, values: dict[str, float] | None = None, detail: str = "") -> None:
-        self.channel.events.put(LinkEvent(self.key, kind, time.time(), values or {}, detail))
+        if not self.closed:  # a link being taken down must not speak for its successor under the same key
+            self.channel.events.put(LinkEvent(self.key, kind, time.time(), values or {}, detail))
 
     def decode(self, value: Any, index: int) -> tuple[str, float] | None:
         """A measurement (AI/BI) or output feedback (AO/BO status, named `<point>.status`)."""
@@ -182,30 +199,61 @@ class MasterLink:
         if point is None:
             return None
         raw = float(value.value)
-        if kind in (AO, BO):
+        if kind is AO:  # the output's status in the units its commands travel in
+            return f"{point.name}.status", decode_analog(point, raw)
+        if kind is BO:
             return f"{point.name}.status", raw
         return point.name, decode_analog(point, raw) if scaled else raw
 
     def operate(self, name: str, value: float) -> Future[CommandOutcome]:
-        """Direct operate an analog output (or a binary output: value ≠ 0 latches on)."""
+        """Direct operate an analog output in the link's variation (or a binary output: value ≠ 0
+        latches on); on a map that enables a mode apart, its enable follows the confirmed value."""
         done: Future[CommandOutcome] = Future()
         point = self.points.named(AO, name) or self.points.named(BO, name)
         if point is None:
             done.set_result(CommandOutcome(False, f"{name} is not an output of {self.points.name}"))
             return done
-        if point.kind is AO:
-            command: Any = dnp3.AnalogOutputDouble64(float(value))
-        else:
+        if point.kind is BO:
             op = dnp3.OperationType.LATCH_ON if value else dnp3.OperationType.LATCH_OFF
-            command = dnp3.ControlRelayOutputBlock(op)
-        self.stack.DirectOperate(command, point.index, lambda result: done.set_result(_outcome(result)))
+            self._direct_operate(dnp3.ControlRelayOutputBlock(op), point.index, done)
+            return done
+        try:
+            wire = encode_setpoint(point, value, self.variation)
+        except CommandRefused as exc:  # not sendable as the device parses it: refused here, nothing sent
+            done.set_result(CommandOutcome(False, str(exc)))
+            return done
+        enable = self.map.enable_for(name)
+        if not enable:
+            self._direct_operate(_ANALOG_COMMANDS[self.variation](wire), point.index, done)
+            return done
+        first: Future[CommandOutcome] = Future()
+        first.add_done_callback(lambda f: self._then_enable(f.result(), enable, done))
+        self._direct_operate(_ANALOG_COMMANDS[self.variation](wire), point.index, first)
         return done
+
+    def _then_enable(self, value_outcome: CommandOutcome, enable: str, done: Future[CommandOutcome]) -> None:
+        if not value_outcome.ok:  # a refused value leaves the mode as it was
+            done.set_result(value_outcome)
+            return
+        self.operate(enable, 1.0).add_done_callback(lambda f: done.set_result(_enabled(f.result(), enable)))
+
+    def _direct_operate(self, command: Any, index: int, done: Future[CommandOutcome]) -> None:
+        self.stack.DirectOperate(command, index, lambda result: done.set_result(_outcome(result)))
+
+    def disable_unsolicited(self) -> None:
+        headers = [dnp3.Header.AllObjects(60, v) for v in (2, 3, 4)]  # classes 1, 2, 3
+        self.stack.PerformFunction("disable unsolicited", dnp3.FunctionCode.DISABLE_UNSOLICITED, headers)
 
     def integrity_poll(self) -> None:
         self.stack.ScanClasses(dnp3.ClassField.AllClasses(), self.soe)
 
     def close(self) -> None:
         self.stack.Disable()
+
+    def shutdown(self) -> None:
+        """Take the link down for good (its DER left the registry's active DNP3 list)."""
+        self.closed = True
+        self.stack.Shutdown()
 
 
 _KINDS: dict[type, tuple[Any, bool]] = {
@@ -214,6 +262,22 @@ _KINDS: dict[type, tuple[Any, bool]] = {
     dnp3.AnalogOutputStatus: (AO, False),
     dnp3.BinaryOutputStatus: (BO, False),
 }
+
+
+_ANALOG_COMMANDS: dict[str, Any] = {
+    "g41v1": dnp3.AnalogOutputInt32,
+    "g41v2": dnp3.AnalogOutputInt16,
+    "g41v3": dnp3.AnalogOutputFloat32,
+    "g41v4": dnp3.AnalogOutputDouble64,
+}
+
+
+def _enabled(outcome: CommandOutcome, enable: str) -> CommandOutcome:
+    if outcome.ok:
+        return outcome
+    return CommandOutcome(
+        False, f"value accepted, but enabling its mode ({enable}): {outcome.reason}", outcome.answered
+    )
 
 
 def _ms(seconds: float) -> Any:
@@ -233,6 +297,10 @@ def _outcome(result: Any) -> CommandOutcome:
     return CommandOutcome(True)
 
 
+def _channel_key(endpoint: Endpoint) -> tuple[str, int, bool]:
+    return (endpoint.host, endpoint.port, endpoint.tls is not None)
+
+
 class MasterPool:
     """All master links of one process, channels grouped by (host, port, TLS)."""
 
@@ -243,16 +311,31 @@ class MasterPool:
         self.links: dict[str, MasterLink] = {}
         self._lock = threading.Lock()
 
-    def add(self, key: str, endpoint: Endpoint, points: PointMap) -> MasterLink:
+    def add(
+        self, key: str, endpoint: Endpoint, points: PointMap | DerMap, variation: str = DEFAULT_AO_VARIATION
+    ) -> MasterLink:
         with self._lock:
-            ckey = (endpoint.host, endpoint.port, endpoint.tls is not None)
+            ckey = _channel_key(endpoint)
             channel = self.channels.get(ckey)
             if channel is None:
                 channel = MasterChannel(endpoint.host, endpoint.port, endpoint.tls, self.options, self.events)
                 self.channels[ckey] = channel
-            link = MasterLink(key, channel, endpoint, points, self.options)
+            link = MasterLink(key, channel, endpoint, points, self.options, variation)
             self.links[key] = link
             return link
+
+    def remove(self, key: str) -> None:
+        """Take one link down; its channel closes with its last link (the connection is released)."""
+        with self._lock:
+            link = self.links.pop(key, None)
+            if link is None:
+                return
+            link.shutdown()
+            channel = link.channel
+            channel.links.remove(link)
+            if not channel.links:
+                channel.close()
+                self.channels = {k: c for k, c in self.channels.items() if c is not channel}
 
     def drain(self, timeout_s: float = 0.0) -> list[LinkEvent]:
         out: list[LinkEvent] = []

@@ -1,5 +1,6 @@
 """A DNP3 outstation serving one point map: scaled analog inputs, binary inputs, and analog /
-binary outputs handed to a callback that accepts (returns the value in force) or refuses."""
+binary outputs handed to a callback that accepts (returns the value in force) or refuses. A SELECT
+is put to an optional check first, so it is refused for the reasons an OPERATE would be."""
 
 from __future__ import annotations
 
@@ -17,13 +18,39 @@ log = logging.getLogger(__name__)
 
 # Called with (point, value) for AO, (point, 1.0/0.0) for BO latch on/off; returns the value in force.
 CommandCallback = Callable[[Point, float], float]
+# Called on SELECT with the same arguments; raises CommandRefused for a command OPERATE would refuse.
+CommandCheck = Callable[[Point, float], object]
+
+# Object types no point map uses (double-bit inputs, counters, frozen counters, time-and-interval,
+# octet strings): without them a master's integrity poll shows only the map's types, and no g50v4
+# object that some parsers cannot size.
+_UNUSED_TYPES = ("double_binary", "counter", "frozen_counter", "time_and_interval", "octet_string")
+_TYPE_OF_KIND = {
+    AI: "analog_input",
+    BI: "binary_input",
+    AO: "analog_output_status",
+    BO: "binary_output_status",
+}
+
+
+def database(points: PointMap) -> Any:
+    """The outstation database for a map: its kinds only. The binding creates N points of every type
+    (its per-point configuration is not reachable from Python, docs/adr/0008-dnp3-gateway.md), so a
+    kind with fewer points than the largest is served with the difference as extra indices, flagged
+    RESTART (never updated); a type can only be emptied, which is done for every type the map lacks."""
+    config = dnp3.DatabaseConfig(max(points.count(k) for k in _TYPE_OF_KIND))
+    unused = [*_UNUSED_TYPES, *(name for kind, name in _TYPE_OF_KIND.items() if points.count(kind) == 0)]
+    for name in unused:
+        setattr(config, name, {})
+    return config
 
 
 class _Commands(dnp3.ICommandHandler):  # type: ignore[misc]
-    def __init__(self, points: PointMap, on_command: CommandCallback) -> None:
+    def __init__(self, points: PointMap, on_command: CommandCallback, on_select: CommandCheck | None) -> None:
         super().__init__()
         self.points = points
         self.on_command = on_command
+        self.on_select = on_select
         self.last_refusal = ""
 
     def Begin(self) -> None:
@@ -38,12 +65,25 @@ class _Commands(dnp3.ICommandHandler):  # type: ignore[misc]
             on = command.opType in (dnp3.OperationType.LATCH_ON, dnp3.OperationType.PULSE_ON)
             return (point, 1.0 if on else 0.0) if point else None
         point = self.points.at(AO, index)
-        return (point, float(command.value)) if point else None
+        return (point, float(command.value) / point.scale) if point else None
 
     def Select(self, command: Any, index: int) -> Any:
         decoded = self._decode(command, index)
         if decoded is None:
             return dnp3.CommandStatus.NOT_SUPPORTED
+        if self.on_select is None:
+            return dnp3.CommandStatus.SUCCESS
+        # SELECT answers what the OPERATE would: a master must not be told SUCCESS for a value
+        # the outstation will refuse a moment later.
+        point, value = decoded
+        try:
+            self.on_select(point, value)
+        except CommandRefused as exc:
+            self.last_refusal = str(exc)
+            return dnp3.CommandStatus.OUT_OF_RANGE
+        except Exception:  # a bug in the device model must not take the stack down
+            log.exception("select check failed on %s", point.name)
+            return dnp3.CommandStatus.HARDWARE_ERROR
         return dnp3.CommandStatus.SUCCESS
 
     def Operate(self, command: Any, index: int, handler: Any, op_type: Any) -> Any:
@@ -61,10 +101,25 @@ class _Commands(dnp3.ICommandHandler):  # type: ignore[misc]
             return dnp3.CommandStatus.HARDWARE_ERROR
         # Feedback: the output status echoes what is now in force (g40 / g10).
         if point.kind is AO:
-            handler.Update(dnp3.AnalogOutputStatus(in_force), index)
+            self._feedback(handler, point, in_force)
         else:
             handler.Update(dnp3.BinaryOutputStatus(bool(in_force)), index)
         return dnp3.CommandStatus.SUCCESS
+
+    @staticmethod
+    def _feedback(handler: Any, point: Point, in_force: float) -> None:
+        """Analog output status in the point's scale, as its commands: the binding serves it as a
+        32-bit integer (g40v1 / g42v1), which would drop the fraction of a value in engineering units.
+        An output with scale 1 gets the value in force unchanged."""
+        if point.scale == 1:
+            handler.Update(dnp3.AnalogOutputStatus(in_force), point.index)
+            return
+        try:
+            raw = encode_analog(point, in_force)
+        except CommandRefused:  # accepted, but no status can show it: keep the last one
+            log.warning("%s: %s in force does not fit its status point", point.name, in_force)
+            return
+        handler.Update(dnp3.AnalogOutputStatus(float(raw)), point.index)
 
 
 class _App(dnp3.IOutstationApplication):  # type: ignore[misc]
@@ -130,9 +185,15 @@ class OutstationChannel:
         self.state = state
 
     def add(
-        self, address: int, points: PointMap, on_command: CommandCallback, master_address: int = 1
+        self,
+        address: int,
+        points: PointMap,
+        on_command: CommandCallback,
+        master_address: int = 1,
+        on_select: CommandCheck | None = None,
     ) -> Outstation:
-        station = Outstation(self, address, points, on_command, master_address)
+        """`on_select`: the check a SELECT gets (None: any command on a known point is selected)."""
+        station = Outstation(self, address, points, on_command, master_address, on_select)
         self.outstations.append(station)
         return station
 
@@ -148,12 +209,12 @@ class Outstation:
         points: PointMap,
         on_command: CommandCallback,
         master_address: int,
+        on_select: CommandCheck | None = None,
     ) -> None:
         self.points = points
-        self.commands = _Commands(points, on_command)
+        self.commands = _Commands(points, on_command, on_select)
         self.app = _App()
-        size = max(points.count(k) for k in (AI, BI, AO, BO))
-        cfg = dnp3.OutstationStackConfig(dnp3.DatabaseConfig(size))
+        cfg = dnp3.OutstationStackConfig(database(points))
         cfg.outstation.eventBufferConfig = dnp3.EventBufferConfig.AllTypes(100)
         cfg.outstation.params.allowUnsolicited = False
         cfg.link.LocalAddr = address

@@ -1,8 +1,9 @@
 """Point maps and codecs, free of any DNP3 binding so they can be tested and documented alone.
 
 Analog inputs travel as scaled 32-bit integers (DNP3 g30v1 / g32v1 events): a value in engineering
-units is multiplied by the point's `scale` and rounded. Analog outputs (g41v6, double) and their
-feedback status (g40) carry engineering units directly. See docs/protocols/dnp3-*.md.
+units is multiplied by the point's `scale` and rounded. An analog output's value is multiplied by its
+`scale` too, in its commands (g41, any variation) and in its status (g40 / g42) alike; with scale 1
+they carry engineering units. See docs/protocols/dnp3-*.md.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Point:
     name: str
     unit: str
     description: str
-    scale: float = 1.0
+    scale: float = 1.0  # wire value = engineering value × scale (AO: commands and status alike)
     low: float = -math.inf
     high: float = math.inf
     event_class: int = 1
@@ -97,13 +98,15 @@ AI, BI, AO, BO = Kind.ANALOG_INPUT, Kind.BINARY_INPUT, Kind.ANALOG_OUTPUT, Kind.
 EMS_DMS = PointMap(
     "ems-dms",
     (
-        Point(AO, 0, "q_request_kvar", "kvar", "Reactive power requested at the substation", 1, -1e6, 1e6),
-        Point(AO, 1, "v_set_pu", "pu", "Substation voltage set point", 1, 0.9, 1.1),
-        Point(AO, 2, "pv_curtail_kw", "kW", "PV curtailment requested", 1, 0.0, 1e6),
-        Point(AO, 3, "dr_kw", "kW", "Demand-response requirement", 1, 0.0, 1e6),
+        # Outputs are scaled so their status, a 32-bit integer (g40v1 / g42v1), keeps the value:
+        # range × scale fits 32 bits.
+        Point(AO, 0, "q_request_kvar", "kvar", "Reactive power requested at the substation", 1000, -1e6, 1e6),
+        Point(AO, 1, "v_set_pu", "pu", "Substation voltage set point", 100000, 0.9, 1.1),
+        Point(AO, 2, "pv_curtail_kw", "kW", "PV curtailment requested", 1000, 0.0, 1e6),
+        Point(AO, 3, "dr_kw", "kW", "Demand-response requirement", 1000, 0.0, 1e6),
         Point(AO, 4, "interval_id", "-", "Dispatch interval the request belongs to", 1, 0, INT32_MAX),
         Point(AO, 5, "capability_request", "-", "Interval the EMS asks a range for", 1, 1, INT32_MAX),
-        Point(AO, 6, "interval_s", "s", "Length of the cycle's interval (0: not given)", 1, 0, 86400),
+        Point(AO, 6, "interval_s", "s", "Length of the cycle's interval (0: not given)", 1000, 0, 86400),
         Point(AI, 0, "q_achieved_kvar", "kvar", "Reactive power achieved", 10),
         Point(AI, 1, "q_min_kvar", "kvar", "Next interval's minimum Q", 10),
         Point(AI, 2, "q_max_kvar", "kvar", "Next interval's maximum Q", 10),

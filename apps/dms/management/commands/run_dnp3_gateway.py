@@ -61,7 +61,12 @@ class Command(BaseCommand):
             help="seconds without an answer before a communication "
             "alarm (default: each DER's expected telemetry update period)",
         )
-        parser.add_argument("--poll", type=positive, default=2.0, help="event poll period, s (default 2)")
+        parser.add_argument(
+            "--poll",
+            type=positive,
+            default=2.0,
+            help="event poll period, s (default 2); the registry's DNP3 DERs are read again as often",
+        )
         parser.add_argument(
             "--integrity", type=positive, default=60.0, help="integrity poll period, s (default 60)"
         )

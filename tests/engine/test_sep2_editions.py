@@ -1,0 +1,126 @@
+"""IEEE 2030.5-2013 and -2018/2023 documents (issue #16 item 1): the server builds and reads 2013, and
+translates at its edges. Checked against IEEE's own 2018/2023 schema (the independent reference; the
+server is given it, `CREST_SEP2_SCHEMA_2018`) and documents written by hand from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from lxml import etree
+
+from apps.der_registry.engine.sep2 import resources as res
+from apps.der_registry.engine.sep2 import xmlcodec
+from apps.der_registry.engine.sep2.editions import NS_2013, NS_2018
+from apps.der_registry.engine.sep2.model import (
+    ControlView,
+    CurveView,
+    DefaultControlView,
+    EndDeviceView,
+    LogEventView,
+    ResponseView,
+    SubscriptionView,
+)
+from apps.der_registry.engine.sep2.xmlcodec import SepXmlError, in_namespace, parse, schema_problem, to_bytes
+
+T0 = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC)
+CONTROL = ControlView(7, T0, "issued", "Operator set point", 80.0, -1500.0, -0.9)
+
+
+def test_the_server_was_given_ieee_s_2018_schema() -> None:
+    path = xmlcodec.schema_path(NS_2018)
+    assert path is not None and path.is_file(), (
+        "IEEE 2030.5-2018/2023's schema (sep-2023.xsd) was not found: set CREST_SEP2_SCHEMA_2018"
+    )
+
+
+def _documents() -> Iterator[tuple[str, bytes]]:
+    edev = EndDeviceView(5, "A" * 40, 123456789, T0, T0, 111115, True)
+    sub = SubscriptionView(1, "/derp/5/derc", "https://x/n", 1, 0, "+S1", NS_2018)
+    docs = [
+        res.device_capability(20, 1, 1),
+        res.self_device("A" * 40, 123456789, 20),
+        res.self_log_event_list(20),
+        res.time_resource(T0, 20),
+        res.end_device_list([edev], 1, 20),
+        res.registration(edev, 20),
+        res.fsa_list(5, 20, 0, 1),
+        res.der_program_list(5, 1, 1, 20, 0, 1),
+        res.der_control_list(5, (CONTROL,), 1),
+        res.default_der_control(DefaultControlView(5, "Connected, energized")),
+        res.der_curve_list(5, [CurveView(1, T0, 11, ((95.0, 50.0), (105.0, -50.0)))], 1),
+        res.der_list(5, 20, 0, 1),
+        res.response_list([ResponseView(1, "A" * 40, "0" * 32, 1, T0)], 1),
+        res.response_set_list(20, 1),
+        res.log_event_list(5, [LogEventView(1, T0, 0, 0, 0, 1, 0)], 1, 20),
+        res.subscription_list(5, [sub], 1, 20),
+        res.notification(5, sub, res.der_control_list(5, (CONTROL,), 1)),
+    ]
+    for doc in docs:
+        yield etree.QName(doc.tag).localname, to_bytes(doc)
+
+
+@pytest.mark.parametrize(("name", "body"), list(_documents()), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_document_in_the_2018_edition_is_valid_against_its_schema(name: str, body: bytes) -> None:
+    assert schema_problem(body) == ""  # the 2013 document, against sep.xsd
+    translated = in_namespace(body, NS_2018)
+    assert etree.fromstring(translated).tag == f"{{{NS_2018}}}{name}"
+    assert schema_problem(translated) == "", translated.decode()
+    assert in_namespace(translated, NS_2018) == translated  # already in that edition: untouched
+
+
+def test_the_fixed_power_factor_keeps_its_direction_in_both_editions() -> None:
+    """2013: a signed displacement (EEI: negative while absorbing vars); 2018: unsigned, with
+    excitation true while absorbing (under-excited)."""
+    body = to_bytes(res.der_control_list(5, (CONTROL,), 1))
+    pf = etree.fromstring(body).find(f".//{{{NS_2013}}}opModFixedPF")
+    assert [c.text for c in pf] == ["-90", "-2"]
+    pf18 = etree.fromstring(in_namespace(body, NS_2018)).find(f".//{{{NS_2018}}}opModFixedPFInjectW")
+    assert [(etree.QName(c).localname, c.text) for c in pf18] == [
+        ("displacement", "90"),
+        ("excitation", "true"),
+        ("multiplier", "-2"),
+    ]
+
+
+CAPABILITY_2018 = f"""<?xml version="1.0" encoding="UTF-8"?>
+<DERCapability xmlns="{NS_2018}">
+  <modesSupported>00003000</modesSupported>
+  <rtgMaxA><multiplier>0</multiplier><value>46</value></rtgMaxA>
+  <rtgMaxV><multiplier>0</multiplier><value>264</value></rtgMaxV>
+  <rtgMaxVA><multiplier>0</multiplier><value>12000</value></rtgMaxVA>
+  <rtgMaxVar><multiplier>0</multiplier><value>5280</value></rtgMaxVar>
+  <rtgMaxW><multiplier>0</multiplier><value>12000</value></rtgMaxW>
+  <rtgMinPFOverExcited><displacement>90</displacement><multiplier>-2</multiplier></rtgMinPFOverExcited>
+  <rtgVNom><multiplier>0</multiplier><value>240</value></rtgVNom>
+  <type>4</type>
+</DERCapability>""".encode()
+
+
+def test_a_2018_document_is_read_in_2013_terms() -> None:
+    assert schema_problem(CAPABILITY_2018) == ""  # written by hand from IEEE's schema
+    root = parse(CAPABILITY_2018, ("DERCapability",))
+    assert etree.QName(root).namespace == NS_2013
+    assert xmlcodec.scaled(root, "rtgW") == 12000 and xmlcodec.scaled(root, "rtgVar") == 5280
+    assert xmlcodec.text(root, "rtgMinPF") is None and root.find(f"{{{NS_2013}}}rtgMinPF") is not None
+    assert root.find(f"{{{NS_2013}}}rtgVNom") is None  # 2018 only: not in the 2013 reading
+    assert schema_problem(etree.tostring(root)) == ""  # and what is left is a valid 2013 document
+
+
+def test_2018_documents_are_checked_against_the_2018_schema() -> None:
+    bad = CAPABILITY_2018.replace(b"<rtgMaxW>", b"<rtgW>").replace(b"</rtgMaxW>", b"</rtgW>")
+    with pytest.raises(SepXmlError, match=r"does not follow the 2030\.5 schema"):
+        parse(bad)
+    with pytest.raises(SepXmlError, match=r"http://ieee\.org/2030\.5 or urn:ieee:std:2030\.5:ns"):
+        parse(b'<DERCapability xmlns="urn:example"/>')
+
+
+def test_without_the_2018_schema_a_2018_document_is_refused_in_words() -> None:
+    path = xmlcodec.schema_path(NS_2018)
+    xmlcodec.set_schema_path(None, NS_2018)
+    try:
+        with pytest.raises(SepXmlError, match=r"has not been given the IEEE 2030\.5-2018 schema"):
+            parse(CAPABILITY_2018)
+    finally:
+        xmlcodec.set_schema_path(path, NS_2018)
