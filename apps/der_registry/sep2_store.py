@@ -8,8 +8,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.db import close_old_connections, connection
-from django.db.models import QuerySet
+from django.db import close_old_connections, connection, models
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from apps.der_registry import actions
@@ -18,11 +18,14 @@ from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.engine.sep2 import lists
 from apps.der_registry.engine.sep2.editions import EDITIONS
 from apps.der_registry.engine.sep2.mirror import (
+    HOUR_S,
     MeterReadingPost,
     MeterReadingView,
     MirrorPost,
     MirrorView,
+    ReadingSetView,
     ReadingType,
+    ReadingValue,
 )
 from apps.der_registry.engine.sep2.model import (
     Client,
@@ -44,6 +47,7 @@ from apps.der_registry.models import (
     DERGroup,
     Sep2EndDevice,
     Sep2LogEvent,
+    Sep2MirrorReading,
     Sep2MirrorUsagePoint,
     Sep2Response,
     Sep2Subscription,
@@ -144,6 +148,7 @@ def _mirror(row: Sep2MirrorUsagePoint) -> MirrorView:
             ReadingType(mr["uom"], mr["power_of_ten"], mr["flow_direction"], mr["phase"]),
             mr.get("last_update_s"),
             mr.get("last_value"),
+            mr.get("index", 0),
         )
         for mrid, mr in sorted(row.meter_readings.items())
     )
@@ -349,6 +354,24 @@ class RegistryStore:
     @on_worker_thread
     def post_readings(self, client: Client, mup_id: int, readings: tuple[MeterReadingPost, ...]) -> None:
         actions.do_record_sep2_readings(None, SOURCE, mup_id, readings)
+
+    @on_worker_thread
+    def reading_sets(self, mup_id: int, mrid: str) -> list[ReadingSetView]:
+        hours = (
+            Sep2MirrorReading.objects.filter(mirror_id=mup_id, mr_mrid=mrid)
+            .annotate(hour=models.F("t_s") / HOUR_S)
+            .values("hour")
+            .annotate(count=Count("id"))
+            .values_list("hour", "count")
+        )
+        return [ReadingSetView(hour, count) for hour, count in hours]
+
+    @on_worker_thread
+    def readings(self, mup_id: int, mrid: str, start_s: int, end_s: int) -> list[ReadingValue]:
+        rows = Sep2MirrorReading.objects.filter(
+            mirror_id=mup_id, mr_mrid=mrid, t_s__gte=start_s, t_s__lt=end_s
+        ).values_list("value", "t_s", "quality_flags")
+        return [ReadingValue(value, t_s, flags) for value, t_s, flags in rows.order_by("t_s")]
 
     @on_worker_thread
     def delete_mirror(self, client: Client, mup_id: int) -> None:

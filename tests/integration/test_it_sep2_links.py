@@ -72,5 +72,13 @@ def test_every_href_and_location_resolves(
     unreported = {f"/edev/{der.pk}/der/0/{k}" for k in ("dercap", "derg", "dera")}
     broken = {p: s for p, s in seen.items() if s != 200 and p not in unreported}
     assert not broken, broken
-    for must in ("/sdev", "/rsps/0", f"/edev/{der.pk}/lel/", f"/edev/{der.pk}/sub/", "/rsps/0/rsp/", "/mup/"):
+    for must in (
+        "/sdev",
+        "/rsps/0",
+        f"/edev/{der.pk}/lel/",
+        f"/edev/{der.pk}/sub/",
+        "/rsps/0/rsp/",
+        "/mup/",
+        "/upt/",
+    ):
         assert any(p.startswith(must) for p in seen), must

@@ -16,6 +16,7 @@ from apps.der_registry.actions._common import _publish, refuse
 from apps.der_registry.actions.telemetry import _store_monitoring
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.engine.sep2.mirror import (
+    READINGS_KEPT_S,
     MeteringError,
     MeterReadingPost,
     MirrorPost,
@@ -23,7 +24,7 @@ from apps.der_registry.engine.sep2.mirror import (
     check_reading_type,
     monitoring_values,
 )
-from apps.der_registry.models import DER, MonitoringSample, Sep2MirrorUsagePoint
+from apps.der_registry.models import DER, MonitoringSample, Sep2MirrorReading, Sep2MirrorUsagePoint
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 
@@ -33,6 +34,10 @@ OLDEST_READING = dt.timedelta(days=7)
 PLAUSIBLE_OF_RATING = 2.0  # |P| or |Q| beyond this multiple of the kVA rating is a scaling mistake
 TYPE_KEYS = ("uom", "power_of_ten", "flow_direction", "phase")
 MEASURED = ("p_kw", "q_kvar", "v_pu", "f_hz")
+
+
+def _next_index(entries: dict[str, Any]) -> int:
+    return 1 + max((int(e.get("index", -1)) for e in entries.values()), default=-1)
 
 
 def _merged_types(stored: dict[str, Any], posted: Sequence[MeterReadingPost]) -> dict[str, Any]:
@@ -51,7 +56,9 @@ def _merged_types(stored: dict[str, Any], posted: Sequence[MeterReadingPost]) ->
                 check_reading_type(mr.mrid, mr.reading_type)
             except MeteringError as exc:
                 raise refuse("readings", str(exc)) from None
-            entry = merged.setdefault(mr.mrid, {})
+            if mr.mrid not in merged:  # its MeterReading's href number (`usage`), never reused
+                merged[mr.mrid] = {"index": _next_index(merged)}
+            entry = merged[mr.mrid]
             entry.update(asdict(mr.reading_type))
             entry["description"] = (mr.description or entry.get("description", ""))[:32]
     if len(merged) > MAX_METER_READINGS:
@@ -118,12 +125,41 @@ def _record_readings(
             )
         _plausible(der, values)
         stored.append(store_keeping_latest(der.pk, {"t": t, **values}))
+    _keep_series(mirror, posted, int(now.timestamp()))
     for mr in posted:
         if mr.readings:
             newest = max(mr.readings, key=lambda r: r.t_s or 0)
-            entry = mirror.meter_readings[mr.mrid]
-            entry["last_value"], entry["last_update_s"] = newest.value, newest.t_s or int(now.timestamp())
+            entry, t_s = mirror.meter_readings[mr.mrid], newest.t_s or int(now.timestamp())
+            if t_s >= entry.get("last_update_s", t_s):  # a late (back-filled) reading is not the latest
+                entry["last_value"], entry["last_update_s"] = newest.value, t_s
     return stored
+
+
+def _keep_series(mirror: Sep2MirrorUsagePoint, posted: Sequence[MeterReadingPost], now_s: int) -> None:
+    """Every posted reading, in whatever unit, joins the mirror's series (a re-post of the same time
+    replaces it); readings older than READINGS_KEPT_S go."""
+    rows = {
+        (mr.mrid, r.t_s or now_s): Sep2MirrorReading(
+            mirror=mirror, mr_mrid=mr.mrid, t_s=r.t_s or now_s, value=r.value, quality_flags=r.quality_flags
+        )
+        for mr in posted
+        for r in mr.readings
+    }
+    if not rows:
+        return
+    if mirror.pk is None:
+        mirror.save()
+    for row in rows.values():
+        row.mirror = mirror
+    Sep2MirrorReading.objects.bulk_create(
+        rows.values(),
+        update_conflicts=True,
+        unique_fields=["mirror", "mr_mrid", "t_s"],
+        update_fields=["value", "quality_flags"],
+    )
+    Sep2MirrorReading.objects.filter(
+        mirror=mirror, mr_mrid__in={mrid for mrid, _ in rows}, t_s__lt=now_s - READINGS_KEPT_S
+    ).delete()
 
 
 @transaction.atomic

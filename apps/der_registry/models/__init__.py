@@ -415,6 +415,7 @@ class CsvImport(models.Model):
 from apps.der_registry.models.sep2 import (  # noqa: E402
     Sep2EndDevice,
     Sep2LogEvent,
+    Sep2MirrorReading,
     Sep2MirrorUsagePoint,
     Sep2Response,
     Sep2Subscription,
@@ -430,6 +431,7 @@ __all__ = [
     "Quality",
     "Sep2EndDevice",
     "Sep2LogEvent",
+    "Sep2MirrorReading",
     "Sep2MirrorUsagePoint",
     "Sep2Response",
     "Sep2Subscription",

@@ -100,3 +100,24 @@ class Sep2MirrorUsagePoint(models.Model):
 
     def __str__(self) -> str:
         return f"mirror {self.mrid} of {self.der_id}"
+
+
+class Sep2MirrorReading(models.Model):
+    """One reading a device posted to its mirror, as posted (any unit), kept for a day and served
+    back through the Metering function set: the series, not only the last value."""
+
+    mirror = models.ForeignKey(Sep2MirrorUsagePoint, on_delete=models.CASCADE, related_name="readings")
+    mr_mrid = models.CharField(max_length=32)  # the MirrorMeterReading it belongs to
+    t_s = models.BigIntegerField()  # timePeriod.start (the time it was received when the device sent none)
+    value = models.BigIntegerField()  # Int48, in the ReadingType's uom and powerOfTenMultiplier
+    quality_flags = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["t_s"]
+        constraints = [
+            # A device re-posting a reading replaces it; the index also serves range reads and pruning.
+            models.UniqueConstraint(fields=["mirror", "mr_mrid", "t_s"], name="sep2_reading_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mr_mrid}@{self.t_s}={self.value}"

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Sequence
 
 from apps.der_registry.engine.sep2 import hostclock, lists
-from apps.der_registry.engine.sep2 import mirror as mup
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.contact import ContactBook, heard_from
 from apps.der_registry.engine.sep2.derstate import (
@@ -24,6 +23,7 @@ from apps.der_registry.engine.sep2.derstate import (
 from apps.der_registry.engine.sep2.editions import NS_2013
 from apps.der_registry.engine.sep2.errors import INVALID_VALUES, error_reply
 from apps.der_registry.engine.sep2.http import HttpError, Reply, Request
+from apps.der_registry.engine.sep2.metering_routes import MeteringRoutes
 from apps.der_registry.engine.sep2.model import (
     Client,
     EndDeviceView,
@@ -54,6 +54,7 @@ class Sep2App:
         self.server_lfdi = server_lfdi.upper()  # the server's own identity (its certificate's LFDI)
         self.contact = contact or ContactBook()  # who was heard from when (the supervisor reads it)
         self._learned: dict[tuple[str, str], str] = {}  # (LFDI, edition identified with) → edition now
+        self.metering = MeteringRoutes(store, poll_s)
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         for method, pattern, handler in self._table():
             self.routes.append((method, re.compile(f"^{pattern}$"), handler))
@@ -90,12 +91,7 @@ class Sep2App:
             ("GET", f"/derp/{n}/derc/{n}", self.get_control),
             ("GET", f"/derp/{n}/dderc", self.get_default_control),
             ("GET", f"/derp/{n}/dc", self.get_curves),
-            ("GET", "/mup", self.get_mirrors),
-            ("POST", "/mup", self.post_mirror),
-            ("GET", f"/mup/{n}", self.get_mirror),
-            ("PUT", f"/mup/{n}", self.put_mirror),
-            ("POST", f"/mup/{n}", self.post_readings),
-            ("DELETE", f"/mup/{n}", self.delete_mirror),
+            *self.metering.table(n),
             ("GET", "/rsps", self.get_response_sets),
             ("GET", "/rsps/0", self.get_response_set),
             ("GET", "/rsps/0/rsp", self.get_responses),
@@ -338,42 +334,4 @@ class Sep2App:
 
     def delete_subscription(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         self.store.unsubscribe(client, self._own(client, ids[0]), ids[1])
-        return Reply(204)
-
-    # --- metering mirror ------------------------------------------------------------------------
-
-    def _mirror_view(self, client: Client, mup_id: int) -> mup.MirrorView:
-        view = self.store.mirror(client, mup_id)
-        if view is None:
-            raise HttpError(404, f"MirrorUsagePoint {mup_id} is not one of this client's mirrors.")
-        return view
-
-    def get_mirrors(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        views = lists.mirrors(self.store.mirrors(client))
-        return document(mup.mirror_list(page(req).of(views), len(views), self.poll_s))
-
-    def post_mirror(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        """A new mRID makes a mirror (201); a known one updates it (200); both say where it is."""
-        mup_id, made = self.store.save_mirror(client, mup.decode_mirror(req.body))
-        return Reply(201 if made else 200, headers={"Location": mup.mup(mup_id)})
-
-    def get_mirror(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        return document(mup.mirror_element(self._mirror_view(client, ids[0])))
-
-    def put_mirror(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        view, posted = self._mirror_view(client, ids[0]), mup.decode_mirror(req.body)
-        if posted.mrid != view.mrid:
-            raise HttpError(
-                400, f"The mRID {posted.mrid} is not this mirror's ({view.mrid}); POST new mirrors to /mup."
-            )
-        self.store.save_mirror(client, posted)
-        return Reply(204)
-
-    def post_readings(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        mup_id = self._mirror_view(client, ids[0]).mup_id
-        self.store.post_readings(client, mup_id, mup.decode_meter_readings(req.body))
-        return created(mup.mup(mup_id))
-
-    def delete_mirror(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        self.store.delete_mirror(client, self._mirror_view(client, ids[0]).mup_id)
         return Reply(204)

@@ -21,6 +21,8 @@ FLOW_FORWARD, FLOW_REVERSE = 1, 19
 # qualityFlags bits that make a reading less than good: estimated (2, 3), questionable (4), projected (6).
 QUESTIONABLE_BITS = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 6)
 MAX_READINGS = 64  # readings one POST may carry
+HOUR_S = 3600
+READINGS_KEPT_S = 24 * HOUR_S  # every posted reading, any unit, is kept this long and served back (`usage`)
 
 
 class MeteringError(ValueError):
@@ -70,6 +72,7 @@ class MeterReadingView:
     reading_type: ReadingType
     last_update_s: int | None = None
     last_value: int | None = None
+    index: int = 0  # its MeterReading's number under the mirror's UsagePoint (`usage`), kept for life
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,18 @@ class MirrorView:
     description: str = ""
     post_rate: int | None = None
     meter_readings: tuple[MeterReadingView, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReadingSetView:
+    """The kept readings of one MirrorMeterReading within one UTC hour: a ReadingSet (`usage`)."""
+
+    hour: int  # hours since the epoch: the ReadingSet's number in its href
+    count: int
+
+    @property
+    def start_s(self) -> int:
+        return self.hour * HOUR_S
 
 
 def mup(mup_id: int) -> str:

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from apps.der_registry.engine.sep2.editions import NS_2013
-from apps.der_registry.engine.sep2.mirror import MeterReadingPost, MirrorPost, MirrorView
+from apps.der_registry.engine.sep2.mirror import (
+    MeterReadingPost,
+    MirrorPost,
+    MirrorView,
+    ReadingSetView,
+    ReadingValue,
+)
 
 # 2030.5 EventStatus.currentStatus and Response.status codes used here.
 EVENT_ACTIVE, EVENT_CANCELLED, EVENT_SUPERSEDED = 1, 2, 4
@@ -166,5 +172,7 @@ class Store(Protocol):
     def save_mirror(self, client: Client, post: MirrorPost) -> tuple[int, bool]: ...
     def post_readings(self, client: Client, mup_id: int, readings: tuple[MeterReadingPost, ...]) -> None: ...
     def delete_mirror(self, client: Client, mup_id: int) -> None: ...
+    def reading_sets(self, mup_id: int, mrid: str) -> list[ReadingSetView]: ...  # one per UTC hour
+    def readings(self, mup_id: int, mrid: str, start_s: int, end_s: int) -> list[ReadingValue]: ...
     def latest_setpoint_id(self) -> int: ...
     def notifications_since(self, after_id: int) -> tuple[int, list[PendingNotification]]: ...

@@ -69,6 +69,7 @@ def device_capability(poll_s: int, edev_count: int, mirror_count: int = 0) -> ET
         [
             link("ResponseSetListLink", "/rsps", 1),
             link("TimeLink", "/tm"),
+            link("UsagePointListLink", "/upt", mirror_count),  # the mirrors, served back (`usage`)
             link("EndDeviceListLink", "/edev", edev_count),
             link("MirrorUsagePointListLink", "/mup", mirror_count),
             link("SelfDeviceLink", SELF_DEVICE),
