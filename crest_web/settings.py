@@ -329,3 +329,5 @@ _SEP2_SCHEMA_BESIDE = BASE_DIR.parent / "shared" / "ieee2030_5" / "sep-2023.xsd"
 CREST_SEP2_SCHEMA_2018 = os.environ.get(
     "CREST_SEP2_SCHEMA_2018", str(_SEP2_SCHEMA_BESIDE) if _SEP2_SCHEMA_BESIDE.is_file() else ""
 )
+# The utility's IANA private enterprise number: the low 32 bits of every mRID the 2030.5 server mints.
+CREST_SEP2_PEN = os.environ.get("CREST_SEP2_PEN", "0")

@@ -20,3 +20,17 @@ class DerRegistryConfig(AppConfig):
         if path and not Path(path).is_file():
             raise ImproperlyConfigured(f"CREST_SEP2_SCHEMA_2018 names {path}, which is not a file.")
         xmlcodec.set_schema_path(Path(path) if path else None, NS_2018)
+        _set_pen(str(settings.CREST_SEP2_PEN))
+
+
+def _set_pen(value: str) -> None:
+    """The PEN the operator configured, in the mRIDs the 2030.5 server mints; a bad one stops start-up."""
+    from apps.der_registry.engine.sep2 import resources
+
+    try:
+        resources.set_pen(int(value.strip()))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"CREST_SEP2_PEN is {value!r}: give the utility's IANA private enterprise number, "
+            f"a whole number from 0 to {resources.MAX_PEN}."
+        ) from None

@@ -8,15 +8,19 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
 
 from apps.der_registry import actions
 from apps.der_registry.engine.sep2.client import Answer
+from apps.der_registry.engine.sep2.resources import KIND_CONTROL, mrid
+from apps.der_registry.engine.sep2.simulator import response_doc
 from apps.der_registry.engine.sep2.xmlcodec import element, leaf, q, scaled_element
-from apps.der_registry.models import Sep2EndDevice
+from apps.der_registry.models import Sep2EndDevice, Sep2Response
 from tests.integration.test_it_sep2_server import (  # noqa: F401
     Pki,
     aggregator_members,
@@ -141,3 +145,53 @@ def test_an_aggregator_registers_an_end_device_by_its_sfdi_alone(
     for refused in (foreign, unknown):
         assert refused.status == 400 and b"No DER managed by this client" in refused.body
     assert Sep2EndDevice.objects.count() == 1
+
+
+@pytest.fixture
+def utility_pen() -> Iterator[int]:
+    """The server configured with a utility's PEN (as CREST_SEP2_PEN does at start-up), then reset."""
+    from django.apps import apps as django_apps
+
+    config = django_apps.get_app_config("der_registry")
+    with override_settings(CREST_SEP2_PEN="40732"):
+        config.ready()
+    yield 40732
+    config.ready()  # the suite's own setting
+
+
+def test_mrids_carry_the_utility_s_configured_pen(
+    server: str,  # noqa: F811
+    pki: Pki,  # noqa: F811
+    enrolled: Callable[..., Any],
+    utility_pen: int,
+) -> None:
+    """CSIP: an mRID's low 32 bits are the issuer's IANA private enterprise number. Before, every mRID
+    ended in 00000000 whatever the utility; now CREST_SEP2_PEN sets it, and a device's Response naming
+    such a control is matched to its set point."""
+    der = enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi)
+    setpoint = actions.do_issue_setpoint(None, "test", der.pk, control_mode="active_reactive", q_kvar=1.0)
+
+    async def session() -> tuple[list[str], Answer]:
+        conn = connect(server, pki.ca, pki.device)
+        control = (await valid_get(conn, f"/derp/{der.pk}/derc?l=1")).doc()
+        program = (await valid_get(conn, f"/derp/{der.pk}")).doc()
+        mrids = [control.findtext(f".//{q('mRID')}") or "", program.findtext(q("mRID")) or ""]
+        answer = await conn.post("/rsps/0/rsp", response_doc(der.lfdi, mrids[0], 1))
+        await conn.close()
+        return mrids, answer
+
+    mrids, answer = run(session())
+    assert [m[-8:] for m in mrids] == ["00009F1C", "00009F1C"]  # 40732 in hex
+    assert answer.status == 201, answer.body
+    assert Sep2Response.objects.get(der=der).setpoint_id == setpoint.pk
+
+
+@pytest.mark.parametrize("value", ["acme", "-1", "4294967296"])
+def test_a_pen_that_is_not_one_stops_start_up_with_the_reason(value: str) -> None:
+    from django.apps import apps as django_apps
+
+    config = django_apps.get_app_config("der_registry")
+    with override_settings(CREST_SEP2_PEN=value), pytest.raises(ImproperlyConfigured) as refused:
+        config.ready()
+    assert "private enterprise number" in str(refused.value) and value in str(refused.value)
+    assert mrid(KIND_CONTROL, 1).endswith("00000000")  # the running setting is left as it was

@@ -24,7 +24,10 @@ from apps.der_registry.engine.sep2.model import (
 )
 from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, link, scaled_element
 
-PEN = 0  # the utility's IANA private enterprise number goes in the low 32 bits of every mRID
+# The utility's IANA private enterprise number, in the low 32 bits of every mRID this server mints
+# (2030.5 §mRIDType). 0 until the operator sets theirs (settings.CREST_SEP2_PEN, `set_pen`).
+DEFAULT_PEN, MAX_PEN = 0, 0xFFFFFFFF
+_pen = DEFAULT_PEN
 KIND_CONTROL, KIND_PROGRAM, KIND_DEFAULT, KIND_CURVE, KIND_FSA, KIND_RSPS = 1, 2, 3, 4, 5, 6
 RESPONSE_SET = "/rsps/0/rsp"
 SELF_DEVICE = "/sdev"
@@ -32,8 +35,19 @@ SELF_DEVICE = "/sdev"
 MODE_BITS = {"connect": 1 << 0, "fixed_pf": 1 << 3, "max_lim_w": 1 << 11, "target_var": 1 << 12}
 
 
+def set_pen(pen: int) -> None:
+    global _pen
+    if not 0 <= pen <= MAX_PEN:
+        raise ValueError(f"A private enterprise number is between 0 and {MAX_PEN}, not {pen}.")
+    _pen = pen
+
+
+def pen() -> int:
+    return _pen
+
+
 def mrid(kind: int, number: int) -> str:
-    return f"{kind:02X}{number:022X}{PEN:08X}"
+    return f"{kind:02X}{number:022X}{_pen:08X}"
 
 
 def mrid_number(value: str, kind: int) -> int | None:
