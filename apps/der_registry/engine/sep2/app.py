@@ -154,7 +154,7 @@ class Sep2App:
                 allowed.append(method)
                 continue
             ids = self._ids(match.groups())
-            self.contact.heard(heard_from(ids, client.der_ids, client.kind), time.time())
+            self.contact.heard(heard_from(req.path, ids, client.der_ids, client.kind), time.time())
             if method in ("POST", "PUT"):
                 self._check_content_type(req)
             return handler(client, req, ids)

@@ -24,11 +24,20 @@ class ContactBook:
             return self._last_s.get(der_id)
 
 
-def heard_from(path_ids: tuple[int, ...], client_der_ids: tuple[int, ...], kind: str) -> tuple[int, ...]:
+# Paths whose first number is a DER's id: its EndDevice and its DERProgram. Other numbers (a mirror's,
+# a usage point's) are not DER ids, even where they happen to equal one.
+PER_DER_PATHS = ("/edev/", "/derp/")
+
+
+def heard_from(
+    path: str, path_ids: tuple[int, ...], client_der_ids: tuple[int, ...], kind: str
+) -> tuple[int, ...]:
     """Which devices a request speaks for: a device's own client, every request; an aggregator's,
-    the EndDevice its path names (/edev/N/…), or none for its shared resources."""
+    the device its path names (/edev/N/…, /derp/N/…), or none for its other resources."""
     if kind == "device":
         return client_der_ids
+    if not path.startswith(PER_DER_PATHS):
+        return ()
     return tuple(i for i in path_ids[:1] if i in client_der_ids)
 
 
