@@ -42,8 +42,10 @@ typecheck: install
 imports: install
 	$(BIN)/lint-imports
 
+# Three processes on two cores: the slowest files mostly wait on interval boundaries and killed
+# processes (tests/conftest.py starts them first), so a third process fills those waits.
 pytest: install browser-deps interop-deps
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck imports pytest
 
