@@ -19,6 +19,7 @@ from apps.der_registry.engine.sep2 import lists
 from apps.der_registry.engine.sep2.editions import EDITIONS
 from apps.der_registry.engine.sep2.mirror import (
     HOUR_S,
+    READINGS_KEPT_S,
     MeterReadingPost,
     MeterReadingView,
     MirrorPost,
@@ -138,6 +139,12 @@ def _subscription(row: Sep2Subscription) -> SubscriptionView:
     return SubscriptionView(
         row.pk, row.resource, row.notification_uri, row.limit, row.encoding, row.level, EDITIONS[row.edition]
     )
+
+
+def _kept(mup_id: int, mrid: str) -> QuerySet[Sep2MirrorReading]:
+    """A MeterReading's series as served: the last READINGS_KEPT_S (older rows wait for the hourly prune)."""
+    since_s = int(timezone.now().timestamp()) - READINGS_KEPT_S
+    return Sep2MirrorReading.objects.filter(mirror_id=mup_id, mr_mrid=mrid, t_s__gte=since_s)
 
 
 def _mirror(row: Sep2MirrorUsagePoint) -> MirrorView:
@@ -358,7 +365,7 @@ class RegistryStore:
     @on_worker_thread
     def reading_sets(self, mup_id: int, mrid: str) -> list[ReadingSetView]:
         hours = (
-            Sep2MirrorReading.objects.filter(mirror_id=mup_id, mr_mrid=mrid)
+            _kept(mup_id, mrid)
             .annotate(hour=models.F("t_s") / HOUR_S)
             .values("hour")
             .annotate(count=Count("id"))
@@ -368,9 +375,8 @@ class RegistryStore:
 
     @on_worker_thread
     def readings(self, mup_id: int, mrid: str, start_s: int, end_s: int) -> list[ReadingValue]:
-        rows = Sep2MirrorReading.objects.filter(
-            mirror_id=mup_id, mr_mrid=mrid, t_s__gte=start_s, t_s__lt=end_s
-        ).values_list("value", "t_s", "quality_flags")
+        rows = _kept(mup_id, mrid).filter(t_s__gte=start_s, t_s__lt=end_s)
+        rows = rows.values_list("value", "t_s", "quality_flags")
         return [ReadingValue(value, t_s, flags) for value, t_s, flags in rows.order_by("t_s")]
 
     @on_worker_thread

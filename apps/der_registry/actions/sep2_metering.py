@@ -16,6 +16,7 @@ from apps.der_registry.actions._common import _publish, refuse
 from apps.der_registry.actions.telemetry import _store_monitoring
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.engine.sep2.mirror import (
+    HOUR_S,
     READINGS_KEPT_S,
     MeteringError,
     MeterReadingPost,
@@ -137,7 +138,8 @@ def _record_readings(
 
 def _keep_series(mirror: Sep2MirrorUsagePoint, posted: Sequence[MeterReadingPost], now_s: int) -> None:
     """Every posted reading, in whatever unit, joins the mirror's series (a re-post of the same time
-    replaces it); readings older than READINGS_KEPT_S go."""
+    replaces it); readings older than READINGS_KEPT_S go, checked once an hour per MeterReading
+    rather than at every post (a DELETE per poll would cost the server more than the poll)."""
     rows = {
         (mr.mrid, r.t_s or now_s): Sep2MirrorReading(
             mirror=mirror, mr_mrid=mr.mrid, t_s=r.t_s or now_s, value=r.value, quality_flags=r.quality_flags
@@ -157,9 +159,13 @@ def _keep_series(mirror: Sep2MirrorUsagePoint, posted: Sequence[MeterReadingPost
         unique_fields=["mirror", "mr_mrid", "t_s"],
         update_fields=["value", "quality_flags"],
     )
-    Sep2MirrorReading.objects.filter(
-        mirror=mirror, mr_mrid__in={mrid for mrid, _ in rows}, t_s__lt=now_s - READINGS_KEPT_S
-    ).delete()
+    due = {mrid for mrid, _ in rows if now_s - mirror.meter_readings[mrid].get("pruned_s", 0) >= HOUR_S}
+    if due:
+        Sep2MirrorReading.objects.filter(
+            mirror=mirror, mr_mrid__in=due, t_s__lt=now_s - READINGS_KEPT_S
+        ).delete()
+        for mrid in due:
+            mirror.meter_readings[mrid]["pruned_s"] = now_s
 
 
 @transaction.atomic
