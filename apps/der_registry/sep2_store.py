@@ -375,8 +375,8 @@ class RegistryStore:
 
     @on_worker_thread
     def readings(self, mup_id: int, mrid: str, start_s: int, end_s: int) -> list[ReadingValue]:
-        rows = _kept(mup_id, mrid).filter(t_s__gte=start_s, t_s__lt=end_s)
-        rows = rows.values_list("value", "t_s", "quality_flags")
+        kept = _kept(mup_id, mrid).filter(t_s__gte=start_s, t_s__lt=end_s)
+        rows = kept.values_list("value", "t_s", "quality_flags")
         return [ReadingValue(value, t_s, flags) for value, t_s, flags in rows.order_by("t_s")]
 
     @on_worker_thread
