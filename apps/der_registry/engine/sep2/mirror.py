@@ -224,18 +224,25 @@ def meter_reading_element(mr: MeterReadingPost | MeterReadingView) -> ET.Element
     )
 
 
+def usage_point_fields(view: MirrorView | MirrorPost) -> list[ET.Element | None]:
+    """UsagePointBase and deviceLFDI: what a MirrorUsagePoint and its UsagePoint (`usage`) share."""
+    return [
+        leaf("mRID", view.mrid),
+        leaf("description", view.description[:32] or None),
+        leaf("roleFlags", f"{view.role_flags:04X}"),
+        leaf("serviceCategoryKind", view.service_category),
+        leaf("status", view.status),
+        leaf("deviceLFDI", view.device_lfdi),
+    ]
+
+
 def mirror_element(view: MirrorView | MirrorPost) -> ET.Element:
     attrs = {"href": mup(view.mup_id)} if isinstance(view, MirrorView) else {}
     return element(
         "MirrorUsagePoint",
         attrs,
         [
-            leaf("mRID", view.mrid),
-            leaf("description", view.description[:32] or None),
-            leaf("roleFlags", f"{view.role_flags:04X}"),
-            leaf("serviceCategoryKind", view.service_category),
-            leaf("status", view.status),
-            leaf("deviceLFDI", view.device_lfdi),
+            *usage_point_fields(view),
             *(meter_reading_element(m) for m in view.meter_readings),
             leaf("postRate", view.post_rate),
         ],

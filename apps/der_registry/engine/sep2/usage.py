@@ -18,6 +18,7 @@ from apps.der_registry.engine.sep2.mirror import (
     ReadingValue,
     reading_element,
     reading_type_element,
+    usage_point_fields,
 )
 from apps.der_registry.engine.sep2.resources import mrid
 from apps.der_registry.engine.sep2.xmlcodec import element, leaf, link
@@ -48,12 +49,7 @@ def usage_point(view: MirrorView) -> ET.Element:
         "UsagePoint",
         {"href": upt(view.mup_id)},
         [
-            leaf("mRID", view.mrid),
-            leaf("description", view.description[:32] or None),
-            leaf("roleFlags", f"{view.role_flags:04X}"),
-            leaf("serviceCategoryKind", view.service_category),
-            leaf("status", view.status),
-            leaf("deviceLFDI", view.device_lfdi),
+            *usage_point_fields(view),
             link("MeterReadingListLink", f"{upt(view.mup_id)}/mr", len(view.meter_readings)),
         ],
     )
