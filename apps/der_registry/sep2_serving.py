@@ -39,6 +39,7 @@ class ServerOptions:
     poll_s: int
     threads: int
     notify_period_s: float
+    enforce_profile: bool = True  # refuse client certificates off the 2030.5 profile
 
 
 def configure_logging() -> None:
@@ -60,7 +61,8 @@ def worker_main(options: ServerOptions, sock: socket.socket) -> None:
     contacts = SharedContactBook()
     lfdi = certs.load(options.cert, options.key).lfdi
     app = Sep2App(RegistryStore(), options.poll_s, contact=contacts, server_lfdi=lfdi)
-    server = Sep2Server(app, workers=options.threads)  # no notifier: the parent notifies, once
+    # No notifier: the parent notifies, once.
+    server = Sep2Server(app, workers=options.threads, enforce_profile=options.enforce_profile)
     push_in_background(contacts)
     parent = multiprocessing.parent_process()
     name = multiprocessing.current_process().name

@@ -36,6 +36,7 @@ class CertFiles:
 # IEEE 2030.5 certificate policies (arc 1.3.6.1.4.1.40732): a generic device, and a test certificate.
 POLICY_DEVICE = ObjectIdentifier("1.3.6.1.4.1.40732.1.1")
 POLICY_TEST = ObjectIdentifier("1.3.6.1.4.1.40732.2.1")
+DEVICE_POLICY_ARC = "1.3.6.1.4.1.40732.1."  # the 2030.5 device certificate policies (device, mobile, …)
 HARDWARE_MODULE_NAME = ObjectIdentifier("1.3.6.1.5.5.7.8.4")  # id-on-hardwareModuleName, RFC 4108
 # hwType: a device-type OID under the documentation PEN 32473 (RFC 5612), these being demo devices.
 HW_TYPE = "1.3.6.1.4.1.32473.2030.5"
@@ -199,13 +200,40 @@ def make_cert(ca: CertFiles, folder: Path, stem: str, server: bool = False) -> C
     return files
 
 
-def on_profile(cert_path: Path) -> bool:
-    """Whether a certificate file's leaf follows the 2030.5 profile (a critical subjectAltName)."""
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+def profile_problem(der: bytes) -> str:
+    """Why a client's certificate is off the 2030.5 / CSIP device certificate profile, in words, or ""
+    when it is on it: it never expires, its critical subjectAltName names the hardware module, and
+    it names a 2030.5 device certificate policy."""
     try:
-        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return "it cannot be read as an X.509 certificate"
+    if cert.not_valid_after_utc != NEVER:
+        return (
+            f"it expires ({cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC), where 2030.5 device "
+            "certificates never do (notAfter 99991231235959Z)"
+        )
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
-        return False
+        return "it has no subjectAltName naming its hardware module"
+    if not san.critical:
+        return "its subjectAltName is not marked critical"
+    if not any(isinstance(n, x509.OtherName) and n.type_id == HARDWARE_MODULE_NAME for n in san.value):
+        return "its subjectAltName carries no hardwareModuleName"
+    try:
+        policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    except x509.ExtensionNotFound:
+        return "it names no certificate policy"
+    if not any(p.policy_identifier.dotted_string.startswith(DEVICE_POLICY_ARC) for p in policies):
+        return f"it names no 2030.5 device certificate policy ({DEVICE_POLICY_ARC}x)"
+    return ""
+
+
+def on_profile(cert_path: Path) -> bool:
+    """Whether a certificate file's leaf (its first certificate) follows the 2030.5 profile."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    return not profile_problem(cert.public_bytes(serialization.Encoding.DER))
 
 
 def demo_set(folder: Path) -> CertFiles:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from apps.der_registry.engine.sep2.app import Sep2App
+from apps.der_registry.engine.sep2.certs import profile_problem
 from apps.der_registry.engine.sep2.errors import error_reply
 from apps.der_registry.engine.sep2.http import (
     MAX_BODY_BYTES,
@@ -75,6 +76,9 @@ class Sep2Server:
     workers: int = 8
     max_body: int = MAX_BODY_BYTES
     notifier: Notifier | None = None
+    # Refuse clients whose certificate is off the 2030.5 device profile (certs.profile_problem); a
+    # utility with devices on older certificates may turn it off (CREST_SEP2_CERT_PROFILE).
+    enforce_profile: bool = True
     pool: ThreadPoolExecutor = field(init=False)
     busy: int = field(init=False, default=0)  # requests being answered now (a stopping worker waits)
     _background: set[asyncio.Task[None]] = field(init=False, default_factory=set)
@@ -108,10 +112,19 @@ class Sep2Server:
             return error_reply(500, "The server failed to answer this request; the error has been logged.")
 
     async def _respond(
-        self, writer: asyncio.StreamWriter, lfdi: str, client: Client | None, req: Request
+        self, writer: asyncio.StreamWriter, lfdi: str, client: Client | None, req: Request, off_profile: str
     ) -> Client | None:
         """Answer one request; the client it came from, identified on the connection's first."""
         loop = asyncio.get_running_loop()
+        if off_profile:
+            reply = error_reply(
+                403,
+                f"The client certificate (LFDI {lfdi}) does not follow the IEEE 2030.5 device "
+                f"certificate profile: {off_profile}. Issue the device a certificate on the profile.",
+            )
+            writer.write(render(reply, req.keep_alive, head_only=req.method == "HEAD"))
+            await writer.drain()
+            return None
         if client is None or (req.method == "POST" and req.path == "/edev"):
             client = await loop.run_in_executor(self.pool, self.app.store.identify, lfdi)
         head = req.method == "HEAD"  # answered as GET, without the body
@@ -126,6 +139,9 @@ class Sep2Server:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
         lfdi = lfdi_from_certificate(der)
+        off_profile = profile_problem(der) if self.enforce_profile else ""
+        if off_profile:
+            log.warning("refusing LFDI %s: its certificate is off the 2030.5 profile: %s", lfdi, off_profile)
         client: Client | None = None
         try:
             while True:
@@ -141,7 +157,7 @@ class Sep2Server:
                     break
                 self.busy += 1
                 try:
-                    client = await self._respond(writer, lfdi, client, req)
+                    client = await self._respond(writer, lfdi, client, req, off_profile)
                 finally:
                     self.busy -= 1
                 if not req.keep_alive:

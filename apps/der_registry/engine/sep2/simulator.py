@@ -348,7 +348,8 @@ def _demo_ca(cert_dir: Path) -> certs.CertFiles:
 
 def _demo_cert(ca: certs.CertFiles, cert_dir: Path, stem: str) -> certs.CertFiles:
     cert, key = cert_dir / "sim" / f"{stem}.crt", cert_dir / "sim" / f"{stem}.key"
-    if cert.is_file() and key.is_file():
+    # One made before the profile is re-issued: the server refuses it (the demo repoints the DER).
+    if cert.is_file() and key.is_file() and certs.on_profile(cert):
         return certs.load(cert, key)
     return certs.make_cert(ca, cert.parent, cert.stem)
 

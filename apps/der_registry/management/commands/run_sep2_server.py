@@ -53,6 +53,12 @@ class Command(BaseCommand):
             help="create a CA and server certificate in the --ca/--cert folders when they are missing",
         )
         parser.add_argument(
+            "--lenient-certificates",
+            action="store_true",
+            help="also answer clients whose certificate is off the 2030.5 device profile (devices on "
+            "older certificates); by default they get 403 with the reason",
+        )
+        parser.add_argument(
             "--dnssd",
             metavar="INTERFACE",
             default="",
@@ -111,7 +117,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot load the TLS certificates: {exc}") from exc
         return ServerOptions(
             options["host"], options["port"], cert, key, ca, options["poll_rate"], options["threads"],
-            options["notify_period"],
+            options["notify_period"], enforce_profile=not options["lenient_certificates"],
         )  # fmt: skip
 
 
