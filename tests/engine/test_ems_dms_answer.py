@@ -17,7 +17,7 @@ from apps.dms.engine.dnp3.points import (
     shortfall_cause_name,
 )
 from apps.ems.engine.dnp3_link import DsoStatus
-from apps.ems.engine.dso_answer import assess, dms_view
+from apps.ems.engine.dso_answer import assess, dms_view, shortfall
 from apps.ems.engine.dso_exchange import Exchange, Outgoing, answer_of
 
 SHORT_Q = {
@@ -150,3 +150,26 @@ def test_the_run_s_count_must_match_too() -> None:
     ex = Exchange("dso-5", dms_feeder_count=2, dms_q_received_kvar=0.0, dms_q_shortfall_kvar=0.0)
     found = assess(ex, "dso-a at bus 5", registered_count=2, ems_count=3)
     assert "the OPF run counted 3" in found.mismatch
+
+
+@pytest.mark.parametrize(
+    ("received", "achieved", "words"),
+    [
+        (748.0, 237.0, "511 kvar short of 748 kvar requested (voltage limit)."),
+        # Seen on the demo: the DMS took 1,259 kvar to pull voltages down and the alarm said "short".
+        (748.0, 1259.0, "511 kvar more (1,259 kvar) than the 748 kvar requested (voltage limit)."),
+        (300.0, -211.0, "511 kvar off (211 kvar the other way) the 300 kvar requested (voltage limit)."),
+        (-748.0, -1259.0, "511 kvar more (1,259 kvar) than the 748 kvar requested (voltage limit)."),
+    ],
+)
+def test_the_shortfall_alarm_says_which_way_the_request_was_missed(
+    received: float, achieved: float, words: str
+) -> None:
+    ex = Exchange(
+        "dso-5",
+        dms_q_received_kvar=received,
+        dms_q_achieved_kvar=achieved,
+        dms_q_shortfall_kvar=511.0,
+        dms_shortfall_cause="voltage limit",
+    )
+    assert shortfall("ieee123 at bus 5", ex) == f"DSO ieee123 at bus 5: {words}"

@@ -47,7 +47,18 @@ def shortfall(label: str, ex: Exchange, share: float = SHORTFALL_ALARM_SHARE) ->
     if short <= max(share * received, SHORTFALL_ALARM_FLOOR_KVAR):
         return ""
     cause = f" ({ex.dms_shortfall_cause})" if ex.dms_shortfall_cause else ""
-    return f"DSO {label}: {short:,.0f} kvar short of {received:,.0f} kvar requested{cause}."
+    return f"DSO {label}: {short:,.0f} kvar {_which_way(ex)} {received:,.0f} kvar requested{cause}."
+
+
+def _which_way(ex: Exchange) -> str:
+    """Short of the request, past it (a DMS holding voltages can take more than asked) or the other
+    way: "511 kvar short of" read wrong when the DMS had delivered 1,259 of the 748 kvar asked."""
+    asked, got = ex.dms_q_received_kvar, ex.dms_q_achieved_kvar
+    if asked is None or got is None:
+        return "short of"
+    if got * asked < 0:
+        return f"off ({abs(got):,.0f} kvar the other way) the"
+    return "short of" if abs(got) <= abs(asked) else f"more ({abs(got):,.0f} kvar) than the"
 
 
 def violations(label: str, ex: Exchange) -> str:
