@@ -199,10 +199,14 @@ def test_it_a_superseding_control_gets_superseded_responses(
         return stats, listing
 
     stats, listing = run(session())
-    statuses = [
-        c.findtext(f"{q('EventStatus')}/{q('currentStatus')}") for c in listing.findall(q("DERControl"))
-    ]
-    assert statuses == ["1", "4"]  # the newest set point is active, the previous one superseded
+    statuses = {
+        c.findtext(q("mRID")): c.findtext(f"{q('EventStatus')}/{q('currentStatus')}")
+        for c in listing.findall(q("DERControl"))
+    }
+    newest = SetPoint.objects.filter(der=der).exclude(pk=first.pk).get()
+    # The newest set point is active, the previous one superseded. (The list's order is the standard's:
+    # start time ascending, so the two swap when the second set point starts a second later.)
+    assert statuses == {mrid(KIND_CONTROL, newest.pk): "1", mrid(KIND_CONTROL, first.pk): "4"}
     assert stats.controls_followed == 2
     first.refresh_from_db()
     assert first.status == "superseded"
