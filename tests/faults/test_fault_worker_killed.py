@@ -72,7 +72,13 @@ def test_it_records_the_killed_cycle_as_failed_and_runs_the_next(
             lambda: Cycle.objects.filter(interval_start__gt=killed.interval_start, status="done").exists(),
             limit_s=3 * INTERVAL_S,
         )
-        time.sleep(REDELIVER_S)  # the killed task comes back and must send nothing
+        # The killed task comes back (Redis redelivers it REDELIVER_S after its first delivery) and
+        # must send nothing: wait for it to have claimed its closed cycle, then a little for any send.
+        assert until(
+            lambda: AuditRecord.objects.filter(action="cycle.late_task", object_id=str(killed.pk)).exists(),
+            limit_s=REDELIVER_S + INTERVAL_S,
+        )
+        time.sleep(3.0)
     finally:
         for proc in workers.values():
             stop(proc)
