@@ -64,7 +64,10 @@ def test_it_ems_request_reaches_the_dms_and_its_answer_comes_back(
 ) -> None:
     ems, dms, _ = link
     _round_trip(ems, dms, interval=101)
-    assert dms.station.app.synced.is_set(), "the master synchronised the outstation's clock at start-up"
+    # The master answers the outstation's NEED_TIME on its own schedule, not before the first request.
+    assert until(dms.station.app.synced.is_set, lambda: ems.pump(0.1)), (
+        "the master synchronised the outstation's clock at start-up"
+    )
 
 
 def test_it_dms_refuses_an_out_of_range_request_and_keeps_nothing(
