@@ -140,6 +140,10 @@ def _keep_series(mirror: Sep2MirrorUsagePoint, posted: Sequence[MeterReadingPost
     """Every posted reading, in whatever unit, joins the mirror's series (a re-post of the same time
     replaces it); readings older than READINGS_KEPT_S go, checked once an hour per MeterReading
     rather than at every post (a DELETE per poll would cost the server more than the poll)."""
+    if not any(mr.readings for mr in posted):
+        return
+    if mirror.pk is None:  # readings in the MirrorUsagePoint that makes it: the rows need its key
+        mirror.save()
     rows = {
         (mr.mrid, r.t_s or now_s): Sep2MirrorReading(
             mirror=mirror, mr_mrid=mr.mrid, t_s=r.t_s or now_s, value=r.value, quality_flags=r.quality_flags
@@ -147,12 +151,6 @@ def _keep_series(mirror: Sep2MirrorUsagePoint, posted: Sequence[MeterReadingPost
         for mr in posted
         for r in mr.readings
     }
-    if not rows:
-        return
-    if mirror.pk is None:
-        mirror.save()
-    for row in rows.values():
-        row.mirror = mirror
     Sep2MirrorReading.objects.bulk_create(
         rows.values(),
         update_conflicts=True,

@@ -42,10 +42,6 @@ def set_pen(pen: int) -> None:
     _pen = pen
 
 
-def pen() -> int:
-    return _pen
-
-
 def mrid(kind: int, number: int) -> str:
     return f"{kind:02X}{number:022X}{_pen:08X}"
 

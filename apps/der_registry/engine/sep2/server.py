@@ -77,7 +77,7 @@ class Sep2Server:
     max_body: int = MAX_BODY_BYTES
     notifier: Notifier | None = None
     # Refuse clients whose certificate is off the 2030.5 device profile (certs.profile_problem); a
-    # utility with devices on older certificates may turn it off (CREST_SEP2_CERT_PROFILE).
+    # utility with devices on older certificates may turn it off (run_sep2_server --lenient-certificates).
     enforce_profile: bool = True
     pool: ThreadPoolExecutor = field(init=False)
     busy: int = field(init=False, default=0)  # requests being answered now (a stopping worker waits)
