@@ -8,12 +8,19 @@ import socket
 import time
 from collections.abc import Callable
 
-from apps.dms.engine.dnp3.simulator import free_port_block
+from apps.dms.engine.dnp3.simulator import RELAY_OFFSET, free_port_block
+
+WORKER_SPAN = 1500  # ports each pytest-xdist worker searches first; no test takes more than ~100
 
 
 def ports(n: int) -> int:
-    """Free loopback ports below the ephemeral range; each test process starts its search elsewhere."""
-    return free_port_block(n, start=20000 + (os.getpid() % 100) * 100)
+    """n consecutive free loopback ports, also free RELAY_OFFSET above (where an outstation behind a
+    tier relay listens). Each xdist worker searches its own span, and every port and its relay port
+    stay below the ephemeral range (32768…), where free_port() and outgoing connections (Redis,
+    the gateway's sockets) take theirs: a pid-based start once put a relay port there and another
+    worker took it between the search and the bind."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    return free_port_block(n, start=10000 + (worker % 6) * WORKER_SPAN, offsets=(0, RELAY_OFFSET))
 
 
 def until(

@@ -80,7 +80,7 @@ def stop(proc: subprocess.Popen[bytes]) -> str:
 @pytest.fixture
 def field(tmp_path: Path) -> Iterator[Field]:
     certs, sep2_port = tmp_path / "sep2", free_port()
-    seed_registry(count=60, dnp3_base_port=(base := ports(12)))
+    seed_registry(count=60, dnp3_base_port=(base := ports(13)))  # the 13th: the RTU
     plan = connect_field(certs, dnp3_base_port=base)
     assert plan["dnp3"] == 12 and plan["sep2"] >= SIM_SEP2 and plan["aggregated"] >= SIM_AGGREGATED
     assert connect_field(certs, dnp3_base_port=base)["changed"] == 0  # certificates reused: nothing moves
