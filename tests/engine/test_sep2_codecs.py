@@ -19,6 +19,7 @@ from apps.der_registry.engine.sep2.derstate import (
 )
 from apps.der_registry.engine.sep2.http import HttpError, read_request
 from apps.der_registry.engine.sep2.model import (
+    CURVE_VOLT_VAR,
     ControlView,
     CurveView,
     DefaultControlView,
@@ -46,7 +47,9 @@ DOCUMENTS = {
     "DERProgramList": res.der_program_list(7, 2, 1, 60, 0, 1),
     "DERControlList": res.der_control_list(7, [ACTIVE, OLD], 2),
     "DefaultDERControl": res.default_der_control(DefaultControlView(7, "Connected, energized")),
-    "DERCurveList": res.der_curve_list(7, [CurveView(1, T0, 11, ((92.0, 44.0), (108.0, -44.0)))], 1),
+    "DERCurveList": res.der_curve_list(
+        7, [CurveView(1, T0, CURVE_VOLT_VAR, ((92.0, 44.0), (108.0, -44.0)))], 1
+    ),
     "DERList": res.der_list(7, 60, 0, 1),
     "ResponseSetList": res.response_set_list(60, 1),
     "ResponseList": res.response_list([ResponseView(1, LFDI, res.mrid(1, 11), 1, T0)], 1),

@@ -14,6 +14,7 @@ from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2 import xmlcodec
 from apps.der_registry.engine.sep2.editions import NS_2013, NS_2018
 from apps.der_registry.engine.sep2.model import (
+    CURVE_VOLT_VAR,
     ControlView,
     CurveView,
     DefaultControlView,
@@ -49,7 +50,7 @@ def _documents() -> Iterator[tuple[str, bytes]]:
         res.der_program_list(5, 1, 1, 20, 0, 1),
         res.der_control_list(5, (CONTROL,), 1),
         res.default_der_control(DefaultControlView(5, "Connected, energized")),
-        res.der_curve_list(5, [CurveView(1, T0, 11, ((95.0, 50.0), (105.0, -50.0)))], 1),
+        res.der_curve_list(5, [CurveView(1, T0, CURVE_VOLT_VAR, ((95.0, 50.0), (105.0, -50.0)))], 1),
         res.der_list(5, 20, 0, 1),
         res.response_list([ResponseView(1, "A" * 40, "0" * 32, 1, T0)], 1),
         res.response_set_list(20, 1),
@@ -82,6 +83,47 @@ def test_the_fixed_power_factor_keeps_its_direction_in_both_editions() -> None:
         ("excitation", "true"),
         ("multiplier", "-2"),
     ]
+
+
+def _curve_types(body: bytes, ns: str) -> list[str]:
+    return [node.text or "" for node in etree.fromstring(body).iter(f"{{{ns}}}curveType")]
+
+
+def _curve_type_documentation(ns: str) -> str:
+    xsd = xmlcodec.schema_path(ns)
+    assert xsd is not None
+    text = xsd.read_text()
+    block = text[text.index('<xs:complexType name="DERCurveType">') :].split("</xs:documentation>")[0]
+    return "\n" + block.split("<xs:documentation>")[1]  # one number per line
+
+
+@pytest.mark.parametrize(
+    ("number_2013", "number_2018", "mode"),
+    [
+        (0, 11, "opModVoltVar"),
+        (1, 0, "opModFreqWatt"),
+        (2, 13, "opModWattPF"),
+        (3, 12, "opModVoltWatt"),
+        (10, 14, "opModWattVar"),
+    ],
+)
+def test_a_curve_s_type_is_numbered_as_its_edition_numbers_it(
+    number_2013: int, number_2018: int, mode: str
+) -> None:
+    """DERCurveType names the curve's mode by a number, and the editions number the modes
+    differently (each schema's documentation of DERCurveType, the reference here). Seen before:
+    every device was sent its volt-var curve as 11, a reserved number in 2013."""
+    assert f"\n{number_2013} - {mode} (" in _curve_type_documentation(NS_2013)
+    assert f"\n{number_2018} - {mode} (" in _curve_type_documentation(NS_2018)
+    body = to_bytes(res.der_curve_list(5, [CurveView(1, T0, number_2013, ((95.0, 50.0), (105.0, -50.0)))], 1))
+    assert _curve_types(body, NS_2013) == [str(number_2013)]
+    translated = in_namespace(body, NS_2018)
+    assert _curve_types(translated, NS_2018) == [str(number_2018)]
+    assert _curve_types(in_namespace(translated, NS_2013), NS_2013) == [str(number_2013)]
+
+
+def test_the_volt_var_curve_the_server_builds_is_2013_s_volt_var() -> None:
+    assert f"\n{CURVE_VOLT_VAR} - opModVoltVar (" in _curve_type_documentation(NS_2013)
 
 
 CAPABILITY_2018 = f"""<?xml version="1.0" encoding="UTF-8"?>

@@ -19,6 +19,7 @@ from apps.der_registry.engine.sep2 import mirror as mup
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.mirror import MirrorView
 from apps.der_registry.engine.sep2.model import (
+    CURVE_VOLT_VAR,
     ControlView,
     CurveView,
     EndDeviceView,
@@ -99,7 +100,9 @@ CASES: dict[str, tuple[str, Callable[[], bytes]]] = {
         lambda: to_bytes(
             res.der_curve_list(
                 5,
-                lists.curves(_shuffled([CurveView(i, _t(i % 3), 11, ((95.0, 5.0),)) for i in range(1, 7)])),
+                lists.curves(
+                    _shuffled([CurveView(i, _t(i % 3), CURVE_VOLT_VAR, ((95.0, 5.0),)) for i in range(1, 7)])
+                ),
                 6,
             )
         ),

@@ -186,3 +186,40 @@ def test_it_notifies_a_2018_subscriber_in_2018(
     body = run(session())
     assert root_namespace(body) == NS_2018 and schema_problem(body) == ""
     assert mrid(KIND_CONTROL, SetPoint.objects.get(der=der).pk).encode() in body
+
+
+def test_it_serves_the_volt_var_curve_under_each_edition_s_number_for_it(
+    server: str,  # noqa: F811
+    pki: Pki,  # noqa: F811
+    enrolled: Callable[..., Any],
+) -> None:
+    """The editions number DERCurveType differently: volt-var is 0 in 2013 and 11 in 2018/2023.
+    Seen before: a 2013 device was told its volt-var curve was type 11 (reserved in 2013)."""
+    curve = {"curve": [[0.92, 0.44], [0.98, 0.0], [1.02, 0.0], [1.08, -0.44]]}
+    modes = ("active_reactive", "volt_var")
+    old, new = pki.members[0], pki.members[1]
+    ders = [
+        enrolled(
+            "active",
+            name=f"pv-{i}",
+            serial_number=f"SN-VV-{i}",
+            lfdi=who.lfdi,
+            sfdi=who.sfdi,
+            supported_modes=modes,
+        )
+        for i, who in enumerate((old, new))
+    ]
+    DER.objects.filter(pk__in=[d.pk for d in ders]).update(mode_params=curve)
+    DER.objects.filter(pk=ders[1].pk).update(sep2_edition="2018")
+
+    async def curves(who: Any, der_id: int) -> bytes:
+        conn = connect(server, pki.ca, who)
+        answer = await conn.get(f"/derp/{der_id}/dc")
+        await conn.close()
+        assert answer.status == 200 and schema_problem(answer.body) == "", answer.body
+        return answer.body
+
+    for who, der, ns, number in ((old, ders[0], NS_2013, "0"), (new, ders[1], NS_2018, "11")):
+        body = run(curves(who, der.pk))
+        assert root_namespace(body) == ns
+        assert [n.text for n in etree.fromstring(body).iter(f"{{{ns}}}curveType")] == [number]

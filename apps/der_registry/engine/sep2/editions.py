@@ -13,6 +13,8 @@ Between the editions, besides the namespace:
   instead of a sign: 2013's `opModFixedPF` (a signed displacement, EEI convention: negative when the
   DER absorbs vars while it injects watts) is 2018's `opModFixedPFInjectW` (unsigned displacement,
   `excitation` true when absorbing) — `_fixed_pf_to_2018` and back;
+* the curve modes were renumbered: DERCurveType 0 is volt-var in 2013 and frequency-watt in 2018,
+  where volt-var is 11 — `CURVE_TYPES`;
 * elements one edition has and the other has not are dropped, and children are put in the
   target schema's order (2018 inserted elements in the middle of sequences).
 """
@@ -49,6 +51,13 @@ RENAMES = {
     "opModFixedPF": "opModFixedPFInjectW",
 }
 _BACK = {new: old for old, new in RENAMES.items()}
+
+# DERCurveType, 2013 number → 2018/2023 number (each schema's documentation of DERCurveType): volt-var
+# 0 → 11, frequency-watt 1 → 0, watt-PF 2 → 13, volt-watt 3 → 12, the ride-through curves 4–9 → the
+# 2018 ones of the same name, watt-var 10 → 14. 2018's "may trip" curves (1, 3, 6, 8) have no 2013
+# number; only the server writes curves, in 2013 terms, so they never need one.
+CURVE_TYPES = {0: 11, 1: 0, 2: 13, 3: 12, 4: 9, 5: 10, 6: 4, 7: 5, 8: 7, 9: 2, 10: 14}
+_CURVE_TYPES_BACK = {new: old for old, new in CURVE_TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,10 @@ def translate(doc: Any, to_ns: str, target: Shape) -> Any:
         node.tag = f"{{{to_ns}}}{names.get(local, local)}"
     for node in list(doc.iter(f"{{{to_ns}}}opModFixedPF{'InjectW' if to_2018 else ''}")):
         (_fixed_pf_to_2018 if to_2018 else _fixed_pf_to_2013)(node, to_ns)
+    numbers = CURVE_TYPES if to_2018 else _CURVE_TYPES_BACK
+    for node in doc.iter(f"{{{to_ns}}}curveType"):
+        number = int((node.text or "").strip() or -1)
+        node.text = str(numbers.get(number, number))
     _conform(doc, target.roots.get(etree.QName(doc).localname, ""), target)
     return _rebuilt(
         doc, {None: to_ns, **({"xsi": _XSI} if doc.find(".//*[@xsi:type]", _NSMAP) is not None else {})}

@@ -30,6 +30,8 @@ RESPONSE_NAMES = {
     253: "rejected: invalid event",
     254: "rejected: expired",
 }
+# DERCurveType (2013 numbering, as the server builds every document; 2018 numbers differ).
+CURVE_VOLT_VAR = 0
 # A set point holds until the next one replaces it: the longest duration a UInt32 client handles safely.
 FOREVER_S = 2**31 - 1
 
@@ -90,7 +92,7 @@ class DefaultControlView:
 class CurveView:
     curve_id: int
     created_at: dt.datetime
-    curve_type: int  # 11 = volt-var
+    curve_type: int  # DERCurveType in 2013 numbering (CURVE_VOLT_VAR …); `editions` renumbers for 2018
     points: tuple[tuple[float, float], ...]  # (V % of nominal, var % of available)
 
 
@@ -170,7 +172,8 @@ class Store(Protocol):
     def mirrors(self, client: Client) -> list[MirrorView]: ...
     def mirror(self, client: Client, mup_id: int) -> MirrorView | None: ...
     def save_mirror(self, client: Client, post: MirrorPost) -> tuple[int, bool]: ...
-    def post_readings(self, client: Client, mup_id: int, readings: tuple[MeterReadingPost, ...]) -> None: ...
+    # False when the client has no such mirror (nothing stored).
+    def post_readings(self, client: Client, mup_id: int, readings: tuple[MeterReadingPost, ...]) -> bool: ...
     def delete_mirror(self, client: Client, mup_id: int) -> None: ...
     def reading_sets(self, mup_id: int, mrid: str) -> list[ReadingSetView]: ...  # one per UTC hour
     def readings(self, mup_id: int, mrid: str, start_s: int, end_s: int) -> list[ReadingValue]: ...
