@@ -197,7 +197,19 @@ def measure(args: argparse.Namespace, folder: Path, pool: list[_sep2_load.Device
             if proc.is_alive():
                 proc.kill()
         stop_process(server, grace_s=20)
+        _show_failures(folder / f"server-{workers}.log")
     return run
+
+
+def _show_failures(log: Path) -> None:
+    """A request the server failed (500) is counted as an error; its cause is in the server's log,
+    which goes with the run's folder: show the first traceback and how many there were."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    failures = text.count("Traceback (most recent call last)")
+    if failures:
+        at = text.rfind("\n", 0, text.rfind("\n", 0, text.index("Traceback (most recent call last)")))
+        first = "\n".join(text[at + 1 :].splitlines()[:40])  # the request's line, then its traceback
+        print(f"  the server logged {failures} failure(s); the first:\n{first}", flush=True)
 
 
 def p(samples: list[float], q: float) -> float:

@@ -29,6 +29,7 @@ from apps.der_registry.engine.sep2.mirror import (
     ReadingValue,
 )
 from apps.der_registry.engine.sep2.model import (
+    CURVE_VOLT_VAR,
     Client,
     ControlView,
     CurveView,
@@ -109,15 +110,16 @@ def _by_sfdi(live: QuerySet[DER], client: Client, sfdi: int) -> DER:
     return mine[0]
 
 
-def _max_w_kw(der: DER) -> float:
+def _max_w_kw(der_id: int) -> float:
     """What the device takes opModMaxLimW as a share of: its setMaxW as it last reported it in
     DERSettings (2030.5: "percent of setMaxW"), else the registry's effective active power rating —
-    the two differ while a reported configuration awaits agreement."""
-    edev = Sep2EndDevice.objects.filter(der_id=der.pk).only("settings").first()
+    the two differ while a reported configuration awaits agreement. Asked only for set points with
+    a P limit (a Q-only set point needs neither row)."""
+    edev = Sep2EndDevice.objects.filter(der_id=der_id).only("settings").first()
     reported = edev.settings.get("setMaxW") if edev is not None else None
     if isinstance(reported, int | float) and reported > 0:
         return float(reported) / 1000.0
-    return float(der.effective()["active_power_kw"].value or 0.0)
+    return float(DER.objects.get(pk=der_id).effective()["active_power_kw"].value or 0.0)
 
 
 def _control(sp: SetPoint, active_kw: float) -> ControlView:
@@ -234,16 +236,18 @@ class RegistryStore:
 
     @on_worker_thread
     def controls(self, der_id: int) -> list[ControlView]:
-        setpoints = list(SetPoint.objects.filter(der_id=der_id).select_related("der")[:RECENT])
-        if not setpoints:
-            return []
-        max_w_kw = _max_w_kw(setpoints[0].der)
+        # Only what lists.controls keeps (the newest and the last SUPERSEDED_KEPT_S): the program list
+        # asks for these on every poll, and a DER's history grows by a set point per dispatch.
+        mine = SetPoint.objects.filter(der_id=der_id)
+        cutoff = timezone.now() - dt.timedelta(seconds=lists.SUPERSEDED_KEPT_S)
+        setpoints = list(mine.filter(issued_at__gte=cutoff)[:RECENT]) or list(mine[:1])
+        max_w_kw = _max_w_kw(der_id) if any(sp.p_limit_kw is not None for sp in setpoints) else 0.0
         return lists.controls([_control(sp, max_w_kw) for sp in setpoints], timezone.now())
 
     @on_worker_thread
     def control(self, der_id: int, setpoint_id: int) -> ControlView | None:
-        sp = SetPoint.objects.filter(der_id=der_id, pk=setpoint_id).select_related("der").first()
-        return None if sp is None else _control(sp, _max_w_kw(sp.der))
+        sp = SetPoint.objects.filter(der_id=der_id, pk=setpoint_id).first()
+        return None if sp is None else _control(sp, _max_w_kw(der_id) if sp.p_limit_kw is not None else 0.0)
 
     @on_worker_thread
     def default_control(self, der_id: int) -> DefaultControlView:
@@ -257,7 +261,7 @@ class RegistryStore:
             return []
         # The registry keeps the volt-var curve as (V pu, Q as a fraction of available var).
         pct = tuple((float(v) * 100.0, float(qf) * 100.0) for v, qf in points)
-        return [CurveView(1, der.updated_at, 11, pct)]
+        return [CurveView(1, der.updated_at, CURVE_VOLT_VAR, pct)]
 
     @on_worker_thread
     def der_state(self, der_id: int, kind: str) -> DerState:
@@ -359,8 +363,12 @@ class RegistryStore:
         return mirror.pk, made
 
     @on_worker_thread
-    def post_readings(self, client: Client, mup_id: int, readings: tuple[MeterReadingPost, ...]) -> None:
-        actions.do_record_sep2_readings(None, SOURCE, mup_id, readings)
+    def post_readings(self, client: Client, mup_id: int, readings: tuple[MeterReadingPost, ...]) -> bool:
+        try:
+            actions.do_record_sep2_readings(None, SOURCE, mup_id, readings, der_ids=client.der_ids)
+        except Sep2MirrorUsagePoint.DoesNotExist:
+            return False
+        return True
 
     @on_worker_thread
     def reading_sets(self, mup_id: int, mrid: str) -> list[ReadingSetView]:

@@ -142,9 +142,9 @@ def do_record_sep2_der_state(
     it into the registry: nameplate, configuration or monitoring."""
     if kind not in SEP2_KIND_FIELDS:
         raise refuse("kind", f"{kind!r} is not a 2030.5 DER resource.")
-    edev = Sep2EndDevice.objects.filter(der_id=der_id).first() or do_register_sep2_end_device(
-        actor, source, der_id, None
-    )
+    # Not the other reports' documents: a DERStatus PUT comes with every poll.
+    edev = Sep2EndDevice.objects.filter(der_id=der_id).only("der_id", "reported_at").first()
+    edev = edev or do_register_sep2_end_device(actor, source, der_id, None)
     if kind in ("dercap", "derg"):
         _apply_or_alarm(actor, source, DER.objects.get(pk=der_id), kind, values)
     elif kind == "ders":

@@ -205,11 +205,20 @@ def do_save_sep2_mirror(
 
 @transaction.atomic
 def do_record_sep2_readings(
-    actor: Actor, source: str, mirror_id: int, posted: Sequence[MeterReadingPost]
+    actor: Actor,
+    source: str,
+    mirror_id: int,
+    posted: Sequence[MeterReadingPost],
+    der_ids: Sequence[int] | None = None,
 ) -> list[MonitoringSample]:
     """Readings POSTed to a mirror become monitoring samples (one per reading time), in the
-    registry's units and signs; any bad reading refuses the whole post and nothing is stored."""
-    mirror = Sep2MirrorUsagePoint.objects.select_for_update().select_related("der").get(pk=mirror_id)
+    registry's units and signs; any bad reading refuses the whole post and nothing is stored.
+    With `der_ids`, only a mirror of those DERs (the posting client's) is found: otherwise
+    Sep2MirrorUsagePoint.DoesNotExist, checked in the same statement that locks it."""
+    mirrors = Sep2MirrorUsagePoint.objects.select_for_update().select_related("der")
+    if der_ids is not None:
+        mirrors = mirrors.filter(der_id__in=der_ids)
+    mirror = mirrors.get(pk=mirror_id)
     before = _definition(mirror)
     mirror.meter_readings = _merged_types(mirror.meter_readings, posted)
     samples = _record_readings(mirror.der, mirror, posted)

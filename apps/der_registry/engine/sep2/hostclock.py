@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 
 # 2030.5 Time.quality values the server can claim (the schema's documentation of Time.quality).
@@ -29,12 +30,18 @@ class _Timex(ctypes.Structure):
     ]
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    # Looked up once: find_library runs ldconfig in a child process, and every GET /tm asks.
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
 def synchronised() -> bool | None:
     """Whether the kernel has the clock synchronised to a time source; None where it cannot say."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc = _libc()
         timex = _Timex()
         state = int(libc.adjtimex(ctypes.byref(timex)))
     except (OSError, AttributeError):
