@@ -151,6 +151,7 @@ class SetPointForm(forms.Form):
     control_mode = forms.ChoiceField(label="Mode")
     p_limit_kw = forms.FloatField(required=False, label="P limit (kW)")
     q_kvar = forms.FloatField(required=False, label="Q (kvar, + = injected)")
+    pf = forms.FloatField(required=False, label="Power factor (− = absorbing vars)")
     note = forms.CharField(required=False, max_length=200)
 
     def __init__(self, *args: Any, der: DER, **kwargs: Any) -> None:
@@ -165,7 +166,18 @@ class SetPointForm(forms.Form):
         self.fields[
             "q_kvar"
         ].help_text = f"−{eff['reactive_absorbed_kvar']:g} to +{eff['reactive_injected_kvar']:g} kvar"
+        if ieee1547.ControlMode.CONSTANT_PF not in der.supported_modes:
+            del self.fields["pf"]  # only the constant power factor mode takes one
+        else:
+            self.fields["pf"].help_text = "constant power factor mode only, e.g. 0.95 or −0.95"
+
+    def setpoint(self) -> dict[str, Any]:
+        """The cleaned form as do_issue_setpoint takes it: the power factor is a mode parameter."""
+        values = dict(self.cleaned_data)
+        pf = values.pop("pf", None)
+        return {**values, "params": {} if pf is None else {"pf": pf}}
 
     def add_issues(self, issues: list[Issue]) -> None:
         for issue in issues:
-            self.add_error(issue.field if issue.field in self.fields else None, issue.message)
+            field = "pf" if issue.field == "params" and "pf" in self.fields else issue.field
+            self.add_error(field if field in self.fields else None, issue.message)

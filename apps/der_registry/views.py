@@ -204,7 +204,7 @@ def der_setpoint(request: HttpRequest, pk: int) -> HttpResponse:
     form = SetPointForm(request.POST, der=der)
     if form.is_valid():
         try:
-            actions.do_issue_setpoint(request.user, "web", pk, **form.cleaned_data)
+            actions.do_issue_setpoint(request.user, "web", pk, **form.setpoint())
         except actions.RegistryError as exc:
             form.add_issues(exc.issues)
         else:

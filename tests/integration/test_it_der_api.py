@@ -129,6 +129,62 @@ def test_it_records_set_points_within_effective_limits(admin_client: Client, enr
     assert [(h["q_kvar"], h["source"], h["issued_by"]) for h in history] == [(4.0, "manual", "adm1")]
 
 
+def test_it_refuses_a_power_factor_the_der_cannot_hold_and_keeps_the_current_set_point(
+    admin_client: Client, enrolled: Any
+) -> None:
+    """Seen before: {"control_mode": "constant_pf", "params": {"pf": 5}} was taken (201) and served to
+    the device as opModFixedPF displacement 500. A power factor is signed (EEI: negative while
+    absorbing vars) and must be one the DER's reactive ratings can hold at its rated active power:
+    10 kW with at most 4.84 kvar either way is a power factor of 0.90 or more (hand-solved:
+    cos(atan(4.84 / 10)) = 0.9003)."""
+    der = enrolled("active", supported_modes=("active_reactive", "constant_pf"))
+    url = f"/api/ders/{der.pk}/setpoints/"
+    assert (
+        admin_client.post(
+            url, {"control_mode": "active_reactive", "q_kvar": 2}, "application/json"
+        ).status_code
+        == 201
+    )
+    refused = [
+        (
+            {"control_mode": "constant_pf", "params": {"pf": 5}},
+            "between 0.901 and 1 (injecting vars) or -0.901 and -1",
+        ),
+        ({"control_mode": "constant_pf", "params": {"pf": "abc"}}, "must be a number, not 'abc'"),
+        ({"control_mode": "constant_pf", "params": {"pf": 0}}, "between 0.901 and 1"),
+        ({"control_mode": "constant_pf", "params": {"pf": 0.5}}, "would need 17.32 kvar at the 10 kW rating"),
+        ({"control_mode": "constant_pf", "params": {"pf": -0.8}}, "would need 7.5 kvar at the 10 kW rating"),
+        ({"control_mode": "constant_pf", "params": {"pf": 0.95, "v": 1}}, "takes only pf"),
+        ({"control_mode": "constant_pf", "p_limit_kw": 5}, "needs its power factor"),
+        ({"control_mode": "active_reactive", "q_kvar": 1, "params": {"pf": 0.95}}, "takes no parameters"),
+    ]
+    for body, words in refused:
+        answer = admin_client.post(url, body, "application/json")
+        assert answer.status_code == 400, body
+        assert words in " ".join(as_json(answer)["errors"].get("params", [])), (body, as_json(answer))
+    assert [(s.control_mode, s.status) for s in der.setpoints.all()] == [("active_reactive", "issued")]
+    ok = admin_client.post(url, {"control_mode": "constant_pf", "params": {"pf": -0.95}}, "application/json")
+    assert ok.status_code == 201 and as_json(ok)["params"] == {"pf": -0.95}
+
+
+def test_it_takes_a_power_factor_in_the_set_point_form_and_shows_it_in_the_history(
+    admin_client: Client, enrolled: Any
+) -> None:
+    der = enrolled("active", supported_modes=("active_reactive", "constant_pf"))
+    page = admin_client.post(f"/ders/{der.pk}/setpoint/", {"control_mode": "constant_pf", "pf": "0.5"})
+    assert page.status_code == 400
+    assert page.context["setpoint_form"].errors["pf"] == [
+        "A power factor of 0.5 would need 17.32 kvar at the 10 kW rating; the DER can inject at most "
+        "4.84 kvar (a power factor of 0.901 or nearer 1)."
+    ]
+    assert not der.setpoints.exists()
+    done = admin_client.post(f"/ders/{der.pk}/setpoint/", {"control_mode": "constant_pf", "pf": "-0.95"})
+    assert done.status_code == 302 and der.setpoints.get().params == {"pf": -0.95}
+    assert "(PF -0.95)" in admin_client.get(f"/ders/{der.pk}/").content.decode()
+    other = enrolled("active", name="pv-2", serial_number="SN-0002", **dnp3(7))
+    assert "pf" not in admin_client.get(f"/ders/{other.pk}/").context["setpoint_form"].fields  # no PF mode
+
+
 def test_it_does_not_delete_ders(admin_client: Client, enrolled: Any) -> None:
     der = enrolled()
     assert admin_client.delete(f"/api/ders/{der.pk}/").status_code == 405

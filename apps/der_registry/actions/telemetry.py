@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.der_registry.actions._common import _publish, _user, refuse
-from apps.der_registry.engine import device_clock, ieee1547
+from apps.der_registry.engine import device_clock, ieee1547, setpoint_params
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.models import (
     DER,
@@ -127,6 +127,15 @@ def do_issue_setpoint(
     s = float(eff["apparent_power_kva"] or 0.0)
     if p is not None and q is not None and math.hypot(p, q) > s + 1e-6:
         raise refuse("q_kvar", f"P {p:g} kW and Q {q:g} kvar exceed the {s:g} kVA rating.")
+    rated_kw = float(eff["active_power_kw"] or 0.0)
+    room = setpoint_params.ReactiveRoom(
+        rated_kw if p is None else p,
+        f"the {rated_kw:g} kW rating" if p is None else f"the {p:g} kW limit",
+        float(eff["reactive_injected_kvar"] or 0.0),
+        float(eff["reactive_absorbed_kvar"] or 0.0),
+    )
+    if problem := setpoint_params.problem(control_mode, {} if params is None else params, room):
+        raise refuse("params", problem)
     der.setpoints.filter(status__in=["issued", "acknowledged"]).update(status="superseded")
     setpoint = SetPoint.objects.create(
         der=der,

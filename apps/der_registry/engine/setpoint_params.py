@@ -1,0 +1,75 @@
+"""A set point's mode parameters, checked before the set point is recorded. Only the constant power
+factor mode takes one: its power factor, signed by the EEI convention (negative while the DER
+absorbs vars, as 2030.5-2013's opModFixedPF carries it). The DER must be able to hold it at the
+active power it may produce: the vars it implies, P·tan(acos|pf|), within the DER's reactive
+maximum that way."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from apps.der_registry.engine.ieee1547 import CONTROL_MODE_LABELS, ControlMode
+
+PARAMETERS: dict[str, tuple[str, ...]] = {ControlMode.CONSTANT_PF.value: ("pf",)}  # mode → what it takes
+
+
+@dataclass(frozen=True)
+class ReactiveRoom:
+    """What a DER can do that a power factor is judged against (effective ratings, kW and kvar)."""
+
+    p_kw: float  # the P limit of the set point, else the active power rating
+    p_words: str  # "the 10 kW rating", "the 5 kW limit"
+    q_injected_kvar: float
+    q_absorbed_kvar: float
+
+
+def problem(mode: str, params: Any, room: ReactiveRoom) -> str:
+    """Why these parameters cannot go with a set point in this mode, in words; "" when they can."""
+    if not isinstance(params, dict):
+        return 'A set point\'s parameters are an object such as {"pf": 0.95}, not a list or a value.'
+    label = {m.value: text for m, text in CONTROL_MODE_LABELS.items()}.get(mode, mode)
+    takes = PARAMETERS.get(mode, ())
+    if not takes:
+        got = ", ".join(sorted(map(str, params)))
+        return f"The {label} mode takes no parameters in a set point (got {got})." if params else ""
+    if extra := sorted(set(params) - set(takes)):
+        return f"The {label} mode takes only {', '.join(takes)} (not {', '.join(extra)})."
+    if "pf" not in params:
+        return (
+            f"A {label.lower()} set point needs its power factor: params.pf, e.g. 0.95 while "
+            "injecting vars or -0.95 while absorbing them."
+        )
+    return _power_factor_problem(params["pf"], room)
+
+
+def min_power_factor(p_kw: float, q_max_kvar: float) -> float:
+    """The lowest power factor at which P kW needs no more than q_max kvar."""
+    return 1.0 if p_kw <= 0 else p_kw / math.hypot(p_kw, q_max_kvar)
+
+
+def _power_factor_problem(value: Any, room: ReactiveRoom) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"The power factor must be a number, not {value!r}."
+    pf = float(value)
+    injecting = pf >= 0
+    q_max = room.q_injected_kvar if injecting else room.q_absorbed_kvar
+    lowest = {
+        side: math.ceil(min_power_factor(room.p_kw, q) * 1000) / 1000
+        for side, q in (("inj", room.q_injected_kvar), ("abs", room.q_absorbed_kvar))
+    }
+    if not math.isfinite(pf) or pf == 0 or abs(pf) > 1:
+        return (
+            f"The power factor must be between {lowest['inj']:g} and 1 (injecting vars) or "
+            f"-{lowest['abs']:g} and -1 (absorbing vars), not {value!r}."
+        )
+    q_kvar = room.p_kw * math.tan(math.acos(abs(pf)))
+    if q_kvar > q_max + 1e-6:
+        way = "inject" if injecting else "absorb"
+        return (
+            f"A power factor of {pf:g} would need {q_kvar:.4g} kvar at {room.p_words}; the DER can "
+            f"{way} at most {q_max:g} kvar (a power factor of {'' if injecting else '-'}"
+            f"{lowest['inj' if injecting else 'abs']:g} or nearer 1)."
+        )
+    return ""
