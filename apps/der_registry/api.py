@@ -21,6 +21,7 @@ from apps.der_registry.models import DER, CsvImport, DERGroup
 from apps.der_registry.serializers import (
     AgreeSerializer,
     CsvImportSerializer,
+    DefaultModeSerializer,
     DERGroupSerializer,
     DERReadSerializer,
     DERWriteSerializer,
@@ -108,6 +109,27 @@ class DERViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         try:
             der = actions.do_agree_configuration(
                 request.user, "api", self.get_object().pk, body.validated_data["party"]
+            )
+        except actions.RegistryError as exc:
+            raise refused(exc) from exc
+        return Response(DERReadSerializer(self.get_queryset().get(pk=der.pk)).data)
+
+    @extend_schema(request=DefaultModeSerializer, responses=DERReadSerializer)
+    @action(
+        detail=True, methods=["post"], url_path="default-mode", required_permission="der_registry.change_der"
+    )
+    def default_mode(self, request: Request, pk: str | None = None) -> Response:
+        """Set what the DER does while no set point is in force; 2030.5 devices get it as their
+        DefaultDERControl (and its curve) at their next poll."""
+        body = DefaultModeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            der = actions.do_set_default_mode(
+                request.user,
+                "api",
+                self.get_object().pk,
+                body.validated_data["default_mode"],
+                body.validated_data["mode_params"],
             )
         except actions.RegistryError as exc:
             raise refused(exc) from exc

@@ -181,3 +181,69 @@ class SetPointForm(forms.Form):
         for issue in issues:
             field = "pf" if issue.field == "params" and "pf" in self.fields else issue.field
             self.add_error(field if field in self.fields else None, issue.message)
+
+
+SETTING_FIELD = {"constant_pf": "pf", "constant_var": "q_kvar", "volt_var": "curve", "watt_var": "curve"}
+
+
+class DefaultModeForm(forms.Form):
+    """What the DER does while no set point is in force; the field of the chosen mode is used."""
+
+    default_mode = forms.ChoiceField(label="Default mode", required=False)
+    pf = forms.FloatField(required=False, label="Power factor (− = absorbing vars)")
+    q_kvar = forms.FloatField(required=False, label="Q (kvar, + = injected)")
+    curve = forms.CharField(
+        required=False,
+        label="Curve (x Q; …)",
+        max_length=400,
+        help_text="volt–var: V pu and Q as a fraction of the available var, e.g. 0.92 0.44; 0.98 0; "
+        "1.02 0; 1.08 -0.44 (IEEE 1547 category B); watt–var: P as a fraction of the rating",
+    )
+
+    def __init__(self, *args: Any, der: DER, **kwargs: Any) -> None:
+        params = der.mode_params if isinstance(der.mode_params, dict) else {}
+        curve = params.get("curve")
+        points = curve if isinstance(curve, list) else []
+        initial = {
+            "default_mode": der.default_mode,
+            "pf": params.get("pf"),
+            "q_kvar": params.get("q_kvar"),
+            "curve": "; ".join(f"{x:g} {q:g}" for x, q in points),
+        }
+        kwargs.setdefault("initial", initial)
+        super().__init__(*args, **kwargs)
+        labels = {m.value: lbl for m, lbl in ieee1547.CONTROL_MODE_LABELS.items()}
+        field = self.fields["default_mode"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "None (the device's own settings)")] + [
+            (m, labels.get(m, m)) for m in der.supported_modes
+        ]
+
+    def clean_curve(self) -> list[list[float]] | None:
+        text = self.cleaned_data["curve"].strip()
+        if not text:
+            return None
+        points = []
+        for i, part in enumerate(text.replace("\n", ";").split(";"), 1):
+            numbers = part.replace(",", " ").split()
+            try:
+                x, q = (float(n) for n in numbers)
+            except ValueError:
+                raise forms.ValidationError(
+                    f"Point {i} ({part.strip()!r}) must be two numbers, x and Q, such as 0.92 0.44."
+                ) from None
+            points.append([x, q])
+        return points
+
+    def settings(self) -> tuple[str, dict[str, Any]]:
+        """(mode, its settings) as do_set_default_mode takes them."""
+        mode = self.cleaned_data["default_mode"]
+        field = SETTING_FIELD.get(mode, "")
+        value = self.cleaned_data.get(field) if field else None
+        return mode, {} if value is None else {field: value}
+
+    def add_issues(self, issues: list[Issue]) -> None:
+        field = SETTING_FIELD.get(self.cleaned_data.get("default_mode", ""), "")
+        for issue in issues:
+            name = field if issue.field == "mode_params" and field else issue.field
+            self.add_error(name if name in self.fields else None, issue.message)

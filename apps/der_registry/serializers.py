@@ -133,6 +133,7 @@ class DERReadSerializer(serializers.ModelSerializer[DER]):
             "abnormal_category",
             "supported_modes",
             "control_mode",
+            "default_mode",
             "mode_params",
             "feeder",
             "bus",
@@ -243,6 +244,14 @@ class TransitionSerializer(serializers.Serializer[Any]):
 
 class AgreeSerializer(serializers.Serializer[Any]):
     party = serializers.ChoiceField(["operator", "utility"])
+
+
+class DefaultModeSerializer(serializers.Serializer[Any]):
+    """What the DER does while no set point is in force ("" for none) and that mode's settings:
+    {"pf": -0.95}, {"q_kvar": 2.0}, {"curve": [[0.92, 0.44], [0.98, 0], [1.02, 0], [1.08, -0.44]]}."""
+
+    default_mode = serializers.ChoiceField([("", "none"), *MODES], allow_blank=True)
+    mode_params = serializers.JSONField(default=dict)
 
 
 class DERGroupSerializer(serializers.ModelSerializer[DERGroup]):

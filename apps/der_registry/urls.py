@@ -16,4 +16,5 @@ urlpatterns = [
     path("<int:pk>/lifecycle/", views.der_transition, name="transition"),
     path("<int:pk>/agree/", views.der_agree, name="agree"),
     path("<int:pk>/setpoint/", views.der_setpoint, name="setpoint"),
+    path("<int:pk>/default-mode/", views.der_default_mode, name="default_mode"),
 ]

@@ -21,6 +21,7 @@ from apps.der_registry.engine.lifecycle import allowed_targets
 from apps.der_registry.filters import DERFilter
 from apps.der_registry.forms import (
     CsvUploadForm,
+    DefaultModeForm,
     DERForm,
     SetPointForm,
     TransitionForm,
@@ -61,7 +62,11 @@ def der_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_page(
-    request: HttpRequest, der: DER, setpoint_form: SetPointForm | None = None, status: int = 200
+    request: HttpRequest,
+    der: DER,
+    setpoint_form: SetPointForm | None = None,
+    status: int = 200,
+    default_mode_form: DefaultModeForm | None = None,
 ) -> HttpResponse:
     lineage = der.lineage()
     effective = der.effective()
@@ -93,6 +98,7 @@ def _detail_page(
                 object_type="der_registry.der", object_id__in=[str(d.pk) for d in lineage]
             )[:50],
             "setpoint_form": setpoint_form or SetPointForm(der=der),
+            "default_mode_form": default_mode_form or DefaultModeForm(der=der),
             "mode_labels": dict(ieee1547.CONTROL_MODE_LABELS),
             "out_of_service": AlarmOutOfService.objects.filter(
                 source_type="der", source_id=str(der.pk), returned_at__isnull=True
@@ -265,3 +271,21 @@ def der_export(request: HttpRequest) -> StreamingHttpResponse:
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="der-registry-{stamp}.csv"'
     return response
+
+
+@require_POST
+@permission_required("der_registry.change_der", raise_exception=True)
+def der_default_mode(request: HttpRequest, pk: int) -> HttpResponse:
+    der = get_object_or_404(DER.objects.select_related("feeder", "replaces"), pk=pk)
+    form = DefaultModeForm(request.POST, der=der)
+    if form.is_valid():
+        try:
+            actions.do_set_default_mode(request.user, "web", pk, *form.settings())
+        except actions.RegistryError as exc:
+            form.add_issues(exc.issues)
+        else:
+            messages.success(
+                request, f"Default mode of {der.name} set; its 2030.5 device reads it at its next poll."
+            )
+            return redirect("der_registry:detail", pk=pk)
+    return _detail_page(request, der, default_mode_form=form, status=400)

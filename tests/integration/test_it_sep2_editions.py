@@ -209,7 +209,7 @@ def test_it_serves_the_volt_var_curve_under_each_edition_s_number_for_it(
         )
         for i, who in enumerate((old, new))
     ]
-    DER.objects.filter(pk__in=[d.pk for d in ders]).update(mode_params=curve)
+    DER.objects.filter(pk__in=[d.pk for d in ders]).update(default_mode="volt_var", mode_params=curve)
     DER.objects.filter(pk=ders[1].pk).update(sep2_edition="2018")
 
     async def curves(who: Any, der_id: int) -> bytes:

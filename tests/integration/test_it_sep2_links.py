@@ -37,6 +37,8 @@ def test_every_href_and_location_resolves(
 ) -> None:
     der = enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi)
     setpoint = actions.do_issue_setpoint(None, "system", der.pk, control_mode="active_reactive", q_kvar=1.0)
+    curve = {"curve": [[0.92, 0.44], [1.08, -0.44]]}  # the DefaultDERControl then links its DERCurve
+    actions.do_set_default_mode(None, "system", der.pk, "volt_var", curve)
     event = log_event_doc()
     subscription = subscription_doc(f"/derp/{der.pk}/derc", "https://127.0.0.1:9/notify")
 
@@ -80,5 +82,6 @@ def test_every_href_and_location_resolves(
         "/rsps/0/rsp/",
         "/mup/",
         "/upt/",
+        f"/derp/{der.pk}/dc/1",
     ):
         assert any(p.startswith(must) for p in seen), must

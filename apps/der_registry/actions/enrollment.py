@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from apps.der_registry.actions._common import RegistryError, _name, _publish, _user, refuse
 from apps.der_registry.adapters import build_context, der_values
-from apps.der_registry.engine import ieee1547
+from apps.der_registry.engine import ieee1547, mode_settings
 from apps.der_registry.engine.ieee1547 import DERRecord, Issue
 from apps.der_registry.engine.lifecycle import Status, transition_problem
+from apps.der_registry.engine.setpoint_params import ReactiveRoom
 from apps.der_registry.models import (
     DER,
     DERGroup,
@@ -248,3 +249,41 @@ def do_set_group_lfdi(actor: Actor, source: str, name: str, lfdi: str) -> DERGro
         group.save(update_fields=["lfdi"])
         audit.record(actor, source, "dergroup.update", group, before=before, after=audit.snapshot(group))
     return group
+
+
+@transaction.atomic
+def do_set_default_mode(actor: Actor, source: str, der_id: int, mode: str, params: Any) -> DER:
+    """Set what the DER does while no set point is in force: a mode it supports and that mode's
+    settings (`engine/mode_settings.py`), or "" for none. 2030.5 devices read it as their
+    DefaultDERControl at their next poll."""
+    der = DER.objects.select_for_update().get(pk=der_id)
+    if der.status == Status.DECOMMISSIONED:
+        raise refuse("der", f"{der.name} is decommissioned; its settings are kept as they were.")
+    if mode and mode not in der.supported_modes:
+        raise refuse("default_mode", f"{der.name} does not support the {mode_settings.label(mode)} mode.")
+    eff = {k: v.value for k, v in der.effective().items()}
+    rated_kw = float(eff["active_power_kw"] or 0.0)
+    room = ReactiveRoom(
+        rated_kw,
+        f"the {rated_kw:g} kW rating",
+        float(eff["reactive_injected_kvar"] or 0.0),
+        float(eff["reactive_absorbed_kvar"] or 0.0),
+    )
+    if mode and (problem := mode_settings.problem(mode, params, room)):
+        raise refuse("mode_params", problem)
+    if not mode and params:
+        raise refuse("mode_params", "Without a default mode there are no settings to keep.")
+    before = audit.snapshot(der, ["default_mode", "mode_params"])
+    der.default_mode = mode
+    der.mode_params = mode_settings.normalised(params) if mode else {}
+    der.save(update_fields=["default_mode", "mode_params", "updated_at"])
+    audit.record(
+        actor,
+        source,
+        "der.default_mode",
+        der,
+        before=before,
+        after=audit.snapshot(der, ["default_mode", "mode_params"]),
+    )
+    _publish(der, "der.updated")
+    return der

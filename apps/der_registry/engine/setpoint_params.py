@@ -41,7 +41,7 @@ def problem(mode: str, params: Any, room: ReactiveRoom) -> str:
             f"A {label.lower()} set point needs its power factor: params.pf, e.g. 0.95 while "
             "injecting vars or -0.95 while absorbing them."
         )
-    return _power_factor_problem(params["pf"], room)
+    return power_factor_problem(params["pf"], room)
 
 
 def min_power_factor(p_kw: float, q_max_kvar: float) -> float:
@@ -49,7 +49,7 @@ def min_power_factor(p_kw: float, q_max_kvar: float) -> float:
     return 1.0 if p_kw <= 0 else p_kw / math.hypot(p_kw, q_max_kvar)
 
 
-def _power_factor_problem(value: Any, room: ReactiveRoom) -> str:
+def power_factor_problem(value: Any, room: ReactiveRoom) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"The power factor must be a number, not {value!r}."
     pf = float(value)

@@ -135,8 +135,12 @@ class DER(RatingFields):
     abnormal_category = models.CharField(max_length=3, choices=_choices(ieee1547.ABNORMAL_CATEGORIES))
     supported_modes = ArrayField(models.CharField(max_length=20))
 
-    # Management: the active mode and its parameters (e.g. a volt-var curve).
+    # Management: the mode of the set point last issued, and the default mode — what the DER does
+    # while no set point is in force (2030.5: its DefaultDERControl) — with that mode's settings
+    # (`engine/mode_settings.py`: a power factor, a Q, a volt–var or watt–var curve). "" for none:
+    # connected and energized, on the device's own settings.
     control_mode = models.CharField(max_length=20, choices=CONTROL_MODE_CHOICES)
+    default_mode = models.CharField(max_length=20, choices=CONTROL_MODE_CHOICES, blank=True, default="")
     mode_params = models.JSONField(default=dict, blank=True)
 
     feeder = models.ForeignKey("dms.Feeder", on_delete=models.PROTECT, related_name="ders")

@@ -91,6 +91,7 @@ class Sep2App:
             ("GET", f"/derp/{n}/derc/{n}", self.get_control),
             ("GET", f"/derp/{n}/dderc", self.get_default_control),
             ("GET", f"/derp/{n}/dc", self.get_curves),
+            ("GET", f"/derp/{n}/dc/{n}", self.get_curve),
             *self.metering.table(n),
             ("GET", "/rsps", self.get_response_sets),
             ("GET", "/rsps/0", self.get_response_set),
@@ -275,6 +276,13 @@ class Sep2App:
         der_id = self._own(client, ids[0])
         views = lists.curves(self.store.curves(der_id))
         return document(res.der_curve_list(der_id, page(req).of(views), len(views)))
+
+    def get_curve(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        der_id = self._own(client, ids[0])
+        for view in self.store.curves(der_id):
+            if view.curve_id == ids[1]:
+                return document(res.der_curve(der_id, view))
+        raise HttpError(404, f"DER program {der_id} has no curve {ids[1]}.")
 
     def get_response_sets(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         return document(res.response_set_list(self.poll_s, len(self.store.responses(client))))

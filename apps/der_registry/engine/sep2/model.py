@@ -31,7 +31,8 @@ RESPONSE_NAMES = {
     254: "rejected: expired",
 }
 # DERCurveType (2013 numbering, as the server builds every document; 2018 numbers differ).
-CURVE_VOLT_VAR = 0
+CURVE_VOLT_VAR, CURVE_WATT_VAR = 0, 10
+CURVE_ID = 1  # the DER's one curve: its default mode's (/derp/{id}/dc/1)
 # A set point holds until the next one replaces it: the longest duration a UInt32 client handles safely.
 FOREVER_S = 2**31 - 1
 
@@ -82,10 +83,15 @@ class ControlView:
 
 @dataclass(frozen=True)
 class DefaultControlView:
+    """What a DER does while no DERControl is in force: the registry's default mode and settings."""
+
     der_id: int
     description: str
     connect: bool = True
     energize: bool = True
+    fixed_pf: float | None = None  # opModFixedPF, signed (EEI: negative while absorbing vars)
+    target_var: float | None = None  # opModTargetVar, var
+    curve: str = ""  # "opModVoltVar" or "opModWattVar": the mode whose DERCurve (CURVE_ID) it follows
 
 
 @dataclass(frozen=True)

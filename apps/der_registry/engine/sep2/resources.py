@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from apps.der_registry.engine.sep2 import hostclock
 from apps.der_registry.engine.sep2.derstate import encode_state
 from apps.der_registry.engine.sep2.model import (
+    CURVE_ID,
     EVENT_ACTIVE,
     EVENT_SUPERSEDED,
     FOREVER_S,
@@ -198,17 +199,17 @@ def der_program_list(
     return _list("DERProgramList", f"{edev(edev_id)}/fsa/0/derp", 1, items, poll_s)
 
 
+def _fixed_pf(pf: float | None) -> ET.Element | None:
+    # Signed, EEI convention (as the set point's pf): negative while the DER absorbs vars.
+    if pf is None:
+        return None
+    return element("opModFixedPF", children=[leaf("displacement", round(pf * 100)), leaf("multiplier", -2)])
+
+
 def control_base(view: ControlView) -> ET.Element:
-    fixed_pf = None
-    if view.fixed_pf is not None:
-        # Signed, EEI convention (as the set point's pf): negative while the DER absorbs vars.
-        fixed_pf = element(
-            "opModFixedPF",
-            children=[leaf("displacement", round(view.fixed_pf * 100)), leaf("multiplier", -2)],
-        )
     max_lim = None if view.max_lim_pct is None else leaf("opModMaxLimW", round(view.max_lim_pct * 100))
     target_var = None if view.target_var is None else scaled_element("opModTargetVar", view.target_var)
-    return element("DERControlBase", children=[fixed_pf, max_lim, target_var])
+    return element("DERControlBase", children=[_fixed_pf(view.fixed_pf), max_lim, target_var])
 
 
 def der_control(der_id: int, view: ControlView) -> ET.Element:
@@ -257,7 +258,13 @@ def default_der_control(view: DefaultControlView) -> ET.Element:
             leaf("description", view.description[:32]),
             element(
                 "DERControlBase",
-                children=[leaf("opModConnect", view.connect), leaf("opModEnergize", view.energize)],
+                children=[  # in the schema's order
+                    leaf("opModConnect", view.connect),
+                    leaf("opModEnergize", view.energize),
+                    _fixed_pf(view.fixed_pf),
+                    None if view.target_var is None else scaled_element("opModTargetVar", view.target_var),
+                    link(view.curve, f"{derp(view.der_id)}/dc/{CURVE_ID}") if view.curve else None,
+                ],
             ),
         ],
     )

@@ -1,0 +1,118 @@
+"""A DER's active mode and its settings: what the DER does on its own between set points (IEEE
+1547-2018 §5.3, the reactive power control functions). Kept on the DER as `control_mode` and
+`mode_params`; a 2030.5 device is given them as its DefaultDERControl (with the curve a volt-var or
+watt-var mode follows as a DERCurve).
+
+Settings by mode (per unit and fractions inside, as the registry keeps them):
+
+* active–reactive (the CReST mode) and volt–var with no curve given: none;
+* constant power factor: `pf`, signed by the EEI convention (negative while absorbing vars), one the
+  DER's reactive ratings hold at its active power rating;
+* constant var: `q_kvar`, within the DER's reactive ratings (+ injected);
+* volt–var: `curve`, 2–10 points (V pu, Q as a fraction of the available var, + injected), voltages
+  rising, Q never rising with them — a curve that injects more as the voltage rises would push the
+  voltage further up;
+* watt–var: `curve`, 2–10 points (P as a fraction of the active power rating, Q as for volt–var),
+  P rising from 0 to 1, Q never rising with it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from apps.der_registry.engine.ieee1547 import CONTROL_MODE_LABELS, ControlMode
+from apps.der_registry.engine.setpoint_params import ReactiveRoom, power_factor_problem
+
+MAX_CURVE_POINTS = 10  # a 2030.5 DERCurve carries at most 10 CurveData
+SETTINGS: dict[str, tuple[str, ...]] = {
+    ControlMode.ACTIVE_REACTIVE.value: (),
+    ControlMode.CONSTANT_PF.value: ("pf",),
+    ControlMode.CONSTANT_VAR.value: ("q_kvar",),
+    ControlMode.VOLT_VAR.value: ("curve",),
+    ControlMode.WATT_VAR.value: ("curve",),
+}
+REQUIRED = {ControlMode.CONSTANT_PF.value, ControlMode.CONSTANT_VAR.value, ControlMode.WATT_VAR.value}
+# IEEE 1547-2018 Table 8, category B default volt–var curve (V pu, Q as a fraction of the available var).
+VOLT_VAR_1547_B = ((0.92, 0.44), (0.98, 0.0), (1.02, 0.0), (1.08, -0.44))
+# The axes of each curve mode: (name of x, its unit, lowest x, highest x).
+_AXES = {
+    ControlMode.VOLT_VAR.value: ("voltage", "pu", 0.5, 1.5),
+    ControlMode.WATT_VAR.value: ("P", "of the rating", 0.0, 1.0),
+}
+
+
+def label(mode: str) -> str:
+    return {m.value: text for m, text in CONTROL_MODE_LABELS.items()}.get(mode, mode)
+
+
+def problem(mode: str, params: Any, room: ReactiveRoom) -> str:
+    """Why these settings cannot be the DER's for this mode, in words; "" when they can."""
+    if mode not in SETTINGS:
+        return f"{mode!r} is not a control mode; the modes are {', '.join(map(label, SETTINGS))}."
+    if not isinstance(params, dict):
+        return 'The settings are an object such as {"pf": 0.95}, not a list or a value.'
+    takes = SETTINGS[mode]
+    if extra := sorted(set(map(str, params)) - set(takes)):
+        what = f"only {', '.join(takes)}" if takes else "no settings"
+        return f"The {label(mode)} mode takes {what} (not {', '.join(extra)})."
+    if mode in REQUIRED and not params:
+        return f"The {label(mode)} mode needs its {takes[0]}."
+    if "pf" in params:
+        return power_factor_problem(params["pf"], room)
+    if "q_kvar" in params:
+        return _q_problem(params["q_kvar"], room)
+    if "curve" in params:
+        return curve_problem(mode, params["curve"])
+    return ""
+
+
+def _q_problem(value: Any, room: ReactiveRoom) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return f"Q must be a number of kvar, not {value!r}."
+    if not -room.q_absorbed_kvar <= value <= room.q_injected_kvar:
+        return (
+            f"Q must be between -{room.q_absorbed_kvar:g} and {room.q_injected_kvar:g} kvar "
+            f"(the DER's reactive ratings), not {value:g} kvar."
+        )
+    return ""
+
+
+def curve_problem(mode: str, curve: Any) -> str:
+    """A curve's points against its mode's axes: 2–10 points, x rising within range, Q never rising."""
+    x_name, unit, low, high = _AXES[mode]
+    if not isinstance(curve, list | tuple) or not 2 <= len(curve) <= MAX_CURVE_POINTS:
+        return f"A {label(mode)} curve is a list of 2 to {MAX_CURVE_POINTS} points [{x_name}, Q]."
+    points = []
+    for i, point in enumerate(curve, 1):
+        numbers = point if isinstance(point, list | tuple) and len(point) == 2 else ()
+        if not numbers or not all(_number(v) for v in numbers):
+            return f"Point {i} of the curve must be two numbers [{x_name}, Q], not {point!r}."
+        points.append((float(numbers[0]), float(numbers[1])))
+    for i, (x, q) in enumerate(points, 1):
+        if not low <= x <= high:
+            return f"Point {i}: the {x_name} must be between {low:g} and {high:g} {unit}, not {x:g}."
+        if not -1.0 <= q <= 1.0:
+            return f"Point {i}: Q is a fraction of the available var, between -1 and 1, not {q:g}."
+    for i, ((x0, q0), (x1, q1)) in enumerate(itertools.pairwise(points), 2):
+        if x1 <= x0:
+            return f"Point {i}: the {x_name} must rise from point to point ({x1:g} after {x0:g})."
+        if q1 > q0:
+            return (
+                f"Point {i}: Q rises from {q0:g} to {q1:g} as the {x_name} rises; it must stay level or "
+                "fall (injecting more as the voltage or output rises would push the voltage further up)."
+            )
+    return ""
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def normalised(params: dict[str, Any]) -> dict[str, Any]:
+    """The settings as stored: numbers as floats, a curve as lists of two floats."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        out[key] = [[float(x), float(q)] for x, q in value] if key == "curve" else float(value)
+    return out
