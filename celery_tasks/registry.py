@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
+from apps.der_registry import actions
 from apps.der_registry.models import DER
 from crest_web import task_names
 from crest_web.events import publish_now
@@ -19,3 +21,10 @@ def sweep_telemetry() -> dict[str, int]:
     result = {"stale": len(stale_ids), "checked": active.count()}
     publish_now("registry", "telemetry.sweep", {**result, "stale_ids": stale_ids[:500]})
     return result
+
+
+@shared_task(name=task_names.REGISTRY_PRUNE_HISTORY)
+def prune_history() -> dict[str, int]:
+    """Hourly (the beat schedule): monitoring history past CREST_MONITORING_KEEP_DAYS, mirrored
+    2030.5 readings past a day."""
+    return actions.do_prune_history(None, "scheduler", settings.CREST_MONITORING_KEEP_DAYS)

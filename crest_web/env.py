@@ -61,6 +61,18 @@ def env_seconds(name: str, default: float) -> float:
     return _env_number(name, default, lambda v: 0 < v < float("inf"), "a positive number of seconds")
 
 
+def env_days(name: str, default: int) -> int:
+    """A whole number of days, at least one, from the environment; ConfigError naming it otherwise."""
+    return int(
+        _env_number(
+            name,
+            default,
+            lambda v: 1 <= v < float("inf") and v == int(v),
+            "a whole number of days, 1 or more",
+        )
+    )
+
+
 def env_share(name: str, default: float) -> float:
     """A share strictly between 0 and 1 from the environment; ConfigError naming the variable otherwise."""
     return _env_number(name, default, lambda v: 0 < v < 1, "a share between 0 and 1 (e.g. 0.1 for 10 %)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 HEARTBEAT = "crest.heartbeat"
 RECOVER_LOST_WORK = "crest.health.recover_lost_work"
 REGISTRY_SWEEP_TELEMETRY = "crest.registry.sweep_telemetry"
+REGISTRY_PRUNE_HISTORY = "crest.registry.prune_history"
 CAPABILITY_RUN_STUDY = "crest.capability.run_study"
 DISPATCH_RUN = "crest.dispatch.run"
 DISPATCH_SCHEDULED = "crest.dispatch.scheduled"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crest_web.env import ConfigError, env_seconds, env_share
+from crest_web.env import ConfigError, env_days, env_seconds, env_share
 
 
 @pytest.mark.parametrize("raw", ["0", "1", "1.5", "-0.1", "ten", "nan"])
@@ -27,3 +27,19 @@ def test_a_redelivery_time_must_be_seconds(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("CREST_CELERY_REDELIVER_S", "an hour")
     with pytest.raises(ConfigError, match="CREST_CELERY_REDELIVER_S must be a positive number of seconds"):
         env_seconds("CREST_CELERY_REDELIVER_S", 3600.0)
+
+
+@pytest.mark.parametrize("raw", ["0", "1.5", "-3", "a month", "inf"])
+def test_a_retention_must_be_whole_days(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("CREST_MONITORING_KEEP_DAYS", raw)
+    with pytest.raises(
+        ConfigError, match="CREST_MONITORING_KEEP_DAYS must be a whole number of days, 1 or more"
+    ):
+        env_days("CREST_MONITORING_KEEP_DAYS", 30)
+
+
+def test_a_retention_given_or_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREST_MONITORING_KEEP_DAYS", "90")
+    assert env_days("CREST_MONITORING_KEEP_DAYS", 30) == 90
+    monkeypatch.delenv("CREST_MONITORING_KEEP_DAYS")
+    assert env_days("CREST_MONITORING_KEEP_DAYS", 30) == 30

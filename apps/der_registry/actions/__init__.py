@@ -35,6 +35,7 @@ from apps.der_registry.actions.telemetry import (
     LABELS,
     MONITORING_RANGES,
     do_issue_setpoint,
+    do_prune_history,
     do_record_monitoring,
     do_record_setpoint_delivery,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "do_issue_setpoint",
     "do_note_sep2_edition",
     "do_preview_csv_import",
+    "do_prune_history",
     "do_record_monitoring",
     "do_record_sep2_der_state",
     "do_record_sep2_log_event",

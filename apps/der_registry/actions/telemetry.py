@@ -7,15 +7,18 @@ import math
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.der_registry.actions._common import _publish, _user, refuse
 from apps.der_registry.engine import device_clock, ieee1547, setpoint_params
 from apps.der_registry.engine.lifecycle import Status
+from apps.der_registry.engine.sep2.mirror import READINGS_KEPT_S
 from apps.der_registry.models import (
     DER,
     LatestMonitoring,
     MonitoringSample,
+    Sep2MirrorReading,
     SetPoint,
 )
 from crest_web.accounts import audit
@@ -194,3 +197,32 @@ def do_record_setpoint_delivery(
         },
     )
     return setpoint
+
+
+PRUNE_BATCH = 10_000  # rows per DELETE: each is short, so devices posting meanwhile are not held up
+
+
+def _delete_in_batches(rows: QuerySet[Any]) -> int:
+    deleted = 0
+    while ids := list(rows.order_by().values_list("pk", flat=True)[:PRUNE_BATCH]):  # no sort: any old rows
+        deleted += rows.model.objects.filter(pk__in=ids).delete()[0]
+    return deleted
+
+
+def do_prune_history(actor: Actor, source: str, keep_days: int) -> dict[str, int]:
+    """Delete monitoring samples older than `keep_days` (each DER's latest value stays, however old)
+    and mirrored 2030.5 readings older than the day the Metering function set serves — also those of
+    a device that stopped posting, which its own posts would have pruned. Each batch is its own
+    transaction; the audit log notes what went."""
+    now = timezone.now()
+    gone = {
+        "samples": _delete_in_batches(
+            MonitoringSample.objects.filter(t__lt=now - dt.timedelta(days=keep_days))
+        ),
+        "mirror_readings": _delete_in_batches(
+            Sep2MirrorReading.objects.filter(t_s__lt=int(now.timestamp()) - READINGS_KEPT_S)
+        ),
+    }
+    if any(gone.values()):
+        audit.record(actor, source, "registry.prune_history", after={**gone, "keep_days": keep_days})
+    return gone

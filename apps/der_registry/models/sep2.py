@@ -3,6 +3,7 @@ subscriptions and metering mirrors."""
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 from apps.der_registry.models import DER, DERGroup, SetPoint
@@ -118,6 +119,8 @@ class Sep2MirrorReading(models.Model):
             # A device re-posting a reading replaces it; the index also serves range reads and pruning.
             models.UniqueConstraint(fields=["mirror", "mr_mrid", "t_s"], name="sep2_reading_once"),
         ]
+        # The hourly prune of every mirror's day-old readings (do_prune_history), by time alone.
+        indexes = [BrinIndex(fields=["t_s"], name="sep2_reading_t_brin")]
 
     def __str__(self) -> str:
         return f"{self.mr_mrid}@{self.t_s}={self.value}"
