@@ -5,18 +5,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('der_registry', '0014_der_default_mode'),
+        ("der_registry", "0014_der_default_mode"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='monitoringsample',
-            index=django.contrib.postgres.indexes.BrinIndex(fields=['t'], name='monitoring_t_brin'),
+            model_name="monitoringsample",
+            index=django.contrib.postgres.indexes.BrinIndex(fields=["t"], name="monitoring_t_brin"),
         ),
         migrations.AddIndex(
-            model_name='sep2mirrorreading',
-            index=django.contrib.postgres.indexes.BrinIndex(fields=['t_s'], name='sep2_reading_t_brin'),
+            model_name="sep2mirrorreading",
+            index=django.contrib.postgres.indexes.BrinIndex(fields=["t_s"], name="sep2_reading_t_brin"),
         ),
     ]
