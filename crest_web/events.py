@@ -6,6 +6,7 @@ Group names are built here, from a fixed list of topics, never by string pasting
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import threading
@@ -14,6 +15,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+log = logging.getLogger("crest.events")
 TOPICS = frozenset({"registry", "alarms", "cycle", "studies"})
 _KEY = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
 
@@ -55,9 +57,29 @@ def publish_now(topic: str, event: str, payload: dict[str, Any], key: str | None
     sent = asyncio.run_coroutine_threadsafe(
         layer.group_send(group_name(topic, key), message), _publisher_loop()
     )
-    sent.result(timeout=SEND_TIMEOUT_S)
+    try:
+        sent.result(timeout=SEND_TIMEOUT_S)
+    except TimeoutError:
+        sent.cancel()  # not left waiting on a server that does not answer, one per publish
+        raise
 
 
 def publish_on_commit(topic: str, event: str, payload: dict[str, Any], key: str | None = None) -> None:
     group_name(topic, key)  # fail inside the transaction on a bad topic, not after commit
-    transaction.on_commit(lambda: publish_now(topic, event, payload, key))
+    transaction.on_commit(lambda: _publish_committed(topic, event, payload, key))
+
+
+def _publish_committed(topic: str, event: str, payload: dict[str, Any], key: str | None) -> None:
+    """The change is committed: a live event that cannot be sent (Redis unreachable or not
+    answering) must not turn it into an error for whoever made it — they would retry and make it
+    twice. Pages that missed it show the change at their next load or reconnect."""
+    try:
+        publish_now(topic, event, payload, key)
+    except Exception as exc:  # any failure of the channel layer; the database is the record
+        log.warning(
+            "live event %s/%s was not sent (%s: %s); the change itself is saved",
+            topic,
+            event,
+            type(exc).__name__,
+            exc,
+        )
