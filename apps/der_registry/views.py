@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -208,15 +208,35 @@ def der_agree(request: HttpRequest, pk: int) -> HttpResponse:
 def der_setpoint(request: HttpRequest, pk: int) -> HttpResponse:
     der = get_object_or_404(DER.objects.select_related("feeder", "replaces"), pk=pk)
     form = SetPointForm(request.POST, der=der)
+    return _submitted(
+        request,
+        der,
+        form,
+        lambda: actions.do_issue_setpoint(request.user, "web", pk, **form.setpoint()),
+        f"Set point recorded for {der.name}.",
+    )
+
+
+def _submitted(
+    request: HttpRequest,
+    der: DER,
+    form: SetPointForm | DefaultModeForm,
+    act: Callable[[], object],
+    done: str,
+) -> HttpResponse:
+    """A DER page form: valid and taken by its action → back to the page with `done`; otherwise
+    the page again with the form's errors beside its fields (what was typed kept), status 400."""
     if form.is_valid():
         try:
-            actions.do_issue_setpoint(request.user, "web", pk, **form.setpoint())
+            act()
         except actions.RegistryError as exc:
             form.add_issues(exc.issues)
         else:
-            messages.success(request, f"Set point recorded for {der.name}.")
-            return redirect("der_registry:detail", pk=pk)
-    return _detail_page(request, der, setpoint_form=form, status=400)
+            messages.success(request, done)
+            return redirect("der_registry:detail", pk=der.pk)
+    if isinstance(form, SetPointForm):
+        return _detail_page(request, der, setpoint_form=form, status=400)
+    return _detail_page(request, der, default_mode_form=form, status=400)
 
 
 @permission_required("der_registry.import_der", raise_exception=True)
@@ -278,14 +298,10 @@ def der_export(request: HttpRequest) -> StreamingHttpResponse:
 def der_default_mode(request: HttpRequest, pk: int) -> HttpResponse:
     der = get_object_or_404(DER.objects.select_related("feeder", "replaces"), pk=pk)
     form = DefaultModeForm(request.POST, der=der)
-    if form.is_valid():
-        try:
-            actions.do_set_default_mode(request.user, "web", pk, *form.settings())
-        except actions.RegistryError as exc:
-            form.add_issues(exc.issues)
-        else:
-            messages.success(
-                request, f"Default mode of {der.name} set; its 2030.5 device reads it at its next poll."
-            )
-            return redirect("der_registry:detail", pk=pk)
-    return _detail_page(request, der, default_mode_form=form, status=400)
+    return _submitted(
+        request,
+        der,
+        form,
+        lambda: actions.do_set_default_mode(request.user, "web", pk, *form.settings()),
+        f"Default mode of {der.name} set; its 2030.5 device reads it at its next poll.",
+    )
