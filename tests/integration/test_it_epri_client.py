@@ -24,6 +24,7 @@ import pytest
 from django.db import connection
 
 from apps.der_registry import actions
+from apps.der_registry.engine.mode_settings import VOLT_VAR_1547_B
 from apps.der_registry.engine.sep2 import certs
 from apps.der_registry.engine.sep2.app import Sep2App
 from apps.der_registry.engine.sep2.server import Sep2Server, ServerThread, server_context
@@ -207,6 +208,10 @@ def test_csip_test_finds_the_server_by_dns_sd_walks_the_program_and_follows_a_co
     where the answer points, walks the CSIP resources, and schedules, starts and answers the control
     issued once it has walked them."""
     ca, device = pki
+    # Its DefaultDERControl follows the IEEE 1547 category B volt-var curve: opModVoltVar links it.
+    actions.do_set_default_mode(
+        None, "system", inverter.pk, "volt_var", {"curve": [list(p) for p in VOLT_VAR_1547_B]}
+    )
     workdir = epri_client.csip_workdir(device, ca.cert, tmp_path / "csip")
     edev, derp = f"/edev/{inverter.pk}", f"/derp/{inverter.pk}"
     block = r"^\s+\d+\s+\d+\s+\S"  # a control in its printed schedule ("Active Blocks:")
@@ -242,6 +247,8 @@ def test_csip_test_finds_the_server_by_dns_sd_walks_the_program_and_follows_a_co
     assert done.lines(f'Event Start "{description}"'), done.output[-3000:]
     assert [line for line in done.lines(description) if re.match(block, line)], done.output[-3000:]
     assert started, "the server did not record the control as started"
+    # It read the default's curve link and the curve, typed as 2013 types volt-var (0), without a fault.
+    assert done.lines(f'<opModVoltVar href="{derp}/dc/1"/>') and done.lines("<curveType>0</curveType>")
 
 
 def run_sep2_server(pki: tuple[certs.CertFiles, Device], log: Path, *args: str) -> subprocess.Popen[bytes]:
