@@ -14,9 +14,8 @@ from django.utils import timezone
 
 from apps.der_registry import actions
 from apps.der_registry.actions import RegistryError
-from apps.der_registry.engine import mode_settings
 from apps.der_registry.engine.lifecycle import Status
-from apps.der_registry.engine.sep2 import lists
+from apps.der_registry.engine.sep2 import defaults, lists
 from apps.der_registry.engine.sep2.editions import EDITIONS
 from apps.der_registry.engine.sep2.mirror import (
     HOUR_S,
@@ -30,9 +29,6 @@ from apps.der_registry.engine.sep2.mirror import (
     ReadingValue,
 )
 from apps.der_registry.engine.sep2.model import (
-    CURVE_ID,
-    CURVE_VOLT_VAR,
-    CURVE_WATT_VAR,
     Client,
     ControlView,
     CurveView,
@@ -138,22 +134,6 @@ def _control(sp: SetPoint, active_kw: float) -> ControlView:
         target_var=None if sp.q_kvar is None else sp.q_kvar * 1000.0,
         fixed_pf=float(pf) if isinstance(pf, int | float) else None,
     )
-
-
-def _default_control(der_id: int, mode: str, params: Any) -> DefaultControlView:
-    """The DER's default mode as its DefaultDERControl: connected and energized, plus the mode's
-    setting (engine/mode_settings.py checked it when it was set)."""
-    settings = params if isinstance(params, dict) else {}
-    label = {"": "Connected, energized"}.get(mode) or f"Default: {mode_settings.label(mode)}"
-    if mode == "constant_pf" and isinstance(settings.get("pf"), int | float):
-        return DefaultControlView(der_id, label, fixed_pf=float(settings["pf"]))
-    if mode == "constant_var" and isinstance(settings.get("q_kvar"), int | float):
-        return DefaultControlView(der_id, label, target_var=float(settings["q_kvar"]) * 1000.0)
-    if mode in ("volt_var", "watt_var") and isinstance(settings.get("curve"), list):
-        return DefaultControlView(
-            der_id, label, curve="opModVoltVar" if mode == "volt_var" else "opModWattVar"
-        )
-    return DefaultControlView(der_id, label)
 
 
 def _subscription(row: Sep2Subscription) -> SubscriptionView:
@@ -271,19 +251,12 @@ class RegistryStore:
     @on_worker_thread
     def default_control(self, der_id: int) -> DefaultControlView:
         der = DER.objects.only("default_mode", "mode_params").get(pk=der_id)
-        return _default_control(der_id, der.default_mode, der.mode_params)
+        return defaults.default_control(der_id, der.default_mode, der.mode_params)
 
     @on_worker_thread
     def curves(self, der_id: int) -> list[CurveView]:
         der = DER.objects.only("default_mode", "mode_params", "updated_at").get(pk=der_id)
-        points = der.mode_params.get("curve") if isinstance(der.mode_params, dict) else None
-        kind = {"volt_var": CURVE_VOLT_VAR, "watt_var": CURVE_WATT_VAR}.get(der.default_mode)
-        if kind is None or not isinstance(points, list) or not 2 <= len(points) <= 10:
-            return []
-        # The registry keeps a curve as (V pu or P as a fraction of the rating, Q as a fraction of
-        # the available var); 2030.5 as percentages (xMultiplier, yMultiplier -2).
-        pct = tuple((float(x) * 100.0, float(q) * 100.0) for x, q in points)
-        return [CurveView(CURVE_ID, der.updated_at, kind, pct)]
+        return defaults.curves(der.default_mode, der.mode_params, der.updated_at)
 
     @on_worker_thread
     def der_state(self, der_id: int, kind: str) -> DerState:
