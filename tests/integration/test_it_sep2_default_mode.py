@@ -173,6 +173,22 @@ def test_it_refuses_settings_the_der_cannot_follow_and_keeps_the_ones_it_has(
     der.refresh_from_db()
     assert (der.default_mode, der.mode_params) == ("constant_pf", {"pf": 0.95})  # untouched
     assert operator_client.post(url, good, "application/json").status_code == 403  # an admin's setting
+    # An edit the default mode would no longer fit is refused too, and says what to change first.
+    drop = admin_client.patch(
+        f"/api/ders/{der.pk}/", {"supported_modes": ["active_reactive"]}, "application/json"
+    )
+    assert drop.status_code == 400
+    assert "does not support the Constant power factor mode. Change the default mode first." in " ".join(
+        as_json(drop)["errors"]["supported_modes"]
+    )
+    shrink = admin_client.patch(f"/api/ders/{der.pk}/", {"reactive_injected_kvar": 2.0}, "application/json")
+    assert shrink.status_code == 400
+    assert "would need 3.287 kvar at the 10 kW rating" in " ".join(as_json(shrink)["errors"]["default_mode"])
+    der.refresh_from_db()
+    assert (der.supported_modes, der.np_reactive_injected_kvar) == (
+        ["active_reactive", "volt_var", "constant_pf"],
+        4.84,
+    )
     cleared = admin_client.post(url, {"default_mode": ""}, "application/json")
     assert cleared.status_code == 200 and as_json(cleared)["mode_params"] == {}
 

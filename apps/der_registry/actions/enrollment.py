@@ -117,6 +117,12 @@ def do_update_der(
         der.cfg_operator_agreed = der.cfg_utility_agreed = False
         der.cfg_agreed_at = None
     _apply_compliance(der, warnings)
+    if der.default_mode and (problem := _default_mode_problem(der, der.default_mode, der.mode_params)):
+        raise refuse(
+            "supported_modes" if der.default_mode not in der.supported_modes else "default_mode",
+            f"This change does not fit {der.name}'s default mode ({mode_settings.label(der.default_mode)}): "
+            f"{problem} Change the default mode first.",
+        )
     der.save()
     _set_groups(der, rec, groups)
     after = audit.snapshot(der)
@@ -259,18 +265,13 @@ def do_set_default_mode(actor: Actor, source: str, der_id: int, mode: str, param
     der = DER.objects.select_for_update().get(pk=der_id)
     if der.status == Status.DECOMMISSIONED:
         raise refuse("der", f"{der.name} is decommissioned; its settings are kept as they were.")
-    if mode and mode not in der.supported_modes:
-        raise refuse("default_mode", f"{der.name} does not support the {mode_settings.label(mode)} mode.")
-    eff = {k: v.value for k, v in der.effective().items()}
-    rated_kw = float(eff["active_power_kw"] or 0.0)
-    room = ReactiveRoom(
-        rated_kw,
-        f"the {rated_kw:g} kW rating",
-        float(eff["reactive_injected_kvar"] or 0.0),
-        float(eff["reactive_absorbed_kvar"] or 0.0),
-    )
-    if mode and (problem := mode_settings.problem(mode, params, room)):
-        raise refuse("mode_params", problem)
+    if mode and (problem := _default_mode_problem(der, mode, params)):
+        field = (
+            "default_mode"
+            if mode not in der.supported_modes or mode not in mode_settings.SETTINGS
+            else "mode_params"
+        )
+        raise refuse(field, problem)
     if not mode and params:
         raise refuse("mode_params", "Without a default mode there are no settings to keep.")
     before = audit.snapshot(der, ["default_mode", "mode_params"])
@@ -287,3 +288,18 @@ def do_set_default_mode(actor: Actor, source: str, der_id: int, mode: str, param
     )
     _publish(der, "der.updated")
     return der
+
+
+def _default_mode_problem(der: DER, mode: str, params: Any) -> str:
+    """Why `mode` with `params` cannot be this DER's default, judged on its effective ratings; ""."""
+    if mode not in der.supported_modes:
+        return f"{der.name} does not support the {mode_settings.label(mode)} mode."
+    eff = {k: v.value for k, v in der.effective().items()}
+    rated_kw = float(eff["active_power_kw"] or 0.0)
+    room = ReactiveRoom(
+        rated_kw,
+        f"the {rated_kw:g} kW rating",
+        float(eff["reactive_injected_kvar"] or 0.0),
+        float(eff["reactive_absorbed_kvar"] or 0.0),
+    )
+    return mode_settings.problem(mode, params, room)
