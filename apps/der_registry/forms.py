@@ -6,7 +6,7 @@ from django import forms
 from django.forms.models import fields_for_model
 
 from apps.der_registry.adapters import record_from_values
-from apps.der_registry.engine import csv_format, ieee1547
+from apps.der_registry.engine import csv_format, ieee1547, mode_settings
 from apps.der_registry.engine.ieee1547 import DERRecord, Issue
 from apps.der_registry.models import DER, DERGroup
 from apps.dms.models import Feeder
@@ -157,10 +157,9 @@ class SetPointForm(forms.Form):
     def __init__(self, *args: Any, der: DER, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {"control_mode": der.control_mode})
         super().__init__(*args, **kwargs)
-        labels = {m.value: lbl for m, lbl in ieee1547.CONTROL_MODE_LABELS.items()}
         field = self.fields["control_mode"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [(m, labels.get(m, m)) for m in der.supported_modes]
+        field.choices = [(m, ieee1547.mode_label(m)) for m in der.supported_modes]
         eff = {k: v.value for k, v in der.effective().items()}
         self.fields["p_limit_kw"].help_text = f"0–{eff['active_power_kw']:g} kW"
         self.fields[
@@ -181,9 +180,6 @@ class SetPointForm(forms.Form):
         for issue in issues:
             field = "pf" if issue.field == "params" and "pf" in self.fields else issue.field
             self.add_error(field if field in self.fields else None, issue.message)
-
-
-SETTING_FIELD = {"constant_pf": "pf", "constant_var": "q_kvar", "volt_var": "curve", "watt_var": "curve"}
 
 
 class DefaultModeForm(forms.Form):
@@ -212,11 +208,10 @@ class DefaultModeForm(forms.Form):
         }
         kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
-        labels = {m.value: lbl for m, lbl in ieee1547.CONTROL_MODE_LABELS.items()}
         field = self.fields["default_mode"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", "None (the device's own settings)")] + [
-            (m, labels.get(m, m)) for m in der.supported_modes
+            (m, ieee1547.mode_label(m)) for m in der.supported_modes
         ]
 
     def clean_curve(self) -> list[list[float]] | None:
@@ -238,12 +233,17 @@ class DefaultModeForm(forms.Form):
     def settings(self) -> tuple[str, dict[str, Any]]:
         """(mode, its settings) as do_set_default_mode takes them."""
         mode = self.cleaned_data["default_mode"]
-        field = SETTING_FIELD.get(mode, "")
+        field = _setting_field(mode)
         value = self.cleaned_data.get(field) if field else None
         return mode, {} if value is None else {field: value}
 
     def add_issues(self, issues: list[Issue]) -> None:
-        field = SETTING_FIELD.get(self.cleaned_data.get("default_mode", ""), "")
+        field = _setting_field(self.cleaned_data.get("default_mode", ""))
         for issue in issues:
             name = field if issue.field == "mode_params" and field else issue.field
             self.add_error(name if name in self.fields else None, issue.message)
+
+
+def _setting_field(mode: str) -> str:
+    """The form field that holds a mode's one setting: its name in mode_params ("" for none)."""
+    return next(iter(mode_settings.SETTINGS.get(mode, ())), "")

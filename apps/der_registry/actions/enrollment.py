@@ -120,7 +120,7 @@ def do_update_der(
     if der.default_mode and (problem := _default_mode_problem(der, der.default_mode, der.mode_params)):
         raise refuse(
             "supported_modes" if der.default_mode not in der.supported_modes else "default_mode",
-            f"This change does not fit {der.name}'s default mode ({mode_settings.label(der.default_mode)}): "
+            f"This change does not fit {der.name}'s default mode ({ieee1547.mode_label(der.default_mode)}): "
             f"{problem} Change the default mode first.",
         )
     der.save()
@@ -266,12 +266,7 @@ def do_set_default_mode(actor: Actor, source: str, der_id: int, mode: str, param
     if der.status == Status.DECOMMISSIONED:
         raise refuse("der", f"{der.name} is decommissioned; its settings are kept as they were.")
     if mode and (problem := _default_mode_problem(der, mode, params)):
-        field = (
-            "default_mode"
-            if mode not in der.supported_modes or mode not in mode_settings.SETTINGS
-            else "mode_params"
-        )
-        raise refuse(field, problem)
+        raise refuse("default_mode" if mode not in der.supported_modes else "mode_params", problem)
     if not mode and params:
         raise refuse("mode_params", "Without a default mode there are no settings to keep.")
     before = audit.snapshot(der, ["default_mode", "mode_params"])
@@ -293,13 +288,6 @@ def do_set_default_mode(actor: Actor, source: str, der_id: int, mode: str, param
 def _default_mode_problem(der: DER, mode: str, params: Any) -> str:
     """Why `mode` with `params` cannot be this DER's default, judged on its effective ratings; ""."""
     if mode not in der.supported_modes:
-        return f"{der.name} does not support the {mode_settings.label(mode)} mode."
-    eff = {k: v.value for k, v in der.effective().items()}
-    rated_kw = float(eff["active_power_kw"] or 0.0)
-    room = ReactiveRoom(
-        rated_kw,
-        f"the {rated_kw:g} kW rating",
-        float(eff["reactive_injected_kvar"] or 0.0),
-        float(eff["reactive_absorbed_kvar"] or 0.0),
-    )
+        return f"{der.name} does not support the {ieee1547.mode_label(mode)} mode."
+    room = ReactiveRoom.of({k: v.value for k, v in der.effective().items()})
     return mode_settings.problem(mode, params, room)

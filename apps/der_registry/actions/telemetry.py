@@ -117,7 +117,7 @@ def do_issue_setpoint(
     if der.status != Status.ACTIVE:
         raise refuse("der", f"{der.name} is {der.status}; only active DERs take set points.")
     if control_mode not in der.supported_modes:
-        label = {m.value: t for m, t in ieee1547.CONTROL_MODE_LABELS.items()}.get(control_mode, control_mode)
+        label = ieee1547.mode_label(control_mode)
         raise refuse("control_mode", f"{der.name} does not support the {label} mode.")
     eff = {k: v.value for k, v in der.effective().items()}
     p = _finite("p_limit_kw", p_limit_kw, 0.0, float(eff["active_power_kw"] or 0.0))
@@ -130,13 +130,7 @@ def do_issue_setpoint(
     s = float(eff["apparent_power_kva"] or 0.0)
     if p is not None and q is not None and math.hypot(p, q) > s + 1e-6:
         raise refuse("q_kvar", f"P {p:g} kW and Q {q:g} kvar exceed the {s:g} kVA rating.")
-    rated_kw = float(eff["active_power_kw"] or 0.0)
-    room = setpoint_params.ReactiveRoom(
-        rated_kw if p is None else p,
-        f"the {rated_kw:g} kW rating" if p is None else f"the {p:g} kW limit",
-        float(eff["reactive_injected_kvar"] or 0.0),
-        float(eff["reactive_absorbed_kvar"] or 0.0),
-    )
+    room = setpoint_params.ReactiveRoom.of(eff, p)
     if problem := setpoint_params.problem(control_mode, {} if params is None else params, room):
         raise refuse("params", problem)
     der.setpoints.filter(status__in=["issued", "acknowledged"]).update(status="superseded")

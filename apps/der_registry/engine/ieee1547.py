@@ -33,6 +33,13 @@ CONTROL_MODE_LABELS = {
     ControlMode.CONSTANT_VAR: "Constant var",
     ControlMode.ACTIVE_REACTIVE: "Active–reactive power (CReST)",
 }
+_LABEL_OF = {mode.value: text for mode, text in CONTROL_MODE_LABELS.items()}
+
+
+def mode_label(mode: str) -> str:
+    """The words an operator reads for a control mode ("Volt–var"); an unknown mode as it was given."""
+    return _LABEL_OF.get(mode, mode)
+
 
 # Rating fields a configuration may override, with the words an operator reads.
 RATING_FIELDS: dict[str, str] = {

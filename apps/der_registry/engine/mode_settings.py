@@ -1,5 +1,5 @@
-"""A DER's active mode and its settings: what the DER does on its own between set points (IEEE
-1547-2018 §5.3, the reactive power control functions). Kept on the DER as `control_mode` and
+"""A DER's default mode and its settings: what the DER does on its own while no set point is in force
+(IEEE 1547-2018 §5.3, the reactive power control functions). Kept on the DER as `default_mode` and
 `mode_params`; a 2030.5 device is given them as its DefaultDERControl (with the curve a volt-var or
 watt-var mode follows as a DERCurve).
 
@@ -22,7 +22,7 @@ import itertools
 import math
 from typing import Any
 
-from apps.der_registry.engine.ieee1547 import CONTROL_MODE_LABELS, ControlMode
+from apps.der_registry.engine.ieee1547 import ControlMode, mode_label
 from apps.der_registry.engine.setpoint_params import ReactiveRoom, power_factor_problem
 
 MAX_CURVE_POINTS = 10  # a 2030.5 DERCurve carries at most 10 CurveData
@@ -43,22 +43,18 @@ _AXES = {
 }
 
 
-def label(mode: str) -> str:
-    return {m.value: text for m, text in CONTROL_MODE_LABELS.items()}.get(mode, mode)
-
-
 def problem(mode: str, params: Any, room: ReactiveRoom) -> str:
     """Why these settings cannot be the DER's for this mode, in words; "" when they can."""
     if mode not in SETTINGS:
-        return f"{mode!r} is not a control mode; the modes are {', '.join(map(label, SETTINGS))}."
+        return f"{mode!r} is not a control mode; the modes are {', '.join(map(mode_label, SETTINGS))}."
     if not isinstance(params, dict):
         return 'The settings are an object such as {"pf": 0.95}, not a list or a value.'
     takes = SETTINGS[mode]
     if extra := sorted(set(map(str, params)) - set(takes)):
         what = f"only {', '.join(takes)}" if takes else "no settings"
-        return f"The {label(mode)} mode takes {what} (not {', '.join(extra)})."
+        return f"The {mode_label(mode)} mode takes {what} (not {', '.join(extra)})."
     if mode in REQUIRED and not params:
-        return f"The {label(mode)} mode needs its {takes[0]}."
+        return f"The {mode_label(mode)} mode needs its {takes[0]}."
     if "pf" in params:
         return power_factor_problem(params["pf"], room)
     if "q_kvar" in params:
@@ -83,7 +79,7 @@ def curve_problem(mode: str, curve: Any) -> str:
     """A curve's points against its mode's axes: 2–10 points, x rising within range, Q never rising."""
     x_name, unit, low, high = _AXES[mode]
     if not isinstance(curve, list | tuple) or not 2 <= len(curve) <= MAX_CURVE_POINTS:
-        return f"A {label(mode)} curve is a list of 2 to {MAX_CURVE_POINTS} points [{x_name}, Q]."
+        return f"A {mode_label(mode)} curve is a list of 2 to {MAX_CURVE_POINTS} points [{x_name}, Q]."
     points = []
     for i, point in enumerate(curve, 1):
         numbers = point if isinstance(point, list | tuple) and len(point) == 2 else ()

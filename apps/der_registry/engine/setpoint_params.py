@@ -7,10 +7,11 @@ maximum that way."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from apps.der_registry.engine.ieee1547 import CONTROL_MODE_LABELS, ControlMode
+from apps.der_registry.engine.ieee1547 import ControlMode, mode_label
 
 PARAMETERS: dict[str, tuple[str, ...]] = {ControlMode.CONSTANT_PF.value: ("pf",)}  # mode → what it takes
 
@@ -24,12 +25,23 @@ class ReactiveRoom:
     q_injected_kvar: float
     q_absorbed_kvar: float
 
+    @classmethod
+    def of(cls, ratings: Mapping[str, float | None], p_limit_kw: float | None = None) -> ReactiveRoom:
+        """From a DER's effective ratings (kW, kvar; None: not rated), at a P limit if one is given."""
+        rated_kw = float(ratings["active_power_kw"] or 0.0)
+        return cls(
+            rated_kw if p_limit_kw is None else p_limit_kw,
+            f"the {rated_kw:g} kW rating" if p_limit_kw is None else f"the {p_limit_kw:g} kW limit",
+            float(ratings["reactive_injected_kvar"] or 0.0),
+            float(ratings["reactive_absorbed_kvar"] or 0.0),
+        )
+
 
 def problem(mode: str, params: Any, room: ReactiveRoom) -> str:
     """Why these parameters cannot go with a set point in this mode, in words; "" when they can."""
     if not isinstance(params, dict):
         return 'A set point\'s parameters are an object such as {"pf": 0.95}, not a list or a value.'
-    label = {m.value: text for m, text in CONTROL_MODE_LABELS.items()}.get(mode, mode)
+    label = mode_label(mode)
     takes = PARAMETERS.get(mode, ())
     if not takes:
         got = ", ".join(sorted(map(str, params)))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from apps.der_registry.engine import mode_settings
+from apps.der_registry.engine.ieee1547 import mode_label
+from apps.der_registry.engine.mode_settings import MAX_CURVE_POINTS
 from apps.der_registry.engine.sep2.model import (
     CURVE_ID,
     CURVE_VOLT_VAR,
@@ -21,12 +22,12 @@ _CURVES = {"volt_var": (CURVE_VOLT_VAR, "opModVoltVar"), "watt_var": (CURVE_WATT
 def default_control(der_id: int, mode: str, params: Any) -> DefaultControlView:
     """Connected and energized, plus the mode's setting (checked when it was set)."""
     settings = params if isinstance(params, dict) else {}
-    label = f"Default: {mode_settings.label(mode)}" if mode else "Connected, energized"
+    label = f"Default: {mode_label(mode)}" if mode else "Connected, energized"
     if mode == "constant_pf" and isinstance(settings.get("pf"), int | float):
         return DefaultControlView(der_id, label, fixed_pf=float(settings["pf"]))
     if mode == "constant_var" and isinstance(settings.get("q_kvar"), int | float):
         return DefaultControlView(der_id, label, target_var=float(settings["q_kvar"]) * 1000.0)
-    if mode in _CURVES and curves(mode, settings, dt.datetime.min):
+    if mode in _CURVES and _points(settings):
         return DefaultControlView(der_id, label, curve=_CURVES[mode][1])
     return DefaultControlView(der_id, label)
 
@@ -35,8 +36,14 @@ def curves(mode: str, params: Any, changed_at: dt.datetime) -> list[CurveView]:
     """The one curve of a volt–var or watt–var default mode, if it has one. The registry keeps a
     curve as (V pu, or P as a fraction of the rating; Q as a fraction of the available var); 2030.5
     takes percentages (xMultiplier and yMultiplier -2)."""
-    points = params.get("curve") if isinstance(params, dict) else None
-    if mode not in _CURVES or not isinstance(points, list) or not 2 <= len(points) <= 10:
+    points = _points(params)
+    if mode not in _CURVES or not points:
         return []
     pct = tuple((float(x) * 100.0, float(q) * 100.0) for x, q in points)
     return [CurveView(CURVE_ID, changed_at, _CURVES[mode][0], pct)]
+
+
+def _points(params: Any) -> list[Any]:
+    """The settings' curve, if it is one a DERCurve can carry (2 to MAX_CURVE_POINTS points)."""
+    points = params.get("curve") if isinstance(params, dict) else None
+    return points if isinstance(points, list) and 2 <= len(points) <= MAX_CURVE_POINTS else []
