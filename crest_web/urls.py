@@ -8,7 +8,8 @@ from rest_framework.routers import DefaultRouter
 from apps.alarms.api import AlarmViewSet
 from apps.capability.api import CapabilityStudyViewSet
 from apps.cycle import api as cycle_api
-from apps.der_registry.api import DERGroupViewSet, DERViewSet
+from apps.der_registry.api import DERViewSet
+from apps.der_registry.group_api import DERGroupViewSet
 from apps.dms.api import FeederViewSet
 from apps.ems import api as ems_api
 from apps.ems import run_views as ems_run_views

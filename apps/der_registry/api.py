@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -17,12 +16,11 @@ from rest_framework.serializers import BaseSerializer
 from apps.der_registry import actions
 from apps.der_registry.engine import csv_format
 from apps.der_registry.filters import DERFilter
-from apps.der_registry.models import DER, CsvImport, DERGroup
+from apps.der_registry.models import DER, CsvImport
 from apps.der_registry.serializers import (
     AgreeSerializer,
     CsvImportSerializer,
     DefaultModeSerializer,
-    DERGroupSerializer,
     DERReadSerializer,
     DERWriteSerializer,
     MonitoringSerializer,
@@ -223,25 +221,3 @@ class DERViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         except actions.RegistryError as exc:
             raise refused(exc) from exc
         return Response({"created": len(ids), "ids": ids})
-
-
-class DERGroupViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet[DERGroup],
-):
-    queryset = DERGroup.objects.all()
-    serializer_class = DERGroupSerializer
-
-    def perform_create(self, serializer: BaseSerializer[DERGroup]) -> None:
-        data = serializer.validated_data
-        try:
-            serializer.instance = actions.do_create_group(
-                self.request.user, "api", data["name"], data["kind"], data.get("description", "")
-            )
-        except actions.RegistryError as exc:
-            raise refused(exc) from exc
-
-    def get_queryset(self) -> QuerySet[DERGroup]:
-        return DERGroup.objects.all()

@@ -17,6 +17,7 @@ from apps.der_registry.actions import RegistryError
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.engine.sep2 import defaults, lists
 from apps.der_registry.engine.sep2.editions import EDITIONS
+from apps.der_registry.engine.sep2.groups import KIND_GROUP_CONTROL
 from apps.der_registry.engine.sep2.mirror import (
     HOUR_S,
     READINGS_KEPT_S,
@@ -35,6 +36,8 @@ from apps.der_registry.engine.sep2.model import (
     DefaultControlView,
     DerState,
     EndDeviceView,
+    GroupControlView,
+    GroupProgramView,
     LogEventView,
     PendingNotification,
     ResponseView,
@@ -46,6 +49,7 @@ from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 from apps.der_registry.models import (
     DER,
     DERGroup,
+    GroupControl,
     Sep2EndDevice,
     Sep2LogEvent,
     Sep2MirrorReading,
@@ -54,6 +58,7 @@ from apps.der_registry.models import (
     Sep2Subscription,
     SetPoint,
 )
+from apps.der_registry.sep2_group_store import GroupStore
 
 SOURCE = "sep2"
 RECENT = 255  # list documents carry at most 255 entries (results is a UInt8)
@@ -89,6 +94,7 @@ def _view(der: DER, edev: Sep2EndDevice | None) -> EndDeviceView:
         registered_at=edev.registered_at if edev else None,
         pin=int(der.registration_pin) if der.registration_pin.isdigit() else None,
         enabled=der.status == Status.ACTIVE,
+        fsa_count=1 + getattr(der, "n_groups", 0),
     )
 
 
@@ -173,7 +179,7 @@ def _mirror(row: Sep2MirrorUsagePoint) -> MirrorView:
     )
 
 
-class RegistryStore:
+class RegistryStore(GroupStore):
     @on_worker_thread
     def identify(self, lfdi: str) -> Client | None:
         lfdi = lfdi.upper()
@@ -207,14 +213,16 @@ class RegistryStore:
         it has registered."""
         edevs = {e.der_id: e for e in Sep2EndDevice.objects.filter(der_id__in=client.der_ids)}
         ders = DER.objects.filter(pk__in=client.der_ids if client.kind == "device" else list(edevs))
+        ders = ders.annotate(n_groups=Count("groups"))
         return [_view(d, edevs.get(d.pk)) for d in ders.order_by("pk")]
 
     @on_worker_thread
     def end_device(self, client: Client, edev_id: int) -> EndDeviceView | None:
-        edev = Sep2EndDevice.objects.filter(der_id=edev_id).select_related("der").first()
+        edev = Sep2EndDevice.objects.filter(der_id=edev_id).first()
+        der = DER.objects.annotate(n_groups=Count("groups")).get(pk=edev_id)
         if edev is None:
-            return _view(DER.objects.get(pk=edev_id), None) if client.kind == "device" else None
-        return _view(edev.der, edev)
+            return _view(der, None) if client.kind == "device" else None
+        return _view(der, edev)
 
     @on_worker_thread
     def register_end_device(self, client: Client, lfdi: str, sfdi: int) -> int:
@@ -259,6 +267,18 @@ class RegistryStore:
         return defaults.curves(der.default_mode, der.mode_params, der.updated_at)
 
     @on_worker_thread
+    def group_programs(self, der_ids: tuple[int, ...]) -> list[GroupProgramView]:
+        return self._group_programs(der_ids)
+
+    @on_worker_thread
+    def group_controls(self, group_id: int) -> list[GroupControlView]:
+        return self._group_controls(group_id)
+
+    @on_worker_thread
+    def group_control(self, group_id: int, control_id: int) -> GroupControlView | None:
+        return self._group_control(group_id, control_id)
+
+    @on_worker_thread
     def der_state(self, der_id: int, kind: str) -> DerState:
         edev = Sep2EndDevice.objects.filter(der_id=der_id).first()
         if edev is None or kind not in edev.reported_at:
@@ -282,15 +302,19 @@ class RegistryStore:
             raise Sep2Refusal(
                 403, f"The response names LFDI {lfdi}, which is not one of this client's devices."
             )
-        setpoint_id = mrid_number(subject, KIND_CONTROL)
-        if setpoint_id is None or not SetPoint.objects.filter(pk=setpoint_id, der=der).exists():
-            raise Sep2Refusal(
-                400, f"The subject {subject} is not a DERControl this server issued to {der.name}."
-            )
         if t > timezone.now() + dt.timedelta(minutes=5):
             raise Sep2Refusal(400, "The response's createdDateTime is in the future; check the device clock.")
-        canonical = mrid(KIND_CONTROL, setpoint_id)
-        return actions.do_record_sep2_response(None, SOURCE, der.pk, setpoint_id, canonical, status, t).pk
+        # The mRID's kind says which DERControl it answers: a set point of the DER's own program, or
+        # a control of one of its groups' programs.
+        setpoint_id = mrid_number(subject, KIND_CONTROL)
+        if setpoint_id is not None and SetPoint.objects.filter(pk=setpoint_id, der=der).exists():
+            canonical = mrid(KIND_CONTROL, setpoint_id)
+            return actions.do_record_sep2_response(None, SOURCE, der.pk, setpoint_id, canonical, status, t).pk
+        control_id = mrid_number(subject, KIND_GROUP_CONTROL)
+        if control_id is not None and GroupControl.objects.filter(pk=control_id, group__ders=der).exists():
+            canonical = mrid(KIND_GROUP_CONTROL, control_id)
+            return actions.do_record_group_response(None, SOURCE, der.pk, control_id, canonical, status, t).pk
+        raise Sep2Refusal(400, f"The subject {subject} is not a DERControl this server issued to {der.name}.")
 
     @on_worker_thread
     def log_events(self, der_id: int) -> list[LogEventView]:

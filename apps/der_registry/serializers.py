@@ -14,6 +14,7 @@ from apps.der_registry.models import (
     DER,
     STATUS_CHOICES,
     DERGroup,
+    GroupControl,
     MonitoringSample,
     SetPoint,
 )
@@ -255,9 +256,56 @@ class DefaultModeSerializer(serializers.Serializer[Any]):
 
 
 class DERGroupSerializer(serializers.ModelSerializer[DERGroup]):
+    members = serializers.IntegerField(source="n_members", read_only=True, default=0)
+    reached_by_group_controls = serializers.IntegerField(
+        source="n_sep2", read_only=True, default=0, help_text="Members that talk IEEE 2030.5."
+    )
+
     class Meta:
         model = DERGroup
-        fields = ["id", "name", "kind", "description"]
+        fields = ["id", "name", "kind", "description", "primacy", "members", "reached_by_group_controls"]
+        read_only_fields = ["primacy"]
+
+
+class GroupControlSerializer(serializers.ModelSerializer[GroupControl]):
+    status = serializers.SerializerMethodField()
+    responses = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GroupControl
+        fields = [
+            "id",
+            "description",
+            "created_at",
+            "start_at",
+            "duration_s",
+            "randomize_start_s",
+            "randomize_duration_s",
+            "connect",
+            "energize",
+            "max_lim_pct",
+            "fixed_var_pct",
+            "ramp_s",
+            "cancelled_at",
+            "status",
+            "responses",
+        ]
+        read_only_fields = fields
+
+    def get_status(self, row: GroupControl) -> str:
+        return group_control_status(row)
+
+    def get_responses(self, row: GroupControl) -> dict[str, int]:
+        keys = ("received", "started", "completed", "refused")
+        return {k: int(getattr(row, f"n_{k}", 0)) for k in keys}
+
+
+def group_control_status(row: GroupControl) -> str:
+    """scheduled, active, over or cancelled, as an operator reads it."""
+    now = timezone.now()
+    if row.cancelled_at is not None:
+        return "cancelled"
+    return "scheduled" if now < row.start_at else "active" if now < row.end_at else "over"
 
 
 class CsvImportSerializer(serializers.Serializer[Any]):

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 from lxml import etree
 
+from apps.der_registry.engine.group_controls import GroupControlRequest
+from apps.der_registry.engine.sep2 import groups, xmlcodec
 from apps.der_registry.engine.sep2 import resources as res
-from apps.der_registry.engine.sep2 import xmlcodec
 from apps.der_registry.engine.sep2.editions import NS_2013, NS_2018
 from apps.der_registry.engine.sep2.model import (
     CURVE_VOLT_VAR,
@@ -19,6 +20,8 @@ from apps.der_registry.engine.sep2.model import (
     CurveView,
     DefaultControlView,
     EndDeviceView,
+    GroupControlView,
+    GroupProgramView,
     LogEventView,
     ResponseView,
     SubscriptionView,
@@ -34,6 +37,14 @@ def test_the_server_was_given_ieee_s_2018_schema() -> None:
     assert path is not None and path.is_file(), (
         "IEEE 2030.5-2018/2023's schema (sep-2023.xsd) was not found: set CREST_SEP2_SCHEMA_2018"
     )
+
+
+PROGRAM = GroupProgramView(7, "north", 5)
+EVERY_MODE = GroupControlRequest(T0, 600, 60, 30, False, False, 50.0, -25.5, 10.0, "Feeder north")
+GROUP_CONTROLS = (
+    GroupControlView(1, 7, T0, EVERY_MODE),
+    GroupControlView(2, 7, T0, GroupControlRequest(T0, 60, connect=True), cancelled_at=T0),
+)
 
 
 def _documents() -> Iterator[tuple[str, bytes]]:
@@ -61,6 +72,9 @@ def _documents() -> Iterator[tuple[str, bytes]]:
         res.log_event_list(5, [LogEventView(1, T0, 0, 0, 0, 1, 0)], 1, 20),
         res.subscription_list(5, [sub], 1, 20),
         res.notification(5, sub, res.der_control_list(5, (CONTROL,), 1)),
+        res.fsa_list(5, 20, 0, 2, [groups.group_fsa(5, PROGRAM)]),
+        groups.group_program(PROGRAM, 2, 1),
+        groups.group_control_list(7, GROUP_CONTROLS, 2, T0),
     ]
     for doc in docs:
         yield etree.QName(doc.tag).localname, to_bytes(doc)

@@ -16,6 +16,12 @@ from apps.der_registry.actions.enrollment import (
     do_update_der,
     new_der,
 )
+from apps.der_registry.actions.groups import (
+    do_cancel_group_control,
+    do_issue_group_control,
+    do_record_group_response,
+    do_set_group_primacy,
+)
 from apps.der_registry.actions.sep2 import (
     SEP2_KIND_FIELDS,
     do_note_sep2_edition,
@@ -46,14 +52,17 @@ __all__ = [
     "SEP2_KIND_FIELDS",
     "RegistryError",
     "do_agree_configuration",
+    "do_cancel_group_control",
     "do_confirm_csv_import",
     "do_create_group",
     "do_delete_sep2_mirror",
     "do_enroll_der",
+    "do_issue_group_control",
     "do_issue_setpoint",
     "do_note_sep2_edition",
     "do_preview_csv_import",
     "do_prune_history",
+    "do_record_group_response",
     "do_record_monitoring",
     "do_record_sep2_der_state",
     "do_record_sep2_log_event",
@@ -67,6 +76,7 @@ __all__ = [
     "do_sep2_unsubscribe",
     "do_set_default_mode",
     "do_set_group_lfdi",
+    "do_set_group_primacy",
     "do_transition_der",
     "do_update_der",
     "new_der",

@@ -14,6 +14,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from apps.der_registry.engine import device_clock, ieee1547
+from apps.der_registry.engine.group_controls import DEFAULT_GROUP_PRIMACY
 from apps.der_registry.engine.lifecycle import Status
 from apps.standards import dnp3_profile
 
@@ -58,6 +59,9 @@ class DERGroup(models.Model):
     # The aggregator's own 2030.5 identity, when it talks to our server as one client.
     lfdi = models.CharField(max_length=40, blank=True)
     sep2_edition = _sep2_edition_field()
+    # Its own 2030.5 DERProgram's primacy (lower takes precedence; each DER's own program is at
+    # group_controls.DEVICE_PROGRAM_PRIMACY).
+    primacy = models.PositiveSmallIntegerField(default=DEFAULT_GROUP_PRIMACY)
 
     class Meta:
         ordering = ["name"]
@@ -418,6 +422,7 @@ class CsvImport(models.Model):
 
 
 # The IEEE 2030.5 server's state lives in its own module; imported here so Django registers it.
+from apps.der_registry.models.groups import GroupControl  # noqa: E402
 from apps.der_registry.models.sep2 import (  # noqa: E402
     Sep2EndDevice,
     Sep2LogEvent,
@@ -431,6 +436,7 @@ __all__ = [
     "DER",
     "CsvImport",
     "DERGroup",
+    "GroupControl",
     "LatestMonitoring",
     "LifecycleEvent",
     "MonitoringSample",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
-from apps.der_registry.models import DER, DERGroup, SetPoint
+from apps.der_registry.models import DER, DERGroup, GroupControl, SetPoint
 
 
 class Sep2EndDevice(models.Model):
@@ -31,7 +31,11 @@ class Sep2Response(models.Model):
     """A device's answer to a DERControl (received, started, completed, superseded, rejected …)."""
 
     der = models.ForeignKey(DER, on_delete=models.CASCADE, related_name="sep2_responses")
+    # The DERControl answered: one of the DER's set points, or a control of one of its groups.
     setpoint = models.ForeignKey(SetPoint, null=True, on_delete=models.CASCADE, related_name="sep2_responses")
+    group_control = models.ForeignKey(
+        GroupControl, null=True, blank=True, on_delete=models.CASCADE, related_name="responses"
+    )
     subject = models.CharField(max_length=32)
     status = models.PositiveSmallIntegerField()
     created_at = models.DateTimeField()  # the device's time

@@ -107,14 +107,18 @@ class PlantSep2Grid:
     def reachable(self, lfdi: str) -> bool:
         return lfdi not in self.unreachable
 
-    def follow(self, lfdi: str, limit_pct: float, target_var: float | None) -> None:
+    def follow(
+        self, lfdi: str, limit_pct: float, target_var: float | None, connected: bool, var_pct: float | None
+    ) -> None:
         der = self.ders.get(lfdi)
         if der is None or lfdi in self.ignoring:
             return
         limits = der.limits
         p_limit = None if limit_pct >= 100.0 else max(limit_pct, 0.0) / 100.0 * limits.p_max_kw
-        q_kvar = limits.held_q(0.0 if target_var is None else target_var / 1e3)
-        self.following[lfdi] = DerCommand(p_limit, q_kvar, True)
+        q_kvar = 0.0 if target_var is None else target_var / 1e3
+        if var_pct is not None:  # opModFixedVar: a share of the var rating that way (setMaxVar)
+            q_kvar = var_pct / 100.0 * (limits.q_inj_max_kvar if var_pct >= 0 else limits.q_abs_max_kvar)
+        self.following[lfdi] = DerCommand(p_limit, limits.held_q(q_kvar), connected)
         if lfdi not in self.tripped:
             self._apply(der.name, self.following[lfdi])
 

@@ -22,6 +22,7 @@ from apps.der_registry.engine.sep2.derstate import (
 )
 from apps.der_registry.engine.sep2.editions import NS_2013
 from apps.der_registry.engine.sep2.errors import INVALID_VALUES, error_reply
+from apps.der_registry.engine.sep2.groups import GroupRoutes, group_fsa
 from apps.der_registry.engine.sep2.http import HttpError, Reply, Request
 from apps.der_registry.engine.sep2.metering_routes import MeteringRoutes
 from apps.der_registry.engine.sep2.model import (
@@ -55,6 +56,7 @@ class Sep2App:
         self.contact = contact or ContactBook()  # who was heard from when (the supervisor reads it)
         self._learned: dict[tuple[str, str], str] = {}  # (LFDI, edition identified with) → edition now
         self.metering = MeteringRoutes(store, poll_s)
+        self.groups = GroupRoutes(store, poll_s)
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         for method, pattern, handler in self._table():
             self.routes.append((method, re.compile(f"^{pattern}$"), handler))
@@ -74,6 +76,7 @@ class Sep2App:
             ("GET", f"/edev/{n}/fsa", self.get_fsa_list),
             ("GET", f"/edev/{n}/fsa/0", self.get_fsa),
             ("GET", f"/edev/{n}/fsa/0/derp", self.get_program_list),
+            *self.groups.table(n),
             ("GET", f"/edev/{n}/der", self.get_der_list),
             ("GET", f"/edev/{n}/der/0", self.get_der),
             ("GET", f"/edev/{n}/der/0/({kinds})", self.get_der_state),
@@ -216,8 +219,9 @@ class Sep2App:
         return document(res.registration(self._edev_view(client, ids[0]), self.poll_s))
 
     def get_fsa_list(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        p = page(req)
-        return document(res.fsa_list(self._own(client, ids[0]), self.poll_s, p.start, p.limit))
+        der_id, p = self._own(client, ids[0]), page(req)
+        groups = [group_fsa(der_id, program) for program in self.groups.programs(der_id)]
+        return document(res.fsa_list(der_id, self.poll_s, p.start, p.limit, groups))
 
     def get_fsa(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         return document(res.fsa(self._own(client, ids[0])))

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from apps.der_registry.engine.group_controls import GroupControlRequest
 from apps.der_registry.engine.sep2.editions import NS_2013
 from apps.der_registry.engine.sep2.mirror import (
     MeterReadingPost,
@@ -17,7 +18,13 @@ from apps.der_registry.engine.sep2.mirror import (
 
 # 2030.5 EventStatus.currentStatus and Response.status codes used here.
 EVENT_ACTIVE, EVENT_CANCELLED, EVENT_SUPERSEDED = 1, 2, 4
-RESPONSE_RECEIVED, RESPONSE_STARTED, RESPONSE_COMPLETED, RESPONSE_SUPERSEDED = 1, 2, 3, 7
+RESPONSE_RECEIVED, RESPONSE_STARTED, RESPONSE_COMPLETED, RESPONSE_CANCELLED, RESPONSE_SUPERSEDED = (
+    1,
+    2,
+    3,
+    6,
+    7,
+)
 RESPONSE_NAMES = {
     1: "received",
     2: "started",
@@ -65,6 +72,7 @@ class EndDeviceView:
     registered_at: dt.datetime | None
     pin: int | None
     enabled: bool = True  # False while the registry has the DER suspended (or not yet active)
+    fsa_count: int = 1  # its own program's FunctionSetAssignments and one per group it belongs to
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,26 @@ class DefaultControlView:
     fixed_pf: float | None = None  # opModFixedPF, signed (EEI: negative while absorbing vars)
     target_var: float | None = None  # opModTargetVar, var
     curve: str = ""  # "opModVoltVar" or "opModWattVar": the mode whose DERCurve (CURVE_ID) it follows
+
+
+@dataclass(frozen=True)
+class GroupProgramView:
+    """A DER group's own DERProgram, in the FunctionSetAssignments of each member's device."""
+
+    group_id: int
+    name: str
+    primacy: int
+
+
+@dataclass(frozen=True)
+class GroupControlView:
+    """One group control as a DERControl of its group's program."""
+
+    control_id: int
+    group_id: int
+    created_at: dt.datetime
+    request: GroupControlRequest
+    cancelled_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +192,9 @@ class Store(Protocol):
     def control(self, der_id: int, setpoint_id: int) -> ControlView | None: ...
     def default_control(self, der_id: int) -> DefaultControlView: ...
     def curves(self, der_id: int) -> list[CurveView]: ...
+    def group_programs(self, der_ids: tuple[int, ...]) -> list[GroupProgramView]: ...  # member of any
+    def group_controls(self, group_id: int) -> list[GroupControlView]: ...  # as listed: `groups.listed`
+    def group_control(self, group_id: int, control_id: int) -> GroupControlView | None: ...
     def der_state(self, der_id: int, kind: str) -> DerState: ...
     def put_der_state(self, client: Client, der_id: int, kind: str, values: dict[str, object]) -> None: ...
     def responses(self, client: Client) -> list[ResponseView]: ...

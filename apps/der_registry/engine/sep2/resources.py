@@ -7,6 +7,7 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from apps.der_registry.engine.group_controls import DEVICE_PROGRAM_PRIMACY
 from apps.der_registry.engine.sep2 import hostclock
 from apps.der_registry.engine.sep2.derstate import encode_state
 from apps.der_registry.engine.sep2.model import (
@@ -66,7 +67,7 @@ def derp(der_id: int) -> str:
     return f"/derp/{der_id}"
 
 
-def _list(tag: str, href: str, total: int, items: Sequence[ET.Element], poll_s: int | None) -> ET.Element:
+def list_doc(tag: str, href: str, total: int, items: Sequence[ET.Element], poll_s: int | None) -> ET.Element:
     attrs = {"all": str(total), "href": href, "results": str(len(items))}
     if poll_s is not None:
         attrs["pollRate"] = str(poll_s)
@@ -101,7 +102,7 @@ def self_device(lfdi: str, sfdi: int, poll_s: int) -> ET.Element:
 
 def self_log_event_list(poll_s: int) -> ET.Element:
     """The server's own log: it records nothing there (its events are the control room's alarms)."""
-    return _list("LogEventList", f"{SELF_DEVICE}/lel", 0, [], poll_s)
+    return list_doc("LogEventList", f"{SELF_DEVICE}/lel", 0, [], poll_s)
 
 
 def time_resource(now: dt.datetime, poll_s: int, quality: int = hostclock.MANUALLY_SET) -> ET.Element:
@@ -135,7 +136,7 @@ def end_device(view: EndDeviceView) -> ET.Element:
             leaf("sFDI", view.sfdi),
             leaf("changedTime", epoch(view.changed_at)),
             leaf("enabled", view.enabled),
-            link("FunctionSetAssignmentsListLink", f"{base}/fsa", 1),
+            link("FunctionSetAssignmentsListLink", f"{base}/fsa", view.fsa_count),
             link("RegistrationLink", f"{base}/rg"),
             link("SubscriptionListLink", f"{base}/sub"),
         ],
@@ -143,7 +144,7 @@ def end_device(view: EndDeviceView) -> ET.Element:
 
 
 def end_device_list(views: Sequence[EndDeviceView], total: int, poll_s: int) -> ET.Element:
-    return _list("EndDeviceList", "/edev", total, [end_device(v) for v in views], poll_s)
+    return list_doc("EndDeviceList", "/edev", total, [end_device(v) for v in views], poll_s)
 
 
 def registration(view: EndDeviceView, poll_s: int) -> ET.Element:
@@ -170,9 +171,14 @@ def fsa(edev_id: int) -> ET.Element:
     )
 
 
-def fsa_list(edev_id: int, poll_s: int, start: int, limit: int) -> ET.Element:
-    items = [fsa(edev_id)][start : start + limit]
-    return _list("FunctionSetAssignmentsList", f"{edev(edev_id)}/fsa", 1, items, poll_s)
+def fsa_list(
+    edev_id: int, poll_s: int, start: int, limit: int, groups: Sequence[ET.Element] = ()
+) -> ET.Element:
+    """The device's own program's FSA (0), then one per group it belongs to (`groups.group_fsa`)."""
+    every = [fsa(edev_id), *groups]
+    return list_doc(
+        "FunctionSetAssignmentsList", f"{edev(edev_id)}/fsa", len(every), every[start : start + limit], poll_s
+    )
 
 
 def der_program(der_id: int, control_count: int, curve_count: int) -> ET.Element:
@@ -187,7 +193,7 @@ def der_program(der_id: int, control_count: int, curve_count: int) -> ET.Element
             link("DefaultDERControlLink", f"{base}/dderc"),
             link("DERControlListLink", f"{base}/derc", control_count),
             link("DERCurveListLink", f"{base}/dc", curve_count),
-            leaf("primacy", 0),
+            leaf("primacy", DEVICE_PROGRAM_PRIMACY),
         ],
     )
 
@@ -196,7 +202,7 @@ def der_program_list(
     edev_id: int, control_count: int, curve_count: int, poll_s: int, start: int, limit: int
 ) -> ET.Element:
     items = [der_program(edev_id, control_count, curve_count)][start : start + limit]
-    return _list("DERProgramList", f"{edev(edev_id)}/fsa/0/derp", 1, items, poll_s)
+    return list_doc("DERProgramList", f"{edev(edev_id)}/fsa/0/derp", 1, items, poll_s)
 
 
 def _fixed_pf(pf: float | None) -> ET.Element | None:
@@ -244,7 +250,7 @@ def der_control(der_id: int, view: ControlView) -> ET.Element:
 def der_control_list(
     der_id: int, views: Sequence[ControlView], total: int, href_tail: str = "derc"
 ) -> ET.Element:
-    return _list(
+    return list_doc(
         "DERControlList", f"{derp(der_id)}/{href_tail}", total, [der_control(der_id, v) for v in views], None
     )
 
@@ -291,12 +297,12 @@ def der_curve(der_id: int, view: CurveView) -> ET.Element:
 
 
 def der_curve_list(der_id: int, views: Sequence[CurveView], total: int) -> ET.Element:
-    return _list("DERCurveList", f"{derp(der_id)}/dc", total, [der_curve(der_id, v) for v in views], None)
+    return list_doc("DERCurveList", f"{derp(der_id)}/dc", total, [der_curve(der_id, v) for v in views], None)
 
 
 def der_list(edev_id: int, poll_s: int, start: int, limit: int) -> ET.Element:
     items = [der(edev_id)][start : start + limit]
-    return _list("DERList", f"{edev(edev_id)}/der", 1, items, poll_s)
+    return list_doc("DERList", f"{edev(edev_id)}/der", 1, items, poll_s)
 
 
 def der(edev_id: int) -> ET.Element:
@@ -328,7 +334,7 @@ def response(view: ResponseView) -> ET.Element:
 
 
 def response_list(views: Sequence[ResponseView], total: int) -> ET.Element:
-    return _list("ResponseList", RESPONSE_SET, total, [response(v) for v in views], None)
+    return list_doc("ResponseList", RESPONSE_SET, total, [response(v) for v in views], None)
 
 
 def response_set(response_count: int) -> ET.Element:
@@ -344,7 +350,7 @@ def response_set(response_count: int) -> ET.Element:
 
 
 def response_set_list(poll_s: int, response_count: int) -> ET.Element:
-    return _list("ResponseSetList", "/rsps", 1, [response_set(response_count)], poll_s)
+    return list_doc("ResponseSetList", "/rsps", 1, [response_set(response_count)], poll_s)
 
 
 def log_event(edev_id: int, view: LogEventView) -> ET.Element:
@@ -365,7 +371,7 @@ def log_event(edev_id: int, view: LogEventView) -> ET.Element:
 
 def log_event_list(edev_id: int, views: Sequence[LogEventView], total: int, poll_s: int) -> ET.Element:
     items = [log_event(edev_id, v) for v in views]
-    return _list("LogEventList", f"{edev(edev_id)}/lel", total, items, poll_s)
+    return list_doc("LogEventList", f"{edev(edev_id)}/lel", total, items, poll_s)
 
 
 def subscription(edev_id: int, view: SubscriptionView) -> ET.Element:
@@ -384,7 +390,7 @@ def subscription(edev_id: int, view: SubscriptionView) -> ET.Element:
 
 def subscription_list(edev_id: int, views: Sequence[SubscriptionView], total: int, poll_s: int) -> ET.Element:
     items = [subscription(edev_id, v) for v in views]
-    return _list("SubscriptionList", f"{edev(edev_id)}/sub", total, items, poll_s)
+    return list_doc("SubscriptionList", f"{edev(edev_id)}/sub", total, items, poll_s)
 
 
 def notification(

@@ -19,9 +19,15 @@ from typing import Protocol
 from apps.der_registry.engine.sep2 import certs
 from apps.der_registry.engine.sep2 import mirror as mup
 from apps.der_registry.engine.sep2.client import Latencies, Sep2ClientError, Sep2Connection
-from apps.der_registry.engine.sep2.model import RESPONSE_COMPLETED, RESPONSE_RECEIVED, RESPONSE_SUPERSEDED
+from apps.der_registry.engine.sep2.following import Following, ProgramControls, following
+from apps.der_registry.engine.sep2.model import (
+    RESPONSE_CANCELLED,
+    RESPONSE_COMPLETED,
+    RESPONSE_RECEIVED,
+    RESPONSE_SUPERSEDED,
+)
 from apps.der_registry.engine.sep2.server import CIPHERS, client_context
-from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, q, scaled
+from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, q
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 
 
@@ -50,8 +56,11 @@ class DeviceField(Protocol):
     def measure(self, lfdi: str) -> dict[str, float] | None:
         """P and Q in W and var (injected), V in volts, f in Hz; None: nothing for this device."""
 
-    def follow(self, lfdi: str, limit_pct: float, target_var: float | None) -> None:
-        """The control the device now follows: P limit in % of its rating, Q target in var."""
+    def follow(
+        self, lfdi: str, limit_pct: float, target_var: float | None, connected: bool, var_pct: float | None
+    ) -> None:
+        """What the device now follows: P limit in % of its rating, Q target in var or in % of its
+        var rating, and whether it is connected (opModConnect, opModEnergize)."""
 
     def reachable(self, lfdi: str) -> bool:
         """False while the device's network segment is down: it neither polls nor posts."""
@@ -68,6 +77,8 @@ class DeviceState:
     rated_w: float = 5000.0
     limit_pct: float = 100.0  # opModMaxLimW of the control followed
     target_var: float | None = None  # opModTargetVar of the control followed
+    connected: bool = True  # no control in force disconnects or de-energizes it
+    following: Following = field(default_factory=Following)  # what its programs' controls ask now
 
 
 @dataclass
@@ -226,43 +237,66 @@ async def post_readings(conn: Sep2Connection, device: DeviceState, stats: SimSta
         stats.readings_refused += 1
 
 
-def _follow_control(device: DeviceState, control: ET.Element) -> None:
-    base = control.find(q("DERControlBase"))
-    limit = None if base is None else base.findtext(q("opModMaxLimW"))
-    device.limit_pct = 100.0 if limit is None else int(limit) / 100.0
-    device.target_var = None if base is None else scaled(base, "opModTargetVar")
+def _follow(device: DeviceState, now: Following) -> None:
+    device.limit_pct = now.limit_pct if now.connected else 0.0
+    device.target_var = now.target_var if now.connected else 0.0
+    device.connected = now.connected
     if device.grid is not None:
-        device.grid.follow(device.lfdi, device.limit_pct, device.target_var)
+        device.grid.follow(device.lfdi, device.limit_pct, device.target_var, now.connected, now.var_pct)
 
 
-async def _program_controls(conn: Sep2Connection, edev: str) -> ET.Element:
-    fsa = (await conn.get(f"{edev}/fsa/0")).doc()
-    programs = (await conn.get(_href(fsa, "DERProgramListLink"))).doc()
-    program = programs.find(q("DERProgram"))
-    if program is None:
-        raise Sep2ClientError(f"{edev} has no DERProgram")
-    return (await conn.get(f"{_href(program, 'DERControlListLink')}?l=8")).doc()
+async def _programs(conn: Sep2Connection, edev: str) -> list[ProgramControls]:
+    """Every program of the device, by its FunctionSetAssignments: its own and its groups'."""
+    fsas = (await conn.get(f"{edev}/fsa?l=8")).doc().findall(q("FunctionSetAssignments"))
+    if not fsas:
+        raise Sep2ClientError(f"{edev} has no FunctionSetAssignments")
+    out = []
+    for fsa in fsas:
+        programs = (await conn.get(f"{_href(fsa, 'DERProgramListLink')}?l=8")).doc()
+        for program in programs.findall(q("DERProgram")):
+            controls = (await conn.get(f"{_href(program, 'DERControlListLink')}?l=8")).doc()
+            primacy = int(program.findtext(q("primacy")) or 255)
+            out.append(ProgramControls(primacy, tuple(controls.findall(q("DERControl")))))
+    return out
 
 
 async def follow(conn: Sep2Connection, device: DeviceState, stats: SimStats) -> None:
-    """One poll: read the controls, answer what changed, report status."""
-    controls = await _program_controls(conn, device.edev)
+    """One poll: read every program's controls, follow what is in force (by primacy), answer what
+    changed, report status."""
+    programs = await _programs(conn, device.edev)
     stats.polls += 1
-    for control in controls.findall(q("DERControl")):
-        subject = control.findtext(q("mRID")) or ""
-        status = int(control.findtext(f"{q('EventStatus')}/{q('currentStatus')}") or 0)
-        reply_to = control.attrib.get("replyTo", "/rsps/0/rsp")
-        if status == 1 and subject != device.active:
-            device.active = subject
-            _follow_control(device, control)
-            stats.controls_followed += 1
-            for code in (RESPONSE_RECEIVED, RESPONSE_COMPLETED):
-                await _respond(conn, reply_to, device, subject, code, stats)
-        elif status == 4 and subject in device.answered and f"{subject}/7" not in device.answered:
-            await _respond(conn, reply_to, device, subject, RESPONSE_SUPERSEDED, stats)
-            device.answered.add(f"{subject}/7")
-    await conn.put(f"{device.edev}/der/0/ders", der_status_doc())
+    now = following(programs, _now(), device.lfdi)
+    fresh = [m for m in now.in_force if m not in device.answered]
+    if now != device.following:
+        device.following = now
+        _follow(device, now)
+        stats.controls_followed += len(fresh)
+    for program in programs:
+        for control in program.controls:
+            await _answer(conn, device, control, control.findtext(q("mRID")) or "", now, stats)
+    await conn.put(f"{device.edev}/der/0/ders", der_status_doc(device.connected))
     await post_readings(conn, device, stats)
+
+
+async def _answer(
+    conn: Sep2Connection,
+    device: DeviceState,
+    control: ET.Element,
+    subject: str,
+    now: Following,
+    stats: SimStats,
+) -> None:
+    """received + completed once it is in force; superseded or cancelled once, if answered before."""
+    status = int(control.findtext(f"{q('EventStatus')}/{q('currentStatus')}") or 0)
+    reply_to = control.attrib.get("replyTo", "/rsps/0/rsp")
+    if subject in now.in_force and subject not in device.answered:
+        device.active = subject
+        for code in (RESPONSE_RECEIVED, RESPONSE_COMPLETED):
+            await _respond(conn, reply_to, device, subject, code, stats)
+    ending = {4: RESPONSE_SUPERSEDED, 2: RESPONSE_CANCELLED, 3: RESPONSE_CANCELLED}.get(status)
+    if ending and subject in device.answered and f"{subject}/{ending}" not in device.answered:
+        await _respond(conn, reply_to, device, subject, ending, stats)
+        device.answered.add(f"{subject}/{ending}")
 
 
 async def _respond(

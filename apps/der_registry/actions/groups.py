@@ -1,0 +1,124 @@
+"""Group programs: an admin sets a group's primacy; an operator issues and cancels group controls
+(one DERControl for every member, `engine/group_controls.py`); members' devices answer them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.der_registry.actions._common import RegistryError, _user, refuse
+from apps.der_registry.engine import group_controls
+from apps.der_registry.engine.lifecycle import Status
+from apps.der_registry.models import DER, DERGroup, GroupControl, Sep2Response
+from crest_web.accounts import audit
+from crest_web.accounts.audit import Actor
+from crest_web.events import publish_on_commit
+
+
+def _group(name: str) -> DERGroup:
+    group = DERGroup.objects.select_for_update().filter(name=name).first()
+    if group is None:
+        raise refuse("group", f"There is no group named {name!r}.")
+    return group
+
+
+def _publish(group: DERGroup, event: str, control: GroupControl | None = None) -> None:
+    payload = {"group": group.name, "control": control.pk if control is not None else None}
+    publish_on_commit("registry", event, payload)
+
+
+@transaction.atomic
+def do_set_group_primacy(actor: Actor, source: str, name: str, primacy: object) -> DERGroup:
+    problem = group_controls.problem_with_primacy(primacy)
+    if problem:
+        raise refuse("primacy", problem)
+    group = _group(name)
+    value = int(float(str(primacy)))
+    if group.primacy != value:
+        before = audit.snapshot(group)
+        group.primacy = value
+        group.save(update_fields=["primacy"])
+        audit.record(actor, source, "dergroup.update", group, before=before, after=audit.snapshot(group))
+        _publish(group, "group.primacy")
+    return group
+
+
+@transaction.atomic
+def do_issue_group_control(
+    actor: Actor, source: str, name: str, values: Mapping[str, object], now: dt.datetime | None = None
+) -> GroupControl:
+    """Checked in full before anything is stored; its members' devices read it at their next poll."""
+    request, issues = group_controls.check(values, now or timezone.now())
+    if request is None:
+        raise RegistryError(issues)
+    group = _group(name)
+    reached = group.ders.exclude(status=Status.DECOMMISSIONED).exclude(comm_path="dnp3_direct")
+    if not reached.exists():
+        raise refuse(
+            "group",
+            f"No member of {name} talks IEEE 2030.5, so a group control would reach no device "
+            "(DNP3 DERs are sent their set points one by one).",
+        )
+    control = GroupControl.objects.create(
+        group=group,
+        issued_by=_user(actor),
+        description=request.description,
+        start_at=request.start_at,
+        duration_s=request.duration_s,
+        randomize_start_s=request.randomize_start_s,
+        randomize_duration_s=request.randomize_duration_s,
+        connect=request.connect,
+        energize=request.energize,
+        max_lim_pct=request.max_lim_pct,
+        fixed_var_pct=request.fixed_var_pct,
+        ramp_s=request.ramp_s,
+    )
+    audit.record(actor, source, "dergroup.control", group, after=audit.snapshot(control))
+    _publish(group, "group.control", control)
+    return control
+
+
+@transaction.atomic
+def do_cancel_group_control(actor: Actor, source: str, name: str, control_id: int) -> GroupControl:
+    group = _group(name)
+    control = GroupControl.objects.select_for_update().filter(group=group, pk=control_id).first()
+    if control is None:
+        raise refuse("control", f"{name} has no control {control_id}.")
+    if control.cancelled_at is not None:
+        raise refuse("control", f"Control {control_id} was already cancelled.")
+    if control.end_at <= timezone.now():
+        raise refuse("control", f"Control {control_id} is already over; there is nothing to cancel.")
+    before = audit.snapshot(control)
+    control.cancelled_at, control.cancelled_by = timezone.now(), _user(actor)
+    control.save(update_fields=["cancelled_at", "cancelled_by"])
+    audit.record(
+        actor, source, "dergroup.control_cancel", group, before=before, after=audit.snapshot(control)
+    )
+    _publish(group, "group.control", control)
+    return control
+
+
+@transaction.atomic
+def do_record_group_response(
+    actor: Actor,
+    source: str,
+    der_id: int,
+    control_id: int,
+    subject: str,
+    status: int,
+    created_at: dt.datetime,
+) -> Sep2Response:
+    """A member's device answered a group control (received, started, completed, opted out …)."""
+    der = DER.objects.get(pk=der_id)
+    response = Sep2Response.objects.create(
+        der=der, group_control_id=control_id, subject=subject, status=status, created_at=created_at
+    )
+    audit.record(
+        actor, source, "der.sep2_response", der, after={"group_control": control_id, "response": status}
+    )
+    control = GroupControl.objects.select_related("group").get(pk=control_id)
+    _publish(control.group, "group.response", control)
+    return response

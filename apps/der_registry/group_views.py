@@ -1,0 +1,103 @@
+"""The group pages: every DER group with its members and 2030.5 program, and one group's controls —
+issued, scheduled, answered, cancelled."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.der_registry import actions
+from apps.der_registry.engine.group_controls import DEVICE_PROGRAM_PRIMACY
+from apps.der_registry.group_api import live_groups, response_counts
+from apps.der_registry.group_forms import GroupControlForm, PrimacyForm
+from apps.der_registry.models import DERGroup, GroupControl
+from apps.der_registry.serializers import group_control_status
+
+
+@permission_required("der_registry.view_dergroup", raise_exception=True)
+def group_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "der_registry/groups.html",
+        {"groups": live_groups().order_by("name"), "device_primacy": DEVICE_PROGRAM_PRIMACY},
+    )
+
+
+def _page(
+    request: HttpRequest,
+    group: DERGroup,
+    control_form: GroupControlForm | None = None,
+    primacy_form: PrimacyForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    counted = live_groups().get(pk=group.pk)
+    controls = list(
+        GroupControl.objects.filter(group=group)
+        .select_related("issued_by")
+        .annotate(**response_counts())[:50]
+    )
+    for control in controls:
+        control.status_text = group_control_status(control)  # type: ignore[attr-defined]
+    context = {
+        "group": counted,
+        "controls": controls,
+        "control_form": control_form or GroupControlForm(),
+        "primacy_form": primacy_form or PrimacyForm(initial={"primacy": group.primacy}),
+        "device_primacy": DEVICE_PROGRAM_PRIMACY,
+    }
+    return render(request, "der_registry/group.html", context, status=status)
+
+
+@permission_required("der_registry.view_dergroup", raise_exception=True)
+def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _page(request, get_object_or_404(DERGroup, pk=pk))
+
+
+@require_POST
+@permission_required("der_registry.issue_setpoint", raise_exception=True)
+def group_control(request: HttpRequest, pk: int) -> HttpResponse:
+    group = get_object_or_404(DERGroup, pk=pk)
+    form = GroupControlForm(request.POST)
+    if form.is_valid():
+        try:
+            control = actions.do_issue_group_control(request.user, "web", group.name, form.values())
+        except actions.RegistryError as exc:
+            form.add_issues(exc.issues)
+        else:
+            messages.success(
+                request,
+                f"Control {control.pk} issued to {group.name}; its devices read it at their next poll.",
+            )
+            return redirect("der_registry:group", pk=pk)
+    return _page(request, group, control_form=form, status=400)
+
+
+@require_POST
+@permission_required("der_registry.issue_setpoint", raise_exception=True)
+def group_control_cancel(request: HttpRequest, pk: int, control_id: int) -> HttpResponse:
+    group = get_object_or_404(DERGroup, pk=pk)
+    try:
+        actions.do_cancel_group_control(request.user, "web", group.name, control_id)
+        messages.success(request, f"Control {control_id} cancelled; its devices see it at their next poll.")
+    except actions.RegistryError as exc:
+        messages.error(request, exc.issues[0].message)
+    return redirect("der_registry:group", pk=pk)
+
+
+@require_POST
+@permission_required("der_registry.change_dergroup", raise_exception=True)
+def group_primacy(request: HttpRequest, pk: int) -> HttpResponse:
+    group = get_object_or_404(DERGroup, pk=pk)
+    form = PrimacyForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.do_set_group_primacy(request.user, "web", group.name, form.cleaned_data["primacy"])
+        except actions.RegistryError as exc:
+            form.add_error("primacy", exc.issues[0].message)
+        else:
+            messages.success(request, f"Primacy of {group.name} set.")
+            return redirect("der_registry:group", pk=pk)
+    return _page(request, group, primacy_form=form, status=400)
