@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -20,12 +20,14 @@ from apps.der_registry.serializers import DERGroupSerializer, GroupControlSerial
 
 
 def live_groups() -> QuerySet[DERGroup]:
-    """Groups with their members counted: all live ones, and those a group control reaches."""
-    live = ~Q(ders__status=Status.DECOMMISSIONED)
+    """Groups with their members counted: all not decommissioned; the active ones a group control
+    reaches (over IEEE 2030.5) and the active DNP3 ones it does not."""
+    live, active = ~Q(ders__status=Status.DECOMMISSIONED), Q(ders__status=Status.ACTIVE)
+    dnp3 = Q(ders__comm_path="dnp3_direct")
     return DERGroup.objects.annotate(
         n_members=Count("ders", filter=live, distinct=True),
-        n_sep2=Count("ders", filter=live & ~Q(ders__comm_path="dnp3_direct"), distinct=True),
-        n_dnp3=F("n_members") - F("n_sep2"),
+        n_sep2=Count("ders", filter=active & ~dnp3, distinct=True),
+        n_dnp3=Count("ders", filter=active & dnp3, distinct=True),
     )
 
 
@@ -75,7 +77,11 @@ class DERGroupViewSet(
         """GET: the group's controls, newest first. POST: issue one to every member's device."""
         group = self.get_object()
         if request.method == "GET":
-            rows = GroupControl.objects.filter(group=group).annotate(**response_counts())[:200]
+            rows = (
+                GroupControl.objects.filter(group=group)
+                .annotate(**response_counts())
+                .order_by("-start_at", "-id")[:200]
+            )
             return Response(GroupControlSerializer(rows, many=True).data)
         try:
             control = actions.do_issue_group_control(request.user, "api", group.name, json_object(request))

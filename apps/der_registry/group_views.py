@@ -3,27 +3,44 @@ issued, scheduled, answered, cancelled."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import Counter
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.der_registry import actions
-from apps.der_registry.engine.group_controls import DEVICE_PROGRAM_PRIMACY
+from apps.der_registry.engine.group_controls import DEVICE_PROGRAM_PRIMACY, MAX_DURATION_S
 from apps.der_registry.group_api import live_groups, response_counts
 from apps.der_registry.group_forms import GroupControlForm, PrimacyForm
 from apps.der_registry.models import DERGroup, GroupControl
 from apps.der_registry.serializers import group_control_status
 
 
+def in_force_by_group() -> Counter[int]:
+    """How many controls each group has in force now (not cancelled or superseded, within their interval)."""
+    now = timezone.now()
+    live = GroupControl.objects.filter(
+        cancelled_at__isnull=True,
+        superseded_at__isnull=True,
+        start_at__lte=now,
+        start_at__gte=now - dt.timedelta(seconds=MAX_DURATION_S),
+    ).only("group_id", "start_at", "duration_s")
+    return Counter(c.group_id for c in live if c.end_at > now)
+
+
 @permission_required("der_registry.view_dergroup", raise_exception=True)
 def group_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "der_registry/groups.html",
-        {"groups": live_groups().order_by("name"), "device_primacy": DEVICE_PROGRAM_PRIMACY},
-    )
+    groups = list(live_groups().order_by("name"))
+    counts = in_force_by_group()
+    for group in groups:
+        group.n_in_force = counts[group.pk]  # type: ignore[attr-defined]
+    context = {"groups": groups, "device_primacy": DEVICE_PROGRAM_PRIMACY}
+    return render(request, "der_registry/groups.html", context)
 
 
 def _page(
@@ -37,7 +54,8 @@ def _page(
     controls = list(
         GroupControl.objects.filter(group=group)
         .select_related("issued_by")
-        .annotate(**response_counts())[:50]
+        .annotate(**response_counts())
+        .order_by("-start_at", "-id")[:50]
     )
     for control in controls:
         control.status_text = group_control_status(control)  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ import datetime as dt
 
 from django.utils import timezone
 
-from apps.der_registry.engine.group_controls import MAX_DURATION_S, GroupControlRequest
+from apps.der_registry.engine.group_controls import MAX_DURATION_S
 from apps.der_registry.engine.sep2.groups import ENDED_KEPT_S
 from apps.der_registry.engine.sep2.model import GroupControlView, GroupProgramView
 from apps.der_registry.models import DERGroup, GroupControl
@@ -16,19 +16,9 @@ RECENT = 255  # list documents carry at most 255 entries (results is a UInt8)
 
 
 def control_view(row: GroupControl) -> GroupControlView:
-    request = GroupControlRequest(
-        row.start_at,
-        row.duration_s,
-        row.randomize_start_s,
-        row.randomize_duration_s,
-        row.connect,
-        row.energize,
-        row.max_lim_pct,
-        row.fixed_var_pct,
-        row.ramp_s,
-        row.description,
+    return GroupControlView(
+        row.pk, row.group_id, row.created_at, row.request(), row.cancelled_at, row.superseded_at
     )
-    return GroupControlView(row.pk, row.group_id, row.created_at, request, row.cancelled_at)
 
 
 class GroupStore:
@@ -43,10 +33,14 @@ class GroupStore:
     def _group_controls(self, group_id: int) -> list[GroupControlView]:
         # Only what groups.listed can keep: those not over (or cancelled) before the cutoff.
         cutoff = timezone.now() - dt.timedelta(seconds=ENDED_KEPT_S)
-        rows = GroupControl.objects.filter(
-            group_id=group_id, start_at__gte=cutoff - dt.timedelta(seconds=MAX_DURATION_S)
-        ).exclude(cancelled_at__lt=cutoff)
-        return [control_view(r) for r in rows if r.end_at >= cutoff][:RECENT]
+        rows = (
+            GroupControl.objects.filter(
+                group_id=group_id, start_at__gte=cutoff - dt.timedelta(seconds=MAX_DURATION_S)
+            )
+            .exclude(cancelled_at__lt=cutoff)
+            .exclude(superseded_at__lt=cutoff)
+        )
+        return [control_view(r) for r in rows.order_by("-start_at", "-id") if r.end_at >= cutoff][:RECENT]
 
     def _group_control(self, group_id: int, control_id: int) -> GroupControlView | None:
         row = GroupControl.objects.filter(group_id=group_id, pk=control_id).first()

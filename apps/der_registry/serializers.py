@@ -258,7 +258,7 @@ class DefaultModeSerializer(serializers.Serializer[Any]):
 class DERGroupSerializer(serializers.ModelSerializer[DERGroup]):
     members = serializers.IntegerField(source="n_members", read_only=True, default=0)
     reached_by_group_controls = serializers.IntegerField(
-        source="n_sep2", read_only=True, default=0, help_text="Members that talk IEEE 2030.5."
+        source="n_sep2", read_only=True, default=0, help_text="Active members that talk IEEE 2030.5."
     )
 
     class Meta:
@@ -287,6 +287,7 @@ class GroupControlSerializer(serializers.ModelSerializer[GroupControl]):
             "fixed_var_pct",
             "ramp_s",
             "cancelled_at",
+            "superseded_by",
             "status",
             "responses",
         ]
@@ -301,10 +302,12 @@ class GroupControlSerializer(serializers.ModelSerializer[GroupControl]):
 
 
 def group_control_status(row: GroupControl) -> str:
-    """scheduled, active, over or cancelled, as an operator reads it."""
+    """scheduled, active, over, superseded or cancelled, as an operator reads it."""
     now = timezone.now()
     if row.cancelled_at is not None:
         return "cancelled"
+    if row.superseded_at is not None:
+        return "superseded"
     return "scheduled" if now < row.start_at else "active" if now < row.end_at else "over"
 
 

@@ -101,3 +101,15 @@ def test_a_control_s_modes_are_encoded_in_2030_5_units() -> None:
     assert base.findtext(q("rampTms")) == "250"  # hundredths of a second
     assert doc.findtext(q("randomizeStart")) == "60" and doc.find(q("randomizeDuration")) is None
     assert doc.findtext(q("mRID")).startswith("09") and doc.attrib["href"] == "/gderp/7/derc/3"
+
+
+def test_a_newer_control_supersedes_an_older_one_only_where_time_and_a_mode_overlap() -> None:
+    old = gc.GroupControlRequest(NOW, 600, max_lim_pct=50.0, connect=True)
+    same_mode = gc.GroupControlRequest(NOW + dt.timedelta(minutes=5), 600, max_lim_pct=30.0)
+    other_mode = gc.GroupControlRequest(NOW, 600, fixed_var_pct=10.0)
+    after_it = gc.GroupControlRequest(NOW + dt.timedelta(minutes=10), 600, max_lim_pct=30.0)
+    assert gc.supersedes(same_mode, old)
+    assert not gc.supersedes(other_mode, old)
+    assert not gc.supersedes(after_it, old)  # starts as the old one ends
+    assert gc.event_status(old, False, NOW, superseded=True) == gc.SUPERSEDED
+    assert gc.event_status(old, True, NOW, superseded=True) == gc.CANCELLED

@@ -276,7 +276,10 @@ def test_it_refuses_bad_group_controls_in_words_and_stores_nothing(
     answer = post(
         operator_client, f"/api/der-groups/{dnp3_only.pk}/controls/", {"connect": False, "duration_s": 60}
     )
-    assert answer.status_code == 400 and "No member of rtu-fleet talks IEEE 2030.5" in answer.content.decode()
+    assert (
+        answer.status_code == 400
+        and "No active member of rtu-fleet talks IEEE 2030.5" in answer.content.decode()
+    )
     assert not GroupControl.objects.exists()
     assert DERGroup.objects.get(pk=group.pk).primacy == 20
     assert not AuditRecord.objects.filter(action__startswith="dergroup.control").exists()
@@ -291,10 +294,13 @@ def test_it_the_group_page_issues_shows_and_cancels_controls(
 ) -> None:
     group = members["group"]
     enrolled("active", name="bess-1", serial_number="SN-D1", **dnp3(11)).groups.add(group)
+    enrolled("pending", name="pv-p", serial_number="SN-P").groups.add(group)  # not yet in service
     listing = operator_client.get("/ders/groups/").content.decode()
     assert f'href="/ders/groups/{group.pk}/"' in listing and "1 DNP3 not reached" in listing
     page = operator_client.get(f"/ders/groups/{group.pk}/").content.decode()
-    assert "2</strong> reached by group controls" in page and 'id="group-control-form"' in page
+    assert (
+        ">4 DERs</a>; <strong>2</strong> reached by group controls" in page
+    )  # not the DNP3 or pending one and 'id="group-control-form"' in page
     assert 'id="primacy-form"' not in page  # an operator does not set the primacy
 
     url = f"/ders/groups/{group.pk}/control/"
@@ -310,6 +316,8 @@ def test_it_the_group_page_issues_shows_and_cancels_controls(
     assert done.status_code == 302
     control = GroupControl.objects.get()
     assert (control.duration_s, control.max_lim_pct, control.connect) == (1800, 50.0, None)
+    listing = operator_client.get("/ders/groups/").content.decode()
+    assert '#group-controls"><span class="badge warn">1</span>' in listing  # in force now
     page = operator_client.get(f"/ders/groups/{group.pk}/").content.decode()
     assert "P ≤ 50 %" in page and "0 received · 0 completed" in page and ">active<" in page
 
@@ -359,6 +367,9 @@ def test_it_a_member_device_follows_its_programs_by_primacy_and_answers(
         None, "system", inside.pk, control_mode="active_reactive", q_kvar=1.5, p_limit_kw=8
     )
     url = f"/api/der-groups/{group.pk}/controls/"
+    earlier = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+    for step in range(9):  # an operator stepping down first: superseded, listed before the last step
+        post(operator_client, url, {"max_lim_pct": 90 - 5 * step, "duration_s": 600, "start_at": earlier})
     curtail = as_json(
         post(operator_client, url, {"max_lim_pct": 40, "fixed_var_pct": -50, "duration_s": 600})
     )
@@ -393,3 +404,37 @@ def test_it_a_member_device_follows_its_programs_by_primacy_and_answers(
         (trip["id"], 3),
         (trip["id"], 6),
     } <= answered
+
+
+def test_it_a_newer_control_supersedes_the_overlapping_one_that_sets_the_same_mode(
+    server: str,  # noqa: F811
+    pki: Pki,  # noqa: F811
+    members: dict[str, Any],
+    operator_client: Client,
+) -> None:
+    """An operator stepping a curtailment (ten controls, as in the demo) sees each step replace the
+    last, and the devices are told so (EventStatus 4), not left with ten controls in force."""
+    group, inside = members["group"], members["inside"]
+    url = f"/api/der-groups/{group.pk}/controls/"
+    steps = [
+        as_json(post(operator_client, url, {"max_lim_pct": 90 - 10 * i, "duration_s": 600})) for i in range(3)
+    ]
+    beside = as_json(post(operator_client, url, {"connect": True, "duration_s": 600}))  # another mode
+    listed = {c["id"]: c for c in as_json(operator_client.get(url))}
+    assert [c["id"] for c in as_json(operator_client.get(url))] == [
+        beside["id"],
+        *[s["id"] for s in steps][::-1],
+    ]
+    assert [listed[s["id"]]["status"] for s in steps] == ["superseded", "superseded", "active"]
+    assert [listed[s["id"]]["superseded_by"] for s in steps] == [steps[1]["id"], steps[2]["id"], None]
+    assert listed[beside["id"]]["status"] == "active"
+
+    (_own, grp) = walk_group_program(server, pki, inside.pk)["programs"]
+    served = {int(c["href"].rpartition("/")[2]): c["status"] for c in grp["controls"]}
+    assert served == {steps[0]["id"]: 4, steps[1]["id"]: 4, steps[2]["id"]: 1, beside["id"]: 1}
+    assert sorted(grp["active"]) == sorted(c["mrid"] for c in grp["controls"] if c["status"] == 1)
+
+    refused = post(operator_client, f"{url}{steps[0]['id']}/cancel/", {})
+    assert (
+        refused.status_code == 400 and f"superseded by control {steps[1]['id']}" in refused.content.decode()
+    )

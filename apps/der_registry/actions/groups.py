@@ -55,11 +55,11 @@ def do_issue_group_control(
     if request is None:
         raise RegistryError(issues)
     group = _group(name)
-    reached = group.ders.exclude(status=Status.DECOMMISSIONED).exclude(comm_path="dnp3_direct")
+    reached = group.ders.filter(status=Status.ACTIVE).exclude(comm_path="dnp3_direct")
     if not reached.exists():
         raise refuse(
             "group",
-            f"No member of {name} talks IEEE 2030.5, so a group control would reach no device "
+            f"No active member of {name} talks IEEE 2030.5, so a group control would reach no device "
             "(DNP3 DERs are sent their set points one by one).",
         )
     control = GroupControl.objects.create(
@@ -76,9 +76,23 @@ def do_issue_group_control(
         fixed_var_pct=request.fixed_var_pct,
         ramp_s=request.ramp_s,
     )
-    audit.record(actor, source, "dergroup.control", group, after=audit.snapshot(control))
+    superseded = _supersede(control, request)
+    after = {**audit.snapshot(control), "supersedes": superseded}
+    audit.record(actor, source, "dergroup.control", group, after=after)
     _publish(group, "group.control", control)
     return control
+
+
+def _supersede(new: GroupControl, request: group_controls.GroupControlRequest) -> list[int]:
+    """The group's controls still to run or running that the new one takes over (ids)."""
+    live = GroupControl.objects.select_for_update().filter(
+        group_id=new.group_id, cancelled_at__isnull=True, superseded_at__isnull=True
+    )
+    older = [c for c in live.exclude(pk=new.pk) if group_controls.supersedes(request, c.request())]
+    for control in older:
+        control.superseded_by, control.superseded_at = new, new.created_at
+        control.save(update_fields=["superseded_by", "superseded_at"])
+    return [c.pk for c in older]
 
 
 @transaction.atomic
@@ -89,6 +103,11 @@ def do_cancel_group_control(actor: Actor, source: str, name: str, control_id: in
         raise refuse("control", f"{name} has no control {control_id}.")
     if control.cancelled_at is not None:
         raise refuse("control", f"Control {control_id} was already cancelled.")
+    if control.superseded_by_id is not None:
+        raise refuse(
+            "control",
+            f"Control {control_id} was superseded by control {control.superseded_by_id}; cancel that one.",
+        )
     if control.end_at <= timezone.now():
         raise refuse("control", f"Control {control_id} is already over; there is nothing to cancel.")
     before = audit.snapshot(control)

@@ -27,7 +27,7 @@ MIN_PRIMACY, MAX_PRIMACY = 0, 255  # DERProgram.primacy: UInt8, lower takes prec
 DEVICE_PROGRAM_PRIMACY = 10
 DEFAULT_GROUP_PRIMACY = 20
 # 2030.5 EventStatus.currentStatus
-SCHEDULED, ACTIVE, CANCELLED, CANCELLED_RANDOMIZED = 0, 1, 2, 3
+SCHEDULED, ACTIVE, CANCELLED, CANCELLED_RANDOMIZED, SUPERSEDED = 0, 1, 2, 3, 4
 MODES = ("connect", "energize", "max_lim_pct", "fixed_var_pct")
 
 
@@ -48,13 +48,30 @@ class GroupControlRequest:
     def end_at(self) -> dt.datetime:
         return self.start_at + dt.timedelta(seconds=self.duration_s)
 
+    @property
+    def modes(self) -> frozenset[str]:
+        return frozenset(m for m in MODES if getattr(self, m) is not None)
 
-def event_status(req: GroupControlRequest, cancelled: bool, now: dt.datetime) -> int:
+
+def supersedes(new: GroupControlRequest, old: GroupControlRequest) -> bool:
+    """A newer control of the same group supersedes an older one when their intervals overlap and
+    they set at least one mode in common (2030.5 §10.10.3: the later creationTime wins); one that
+    sets other modes runs beside it."""
+    overlap = new.start_at < old.end_at and old.start_at < new.end_at
+    return overlap and bool(new.modes & old.modes)
+
+
+def event_status(
+    req: GroupControlRequest, cancelled: bool, now: dt.datetime, superseded: bool = False
+) -> int:
     """EventStatus.currentStatus as served: scheduled until its start, then active (also once its
-    interval is over: the standard has no "ended"), cancelled once an operator cancels it —
-    "cancelled with randomization" when the devices should spread their return."""
+    interval is over: the standard has no "ended"), superseded once a newer control of its group
+    takes over its modes, cancelled once an operator cancels it — "cancelled with randomization"
+    when the devices should spread their return."""
     if cancelled:
         return CANCELLED_RANDOMIZED if req.randomize_start_s or req.randomize_duration_s else CANCELLED
+    if superseded:
+        return SUPERSEDED
     return SCHEDULED if now < req.start_at else ACTIVE
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 
+from apps.der_registry.engine.group_controls import GroupControlRequest
 from apps.der_registry.models import DERGroup
 
 
@@ -27,6 +28,11 @@ class GroupControl(models.Model):
     max_lim_pct = models.FloatField(null=True, blank=True)  # opModMaxLimW, % of setMaxW
     fixed_var_pct = models.FloatField(null=True, blank=True)  # opModFixedVar, % of setMaxVar
     ramp_s = models.FloatField(null=True, blank=True)  # rampTms
+    # A newer control of the group that sets one of its modes over its interval takes over.
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -42,3 +48,17 @@ class GroupControl(models.Model):
     @property
     def end_at(self) -> dt.datetime:
         return self.start_at + dt.timedelta(seconds=self.duration_s)
+
+    def request(self) -> GroupControlRequest:
+        return GroupControlRequest(
+            self.start_at,
+            self.duration_s,
+            self.randomize_start_s,
+            self.randomize_duration_s,
+            self.connect,
+            self.energize,
+            self.max_lim_pct,
+            self.fixed_var_pct,
+            self.ramp_s,
+            self.description,
+        )

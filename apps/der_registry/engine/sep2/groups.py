@@ -29,10 +29,10 @@ def gderp(group_id: int) -> str:
 
 
 def listed(views: Sequence[GroupControlView], now: dt.datetime) -> list[GroupControlView]:
-    """Those not ended (or cancelled) more than ENDED_KEPT_S ago, in the standard's DERControlList
-    order: interval.start ascending, creationTime descending, mRID descending."""
+    """Those not ended (or cancelled, or superseded) more than ENDED_KEPT_S ago, in the standard's
+    DERControlList order: interval.start ascending, creationTime descending, mRID descending."""
     cutoff = now - dt.timedelta(seconds=ENDED_KEPT_S)
-    kept = [v for v in views if min(v.request.end_at, v.cancelled_at or v.request.end_at) >= cutoff]
+    kept = [v for v in views if v.over_at >= cutoff]
     return sorted(kept, key=lambda v: (epoch(v.request.start_at), -epoch(v.created_at), -v.control_id))
 
 
@@ -40,7 +40,7 @@ def active(views: Sequence[GroupControlView], now: dt.datetime) -> list[GroupCon
     return [
         v
         for v in listed(views, now)
-        if v.cancelled_at is None and v.request.start_at <= now < v.request.end_at
+        if v.cancelled_at is None and v.superseded_at is None and v.request.start_at <= now < v.request.end_at
     ]
 
 
@@ -94,8 +94,11 @@ def _base(req: gc.GroupControlRequest) -> ET.Element:
 
 def group_control(view: GroupControlView, now: dt.datetime) -> ET.Element:
     req = view.request
-    status = gc.event_status(req, view.cancelled_at is not None, now)
-    changed = view.cancelled_at or (req.start_at if status == gc.ACTIVE else view.created_at)
+    superseded = view.superseded_at is not None
+    status = gc.event_status(req, view.cancelled_at is not None, now, superseded)
+    changed = (
+        view.cancelled_at or view.superseded_at or (req.start_at if status == gc.ACTIVE else view.created_at)
+    )
     return element(
         "DERControl",
         {
@@ -113,7 +116,7 @@ def group_control(view: GroupControlView, now: dt.datetime) -> ET.Element:
                 children=[
                     leaf("currentStatus", status),
                     leaf("dateTime", epoch(changed)),
-                    leaf("potentiallySuperseded", False),
+                    leaf("potentiallySuperseded", superseded),
                 ],
             ),
             element(

@@ -120,6 +120,12 @@ class GroupControlView:
     created_at: dt.datetime
     request: GroupControlRequest
     cancelled_at: dt.datetime | None = None
+    superseded_at: dt.datetime | None = None
+
+    @property
+    def over_at(self) -> dt.datetime:
+        """When it stopped being in force: its end, or its cancellation or supersession if earlier."""
+        return min(t for t in (self.request.end_at, self.cancelled_at, self.superseded_at) if t is not None)
 
 
 @dataclass(frozen=True)

@@ -247,14 +247,14 @@ def _follow(device: DeviceState, now: Following) -> None:
 
 async def _programs(conn: Sep2Connection, edev: str) -> list[ProgramControls]:
     """Every program of the device, by its FunctionSetAssignments: its own and its groups'."""
-    fsas = (await conn.get(f"{edev}/fsa?l=8")).doc().findall(q("FunctionSetAssignments"))
+    fsas = (await conn.get(f"{edev}/fsa?l=255")).doc().findall(q("FunctionSetAssignments"))
     if not fsas:
         raise Sep2ClientError(f"{edev} has no FunctionSetAssignments")
     out = []
     for fsa in fsas:
-        programs = (await conn.get(f"{_href(fsa, 'DERProgramListLink')}?l=8")).doc()
+        programs = (await conn.get(f"{_href(fsa, 'DERProgramListLink')}?l=255")).doc()
         for program in programs.findall(q("DERProgram")):
-            controls = (await conn.get(f"{_href(program, 'DERControlListLink')}?l=8")).doc()
+            controls = (await conn.get(f"{_href(program, 'DERControlListLink')}?l=255")).doc()
             primacy = int(program.findtext(q("primacy")) or 255)
             out.append(ProgramControls(primacy, tuple(controls.findall(q("DERControl")))))
     return out
