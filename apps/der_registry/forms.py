@@ -195,6 +195,12 @@ class DefaultModeForm(forms.Form):
         help_text="volt–var: V pu and Q as a fraction of the available var, e.g. 0.92 0.44; 0.98 0; "
         "1.02 0; 1.08 -0.44 (IEEE 1547 category B); watt–var: P as a fraction of the rating",
     )
+    volt_watt = forms.CharField(
+        required=False,
+        label="Volt–watt curve (V P; …), beside any mode",
+        max_length=400,
+        help_text="V pu and P as a fraction of the rating, e.g. 1.06 1; 1.1 0.2 (IEEE 1547); empty: off",
+    )
 
     def __init__(self, *args: Any, der: DER, **kwargs: Any) -> None:
         params = der.mode_params if isinstance(der.mode_params, dict) else {}
@@ -205,6 +211,7 @@ class DefaultModeForm(forms.Form):
             "pf": params.get("pf"),
             "q_kvar": params.get("q_kvar"),
             "curve": "; ".join(f"{x:g} {q:g}" for x, q in points),
+            "volt_watt": "; ".join(f"{x:g} {p:g}" for x, p in params.get(mode_settings.VOLT_WATT) or []),
         }
         kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
@@ -215,33 +222,46 @@ class DefaultModeForm(forms.Form):
         ]
 
     def clean_curve(self) -> list[list[float]] | None:
-        text = self.cleaned_data["curve"].strip()
-        if not text:
-            return None
-        points = []
-        for i, part in enumerate(text.replace("\n", ";").split(";"), 1):
-            numbers = part.replace(",", " ").split()
-            try:
-                x, q = (float(n) for n in numbers)
-            except ValueError:
-                raise forms.ValidationError(
-                    f"Point {i} ({part.strip()!r}) must be two numbers, x and Q, such as 0.92 0.44."
-                ) from None
-            points.append([x, q])
-        return points
+        return _points(self.cleaned_data["curve"], "0.92 0.44")
+
+    def clean_volt_watt(self) -> list[list[float]] | None:
+        return _points(self.cleaned_data["volt_watt"], "1.06 1")
 
     def settings(self) -> tuple[str, dict[str, Any]]:
-        """(mode, its settings) as do_set_default_mode takes them."""
+        """(mode, its settings and the volt–watt curve) as do_set_default_mode takes them."""
         mode = self.cleaned_data["default_mode"]
         field = _setting_field(mode)
         value = self.cleaned_data.get(field) if field else None
-        return mode, {} if value is None else {field: value}
+        settings = {} if value is None else {field: value}
+        if self.cleaned_data.get("volt_watt"):
+            settings[mode_settings.VOLT_WATT] = self.cleaned_data["volt_watt"]
+        return mode, settings
 
     def add_issues(self, issues: list[Issue]) -> None:
         field = _setting_field(self.cleaned_data.get("default_mode", ""))
         for issue in issues:
             name = field if issue.field == "mode_params" and field else issue.field
+            if issue.field == "mode_params" and issue.message.startswith(mode_settings.VOLT_WATT_WORDS):
+                name = "volt_watt"
             self.add_error(name if name in self.fields else None, issue.message)
+
+
+def _points(typed: str, example: str) -> list[list[float]] | None:
+    """Points typed as "x y; x y; …" (commas also separate)."""
+    text = typed.strip()
+    if not text:
+        return None
+    points = []
+    for i, part in enumerate(text.replace("\n", ";").split(";"), 1):
+        numbers = part.replace(",", " ").split()
+        try:
+            x, q = (float(n) for n in numbers)
+        except ValueError:
+            raise forms.ValidationError(
+                f"Point {i} ({part.strip()!r}) must be two numbers, such as {example}."
+            ) from None
+        points.append([x, q])
+    return points
 
 
 def _setting_field(mode: str) -> str:

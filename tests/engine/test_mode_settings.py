@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.der_registry.engine.mode_settings import VOLT_VAR_1547_B, normalised, problem
+from apps.der_registry.engine.mode_settings import VOLT_VAR_1547_B, VOLT_WATT_1547, normalised, problem
 from apps.der_registry.engine.setpoint_params import ReactiveRoom
 
 ROOM = ReactiveRoom(10.0, "the 10 kW rating", 4.84, 4.84)
@@ -34,6 +34,16 @@ def test_the_1547_category_b_curve_is_a_valid_volt_var_curve() -> None:
         ("volt_var", {"curve": [[0.9 + i / 100, 0] for i in range(11)]}, "2 to 10 points"),
         ("active_reactive", {"pf": 1}, "takes no settings (not pf)"),
         ("sideways", {}, "'sideways' is not a control mode"),
+        # The volt–watt curve, beside any mode or none (IEEE 1547-2018 Table 10 default: 1.06 1; 1.1 0.2)
+        ("", {"volt_watt": [[1.06, 1.0], [1.1, 0.2]]}, ""),
+        ("volt_var", {"curve": [[0.92, 0.44], [1.08, -0.44]], "volt_watt": [[1.06, 1], [1.1, 0]]}, ""),
+        ("constant_pf", {"pf": 0.95, "volt_watt": [[1.06, 1], [1.1, 0.2]]}, ""),
+        ("", {"volt_watt": [[1.06, 0.2], [1.1, 1.0]]}, "Volt–watt curve: Point 2: P rises from 0.2 to 1"),
+        ("", {"volt_watt": [[1.06, 1.0], [1.1, -0.2]]}, "Volt–watt curve: Point 2: P is a fraction of the"),
+        ("", {"volt_watt": [[1.06, 1.0], [1.6, 0.2]]}, "the voltage must be between 0.5 and 1.5 pu"),
+        ("", {"volt_watt": [[1.06, 1.0]]}, "A volt–watt curve is a list of 2 to 10 points [voltage, P]"),
+        ("", {"pf": 0.95}, "Without a default mode there are no settings to keep"),
+        ("", {}, ""),
     ],
 )
 def test_settings_are_judged_by_their_mode(mode: str, params: dict[str, object], words: str) -> None:
@@ -42,7 +52,12 @@ def test_settings_are_judged_by_their_mode(mode: str, params: dict[str, object],
 
 
 def test_settings_are_kept_as_floats() -> None:
-    assert normalised({"curve": [[1, 0], [2, -1]], "pf": 1}) == {
+    assert normalised({"curve": [[1, 0], [2, -1]], "pf": 1, "volt_watt": [[1, 1], [2, 0]]}) == {
         "curve": [[1.0, 0.0], [2.0, -1.0]],
         "pf": 1.0,
+        "volt_watt": [[1.0, 1.0], [2.0, 0.0]],
     }
+
+
+def test_the_1547_volt_watt_default_is_a_valid_volt_watt_curve() -> None:
+    assert problem("", {"volt_watt": [list(p) for p in VOLT_WATT_1547]}, ROOM) == ""

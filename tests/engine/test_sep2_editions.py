@@ -16,6 +16,7 @@ from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.editions import NS_2013, NS_2018
 from apps.der_registry.engine.sep2.model import (
     CURVE_VOLT_VAR,
+    CURVE_VOLT_WATT,
     ControlView,
     CurveView,
     DefaultControlView,
@@ -65,6 +66,10 @@ def _documents() -> Iterator[tuple[str, bytes]]:
         res.default_der_control(DefaultControlView(5, "Default: Constant var", target_var=-2000.0)),
         res.default_der_control(DefaultControlView(5, "Default: Volt–var", curve="opModVoltVar")),
         res.default_der_control(DefaultControlView(5, "Default: Watt–var", curve="opModWattVar")),
+        res.default_der_control(DefaultControlView(5, "VV + VW", curve="opModVoltVar", volt_watt=True)),
+        res.default_der_control(DefaultControlView(5, "WV + VW", curve="opModWattVar", volt_watt=True)),
+        res.default_der_control(DefaultControlView(5, "VW only", volt_watt=True)),
+        res.der_curve_list(5, [CurveView(2, T0, CURVE_VOLT_WATT, ((106.0, 100.0), (110.0, 20.0)), 1)], 1),
         res.der_curve_list(5, [CurveView(1, T0, CURVE_VOLT_VAR, ((95.0, 50.0), (105.0, -50.0)))], 1),
         res.der_list(5, 20, 0, 1),
         res.response_list([ResponseView(1, "A" * 40, "0" * 32, 1, T0)], 1),

@@ -47,8 +47,8 @@ def walk(url: str, who: Pki, der_id: int) -> dict[str, Any]:
             if base.find(q("opModFixedPF")) is not None
             else None
         )
-        link = next((c for c in base if local(c.tag) in ("opModVoltVar", "opModWattVar")), None)
-        if link is not None:
+        seen["curves"] = {}
+        for link in [c for c in base if local(c.tag) in ("opModVoltVar", "opModVoltWatt", "opModWattVar")]:
             curve = await conn.get(link.attrib["href"])
             assert curve.status == 200 and schema_problem(curve.body) == "", curve.body
             doc = curve.doc()
@@ -61,7 +61,10 @@ def walk(url: str, who: Pki, der_id: int) -> dict[str, Any]:
                 )
                 for d in doc.iter(q("CurveData"))
             ]
-            seen["curve"] = (doc.findtext(q("curveType")), points)  # in percent
+            kind = local(link.tag)
+            seen["curves"][kind] = (doc.findtext(q("curveType")), doc.findtext(q("yRefType")), points)
+            if kind != "opModVoltWatt":  # the reactive mode's curve
+                seen["curve"] = (doc.findtext(q("curveType")), points)  # in percent
         await conn.close()
         return seen
 
@@ -111,11 +114,22 @@ def test_it_gives_the_device_the_default_mode_an_admin_sets(
     assert (seen["base"], seen["pf"]) == (["opModConnect", "opModEnergize", "opModFixedPF"], ["-95", "-2"])
     assert "curve" not in seen  # no curve left to follow
     assert seen["description"] == "Default: Constant power factor"
+
+    # Volt–watt beside the reactive mode (IEEE 1547-2018 §5.4.2): its own DERCurve, type 3 in 2013
+    # (opModVoltWatt), P in % of setMaxW (yRefType 1).
+    both = {"curve": curve, "volt_watt": [[1.06, 1.0], [1.1, 0.2]]}
+    answer = admin_client.post(url, {"default_mode": "volt_var", "mode_params": both}, "application/json")
+    assert answer.status_code == 200, answer.content
+    seen = walk(server, pki, der.pk)
+    assert seen["base"] == ["opModConnect", "opModEnergize", "opModVoltVar", "opModVoltWatt"]
+    assert seen["curves"]["opModVoltWatt"] == ("3", "1", [(106, 100), (110, 20)])
+    assert seen["curves"]["opModVoltVar"] == ("0", "3", [(92, 44), (98, 0), (102, 0), (108, -44)])
     changes = AuditRecord.objects.filter(action="der.default_mode", object_id=str(der.pk))
     assert [r.after["default_mode"] for r in changes.order_by("at")] == [
         "volt_var",
         "watt_var",
         "constant_pf",
+        "volt_var",
     ]
 
 
@@ -201,7 +215,7 @@ def test_it_sets_the_default_mode_from_the_der_page(
     typo = admin_client.post(page, {"default_mode": "volt_var", "curve": "0.92 0.44; 0.98 zero"})
     assert typo.status_code == 400
     assert typo.context["default_mode_form"].errors["curve"] == [
-        "Point 2 ('0.98 zero') must be two numbers, x and Q, such as 0.92 0.44."
+        "Point 2 ('0.98 zero') must be two numbers, such as 0.92 0.44."
     ]
     rising = admin_client.post(page, {"default_mode": "volt_var", "curve": "0.95 0; 1.05 0.3"})
     assert (
@@ -225,3 +239,33 @@ def test_it_sets_the_default_mode_from_the_der_page(
     )
     assert 'id="default-mode-form"' not in operator_client.get(f"/ders/{der.pk}/").content.decode()
     assert operator_client.post(page, {"default_mode": ""}).status_code == 403
+
+
+def test_it_sets_a_volt_watt_curve_beside_the_default_mode_from_the_der_page(
+    enrolled: Callable[..., Any], admin_client: Client
+) -> None:
+    der = enrolled("active", supported_modes=("active_reactive", "volt_var", "constant_pf"))
+    page = f"/ders/{der.pk}/default-mode/"
+    rising = admin_client.post(page, {"default_mode": "", "volt_watt": "1.06 0.2; 1.1 1"})
+    assert rising.status_code == 400
+    (said,) = rising.context["default_mode_form"].errors["volt_watt"]  # beside its own field
+    assert said.startswith("Volt–watt curve: Point 2: P rises from 0.2 to 1")
+    typo = admin_client.post(page, {"default_mode": "", "volt_watt": "1.06 one"})
+    assert typo.context["default_mode_form"].errors["volt_watt"] == [
+        "Point 1 ('1.06 one') must be two numbers, such as 1.06 1."
+    ]
+    der.refresh_from_db()
+    assert der.mode_params == {}
+
+    done = admin_client.post(
+        page, {"default_mode": "constant_pf", "pf": "0.95", "volt_watt": "1.06 1; 1.1 0.2"}
+    )
+    assert done.status_code == 302
+    der.refresh_from_db()
+    assert der.mode_params == {"pf": 0.95, "volt_watt": [[1.06, 1.0], [1.1, 0.2]]}
+    shown = admin_client.get(f"/ders/{der.pk}/").content.decode()
+    assert "volt–watt curve (1.06, 1.0) → (1.1, 0.2)" in shown
+    off = admin_client.post(page, {"default_mode": "constant_pf", "pf": "0.95", "volt_watt": ""})
+    assert off.status_code == 302
+    der.refresh_from_db()
+    assert der.mode_params == {"pf": 0.95}  # volt–watt off

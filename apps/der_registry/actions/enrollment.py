@@ -265,13 +265,11 @@ def do_set_default_mode(actor: Actor, source: str, der_id: int, mode: str, param
     der = DER.objects.select_for_update().get(pk=der_id)
     if der.status == Status.DECOMMISSIONED:
         raise refuse("der", f"{der.name} is decommissioned; its settings are kept as they were.")
-    if mode and (problem := _default_mode_problem(der, mode, params)):
-        raise refuse("default_mode" if mode not in der.supported_modes else "mode_params", problem)
-    if not mode and params:
-        raise refuse("mode_params", "Without a default mode there are no settings to keep.")
+    if problem := _default_mode_problem(der, mode, params):
+        raise refuse("default_mode" if mode and mode not in der.supported_modes else "mode_params", problem)
     before = audit.snapshot(der, ["default_mode", "mode_params"])
     der.default_mode = mode
-    der.mode_params = mode_settings.normalised(params) if mode else {}
+    der.mode_params = mode_settings.normalised(params)
     der.save(update_fields=["default_mode", "mode_params", "updated_at"])
     audit.record(
         actor,
@@ -286,8 +284,9 @@ def do_set_default_mode(actor: Actor, source: str, der_id: int, mode: str, param
 
 
 def _default_mode_problem(der: DER, mode: str, params: Any) -> str:
-    """Why `mode` with `params` cannot be this DER's default, judged on its effective ratings; ""."""
-    if mode not in der.supported_modes:
+    """Why `mode` ("": none) with `params` cannot be this DER's default, judged on its effective
+    ratings; ""."""
+    if mode and mode not in der.supported_modes:
         return f"{der.name} does not support the {ieee1547.mode_label(mode)} mode."
     room = ReactiveRoom.of({k: v.value for k, v in der.effective().items()})
     return mode_settings.problem(mode, params, room)

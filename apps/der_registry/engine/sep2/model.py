@@ -38,8 +38,11 @@ RESPONSE_NAMES = {
     254: "rejected: expired",
 }
 # DERCurveType (2013 numbering, as the server builds every document; 2018 numbers differ).
-CURVE_VOLT_VAR, CURVE_WATT_VAR = 0, 10
-CURVE_ID = 1  # the DER's one curve: its default mode's (/derp/{id}/dc/1)
+CURVE_VOLT_VAR, CURVE_VOLT_WATT, CURVE_WATT_VAR = 0, 3, 10
+CURVE_ID = 1  # the curve of the DER's default mode (/derp/{id}/dc/1)
+VOLT_WATT_CURVE_ID = 2  # its volt–watt curve, beside the default mode (/derp/{id}/dc/2)
+# DERUnitRefType of a curve's y values: % of setMaxW (volt–watt), % of statVarAvail (the var curves).
+Y_PCT_MAX_W, Y_PCT_VAR_AVAILABLE = 1, 3
 # A set point holds until the next one replaces it: the longest duration a UInt32 client handles safely.
 FOREVER_S = 2**31 - 1
 
@@ -100,6 +103,7 @@ class DefaultControlView:
     fixed_pf: float | None = None  # opModFixedPF, signed (EEI: negative while absorbing vars)
     target_var: float | None = None  # opModTargetVar, var
     curve: str = ""  # "opModVoltVar" or "opModWattVar": the mode whose DERCurve (CURVE_ID) it follows
+    volt_watt: bool = False  # opModVoltWatt too, following the DERCurve VOLT_WATT_CURVE_ID
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,8 @@ class CurveView:
     curve_id: int
     created_at: dt.datetime
     curve_type: int  # DERCurveType in 2013 numbering (CURVE_VOLT_VAR …); `editions` renumbers for 2018
-    points: tuple[tuple[float, float], ...]  # (V % of nominal, var % of available)
+    points: tuple[tuple[float, float], ...]  # (V % of nominal or P % of rating, y in % of y_ref)
+    y_ref_type: int = Y_PCT_VAR_AVAILABLE
 
 
 @dataclass(frozen=True)

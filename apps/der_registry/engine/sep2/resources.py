@@ -15,6 +15,7 @@ from apps.der_registry.engine.sep2.model import (
     EVENT_ACTIVE,
     EVENT_SUPERSEDED,
     FOREVER_S,
+    VOLT_WATT_CURVE_ID,
     ControlView,
     CurveView,
     DefaultControlView,
@@ -269,11 +270,21 @@ def default_der_control(view: DefaultControlView) -> ET.Element:
                     leaf("opModEnergize", view.energize),
                     _fixed_pf(view.fixed_pf),
                     None if view.target_var is None else scaled_element("opModTargetVar", view.target_var),
-                    link(view.curve, f"{derp(view.der_id)}/dc/{CURVE_ID}") if view.curve else None,
+                    *_curve_links(view),
                 ],
             ),
         ],
     )
+
+
+def _curve_links(view: DefaultControlView) -> list[ET.Element]:
+    """The curve modes' links in the schema's order: opModVoltVar, opModVoltWatt, opModWattVar."""
+    base = f"{derp(view.der_id)}/dc"
+    links = [(view.curve, link(view.curve, f"{base}/{CURVE_ID}"))] if view.curve else []
+    if view.volt_watt:
+        links.append(("opModVoltWatt", link("opModVoltWatt", f"{base}/{VOLT_WATT_CURVE_ID}")))
+    order = ("opModVoltVar", "opModVoltWatt", "opModWattVar")
+    return [element for _, element in sorted(links, key=lambda pair: order.index(pair[0]))]
 
 
 def der_curve(der_id: int, view: CurveView) -> ET.Element:
@@ -291,7 +302,7 @@ def der_curve(der_id: int, view: CurveView) -> ET.Element:
             leaf("curveType", view.curve_type),
             leaf("xMultiplier", -2),
             leaf("yMultiplier", -2),
-            leaf("yRefType", 3),  # % of available var
+            leaf("yRefType", view.y_ref_type),
         ],
     )
 
