@@ -8,17 +8,14 @@ import datetime as dt
 from django.utils import timezone
 
 from apps.der_registry.engine.group_controls import MAX_DURATION_S
-from apps.der_registry.engine.sep2.groups import ENDED_KEPT_S
-from apps.der_registry.engine.sep2.model import GroupControlView, GroupProgramView
-from apps.der_registry.models import DERGroup, GroupControl
+from apps.der_registry.engine.sep2.groups import ENDED_KEPT_S, active, listed
+from apps.der_registry.engine.sep2.model import GroupControlView, GroupProgramView, PendingGroupNotification
+from apps.der_registry.models import DERGroup, GroupControl, Sep2Subscription
+from apps.der_registry.sep2_rows import group_control_view, subscription_view
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 RECENT = 255  # list documents carry at most 255 entries (results is a UInt8)
-
-
-def control_view(row: GroupControl) -> GroupControlView:
-    return GroupControlView(
-        row.pk, row.group_id, row.created_at, row.request(), row.cancelled_at, row.superseded_at
-    )
 
 
 class GroupStore:
@@ -40,8 +37,41 @@ class GroupStore:
             .exclude(cancelled_at__lt=cutoff)
             .exclude(superseded_at__lt=cutoff)
         )
-        return [control_view(r) for r in rows.order_by("-start_at", "-id") if r.end_at >= cutoff][:RECENT]
+        return [group_control_view(r) for r in rows.order_by("-start_at", "-id") if r.end_at >= cutoff][
+            :RECENT
+        ]
 
     def _group_control(self, group_id: int, control_id: int) -> GroupControlView | None:
         row = GroupControl.objects.filter(group_id=group_id, pk=control_id).first()
-        return None if row is None else control_view(row)
+        return None if row is None else group_control_view(row)
+
+    def _latest_group_change(self) -> dt.datetime:
+        latest = GroupControl.objects.order_by("-changed_at").values_list("changed_at", flat=True).first()
+        return latest or EPOCH
+
+    def _group_notifications_since(
+        self, after: dt.datetime
+    ) -> tuple[dt.datetime, list[PendingGroupNotification]]:
+        """Subscriptions of member devices to the control lists of groups whose controls were
+        issued, cancelled or superseded after `after`."""
+        fresh = list(GroupControl.objects.filter(changed_at__gt=after).values_list("group_id", "changed_at"))
+        if not fresh:
+            return after, []
+        now, due = timezone.now(), []
+        for group_id in sorted({g for g, _ in fresh}):
+            views: list[GroupControlView] | None = None
+            lists = {f"/gderp/{group_id}/derc": listed, f"/gderp/{group_id}/actderc": active}
+            subs = Sep2Subscription.objects.filter(
+                der__groups=group_id, resource__startswith=f"/gderp/{group_id}/"
+            )
+            for sub in subs:
+                chosen = lists.get(sub.resource.rstrip("/"))
+                if chosen is None:
+                    continue
+                views = self._group_controls(group_id) if views is None else views
+                tail = sub.resource.rstrip("/").rpartition("/")[2]
+                shown = tuple(chosen(views, now)[: sub.limit])
+                due.append(
+                    PendingGroupNotification(sub.der_id, subscription_view(sub), group_id, tail, shown)
+                )
+        return max(t for _, t in fresh), due

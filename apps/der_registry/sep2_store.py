@@ -39,6 +39,7 @@ from apps.der_registry.engine.sep2.model import (
     GroupControlView,
     GroupProgramView,
     LogEventView,
+    PendingGroupNotification,
     PendingNotification,
     ResponseView,
     Sep2Refusal,
@@ -59,6 +60,7 @@ from apps.der_registry.models import (
     SetPoint,
 )
 from apps.der_registry.sep2_group_store import GroupStore
+from apps.der_registry.sep2_rows import subscription_view
 
 SOURCE = "sep2"
 RECENT = 255  # list documents carry at most 255 entries (results is a UInt8)
@@ -139,12 +141,6 @@ def _control(sp: SetPoint, active_kw: float) -> ControlView:
         else min(100.0, 100.0 * sp.p_limit_kw / active_kw),
         target_var=None if sp.q_kvar is None else sp.q_kvar * 1000.0,
         fixed_pf=float(pf) if isinstance(pf, int | float) else None,
-    )
-
-
-def _subscription(row: Sep2Subscription) -> SubscriptionView:
-    return SubscriptionView(
-        row.pk, row.resource, row.notification_uri, row.limit, row.encoding, row.level, EDITIONS[row.edition]
     )
 
 
@@ -279,6 +275,16 @@ class RegistryStore(GroupStore):
         return self._group_control(group_id, control_id)
 
     @on_worker_thread
+    def latest_group_change(self) -> dt.datetime:
+        return self._latest_group_change()
+
+    @on_worker_thread
+    def group_notifications_since(
+        self, after: dt.datetime
+    ) -> tuple[dt.datetime, list[PendingGroupNotification]]:
+        return self._group_notifications_since(after)
+
+    @on_worker_thread
     def der_state(self, der_id: int, kind: str) -> DerState:
         edev = Sep2EndDevice.objects.filter(der_id=der_id).first()
         if edev is None or kind not in edev.reported_at:
@@ -340,7 +346,7 @@ class RegistryStore(GroupStore):
     @on_worker_thread
     def subscriptions(self, der_id: int) -> list[SubscriptionView]:
         rows = DER.objects.get(pk=der_id).sep2_subscriptions.all()[:RECENT]
-        return [_subscription(s) for s in rows]
+        return [subscription_view(s) for s in rows]
 
     @on_worker_thread
     def subscribe(self, client: Client, der_id: int, sub: SubscriptionView) -> int:
@@ -431,5 +437,5 @@ class RegistryStore(GroupStore):
                 controls[sub.der_id] = self.controls(sub.der_id)
             # In list order, at most `limit` entries; limit 0: a bare change notice (results="0").
             listed = tuple(controls[sub.der_id][: sub.limit])
-            due.append(PendingNotification(sub.der_id, _subscription(sub), listed))
+            due.append(PendingNotification(sub.der_id, subscription_view(sub), listed))
         return latest, due

@@ -5,7 +5,9 @@ one set point at a time, and could not connect, disconnect, de-energize, ramp or
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +19,9 @@ from django.test import Client
 from apps.der_registry import actions
 from apps.der_registry.engine.group_controls import DEVICE_PROGRAM_PRIMACY
 from apps.der_registry.engine.sep2.editions import NS_2013
+from apps.der_registry.engine.sep2.server import server_context
 from apps.der_registry.engine.sep2.simulator import SimClient, SimStats, response_doc, run_client
+from apps.der_registry.engine.sep2.xmlcodec import schema_problem
 from apps.der_registry.models import DERGroup, GroupControl, Sep2EndDevice, Sep2Response
 from apps.dms.engine.dnp3.points import DERLimits
 from apps.plant.engine.feeder import DerCommand, PlantDER
@@ -27,9 +31,11 @@ from tests.conftest import as_json, client_for, dnp3
 from tests.integration.test_it_sep2_server import (  # noqa: F401
     Pki,
     connect,
+    notification_receiver,
     pki,
     run,
     server,
+    subscription_doc,
     valid_get,
 )
 
@@ -438,3 +444,41 @@ def test_it_a_newer_control_supersedes_the_overlapping_one_that_sets_the_same_mo
     assert (
         refused.status_code == 400 and f"superseded by control {steps[1]['id']}" in refused.content.decode()
     )
+
+
+def test_it_notifies_a_member_subscribed_to_the_groups_controls_of_issue_and_cancel(
+    server: str,  # noqa: F811
+    pki: Pki,  # noqa: F811
+    members: dict[str, Any],
+    operator_client: Client,
+) -> None:
+    group, inside = members["group"], members["inside"]
+    folder = pki.ca.cert.parent
+    receiver_ctx = server_context(folder / "server.crt", folder / "server.key", pki.ca.cert)
+    url = f"/api/der-groups/{group.pk}/controls/"
+
+    async def session() -> list[bytes]:
+        endpoint, port, received = await notification_receiver(receiver_ctx)
+        conn = connect(server, pki.ca, pki.device)
+        made = await conn.post(
+            f"/edev/{inside.pk}/sub",
+            subscription_doc(f"/gderp/{group.pk}/derc", f"https://127.0.0.1:{port}/n"),
+        )
+        assert made.status == 201
+        await conn.close()
+        await asyncio.sleep(0.5)  # the notifier has looked once: only changes from now on count
+        control = await asyncio.to_thread(post, operator_client, url, {"connect": False, "duration_s": 600})
+        issued = await asyncio.wait_for(received.get(), 20)
+        cid = json.loads(control.content)["id"]
+        await asyncio.to_thread(post, operator_client, f"{url}{cid}/cancel/", {})
+        cancelled = await asyncio.wait_for(received.get(), 20)
+        endpoint.close()
+        return [issued, cancelled]
+
+    issued, cancelled = run(session())
+    control = GroupControl.objects.get()
+    for body in (issued, cancelled):
+        assert schema_problem(body) == "" and b"<Notification" in body
+        assert f"/gderp/{group.pk}/derc/{control.pk}".encode() in body
+    assert b"<currentStatus>1</currentStatus>" in issued
+    assert b"<currentStatus>2</currentStatus>" in cancelled

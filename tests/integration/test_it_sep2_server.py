@@ -373,18 +373,7 @@ def test_it_notifies_a_subscriber_of_a_new_control(
     receiver_ctx = server_context(folder / "server.crt", folder / "server.key", pki.ca.cert)
 
     async def session() -> tuple[int, bytes]:
-        received: asyncio.Queue[bytes] = asyncio.Queue()
-
-        async def receive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            req = await read_request(reader)
-            writer.write(render(Reply(204), keep_alive=False))
-            await writer.drain()
-            writer.close()
-            if req is not None:
-                await received.put(req.body)
-
-        endpoint = await asyncio.start_server(receive, "127.0.0.1", 0, ssl=receiver_ctx)
-        port = endpoint.sockets[0].getsockname()[1]
+        endpoint, port, received = await notification_receiver(receiver_ctx)
         conn = connect(server, pki.ca, pki.device)
         subscription = element(
             "Subscription",
@@ -411,6 +400,22 @@ def test_it_notifies_a_subscriber_of_a_new_control(
     assert status == 201
     assert schema_problem(body) == ""
     assert b"<Notification" in body and mrid(KIND_CONTROL, setpoint.pk).encode() in body
+
+
+async def notification_receiver(ctx: Any) -> tuple[asyncio.Server, int, asyncio.Queue[bytes]]:
+    """A device's own HTTPS endpoint for notifications: (server, its port, the bodies it got)."""
+    received: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def receive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        req = await read_request(reader)
+        writer.write(render(Reply(204), keep_alive=False))
+        await writer.drain()
+        writer.close()
+        if req is not None:
+            await received.put(req.body)
+
+    endpoint = await asyncio.start_server(receive, "127.0.0.1", 0, ssl=ctx)
+    return endpoint, endpoint.sockets[0].getsockname()[1], received
 
 
 def log_event_doc() -> Any:

@@ -91,7 +91,7 @@ def _supersede(new: GroupControl, request: group_controls.GroupControlRequest) -
     older = [c for c in live.exclude(pk=new.pk) if group_controls.supersedes(request, c.request())]
     for control in older:
         control.superseded_by, control.superseded_at = new, new.created_at
-        control.save(update_fields=["superseded_by", "superseded_at"])
+        control.save(update_fields=["superseded_by", "superseded_at", "changed_at"])
     return [c.pk for c in older]
 
 
@@ -112,7 +112,7 @@ def do_cancel_group_control(actor: Actor, source: str, name: str, control_id: in
         raise refuse("control", f"Control {control_id} is already over; there is nothing to cancel.")
     before = audit.snapshot(control)
     control.cancelled_at, control.cancelled_by = timezone.now(), _user(actor)
-    control.save(update_fields=["cancelled_at", "cancelled_by"])
+    control.save(update_fields=["cancelled_at", "cancelled_by", "changed_at"])
     audit.record(
         actor, source, "dergroup.control_cancel", group, before=before, after=audit.snapshot(control)
     )

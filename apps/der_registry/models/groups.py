@@ -15,6 +15,8 @@ from apps.der_registry.models import DERGroup
 class GroupControl(models.Model):
     group = models.ForeignKey(DERGroup, on_delete=models.CASCADE, related_name="controls")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Issued, cancelled or superseded: what subscribers to the group's controls are notified of.
+    changed_at = models.DateTimeField(auto_now=True, db_index=True)
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -182,6 +182,18 @@ class PendingNotification:
     controls: tuple[ControlView, ...]
 
 
+@dataclass(frozen=True)
+class PendingGroupNotification:
+    """A member device's subscription to a group's control list, and that list now (after one of
+    the group's controls was issued, cancelled or superseded)."""
+
+    der_id: int
+    sub: SubscriptionView
+    group_id: int
+    tail: str  # "derc" or "actderc": the list subscribed to
+    controls: tuple[GroupControlView, ...]
+
+
 @dataclass
 class DerState:
     """What a client last PUT for its DER (capability, settings, status, availability)."""
@@ -227,3 +239,7 @@ class Store(Protocol):
     def readings(self, mup_id: int, mrid: str, start_s: int, end_s: int) -> list[ReadingValue]: ...
     def latest_setpoint_id(self) -> int: ...
     def notifications_since(self, after_id: int) -> tuple[int, list[PendingNotification]]: ...
+    def latest_group_change(self) -> dt.datetime: ...
+    def group_notifications_since(
+        self, after: dt.datetime
+    ) -> tuple[dt.datetime, list[PendingGroupNotification]]: ...

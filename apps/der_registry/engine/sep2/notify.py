@@ -5,15 +5,17 @@ notificationURI over TLS with the server's own certificate."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import ssl
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from apps.der_registry.engine.sep2 import groups
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.client import Sep2Connection
-from apps.der_registry.engine.sep2.model import PendingNotification, Store
+from apps.der_registry.engine.sep2.model import PendingGroupNotification, PendingNotification, Store
 from apps.der_registry.engine.sep2.xmlcodec import SepXmlError, in_namespace, to_bytes
 
 log = logging.getLogger("crest.sep2")
@@ -31,21 +33,32 @@ class Notifier:
     async def run(self, pool: Executor) -> None:
         loop = asyncio.get_running_loop()
         after = await loop.run_in_executor(pool, self.store.latest_setpoint_id)
+        group_after = await loop.run_in_executor(pool, self.store.latest_group_change)
         pending: set[asyncio.Task[None]] = set()
         while True:
             await asyncio.sleep(self.period_s)
             try:
                 after, due = await loop.run_in_executor(pool, self.store.notifications_since, after)
+                group_after, group_due = await loop.run_in_executor(
+                    pool, self.store.group_notifications_since, group_after
+                )
             except Exception:
                 log.exception("looking for new DERControls to notify failed")
                 continue
-            for item in due:
+            items: list[PendingNotification | PendingGroupNotification] = [*due, *group_due]
+            for item in items:
                 task = asyncio.create_task(self.deliver(item))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
 
-    async def deliver(self, item: PendingNotification) -> None:
-        controls = res.der_control_list(item.der_id, item.controls, len(item.controls))
+    async def deliver(self, item: PendingNotification | PendingGroupNotification) -> None:
+        if isinstance(item, PendingGroupNotification):  # a group program's list (`groups`)
+            now = dt.datetime.now(dt.UTC)
+            controls = groups.group_control_list(
+                item.group_id, item.controls, len(item.controls), now, item.tail
+            )
+        else:
+            controls = res.der_control_list(item.der_id, item.controls, len(item.controls))
         body = to_bytes(res.notification(item.der_id, item.sub, controls))
         try:
             body = in_namespace(body, item.sub.namespace)  # the edition the Subscription was written in
