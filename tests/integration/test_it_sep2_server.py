@@ -28,6 +28,7 @@ from apps.der_registry.engine.sep2.simulator import (
     follow,
     register,
     response_doc,
+    run_client_forever,
     run_clients,
 )
 from apps.der_registry.engine.sep2.xmlcodec import (
@@ -499,3 +500,34 @@ def test_it_the_field_simulator_hook_runs_clients_until_stopped(
     assert (handle.stats.registered, handle.stats.latency.errors) == (1, 0)
     assert handle.stats.polls >= 2
     assert LatestMonitoring.objects.filter(der__lfdi=client.lfdi, connection_status="connected").exists()
+
+
+def test_it_a_device_whose_connection_is_cut_mid_answer_connects_again(pki: Pki) -> None:
+    """Seen in the demo: a 2030.5 worker died (SIGSEGV) while devices registered; the TLS connections
+    it held ended without an answer, and those devices stopped for good (the cut surfaced as an
+    IncompleteReadError, which the simulated device did not expect). A device never gives up."""
+    folder = pki.ca.cert.parent
+    ctx = server_context(folder / "server.crt", folder / "server.key", pki.ca.cert)
+    sim = SimClient(pki.device.cert, pki.device.key, pki.device.lfdi, pki.device.sfdi)
+
+    async def session() -> int:
+        accepted = 0
+
+        async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal accepted
+            accepted += 1
+            await read_request(reader)  # the device's GET /dcap, then the connection ends unanswered
+            writer.close()
+
+        listener = await asyncio.start_server(cut, "127.0.0.1", 0, ssl=ctx)
+        url = f"https://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+        device = asyncio.create_task(
+            run_client_forever(url, pki.ca.cert, sim, SimStats(), 0.2, retry_max_s=0.5)
+        )
+        await asyncio.sleep(4.0)
+        assert not device.done(), device.exception()  # it did not stop on the cut
+        device.cancel()
+        listener.close()
+        return accepted
+
+    assert run(session()) >= 3  # it came back, again and again

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import logging
 import random
 import threading
 import time
@@ -29,6 +30,8 @@ from apps.der_registry.engine.sep2.model import (
 from apps.der_registry.engine.sep2.server import CIPHERS, client_context
 from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, q
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
+
+log = logging.getLogger("crest.sep2.sim")
 
 
 @dataclass(frozen=True)
@@ -329,7 +332,8 @@ async def run_client(
                 if device.grid is None or device.grid.reachable(device.lfdi):
                     await follow(conn, device, stats)
             await asyncio.sleep(max(0.0, min(period, deadline - time.monotonic())))
-    except (Sep2ClientError, ConnectionError, OSError):
+    except (Sep2ClientError, ConnectionError, OSError, EOFError, ValueError):
+        # Refused, cut (a connection that ends unanswered: EOFError) or answered with nonsense.
         stats.latency.errors += 1
     finally:
         await conn.close()
@@ -349,7 +353,11 @@ async def run_client_forever(
     delay_s = 1.0
     while True:
         started = time.monotonic()
-        await run_client(base_url, ca, sim, float("inf"), stats, poll_s, grid=grid)
+        try:
+            await run_client(base_url, ca, sim, float("inf"), stats, poll_s, grid=grid)
+        except Exception:  # whatever went wrong, a device in the field would try again
+            log.exception("2030.5 device %s failed; it registers again", sim.lfdi)
+            stats.latency.errors += 1
         if time.monotonic() - started > 10 * retry_max_s:
             delay_s = 1.0  # it ran well for a long time: this is a fresh failure
         await asyncio.sleep(delay_s)
