@@ -15,9 +15,10 @@ from django.views.decorators.http import require_POST
 
 from apps.der_registry import actions
 from apps.der_registry.engine.group_controls import DEVICE_PROGRAM_PRIMACY, MAX_DURATION_S
+from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.group_api import live_groups, response_counts
 from apps.der_registry.group_forms import GroupControlForm, PrimacyForm
-from apps.der_registry.models import DERGroup, GroupControl
+from apps.der_registry.models import DER, DERGroup, GroupControl
 from apps.der_registry.serializers import group_control_status
 
 
@@ -31,6 +32,9 @@ def in_force_by_group() -> Counter[int]:
         start_at__gte=now - dt.timedelta(seconds=MAX_DURATION_S),
     ).only("group_id", "start_at", "duration_s")
     return Counter(c.group_id for c in live if c.end_at > now)
+
+
+SILENT_SHOWN = 40  # members named as not having answered; more are counted
 
 
 @permission_required("der_registry.view_dergroup", raise_exception=True)
@@ -59,14 +63,25 @@ def _page(
     )
     for control in controls:
         control.status_text = group_control_status(control)  # type: ignore[attr-defined]
+    newest = next((c for c in controls if c.status_text == "active"), None)  # type: ignore[attr-defined]
     context = {
+        "newest": newest,
+        "silent": _not_answered(group, newest) if newest is not None else [],
         "group": counted,
         "controls": controls,
         "control_form": control_form or GroupControlForm(),
         "primacy_form": primacy_form or PrimacyForm(initial={"primacy": group.primacy}),
         "device_primacy": DEVICE_PROGRAM_PRIMACY,
+        "silent_shown": SILENT_SHOWN,
     }
     return render(request, "der_registry/group.html", context, status=status)
+
+
+def _not_answered(group: DERGroup, control: GroupControl) -> list[DER]:
+    """The members a control reaches that have not answered it yet (at most SILENT_SHOWN + 1)."""
+    answered = control.responses.values("der_id")
+    reached = group.ders.filter(status=Status.ACTIVE).exclude(comm_path="dnp3_direct")
+    return list(reached.exclude(pk__in=answered).order_by("name").only("pk", "name")[: SILENT_SHOWN + 1])
 
 
 @permission_required("der_registry.view_dergroup", raise_exception=True)

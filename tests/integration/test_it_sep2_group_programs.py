@@ -176,6 +176,10 @@ def test_it_serves_a_group_control_to_every_member_in_the_groups_program_by_prim
     assert run(answer_it()) == [201, 201, 201]
     listed = as_json(operator_client.get(f"{base}/controls/"))
     assert listed[0]["responses"] == {"received": 1, "started": 1, "completed": 1, "refused": 0}
+    page = operator_client.get(f"/ders/groups/{group.pk}/").content.decode()
+    not_answered = page.split('id="not-answered">')[1].split("</p>")[0]
+    assert "(1 of 2 received)" in not_answered and ">pv-b</a>" in not_answered
+    assert "pv-675-a" not in not_answered  # it answered
     assert AuditRecord.objects.filter(action="dergroup.control").count() == 1
 
 
@@ -326,6 +330,10 @@ def test_it_the_group_page_issues_shows_and_cancels_controls(
     assert '#group-controls"><span class="badge warn">1</span>' in listing  # in force now
     page = operator_client.get(f"/ders/groups/{group.pk}/").content.decode()
     assert "P ≤ 50 %" in page and "0 received · 0 completed" in page and ">active<" in page
+    not_answered = page.split('id="not-answered">')[1].split("</p>")[0]
+    assert f"control {control.pk} yet (0 of 2 received)" in not_answered
+    assert ">pv-675-a</a>, <a" in not_answered and ">pv-b</a>" in not_answered  # by name, linked
+    assert "bess-1" not in not_answered and "pv-p" not in not_answered  # not reached: not expected
 
     cancel = f"/ders/groups/{group.pk}/control/{control.pk}/cancel/"
     assert client_for(planner).post(cancel).status_code == 403
