@@ -53,11 +53,13 @@ def worker_main(options: ServerOptions, sock: socket.socket) -> None:
 
     django.setup()
     configure_logging()
+    from apps.der_registry.engine.sep2 import xmlcodec
     from apps.der_registry.engine.sep2.app import Sep2App
     from apps.der_registry.engine.sep2.server import Sep2Server, serve_until_stopped, server_context
     from apps.der_registry.sep2_contacts import SharedContactBook, push_in_background
     from apps.der_registry.sep2_store import RegistryStore
 
+    xmlcodec.load_schemas()  # built before any request thread needs one (`xmlcodec._building`)
     contacts = SharedContactBook()
     lfdi = certs.load(options.cert, options.key).lfdi
     app = Sep2App(RegistryStore(), options.poll_s, contact=contacts, server_lfdi=lfdi)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
+import time
+from typing import Any
 
 import pytest
 from lxml import etree
 
 from apps.der_registry.engine.sep2 import resources as res
+from apps.der_registry.engine.sep2 import xmlcodec
 from apps.der_registry.engine.sep2.derstate import (
     DOCUMENT,
     decode_der_resource,
@@ -180,3 +184,40 @@ def test_http_request_parsing_and_limits() -> None:
         with pytest.raises(HttpError) as caught:
             _read(raw)
         assert caught.value.status == status
+
+
+def test_the_schemas_are_built_one_at_a_time_whatever_the_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libxml2 is not safe building schemas from several threads at once: the server's request
+    threads did, on their first documents, and a registration was answered 500 ("the given type is
+    not a built-in type"). However many threads ask at once, one build runs at a time, once per
+    edition."""
+    building, most, builds = 0, 0, 0
+    real = xmlcodec.etree.XMLSchema
+    lock = threading.Lock()
+
+    def slow_build(*args: Any, **kwargs: Any) -> Any:
+        nonlocal building, most, builds
+        with lock:
+            building, builds = building + 1, builds + 1
+            most = max(most, building)
+        time.sleep(0.05)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                building -= 1
+
+    monkeypatch.setattr(xmlcodec.etree, "XMLSchema", slow_build)
+    xmlcodec.set_schema_path(xmlcodec.DEFAULT_XSD)  # empties the cache: the next ask builds
+    start = threading.Barrier(8)
+
+    def ask() -> None:
+        start.wait()
+        xmlcodec.schema_problem(f'<Time xmlns="{xmlcodec.NS_2013}"/>'.encode())  # needs the schema
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (most, builds) == (1, 1)

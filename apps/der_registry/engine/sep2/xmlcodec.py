@@ -5,6 +5,7 @@ where the server was given one, `editions`)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from functools import lru_cache
@@ -31,15 +32,34 @@ class SepXmlError(ValueError):
 
 def set_schema_path(path: Path | None, ns: str = NS_2013) -> None:
     _schema_paths[ns] = path
-    _schema.cache_clear()
+    with _building:
+        _built_schema.cache_clear()
+
+
+def load_schemas() -> None:
+    """Build the schemas of every edition the server was given, before it answers anyone."""
+    for ns, path in _schema_paths.items():
+        if path is not None:
+            _schema(ns)
 
 
 def schema_path(ns: str) -> Path | None:
     return _schema_paths.get(ns)
 
 
-@lru_cache(maxsize=2)
+# libxml2 builds a schema with process-wide state (its built-in types) that is not safe to build from
+# several threads at once: the server's request threads did, on their first documents, and one got
+# "xmlSchemaPValAttrNodeValue, the given type is not a built-in type" (a registration answered 500).
+_building = threading.Lock()
+
+
 def _schema(ns: str = NS_2013) -> Any:
+    with _building:  # one build at a time; built once per edition
+        return _built_schema(ns)
+
+
+@lru_cache(maxsize=2)
+def _built_schema(ns: str) -> Any:
     path = _schema_paths.get(ns)
     if path is None:
         raise SepXmlError(
