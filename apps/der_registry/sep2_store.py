@@ -214,8 +214,9 @@ class RegistryStore(GroupStore):
 
     @on_worker_thread
     def end_device(self, client: Client, edev_id: int) -> EndDeviceView | None:
-        edev = Sep2EndDevice.objects.filter(der_id=edev_id).first()
-        der = DER.objects.annotate(n_groups=Count("groups")).get(pk=edev_id)
+        # One query: the DER, its registration (if any) and how many groups (FSAs) it is in.
+        der = DER.objects.select_related("sep2").annotate(n_groups=Count("groups")).get(pk=edev_id)
+        edev = getattr(der, "sep2", None)  # None: not registered yet
         if edev is None:
             return _view(der, None) if client.kind == "device" else None
         return _view(der, edev)
