@@ -326,6 +326,7 @@ def test_it_the_group_page_issues_shows_and_cancels_controls(
     assert done.status_code == 302
     control = GroupControl.objects.get()
     assert (control.duration_s, control.max_lim_pct, control.connect) == (1800, 50.0, None)
+    assert control.description == "P ≤ 50 %"  # none given: the modes in words
     listing = operator_client.get("/ders/groups/").content.decode()
     assert '#group-controls"><span class="badge warn">1</span>' in listing  # in force now
     page = operator_client.get(f"/ders/groups/{group.pk}/").content.decode()
@@ -334,6 +335,10 @@ def test_it_the_group_page_issues_shows_and_cancels_controls(
     assert f"control {control.pk} yet (0 of 2 received)" in not_answered
     assert ">pv-675-a</a>, <a" in not_answered and ">pv-b</a>" in not_answered  # by name, linked
     assert "bess-1" not in not_answered and "pv-p" not in not_answered  # not reached: not expected
+    described = operator_client.post(url, {"duration_min": "5", "energize": "false", "description": "Storm"})
+    assert described.status_code == 302
+    page = operator_client.get(f"/ders/groups/{group.pk}/").content.decode()
+    assert "<td>Storm</td>" in page and "cease to energize" in page  # what it asks, whatever it is called
 
     cancel = f"/ders/groups/{group.pk}/control/{control.pk}/cancel/"
     assert client_for(planner).post(cancel).status_code == 403

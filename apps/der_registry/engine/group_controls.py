@@ -121,19 +121,20 @@ def check(values: Mapping[str, object], now: dt.datetime) -> tuple[GroupControlR
         max_lim,
         fixed_var,
         ramp,
-        description or _describe(connect, energize, max_lim, fixed_var),
+        description or describe(connect, energize, max_lim, fixed_var)[:MAX_DESCRIPTION],
     )
     return request, []
 
 
-def _describe(connect: bool | None, energize: bool | None, max_lim: float | None, var: float | None) -> str:
+def describe(connect: bool | None, energize: bool | None, max_lim: float | None, var: float | None) -> str:
+    """The modes a control sets, in words ("disconnect, P ≤ 50 %")."""
     words = [
         "" if connect is None else ("connect" if connect else "disconnect"),
         "" if energize is None else ("energize" if energize else "cease to energize"),
         "" if max_lim is None else f"P ≤ {max_lim:g} %",
         "" if var is None else f"Q {var:+g} %",
     ]
-    return ", ".join(w for w in words if w)[:MAX_DESCRIPTION]
+    return ", ".join(w for w in words if w)
 
 
 def _start(value: object, now: dt.datetime, issues: list[Issue]) -> dt.datetime | None:

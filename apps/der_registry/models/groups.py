@@ -8,7 +8,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 
-from apps.der_registry.engine.group_controls import GroupControlRequest
+from apps.der_registry.engine.group_controls import GroupControlRequest, describe
 from apps.der_registry.models import DERGroup
 
 
@@ -50,6 +50,10 @@ class GroupControl(models.Model):
     @property
     def end_at(self) -> dt.datetime:
         return self.start_at + dt.timedelta(seconds=self.duration_s)
+
+    @property
+    def modes_text(self) -> str:
+        return describe(self.connect, self.energize, self.max_lim_pct, self.fixed_var_pct)
 
     def request(self) -> GroupControlRequest:
         return GroupControlRequest(
