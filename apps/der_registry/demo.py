@@ -20,7 +20,7 @@ from apps.der_registry import actions
 from apps.der_registry.adapters import record_from_der
 from apps.der_registry.engine.ieee1547 import DERRecord, Ratings
 from apps.der_registry.engine.lifecycle import Status
-from apps.der_registry.engine.sep2 import certs, simulator
+from apps.der_registry.engine.sep2 import certs, sim_fleet
 from apps.der_registry.engine.sep2_identity import sfdi_from_lfdi
 from apps.der_registry.models import DER, DERGroup
 from apps.dms.actions import do_add_feeder_version
@@ -214,7 +214,7 @@ def connect_field(cert_dir: Path, dnp3_base_port: int = DNP3_BASE_PORT) -> dict[
         for k, der in enumerate(dnp3)
     )
     direct = [d for d in demo if d.comm_path == "sep2_direct" and _live(d)][:SEP2_DEVICES]
-    for der, client in zip(direct, simulator.demo_clients(len(direct), cert_dir), strict=True):
+    for der, client in zip(direct, sim_fleet.demo_clients(len(direct), cert_dir), strict=True):
         changed += _repoint(der, lfdi=client.lfdi, sfdi=client.sfdi)
     behind = [d for d in demo if d.comm_path == "via_aggregator" and _live(d)][:SEP2_AGGREGATED]
     # ckt5's rooftop PV (apps/der_registry/demo_ckt5.py), when seeded, follows the IEEE 123 devices.
@@ -223,7 +223,7 @@ def connect_field(cert_dir: Path, dnp3_base_port: int = DNP3_BASE_PORT) -> dict[
             serial_number__startswith=CKT5_SERIAL, status=Status.ACTIVE, comm_path="via_aggregator"
         ).order_by("serial_number")
     )
-    aggregator = simulator.demo_aggregator(len(behind), cert_dir)
+    aggregator = sim_fleet.demo_aggregator(len(behind), cert_dir)
     for der, device in zip(behind, aggregator.devices, strict=True):
         changed += _repoint(der, lfdi=device.lfdi, sfdi=device.sfdi)
     actions.do_set_group_lfdi(None, "system", AGGREGATOR, aggregator.lfdi)

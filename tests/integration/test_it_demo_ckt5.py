@@ -15,7 +15,7 @@ from django.core.management import call_command
 
 from apps.der_registry.demo import AGGREGATOR, connect_field, seed_registry
 from apps.der_registry.demo_ckt5 import PV_UNITS, ROOFTOP_KW, seed_ckt5
-from apps.der_registry.engine.sep2.simulator import aggregated_devices
+from apps.der_registry.engine.sep2.sim_fleet import aggregated_devices
 from apps.der_registry.models import DER
 from apps.dms.feeders import network_of
 from apps.dms.models import Feeder

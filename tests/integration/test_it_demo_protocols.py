@@ -126,13 +126,13 @@ def rtu_port() -> int:
 
 
 def _sim_lfdis(certs: Path) -> set[str]:
-    from apps.der_registry.engine.sep2.simulator import demo_clients
+    from apps.der_registry.engine.sep2.sim_fleet import demo_clients
 
     return {c.lfdi for c in demo_clients(SIM_SEP2, certs)}
 
 
 def _aggregated_lfdis() -> set[str]:
-    from apps.der_registry.engine.sep2.simulator import aggregated_devices
+    from apps.der_registry.engine.sep2.sim_fleet import aggregated_devices
 
     return {d.lfdi for d in aggregated_devices(SIM_AGGREGATED)}
 

@@ -116,7 +116,7 @@ def test_it_every_live_demo_der_answers_through_a_protocol_of_the_demo_plant(
         seed_registry,
     )
     from apps.der_registry.demo_ckt5 import PV_UNITS
-    from apps.der_registry.engine.sep2.simulator import aggregated_devices, demo_clients
+    from apps.der_registry.engine.sep2.sim_fleet import aggregated_devices, demo_clients
     from apps.der_registry.models import DER
 
     seed_registry()

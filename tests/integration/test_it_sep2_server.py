@@ -486,7 +486,7 @@ def test_it_the_field_simulator_hook_runs_clients_until_stopped(
 ) -> None:
     import time
 
-    from apps.der_registry.engine.sep2 import simulator
+    from apps.der_registry.engine.sep2 import sim_fleet as simulator
 
     folder = pki.ca.cert.parent
     (client,) = simulator.demo_clients(1, folder)

@@ -131,9 +131,9 @@ class PlantServer:
             self._relay(f"link:{name}", TIERS["wan"], [pair])
         self.publish()
         if sep2 is not None and (sep2.count or sep2.aggregated):
-            from apps.der_registry.engine.sep2 import simulator
+            from apps.der_registry.engine.sep2 import sim_fleet
 
-            self._sep2_handle = simulator.start(
+            self._sep2_handle = sim_fleet.start(
                 sep2.count, sep2.base_url, sep2.cert_dir, sep2.poll_s, sep2.aggregated, grid=self.sep2
             )
         self._thread = threading.Thread(target=self._run, name="plant-steps", daemon=True)

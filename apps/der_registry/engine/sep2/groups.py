@@ -16,7 +16,7 @@ from apps.der_registry.engine import group_controls as gc
 from apps.der_registry.engine.sep2.http import HttpError, Reply, Request
 from apps.der_registry.engine.sep2.model import Client, GroupControlView, GroupProgramView, Store
 from apps.der_registry.engine.sep2.replies import document, page
-from apps.der_registry.engine.sep2.resources import RESPONSE_SET, edev, list_doc, mrid
+from apps.der_registry.engine.sep2.resources import RESPONSE_SET, edev, fsa, list_doc, mrid
 from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, link
 
 KIND_GROUP_FSA, KIND_GROUP_PROGRAM, KIND_GROUP_CONTROL = 7, 8, 9  # mRID kinds (resources: 1–6)
@@ -45,18 +45,8 @@ def active(views: Sequence[GroupControlView], now: dt.datetime) -> list[GroupCon
 
 
 def group_fsa(edev_id: int, program: GroupProgramView) -> ET.Element:
-    base = f"{edev(edev_id)}/fsa/{program.group_id}"
-    return element(
-        "FunctionSetAssignments",
-        {"href": base, "subscribable": "0"},
-        [
-            link("DERProgramListLink", f"{base}/derp", 1),
-            link("ResponseSetListLink", "/rsps", 1),
-            link("TimeLink", "/tm"),
-            leaf("mRID", mrid(KIND_GROUP_FSA, program.group_id)),
-            leaf("description", f"Group {program.name}"[:32]),
-        ],
-    )
+    group_mrid = mrid(KIND_GROUP_FSA, program.group_id)
+    return fsa(edev_id, program.group_id, group_mrid, f"Group {program.name}")
 
 
 def group_program(program: GroupProgramView, controls: int, active_controls: int) -> ET.Element:

@@ -157,8 +157,10 @@ def registration(view: EndDeviceView, poll_s: int) -> ET.Element:
     )
 
 
-def fsa(edev_id: int) -> ET.Element:
-    base = f"{edev(edev_id)}/fsa/0"
+def fsa(edev_id: int, number: int = 0, mrid_: str = "", description: str = "DER set points") -> ET.Element:
+    """FunctionSetAssignments `number` of a device (0: its own program's; `groups`: its groups')
+    with its one DERProgramList."""
+    base = f"{edev(edev_id)}/fsa/{number}"
     return element(
         "FunctionSetAssignments",
         {"href": base, "subscribable": "0"},
@@ -166,8 +168,8 @@ def fsa(edev_id: int) -> ET.Element:
             link("DERProgramListLink", f"{base}/derp", 1),
             link("ResponseSetListLink", "/rsps", 1),
             link("TimeLink", "/tm"),
-            leaf("mRID", mrid(KIND_FSA, edev_id)),
-            leaf("description", "DER set points"),
+            leaf("mRID", mrid_ or mrid(KIND_FSA, edev_id)),
+            leaf("description", description[:32]),
         ],
     )
 

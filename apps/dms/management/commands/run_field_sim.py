@@ -17,7 +17,7 @@ from apps.dms.engine.dnp3.simulator import FieldSim, SimDER
 from apps.dms.engine.dnp3.stack import TlsFiles, shutdown_manager
 from apps.dms.models import Feeder
 
-SEP2_SIMULATOR = "apps.der_registry.engine.sep2.simulator"
+SEP2_SIMULATOR = "apps.der_registry.engine.sep2.sim_fleet"
 
 
 def outage(text: str) -> tuple[str, float, float]:
