@@ -45,7 +45,7 @@ imports: install
 # Three processes on two cores: the slowest files mostly wait on interval boundaries and killed
 # processes (tests/conftest.py starts them first), so a third process fills those waits.
 pytest: install browser-deps interop-deps
-	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15
 
 test: lint typecheck imports pytest
 

@@ -6,6 +6,7 @@ one set point at a time, and could not connect, disconnect, de-energize, ramp or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -369,11 +370,15 @@ def test_it_a_member_device_follows_its_programs_by_primacy_and_answers(
     )
     sim = SimClient(pki.device.cert, pki.device.key, pki.device.lfdi, pki.device.sfdi)
 
-    stats = SimStats()
-    device = threading.Thread(
-        target=lambda: run(run_client(server, pki.ca.cert, sim, 12.0, stats, poll_s=0.2, grid=field)),
-        daemon=True,
-    )
+    stats, loop = SimStats(), asyncio.new_event_loop()
+    polling = loop.create_task(run_client(server, pki.ca.cert, sim, 60.0, stats, poll_s=0.2, grid=field))
+
+    def power_on() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(polling)
+        loop.close()
+
+    device = threading.Thread(target=power_on, daemon=True)
 
     def follows(expected: Callable[[DerCommand], bool]) -> DerCommand:
         deadline = time.monotonic() + 10.0
@@ -411,7 +416,11 @@ def test_it_a_member_device_follows_its_programs_by_primacy_and_answers(
     assert Sep2EndDevice.objects.get(der=inside).status["genConnectStatus"] == 0
     post(operator_client, f"{url}{trip['id']}/cancel/", {})
     follows(lambda c: c == grouped)
-    device.join()
+    deadline = time.monotonic() + 5.0  # and it answers the cancellation (6)
+    while time.monotonic() < deadline and not Sep2Response.objects.filter(status=6).exists():
+        time.sleep(0.1)
+    loop.call_soon_threadsafe(polling.cancel)  # the device is switched off
+    device.join(10)
     assert stats.latency.errors == 0
     answered = {
         (r.group_control_id, r.status) for r in Sep2Response.objects.filter(group_control__isnull=False)

@@ -7,7 +7,6 @@ other goes on answering, and stopping (or losing) the server ends its workers.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -28,7 +27,7 @@ from apps.der_registry.engine.sep2.client import Sep2Connection
 from apps.der_registry.engine.sep2.http import Reply, read_request, render
 from apps.der_registry.engine.sep2.resources import KIND_CONTROL, mrid
 from apps.der_registry.engine.sep2.server import server_context
-from apps.der_registry.engine.sep2.simulator import SimClient, SimStats, der_status_doc, run_client_forever
+from apps.der_registry.engine.sep2.simulator import der_status_doc
 from apps.der_registry.engine.sep2.xmlcodec import q, schema_problem
 from crest_web.env import database_url_with_name
 from tests.integration.dnp3_support import until
@@ -282,27 +281,3 @@ def test_it_ends_its_workers_when_stopped_or_lost(served: Served, how: signal.Si
     assert until(lambda: not any(alive(pid) for pid in workers))
     assert code == (0 if how == signal.SIGTERM else -signal.SIGKILL)
     assert "Stopped." in served.text() or how == signal.SIGKILL
-
-
-def test_it_a_device_polling_through_a_worker_that_dies_keeps_polling(
-    served: Served, pki: Pki, enrolled: Callable[..., Any]
-) -> None:
-    """Seen in the demo: a worker died (SIGSEGV) and the 26 devices whose connections it held fell
-    silent for good — their simulator stopped on the cut connection instead of connecting again."""
-    enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi)
-    stats = SimStats()
-    sim = SimClient(pki.device.cert, pki.device.key, pki.device.lfdi, pki.device.sfdi)
-
-    async def device() -> None:
-        forever = run_client_forever(served.url, pki.ca.cert, sim, stats, poll_s=0.2, retry_max_s=1.0)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(forever, 40.0)
-
-    thread = threading.Thread(target=lambda: asyncio.run(device()), daemon=True)
-    thread.start()
-    assert until(lambda: stats.polls >= 3, limit_s=20)
-    for pid in served.workers().values():  # whichever holds its connection
-        os.kill(pid, signal.SIGKILL)
-    polls = stats.polls
-    assert until(lambda: stats.polls >= polls + 3, limit_s=30), served.text()[-2000:]
-    assert thread.is_alive()  # still the same device, polling

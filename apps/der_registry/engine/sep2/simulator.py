@@ -29,6 +29,7 @@ from apps.der_registry.engine.sep2.server import CIPHERS, client_context
 from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, q
 
 log = logging.getLogger("crest.sep2.sim")
+ASSIGNMENTS_EVERY = 5  # polls between reads of a device's FunctionSetAssignments and program lists
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class DeviceState:
     target_var: float | None = None  # opModTargetVar of the control followed
     connected: bool = True  # no control in force disconnects or de-energizes it
     following: Following = field(default_factory=Following)  # what its programs' controls ask now
+    programs: list[tuple[int, str]] = field(default_factory=list)  # (primacy, DERControlList href)
+    polls: int = 0
 
 
 @dataclass
@@ -245,8 +248,9 @@ def _follow(device: DeviceState, now: Following) -> None:
         device.grid.follow(device.lfdi, device.limit_pct, device.target_var, now.connected, now.var_pct)
 
 
-async def _programs(conn: Sep2Connection, edev: str) -> list[ProgramControls]:
-    """Every program of the device, by its FunctionSetAssignments: its own and its groups'."""
+async def _assigned(conn: Sep2Connection, edev: str) -> list[tuple[int, str]]:
+    """The device's programs (primacy, DERControlList href), by its FunctionSetAssignments: its own
+    and its groups'."""
     fsas = (await conn.get(f"{edev}/fsa?l=255")).doc().findall(q("FunctionSetAssignments"))
     if not fsas:
         raise Sep2ClientError(f"{edev} has no FunctionSetAssignments")
@@ -254,16 +258,30 @@ async def _programs(conn: Sep2Connection, edev: str) -> list[ProgramControls]:
     for fsa in fsas:
         programs = (await conn.get(f"{_href(fsa, 'DERProgramListLink')}?l=255")).doc()
         for program in programs.findall(q("DERProgram")):
-            controls = (await conn.get(f"{_href(program, 'DERControlListLink')}?l=255")).doc()
-            primacy = int(program.findtext(q("primacy")) or 255)
-            out.append(ProgramControls(primacy, tuple(controls.findall(q("DERControl")))))
+            out.append((int(program.findtext(q("primacy")) or 255), _href(program, "DERControlListLink")))
+    return out
+
+
+async def _programs(conn: Sep2Connection, device: DeviceState) -> list[ProgramControls]:
+    """Every program's controls. The assignments (FSA and program lists) change seldom: read every
+    ASSIGNMENTS_EVERY polls, and again at once when a program is gone; the controls, every poll."""
+    if not device.programs or device.polls % ASSIGNMENTS_EVERY == 0:
+        device.programs = await _assigned(conn, device.edev)
+    device.polls += 1
+    out = []
+    for primacy, href in device.programs:
+        answer = await conn.get(f"{href}?l=255")
+        if answer.status == 404:  # no longer a member: read the assignments again next poll
+            device.programs = []
+            continue
+        out.append(ProgramControls(primacy, tuple(answer.doc().findall(q("DERControl")))))
     return out
 
 
 async def follow(conn: Sep2Connection, device: DeviceState, stats: SimStats) -> None:
     """One poll: read every program's controls, follow what is in force (by primacy), answer what
     changed, report status."""
-    programs = await _programs(conn, device.edev)
+    programs = await _programs(conn, device)
     stats.polls += 1
     now = following(programs, _now(), device.lfdi)
     fresh = [m for m in now.in_force if m not in device.answered]
