@@ -221,3 +221,27 @@ def test_the_schemas_are_built_one_at_a_time_whatever_the_threads(monkeypatch: p
     for t in threads:
         t.join()
     assert (most, builds) == (1, 1)
+
+
+def test_documents_refused_at_once_by_many_threads_each_say_why() -> None:
+    """The schema keeps the last validation's errors in one log for every thread: read after another
+    thread's validation, the log could be empty and the refusal failed (an AttributeError, a 500)
+    instead of saying which line is wrong."""
+    body = f'<Time xmlns="{xmlcodec.NS_2013}"/>'.encode()  # Time without its children: invalid
+    start, said, failed = threading.Barrier(8), [], []
+
+    def refuse_many() -> None:
+        start.wait()
+        for _ in range(300):
+            try:
+                said.append(xmlcodec.schema_problem(body))
+            except Exception as exc:  # what the server would have answered 500
+                failed.append(repr(exc))
+
+    threads = [threading.Thread(target=refuse_many) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failed == [] and len(said) == 2400
+    assert all(s.startswith("line 1:") and "currentTime" in s for s in said), {s for s in said}

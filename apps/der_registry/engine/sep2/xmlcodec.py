@@ -51,6 +51,7 @@ def schema_path(ns: str) -> Path | None:
 # several threads at once: the server's request threads did, on their first documents, and one got
 # "xmlSchemaPValAttrNodeValue, the given type is not a built-in type" (a registration answered 500).
 _building = threading.Lock()
+_validating = threading.Lock()
 
 
 def _schema(ns: str = NS_2013) -> Any:
@@ -160,10 +161,13 @@ def in_namespace(body: bytes, ns: str) -> bytes:
 
 def schema_problem_of(root: Any) -> str:
     schema = _schema(etree.QName(root).namespace)
-    if schema.validate(root):
-        return ""
-    error = schema.error_log.last_error
-    return f"line {error.line}: {error.message}"
+    # A schema keeps its last validation's errors in one log, whichever thread validated: read it
+    # in the same turn as the validation, or another thread's may have emptied it.
+    with _validating:
+        if schema.validate(root):
+            return ""
+        error = schema.error_log.last_error
+    return f"line {error.line}: {error.message}" if error is not None else "not valid against the schema"
 
 
 def schema_problem(body: bytes) -> str:
