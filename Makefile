@@ -42,10 +42,10 @@ typecheck: install
 imports: install
 	$(BIN)/lint-imports
 
-# Three processes on two cores: the slowest files mostly wait on interval boundaries and killed
-# processes (tests/conftest.py starts them first), so a third process fills those waits.
+# Four processes on two cores: the slowest files mostly wait on interval boundaries and killed
+# processes (tests/conftest.py starts them first), so the other processes fill those waits.
 pytest: install browser-deps interop-deps
-	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15
+	$(BIN)/python -m pytest -n 4 --dist loadfile --no-loadscope-reorder --durations=15
 
 test: lint typecheck imports pytest
 

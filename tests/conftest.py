@@ -198,7 +198,7 @@ def _end_stray_sessions(django_db_setup: None, django_db_blocker: Any) -> Any:
 
 
 # Files that mostly wait on wall-clock interval boundaries: started first, so their waits overlap
-# the rest of the suite on the other workers instead of trailing at the end (`make test`, -n 3; it
+# the rest of the suite on the other workers instead of trailing at the end (`make test`, -n 4; it
 # passes --no-loadscope-reorder, or xdist would start the files with the most tests first).
 WAITING_FIRST = ("test_it_plant_loop.py", "test_it_cycle_run.py", "test_it_dispatch_approval.py")
 
