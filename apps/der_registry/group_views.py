@@ -15,7 +15,6 @@ from django.views.decorators.http import require_POST
 
 from apps.der_registry import actions
 from apps.der_registry.engine.group_controls import DEVICE_PROGRAM_PRIMACY, MAX_DURATION_S
-from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.group_api import live_groups, response_counts
 from apps.der_registry.group_forms import GroupControlForm, PrimacyForm
 from apps.der_registry.models import DER, DERGroup, GroupControl
@@ -80,8 +79,9 @@ def _page(
 def _not_answered(group: DERGroup, control: GroupControl) -> list[DER]:
     """The members a control reaches that have not answered it yet (at most SILENT_SHOWN + 1)."""
     answered = control.responses.values("der_id")
-    reached = group.ders.filter(status=Status.ACTIVE).exclude(comm_path="dnp3_direct")
-    return list(reached.exclude(pk__in=answered).order_by("name").only("pk", "name")[: SILENT_SHOWN + 1])
+    return list(
+        group.reached().exclude(pk__in=answered).order_by("name").only("pk", "name")[: SILENT_SHOWN + 1]
+    )
 
 
 @permission_required("der_registry.view_dergroup", raise_exception=True)

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from apps.der_registry.actions._common import RegistryError, _user, refuse
 from apps.der_registry.engine import group_controls
-from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.models import DER, DERGroup, GroupControl, Sep2Response
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
@@ -55,8 +54,7 @@ def do_issue_group_control(
     if request is None:
         raise RegistryError(issues)
     group = _group(name)
-    reached = group.ders.filter(status=Status.ACTIVE).exclude(comm_path="dnp3_direct")
-    if not reached.exists():
+    if not group.reached().exists():
         raise refuse(
             "group",
             f"No active member of {name} talks IEEE 2030.5, so a group control would reach no device "

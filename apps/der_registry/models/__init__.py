@@ -69,6 +69,11 @@ class DERGroup(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def reached(self) -> models.QuerySet[DER]:
+        """The members a group control reaches: active, and talking IEEE 2030.5 (a DNP3 DER has no
+        program to read)."""
+        return self.ders.filter(status=Status.ACTIVE).exclude(comm_path="dnp3_direct")
+
 
 GROUP_KIND_CHOICES = DERGroup.Kind.choices  # named for the OpenAPI schema's enum
 
