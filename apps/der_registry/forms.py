@@ -6,7 +6,7 @@ from django import forms
 from django.forms.models import fields_for_model
 
 from apps.der_registry.adapters import record_from_values
-from apps.der_registry.engine import csv_format, ieee1547, mode_settings
+from apps.der_registry.engine import csv_format, curves, ieee1547, mode_settings
 from apps.der_registry.engine.ieee1547 import DERRecord, Issue
 from apps.der_registry.models import DER, DERGroup
 from apps.dms.models import Feeder
@@ -152,6 +152,7 @@ class SetPointForm(forms.Form):
     p_limit_kw = forms.FloatField(required=False, label="P limit (kW)")
     q_kvar = forms.FloatField(required=False, label="Q (kvar, + = injected)")
     pf = forms.FloatField(required=False, label="Power factor (− = absorbing vars)")
+    curve = forms.CharField(required=False, label="Curve (x Q; …)", max_length=400)
     note = forms.CharField(required=False, max_length=200)
 
     def __init__(self, *args: Any, der: DER, **kwargs: Any) -> None:
@@ -169,17 +170,41 @@ class SetPointForm(forms.Form):
             del self.fields["pf"]  # only the constant power factor mode takes one
         else:
             self.fields["pf"].help_text = "constant power factor mode only, e.g. 0.95 or −0.95"
+        self._curve_help(der)
+
+    def _curve_help(self, der: DER) -> None:
+        """The curve field for a DER that is sent curves (2030.5) in a curve mode it supports."""
+        if der.comm_path == "dnp3_direct" or not set(curves.CURVE_MODES) & set(der.supported_modes):
+            del self.fields["curve"]
+            return
+        self.fields["curve"].help_text = (
+            "volt–var or watt–var only: V pu (or P as a fraction of the rating) and Q as a fraction "
+            "of the available var, e.g. 0.92 0.44; 0.98 0; 1.02 0; 1.08 -0.44; empty: the DER's "
+            "own default curve, else IEEE 1547 category B"
+        )
+
+    def clean_curve(self) -> list[list[float]] | None:
+        return _points(self.cleaned_data["curve"], "0.92 0.44")
 
     def setpoint(self) -> dict[str, Any]:
-        """The cleaned form as do_issue_setpoint takes it: the power factor is a mode parameter."""
+        """The cleaned form as do_issue_setpoint takes it: the power factor and the curve are the
+        mode's parameters (each only with its mode)."""
         values = dict(self.cleaned_data)
-        pf = values.pop("pf", None)
-        return {**values, "params": {} if pf is None else {"pf": pf}}
+        params = {k: v for k in ("pf", "curve") if (v := values.pop(k, None)) is not None}
+        return {**values, "params": params}
 
     def add_issues(self, issues: list[Issue]) -> None:
         for issue in issues:
-            field = "pf" if issue.field == "params" and "pf" in self.fields else issue.field
+            field = self._params_field(issue.message) if issue.field == "params" else issue.field
             self.add_error(field if field in self.fields else None, issue.message)
+
+    def _params_field(self, message: str) -> str:
+        """The field a refusal of the mode's parameters is about: the one it names as not taken,
+        else the chosen mode's own (the curve of a curve mode, else the power factor)."""
+        for marker in ("(not ", "(got "):
+            if marker in message:
+                return "curve" if "curve" in message.partition(marker)[2] else "pf"
+        return "curve" if self.cleaned_data.get("control_mode") in curves.CURVE_MODES else "pf"
 
 
 class DefaultModeForm(forms.Form):
@@ -211,7 +236,7 @@ class DefaultModeForm(forms.Form):
             "pf": params.get("pf"),
             "q_kvar": params.get("q_kvar"),
             "curve": "; ".join(f"{x:g} {q:g}" for x, q in points),
-            "volt_watt": "; ".join(f"{x:g} {p:g}" for x, p in params.get(mode_settings.VOLT_WATT) or []),
+            "volt_watt": "; ".join(f"{x:g} {p:g}" for x, p in params.get(curves.VOLT_WATT) or []),
         }
         kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
@@ -234,14 +259,14 @@ class DefaultModeForm(forms.Form):
         value = self.cleaned_data.get(field) if field else None
         settings = {} if value is None else {field: value}
         if self.cleaned_data.get("volt_watt"):
-            settings[mode_settings.VOLT_WATT] = self.cleaned_data["volt_watt"]
+            settings[curves.VOLT_WATT] = self.cleaned_data["volt_watt"]
         return mode, settings
 
     def add_issues(self, issues: list[Issue]) -> None:
         field = _setting_field(self.cleaned_data.get("default_mode", ""))
         for issue in issues:
             name = field if issue.field == "mode_params" and field else issue.field
-            if issue.field == "mode_params" and issue.message.startswith(mode_settings.VOLT_WATT_WORDS):
+            if issue.field == "mode_params" and issue.message.startswith(curves.VOLT_WATT_WORDS):
                 name = "volt_watt"
             self.add_error(name if name in self.fields else None, issue.message)
 

@@ -12,10 +12,10 @@ from django.db import close_old_connections, connection, models
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from apps.der_registry import actions
+from apps.der_registry import actions, sep2_setpoints
 from apps.der_registry.actions import RegistryError
 from apps.der_registry.engine.lifecycle import Status
-from apps.der_registry.engine.sep2 import defaults, lists
+from apps.der_registry.engine.sep2 import defaults
 from apps.der_registry.engine.sep2.editions import EDITIONS
 from apps.der_registry.engine.sep2.groups import KIND_GROUP_CONTROL
 from apps.der_registry.engine.sep2.mirror import (
@@ -61,9 +61,9 @@ from apps.der_registry.models import (
 )
 from apps.der_registry.sep2_group_store import GroupStore
 from apps.der_registry.sep2_rows import subscription_view
+from apps.der_registry.sep2_setpoints import RECENT
 
 SOURCE = "sep2"
-RECENT = 255  # list documents carry at most 255 entries (results is a UInt8)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -115,33 +115,6 @@ def _by_sfdi(live: QuerySet[DER], client: Client, sfdi: int) -> DER:
             f"the SFDI {sfdi}; register the EndDevice with its lFDI.",
         )
     return mine[0]
-
-
-def _max_w_kw(der_id: int) -> float:
-    """What the device takes opModMaxLimW as a share of: its setMaxW as it last reported it in
-    DERSettings (2030.5: "percent of setMaxW"), else the registry's effective active power rating —
-    the two differ while a reported configuration awaits agreement. Asked only for set points with
-    a P limit (a Q-only set point needs neither row)."""
-    edev = Sep2EndDevice.objects.filter(der_id=der_id).only("settings").first()
-    reported = edev.settings.get("setMaxW") if edev is not None else None
-    if isinstance(reported, int | float) and reported > 0:
-        return float(reported) / 1000.0
-    return float(DER.objects.get(pk=der_id).effective()["active_power_kw"].value or 0.0)
-
-
-def _control(sp: SetPoint, active_kw: float) -> ControlView:
-    pf = sp.params.get("pf") if sp.control_mode == "constant_pf" else None
-    return ControlView(
-        setpoint_id=sp.pk,
-        issued_at=sp.issued_at,
-        status=sp.status,
-        description=f"{sp.get_source_display()} set point",
-        max_lim_pct=None
-        if sp.p_limit_kw is None or active_kw <= 0
-        else min(100.0, 100.0 * sp.p_limit_kw / active_kw),
-        target_var=None if sp.q_kvar is None else sp.q_kvar * 1000.0,
-        fixed_pf=float(pf) if isinstance(pf, int | float) else None,
-    )
 
 
 def _kept(mup_id: int, mrid: str) -> QuerySet[Sep2MirrorReading]:
@@ -240,18 +213,11 @@ class RegistryStore(GroupStore):
 
     @on_worker_thread
     def controls(self, der_id: int) -> list[ControlView]:
-        # Only what lists.controls keeps (the newest and the last SUPERSEDED_KEPT_S): the program list
-        # asks for these on every poll, and a DER's history grows by a set point per dispatch.
-        mine = SetPoint.objects.filter(der_id=der_id)
-        cutoff = timezone.now() - dt.timedelta(seconds=lists.SUPERSEDED_KEPT_S)
-        setpoints = list(mine.filter(issued_at__gte=cutoff)[:RECENT]) or list(mine[:1])
-        max_w_kw = _max_w_kw(der_id) if any(sp.p_limit_kw is not None for sp in setpoints) else 0.0
-        return lists.controls([_control(sp, max_w_kw) for sp in setpoints], timezone.now())
+        return sep2_setpoints.controls(der_id)
 
     @on_worker_thread
     def control(self, der_id: int, setpoint_id: int) -> ControlView | None:
-        sp = SetPoint.objects.filter(der_id=der_id, pk=setpoint_id).first()
-        return None if sp is None else _control(sp, _max_w_kw(der_id) if sp.p_limit_kw is not None else 0.0)
+        return sep2_setpoints.control(der_id, setpoint_id)
 
     @on_worker_thread
     def default_control(self, der_id: int) -> DefaultControlView:
@@ -261,7 +227,8 @@ class RegistryStore(GroupStore):
     @on_worker_thread
     def curves(self, der_id: int) -> list[CurveView]:
         der = DER.objects.only("default_mode", "mode_params", "updated_at").get(pk=der_id)
-        return defaults.curves(der.default_mode, der.mode_params, der.updated_at)
+        own = defaults.curves(der.default_mode, der.mode_params, der.updated_at)
+        return own + sep2_setpoints.curves(der_id)
 
     @on_worker_thread
     def group_programs(self, der_ids: tuple[int, ...]) -> list[GroupProgramView]:

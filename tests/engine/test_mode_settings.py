@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.der_registry.engine.mode_settings import VOLT_VAR_1547_B, VOLT_WATT_1547, normalised, problem
+from apps.der_registry.engine.curves import VOLT_VAR_1547_B, VOLT_WATT_1547
+from apps.der_registry.engine.mode_settings import normalised, problem
 from apps.der_registry.engine.setpoint_params import ReactiveRoom
 
 ROOM = ReactiveRoom(10.0, "the 10 kW rating", 4.84, 4.84)

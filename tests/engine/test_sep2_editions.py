@@ -31,6 +31,8 @@ from apps.der_registry.engine.sep2.xmlcodec import SepXmlError, in_namespace, pa
 
 T0 = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC)
 CONTROL = ControlView(7, T0, "issued", "Operator set point", 80.0, -1500.0, -0.9)
+# A volt–var set point with a P limit: the curve link after opModMaxLimW (schema order).
+CURVE_CONTROL = ControlView(8, T0, "issued", "Volt–var", 50.0, curve="opModVoltVar", curve_id=108)
 
 
 def test_the_server_was_given_ieee_s_2018_schema() -> None:
@@ -61,6 +63,7 @@ def _documents() -> Iterator[tuple[str, bytes]]:
         res.fsa_list(5, 20, 0, 1),
         res.der_program_list(5, 1, 1, 20, 0, 1),
         res.der_control_list(5, (CONTROL,), 1),
+        res.der_control_list(5, (CURVE_CONTROL,), 1),
         res.default_der_control(DefaultControlView(5, "Connected, energized")),
         res.default_der_control(DefaultControlView(5, "Default: Constant power factor", fixed_pf=-0.95)),
         res.default_der_control(DefaultControlView(5, "Default: Constant var", target_var=-2000.0)),

@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from apps.der_registry.engine.setpoint_params import ReactiveRoom, min_power_factor, problem
+from apps.der_registry.engine.curves import VOLT_VAR_1547_B, WATT_VAR_1547_B
+from apps.der_registry.engine.setpoint_params import ReactiveRoom, filled, min_power_factor, problem
 
 ROOM = ReactiveRoom(10.0, "the 10 kW rating", 4.84, 3.0)  # injects up to 4.84 kvar, absorbs up to 3
 
@@ -48,3 +49,22 @@ def test_parameters_only_where_a_mode_takes_them() -> None:
     assert "takes no parameters in a set point (got pf)" in problem("active_reactive", {"pf": 0.9}, ROOM)
     assert "takes only pf (not curve)" in problem("constant_pf", {"pf": 0.95, "curve": []}, ROOM)
     assert "an object such as" in problem("constant_pf", [0.95], ROOM)
+
+
+def test_a_curve_mode_takes_a_curve_checked_like_a_default_modes() -> None:
+    assert problem("volt_var", {}, ROOM) == ""  # the DER's own curve, or 1547's, is filled in
+    assert problem("volt_var", {"curve": [[0.95, 0.3], [1.05, -0.3]]}, ROOM) == ""
+    assert "Q rises from -0.3 to 0.3" in problem("volt_var", {"curve": [[0.95, -0.3], [1.05, 0.3]]}, ROOM)
+    assert "P must be between 0 and 1" in problem("watt_var", {"curve": [[0.2, 0.0], [1.5, -0.4]]}, ROOM)
+    assert "takes only curve (not pf)" in problem("volt_var", {"pf": 0.9}, ROOM)
+
+
+def test_the_curve_sent_is_the_given_one_else_the_ders_own_else_1547s() -> None:
+    given = {"curve": [[0.95, 0.3], [1.05, -0.3]]}
+    own = {"curve": [[0.9, 0.44], [1.1, -0.44]]}
+    assert filled("volt_var", given, "volt_var", own) == given
+    assert filled("volt_var", {}, "volt_var", own) == own
+    # The DER's own curve is of another mode: the standard's default of this one.
+    assert filled("volt_var", {}, "watt_var", own)["curve"] == [list(p) for p in VOLT_VAR_1547_B]
+    assert filled("watt_var", {}, "", {})["curve"] == [list(p) for p in WATT_VAR_1547_B]
+    assert filled("constant_pf", {"pf": 0.9}, "volt_var", own) == {"pf": 0.9}

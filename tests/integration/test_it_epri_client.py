@@ -24,7 +24,7 @@ import pytest
 from django.db import connection
 
 from apps.der_registry import actions
-from apps.der_registry.engine.mode_settings import VOLT_VAR_1547_B
+from apps.der_registry.engine.curves import VOLT_VAR_1547_B
 from apps.der_registry.engine.sep2 import certs
 from apps.der_registry.engine.sep2.app import Sep2App
 from apps.der_registry.engine.sep2.server import Sep2Server, ServerThread, server_context

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apps.der_registry.engine.mode_settings import VOLT_VAR_1547_B
+from apps.der_registry.engine.curves import VOLT_VAR_1547_B
 from apps.der_registry.engine.sep2.editions import NS_2013
 from apps.der_registry.engine.sep2.xmlcodec import schema_problem
 from crest_web.accounts.models import AuditRecord

@@ -95,6 +95,20 @@ def _store_monitoring(der_id: int, values: dict[str, Any], *, keep_missing: bool
     return sample
 
 
+def _sent_params(der: DER, mode: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters as the DER is sent them (and the history shows): a curve mode's curve filled
+    in for a 2030.5 DER; a DNP3 DER follows its own curve, so none is taken for one."""
+    if der.comm_path == "dnp3_direct":
+        if "curve" in params:
+            raise refuse(
+                "params",
+                f"{der.name} is reached over DNP3, which carries no curves: it follows its own "
+                f"{ieee1547.mode_label(mode).lower()} curve. Issue the set point without one.",
+            )
+        return params
+    return setpoint_params.filled(mode, params, der.default_mode, der.mode_params)
+
+
 @transaction.atomic
 def do_issue_setpoint(
     actor: Actor,
@@ -133,6 +147,7 @@ def do_issue_setpoint(
     room = setpoint_params.ReactiveRoom.of(eff, p)
     if problem := setpoint_params.problem(control_mode, {} if params is None else params, room):
         raise refuse("params", problem)
+    params = _sent_params(der, control_mode, params or {})
     der.setpoints.filter(status__in=["issued", "acknowledged"]).update(status="superseded")
     setpoint = SetPoint.objects.create(
         der=der,
@@ -141,7 +156,7 @@ def do_issue_setpoint(
         control_mode=control_mode,
         p_limit_kw=p,
         q_kvar=q,
-        params=params or {},
+        params=params,
         note=note[:200],
         dispatch_run_id=dispatch_run_id,
     )

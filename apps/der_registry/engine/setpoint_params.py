@@ -1,8 +1,13 @@
-"""A set point's mode parameters, checked before the set point is recorded. Only the constant power
-factor mode takes one: its power factor, signed by the EEI convention (negative while the DER
-absorbs vars, as 2030.5-2013's opModFixedPF carries it). The DER must be able to hold it at the
-active power it may produce: the vars it implies, P·tan(acos|pf|), within the DER's reactive
-maximum that way."""
+"""A set point's mode parameters, checked before the set point is recorded.
+
+* Constant power factor: its power factor, signed by the EEI convention (negative while the DER
+  absorbs vars, as 2030.5-2013's opModFixedPF carries it). The DER must be able to hold it at the
+  active power it may produce: the vars it implies, P·tan(acos|pf|), within the DER's reactive
+  maximum that way.
+* Volt–var and watt–var: the curve to follow (`engine/curves.py`). Optional: without one, a DER
+  that is sent curves (over 2030.5) is sent its own default mode's curve of that kind, else the
+  IEEE 1547-2018 category B default (`filled`). A DNP3 DER is sent no curve: it follows its own.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from apps.der_registry.engine.curves import CURVE_MODES, DEFAULT_CURVES, curve_problem
 from apps.der_registry.engine.ieee1547 import ControlMode, mode_label
 
-PARAMETERS: dict[str, tuple[str, ...]] = {ControlMode.CONSTANT_PF.value: ("pf",)}  # mode → what it takes
+PARAMETERS: dict[str, tuple[str, ...]] = {  # mode → what it takes
+    ControlMode.CONSTANT_PF.value: ("pf",),
+    ControlMode.VOLT_VAR.value: ("curve",),
+    ControlMode.WATT_VAR.value: ("curve",),
+}
 
 
 @dataclass(frozen=True)
@@ -48,12 +58,25 @@ def problem(mode: str, params: Any, room: ReactiveRoom) -> str:
         return f"The {label} mode takes no parameters in a set point (got {got})." if params else ""
     if extra := sorted(set(params) - set(takes)):
         return f"The {label} mode takes only {', '.join(takes)} (not {', '.join(extra)})."
+    if mode in CURVE_MODES:
+        return curve_problem(mode, params["curve"]) if "curve" in params else ""
     if "pf" not in params:
         return (
             f"A {label.lower()} set point needs its power factor: params.pf, e.g. 0.95 while "
             "injecting vars or -0.95 while absorbing them."
         )
     return power_factor_problem(params["pf"], room)
+
+
+def filled(mode: str, params: dict[str, Any], own_mode: str, own_params: Any) -> dict[str, Any]:
+    """A curve mode's set point as a DER that is sent curves gets it: with the curve given, else the
+    DER's own default mode's curve when that mode is the same, else the IEEE 1547 default. Other
+    modes' parameters as they are."""
+    if mode not in CURVE_MODES:
+        return params
+    own = own_params.get("curve") if own_mode == mode and isinstance(own_params, dict) else None
+    curve = params.get("curve") or own or DEFAULT_CURVES[mode]
+    return {**params, "curve": [[float(x), float(y)] for x, y in curve]}
 
 
 def min_power_factor(p_kw: float, q_max_kvar: float) -> float:

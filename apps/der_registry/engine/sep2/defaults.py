@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from apps.der_registry.engine.curves import MAX_CURVE_POINTS, VOLT_WATT
 from apps.der_registry.engine.ieee1547 import mode_label
-from apps.der_registry.engine.mode_settings import MAX_CURVE_POINTS, VOLT_WATT
 from apps.der_registry.engine.sep2.model import (
     CURVE_ID,
     CURVE_VOLT_VAR,
     CURVE_VOLT_WATT,
     CURVE_WATT_VAR,
+    SETPOINT_CURVE_BASE,
     VOLT_WATT_CURVE_ID,
     Y_PCT_MAX_W,
     CurveView,
@@ -50,6 +51,19 @@ def curves(mode: str, params: Any, changed_at: dt.datetime) -> list[CurveView]:
         pct = _percent(volt_watt)
         out.append(CurveView(VOLT_WATT_CURVE_ID, changed_at, CURVE_VOLT_WATT, pct, Y_PCT_MAX_W))
     return out
+
+
+def setpoint_curve(setpoint_id: int, issued_at: dt.datetime, mode: str, params: Any) -> CurveView | None:
+    """The curve a volt–var or watt–var set point carries (filled in when it was issued), if any."""
+    points = _points(params) if mode in _CURVES else []
+    if not points:
+        return None
+    return CurveView(SETPOINT_CURVE_BASE + setpoint_id, issued_at, _CURVES[mode][0], _percent(points))
+
+
+def setpoint_curve_link(mode: str) -> str:
+    """The DERControlBase element that links a set point's curve ("" for a mode without one)."""
+    return _CURVES[mode][1] if mode in _CURVES else ""
 
 
 def _percent(points: list[Any]) -> tuple[tuple[float, float], ...]:

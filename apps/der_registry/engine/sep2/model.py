@@ -41,6 +41,7 @@ RESPONSE_NAMES = {
 CURVE_VOLT_VAR, CURVE_VOLT_WATT, CURVE_WATT_VAR = 0, 3, 10
 CURVE_ID = 1  # the curve of the DER's default mode (/derp/{id}/dc/1)
 VOLT_WATT_CURVE_ID = 2  # its volt–watt curve, beside the default mode (/derp/{id}/dc/2)
+SETPOINT_CURVE_BASE = 100  # a set point's own curve: /derp/{id}/dc/{100 + the set point's id}
 # DERUnitRefType of a curve's y values: % of setMaxW (volt–watt), % of statVarAvail (the var curves).
 Y_PCT_MAX_W, Y_PCT_VAR_AVAILABLE = 1, 3
 # A set point holds until the next one replaces it: the longest duration a UInt32 client handles safely.
@@ -90,6 +91,8 @@ class ControlView:
     target_var: float | None = None  # opModTargetVar, var
     fixed_pf: float | None = None
     version: int = 0
+    curve: str = ""  # "opModVoltVar" or "opModWattVar": the mode whose DERCurve (curve_id) it follows
+    curve_id: int = 0
 
 
 @dataclass(frozen=True)

@@ -215,10 +215,12 @@ def _fixed_pf(pf: float | None) -> ET.Element | None:
     return element("opModFixedPF", children=[leaf("displacement", round(pf * 100)), leaf("multiplier", -2)])
 
 
-def control_base(view: ControlView) -> ET.Element:
+def control_base(der_id: int, view: ControlView) -> ET.Element:
     max_lim = None if view.max_lim_pct is None else leaf("opModMaxLimW", round(view.max_lim_pct * 100))
     target_var = None if view.target_var is None else scaled_element("opModTargetVar", view.target_var)
-    return element("DERControlBase", children=[_fixed_pf(view.fixed_pf), max_lim, target_var])
+    # The curve link comes last: opModVoltVar and opModWattVar follow opModTargetVar in the schema.
+    curve = link(view.curve, f"{derp(der_id)}/dc/{view.curve_id}") if view.curve else None
+    return element("DERControlBase", children=[_fixed_pf(view.fixed_pf), max_lim, target_var, curve])
 
 
 def der_control(der_id: int, view: ControlView) -> ET.Element:
@@ -245,7 +247,7 @@ def der_control(der_id: int, view: ControlView) -> ET.Element:
                 ],
             ),
             element("interval", children=[leaf("duration", FOREVER_S), leaf("start", epoch(view.issued_at))]),
-            control_base(view),
+            control_base(der_id, view),
         ],
     )
 

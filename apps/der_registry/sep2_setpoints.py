@@ -1,0 +1,82 @@
+"""A DER's set points as its 2030.5 program serves them: DERControls, and the DERCurves that volt–var
+and watt–var set points carry (`/derp/{id}/dc/{100 + set point id}`, listed while their control is)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+
+from apps.der_registry.engine.sep2 import defaults, lists
+from apps.der_registry.engine.sep2.model import SETPOINT_CURVE_BASE, ControlView, CurveView
+from apps.der_registry.models import DER, Sep2EndDevice, SetPoint
+
+RECENT = 255  # list documents carry at most 255 entries (results is a UInt8)
+
+
+def _max_w_kw(der_id: int) -> float:
+    """What the device takes opModMaxLimW as a share of: its setMaxW as it last reported it in
+    DERSettings (2030.5: "percent of setMaxW"), else the registry's effective active power rating —
+    the two differ while a reported configuration awaits agreement. Asked only for set points with
+    a P limit (a Q-only set point needs neither row)."""
+    edev = Sep2EndDevice.objects.filter(der_id=der_id).only("settings").first()
+    reported = edev.settings.get("setMaxW") if edev is not None else None
+    if isinstance(reported, int | float) and reported > 0:
+        return float(reported) / 1000.0
+    return float(DER.objects.get(pk=der_id).effective()["active_power_kw"].value or 0.0)
+
+
+def _control(sp: SetPoint, active_kw: float) -> ControlView:
+    pf = sp.params.get("pf") if sp.control_mode == "constant_pf" else None
+    curve = defaults.setpoint_curve(sp.pk, sp.issued_at, sp.control_mode, sp.params)
+    return ControlView(
+        setpoint_id=sp.pk,
+        issued_at=sp.issued_at,
+        status=sp.status,
+        description=f"{sp.get_source_display()} set point",
+        max_lim_pct=None
+        if sp.p_limit_kw is None or active_kw <= 0
+        else min(100.0, 100.0 * sp.p_limit_kw / active_kw),
+        target_var=None if sp.q_kvar is None else sp.q_kvar * 1000.0,
+        fixed_pf=float(pf) if isinstance(pf, int | float) else None,
+        curve=defaults.setpoint_curve_link(sp.control_mode) if curve else "",
+        curve_id=curve.curve_id if curve else 0,
+    )
+
+
+def _recent(der_id: int) -> list[SetPoint]:
+    # Only what lists.controls keeps (the newest and the last SUPERSEDED_KEPT_S): the program list
+    # asks for these on every poll, and a DER's history grows by a set point per dispatch.
+    mine = SetPoint.objects.filter(der_id=der_id)
+    cutoff = timezone.now() - dt.timedelta(seconds=lists.SUPERSEDED_KEPT_S)
+    return list(mine.filter(issued_at__gte=cutoff)[:RECENT]) or list(mine[:1])
+
+
+def controls(der_id: int) -> list[ControlView]:
+    setpoints = _recent(der_id)
+    max_w_kw = _max_w_kw(der_id) if any(sp.p_limit_kw is not None for sp in setpoints) else 0.0
+    return lists.controls([_control(sp, max_w_kw) for sp in setpoints], timezone.now())
+
+
+def control(der_id: int, setpoint_id: int) -> ControlView | None:
+    sp = SetPoint.objects.filter(der_id=der_id, pk=setpoint_id).first()
+    return None if sp is None else _control(sp, _max_w_kw(der_id) if sp.p_limit_kw is not None else 0.0)
+
+
+def curves(der_id: int) -> list[CurveView]:
+    """The curves of the set points whose controls are listed."""
+    listed = {
+        v.setpoint_id for v in lists.controls([_control(sp, 0.0) for sp in _recent(der_id)], timezone.now())
+    }
+    out = []
+    for sp in SetPoint.objects.filter(pk__in=listed, control_mode__in=("volt_var", "watt_var")):
+        if curve := defaults.setpoint_curve(sp.pk, sp.issued_at, sp.control_mode, sp.params):
+            out.append(curve)
+    return out
+
+
+def curve(der_id: int, curve_id: int) -> CurveView | None:
+    """A set point's curve by its id, while it is listed."""
+    if curve_id <= SETPOINT_CURVE_BASE:
+        return None
+    return next((c for c in curves(der_id) if c.curve_id == curve_id), None)
