@@ -26,6 +26,9 @@ class GroupControlForm(forms.Form):
         choices=[*LEAVE, ("true", "Energize"), ("false", "Cease to energize")], required=False
     )
     max_lim_pct = forms.CharField(required=False, label="P limit (% of each device's setMaxW)", max_length=16)
+    target_w_kw = forms.CharField(
+        required=False, label="P target (kW for each device; alike devices only)", max_length=16
+    )
     fixed_var_pct = forms.CharField(
         required=False, label="Fixed Q (% of setMaxVar, + = injected)", max_length=16
     )

@@ -285,6 +285,7 @@ class GroupControlSerializer(serializers.ModelSerializer[GroupControl]):
             "energize",
             "max_lim_pct",
             "fixed_var_pct",
+            "target_w_kw",
             "ramp_s",
             "cancelled_at",
             "superseded_by",

@@ -103,6 +103,18 @@ def test_a_control_s_modes_are_encoded_in_2030_5_units() -> None:
     assert doc.findtext(q("mRID")).startswith("09") and doc.attrib["href"] == "/gderp/7/derc/3"
 
 
+def test_a_p_target_is_kw_for_each_device_served_as_active_power_in_watts() -> None:
+    req, issues = gc.check({"target_w_kw": "2.25", "duration_s": 600}, NOW)
+    assert issues == [] and req is not None and req.target_w_kw == 2.25
+    assert req.description == "P → 2.25 kW" and req.modes == frozenset({"target_w_kw"})
+    doc = etree.fromstring(to_bytes(groups.group_control(GroupControlView(3, 7, NOW, req), NOW)))
+    target = doc.find(q("DERControlBase")).find(q("opModTargetW"))
+    # 2250 W: value × 10^multiplier, value an Int16 — the finest multiplier that fits.
+    assert (target.findtext(q("multiplier")), target.findtext(q("value"))) == ("-1", "22500")
+    _, issues = gc.check({"target_w_kw": 20000, "duration_s": 600}, NOW)
+    assert [i.field for i in issues] == ["target_w_kw"]
+
+
 def test_a_newer_control_supersedes_an_older_one_only_where_time_and_a_mode_overlap() -> None:
     old = gc.GroupControlRequest(NOW, 600, max_lim_pct=50.0, connect=True)
     same_mode = gc.GroupControlRequest(NOW + dt.timedelta(minutes=5), 600, max_lim_pct=30.0)

@@ -43,7 +43,7 @@ def test_the_server_was_given_ieee_s_2018_schema() -> None:
 
 
 PROGRAM = GroupProgramView(7, "north", 5)
-EVERY_MODE = GroupControlRequest(T0, 600, 60, 30, False, False, 50.0, -25.5, 10.0, "Feeder north")
+EVERY_MODE = GroupControlRequest(T0, 600, 60, 30, False, False, 50.0, -25.5, 10.0, "Feeder north", 3.5)
 GROUP_CONTROLS = (
     GroupControlView(1, 7, T0, EVERY_MODE),
     GroupControlView(2, 7, T0, GroupControlRequest(T0, 60, connect=True), cancelled_at=T0),

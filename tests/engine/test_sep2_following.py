@@ -71,3 +71,10 @@ def test_randomization_spreads_devices_within_the_window_the_same_way_each_time(
     delay = spread_s(LFDI, mrid, 120)
     assert not in_force(control, NOW + dt.timedelta(seconds=delay - 1), LFDI) or delay == 0
     assert in_force(control, NOW + dt.timedelta(seconds=delay), LFDI)
+
+
+def test_a_p_target_is_its_own_mode_beside_the_limit() -> None:
+    target = GroupControlRequest(NOW - dt.timedelta(minutes=1), 600, target_w_kw=3.5)
+    now = following([own(1500.0, 80.0), group(20, target)], NOW, LFDI)
+    assert (now.limit_pct, now.target_w, now.target_var) == (80.0, 3500.0, 1500.0)
+    assert following([own(1500.0, 80.0)], NOW, LFDI).target_w is None

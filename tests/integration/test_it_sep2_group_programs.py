@@ -109,6 +109,9 @@ def control_fields(control: Any) -> dict[str, Any]:
     if base.find(q("opModFixedVar")) is not None:
         fixed = base.find(q("opModFixedVar"))
         fields["opModFixedVar"] = (fixed.findtext(q("refType")), fixed.findtext(q("value")))
+    if base.find(q("opModTargetW")) is not None:  # ActivePower: W = value × 10^multiplier
+        target = base.find(q("opModTargetW"))
+        fields["opModTargetW"] = (target.findtext(q("multiplier")), target.findtext(q("value")))
     return {
         "mrid": control.findtext(q("mRID")),
         "href": control.attrib["href"],
@@ -182,6 +185,27 @@ def test_it_serves_a_group_control_to_every_member_in_the_groups_program_by_prim
     assert "(1 of 2 received)" in not_answered and ">pv-b</a>" in not_answered
     assert "pv-675-a" not in not_answered  # it answered
     assert AuditRecord.objects.filter(action="dergroup.control").count() == 1
+
+
+def test_it_serves_a_p_target_for_each_device_as_op_mod_target_w(
+    server: str,  # noqa: F811
+    pki: Pki,  # noqa: F811
+    members: dict[str, Any],
+    operator_client: Client,
+) -> None:
+    group, inside = members["group"], members["inside"]
+    answer = post(
+        operator_client, f"/api/der-groups/{group.pk}/controls/", {"target_w_kw": 3.5, "duration_s": 600}
+    )
+    assert answer.status_code == 201, answer.content
+    assert as_json(answer)["target_w_kw"] == 3.5 and as_json(answer)["description"] == "P → 3.5 kW"
+    program = next(
+        p for p in walk_group_program(server, pki, inside.pk)["programs"] if p["href"].startswith("/gderp/")
+    )
+    (control,) = program["controls"]
+    assert control["base"] == {"opModTargetW": ("0", "3500")}  # 3500 × 10^0 W, valid in its schema
+    page = operator_client.get(f"/ders/groups/{group.pk}/").content.decode()
+    assert "P → 3.5 kW" in page
 
 
 def test_it_keeps_group_programs_from_devices_outside_the_group(
@@ -270,6 +294,9 @@ def test_it_refuses_bad_group_controls_in_words_and_stores_nothing(
         ({"connect": False, "duration_s": 60, "start_at": "2020-01-01T00:00:00Z"}, "already be over"),
         ({"connect": False, "duration_s": 60, "start_at": "2099-01-01T00:00:00Z"}, "a week ahead"),
         ({"connect": False, "duration_s": 60, "description": "x" * 40}, "32 characters"),
+        ({"target_w_kw": -1, "duration_s": 60}, "from 0 to 10000"),
+        # The same kW for every device: refused while a member it reaches is rated below it.
+        ({"target_w_kw": 12, "duration_s": 60}, "2 of the group's members are rated below it"),
     ]
     for body, words in cases:
         answer = post(operator_client, url, body)
@@ -419,6 +446,9 @@ def test_it_a_member_device_follows_its_programs_by_primacy_and_answers(
     deadline = time.monotonic() + 5.0  # and it answers the cancellation (6)
     while time.monotonic() < deadline and not Sep2Response.objects.filter(status=6).exists():
         time.sleep(0.1)
+    # A P target of 3 kW for each device (opModTargetW) beside the 40 % limit: the PV holds 3 kW.
+    post(operator_client, url, {"target_w_kw": 3, "duration_s": 600})
+    follows(lambda c: c == DerCommand(p_limit_kw=3.0, q_set_kvar=pytest.approx(-2.42), connected=True))
     loop.call_soon_threadsafe(polling.cancel)  # the device is switched off
     device.join(10)
     assert stats.latency.errors == 0

@@ -60,6 +60,8 @@ def do_issue_group_control(
             f"No active member of {name} talks IEEE 2030.5, so a group control would reach no device "
             "(DNP3 DERs are sent their set points one by one).",
         )
+    if request.target_w_kw is not None and (problem := _target_problem(group, request.target_w_kw)):
+        raise refuse("target_w_kw", problem)
     control = GroupControl.objects.create(
         group=group,
         issued_by=_user(actor),
@@ -73,12 +75,31 @@ def do_issue_group_control(
         max_lim_pct=request.max_lim_pct,
         fixed_var_pct=request.fixed_var_pct,
         ramp_s=request.ramp_s,
+        target_w_kw=request.target_w_kw,
     )
     superseded = _supersede(control, request)
     after = {**audit.snapshot(control), "supersedes": superseded}
     audit.record(actor, source, "dergroup.control", group, after=after)
     _publish(group, "group.control", control)
     return control
+
+
+def _target_problem(group: DERGroup, target_kw: float) -> str:
+    """A P target is the same kW for every device: refused when a member it reaches is rated below
+    it (the device could not follow it; a P limit in % suits a fleet of unlike sizes)."""
+    below = []
+    for der in group.reached().order_by("name"):
+        rated_kw = float(der.effective()["active_power_kw"].value or 0.0)
+        if rated_kw < target_kw:
+            below.append(f"{der.name} ({rated_kw:g} kW)")
+    if not below:
+        return ""
+    named = ", ".join(below[:3]) + (f" and {len(below) - 3} more" if len(below) > 3 else "")
+    return (
+        f"A P target of {target_kw:g} kW is asked of every device, but {len(below)} of the group's "
+        f"members are rated below it: {named}. Lower the target, or give a P limit in % of each "
+        "device's rating instead."
+    )
 
 
 def _supersede(new: GroupControl, request: group_controls.GroupControlRequest) -> list[int]:

@@ -5,7 +5,9 @@ here before anything is stored, and the 2030.5 event status it has at a given ti
 
 A group control carries modes that mean the same for every member whatever its size: connect,
 energize, a P limit and a fixed Q in percent of each device's own settings (setMaxW, setMaxVar),
-a ramp time, and a randomized start and duration so that a thousand devices do not step at once."""
+a ramp time, and a randomized start and duration so that a thousand devices do not step at once.
+One mode is absolute: a P target in kW for each device (opModTargetW), for fleets of alike devices;
+the action refuses it when a member is rated below it."""
 
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ DEVICE_PROGRAM_PRIMACY = 10
 DEFAULT_GROUP_PRIMACY = 20
 # 2030.5 EventStatus.currentStatus
 SCHEDULED, ACTIVE, CANCELLED, CANCELLED_RANDOMIZED, SUPERSEDED = 0, 1, 2, 3, 4
-MODES = ("connect", "energize", "max_lim_pct", "fixed_var_pct")
+MODES = ("connect", "energize", "max_lim_pct", "fixed_var_pct", "target_w_kw")
+MAX_TARGET_KW = 10_000.0  # a P target per device: no DER on a distribution feeder is larger
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ class GroupControlRequest:
     fixed_var_pct: float | None = None  # opModFixedVar, % of setMaxVar; + injects vars
     ramp_s: float | None = None  # rampTms
     description: str = ""
+    target_w_kw: float | None = None  # opModTargetW, kW for each device
+
+    @property
+    def words(self) -> str:
+        """The modes it sets, in words ("disconnect, P ≤ 50 %")."""
+        return describe(self.connect, self.energize, self.max_lim_pct, self.fixed_var_pct, self.target_w_kw)
 
     @property
     def end_at(self) -> dt.datetime:
@@ -96,15 +105,16 @@ def check(values: Mapping[str, object], now: dt.datetime) -> tuple[GroupControlR
     max_lim = _bounded_float(values, "max_lim_pct", 0.0, 100.0, issues)
     fixed_var = _bounded_float(values, "fixed_var_pct", -100.0, 100.0, issues)
     ramp = _bounded_float(values, "ramp_s", 0.0, MAX_RAMP_S, issues)
+    target_w = _bounded_float(values, "target_w_kw", 0.0, MAX_TARGET_KW, issues)
     description = str(values.get("description") or "").strip()
     if len(description) > MAX_DESCRIPTION:
         issues.append(Issue("description", f"Keep the description to {MAX_DESCRIPTION} characters."))
-    if not issues and connect is None and energize is None and max_lim is None and fixed_var is None:
+    if not issues and all(v is None for v in (connect, energize, max_lim, fixed_var, target_w)):
         issues.append(
             Issue(
                 "__all__",
                 "Say what the group should do: connect or disconnect, energize or cease to energize, "
-                "a P limit or a fixed Q.",
+                "a P limit, a P target or a fixed Q.",
             )
         )
     if start is not None and duration is not None and start + dt.timedelta(seconds=duration) <= now:
@@ -121,17 +131,25 @@ def check(values: Mapping[str, object], now: dt.datetime) -> tuple[GroupControlR
         max_lim,
         fixed_var,
         ramp,
-        description or describe(connect, energize, max_lim, fixed_var)[:MAX_DESCRIPTION],
+        description or describe(connect, energize, max_lim, fixed_var, target_w)[:MAX_DESCRIPTION],
+        target_w,
     )
     return request, []
 
 
-def describe(connect: bool | None, energize: bool | None, max_lim: float | None, var: float | None) -> str:
+def describe(
+    connect: bool | None,
+    energize: bool | None,
+    max_lim: float | None,
+    var: float | None,
+    target_w_kw: float | None = None,
+) -> str:
     """The modes a control sets, in words ("disconnect, P ≤ 50 %")."""
     words = [
         "" if connect is None else ("connect" if connect else "disconnect"),
         "" if energize is None else ("energize" if energize else "cease to energize"),
         "" if max_lim is None else f"P ≤ {max_lim:g} %",
+        "" if target_w_kw is None else f"P → {target_w_kw:g} kW",
         "" if var is None else f"Q {var:+g} %",
     ]
     return ", ".join(w for w in words if w)

@@ -8,7 +8,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 
-from apps.der_registry.engine.group_controls import GroupControlRequest, describe
+from apps.der_registry.engine.group_controls import GroupControlRequest
 from apps.der_registry.models import DERGroup
 
 
@@ -30,6 +30,7 @@ class GroupControl(models.Model):
     max_lim_pct = models.FloatField(null=True, blank=True)  # opModMaxLimW, % of setMaxW
     fixed_var_pct = models.FloatField(null=True, blank=True)  # opModFixedVar, % of setMaxVar
     ramp_s = models.FloatField(null=True, blank=True)  # rampTms
+    target_w_kw = models.FloatField(null=True, blank=True)  # opModTargetW, kW for each device
     # A newer control of the group that sets one of its modes over its interval takes over.
     superseded_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded"
@@ -53,7 +54,7 @@ class GroupControl(models.Model):
 
     @property
     def modes_text(self) -> str:
-        return describe(self.connect, self.energize, self.max_lim_pct, self.fixed_var_pct)
+        return self.request().words
 
     def request(self) -> GroupControlRequest:
         return GroupControlRequest(
@@ -67,4 +68,5 @@ class GroupControl(models.Model):
             self.fixed_var_pct,
             self.ramp_s,
             self.description,
+            self.target_w_kw,
         )

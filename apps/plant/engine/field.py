@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from apps.der_registry.engine.sep2.following import Following
 from apps.dms.engine.dnp3.inverter import der_readings
 from apps.dms.engine.dnp3.points import AO, BO, CommandRefused, Point
 from apps.plant.engine.feeder import DerCommand, DerReading, FeederReading, PlantDER
@@ -107,18 +108,20 @@ class PlantSep2Grid:
     def reachable(self, lfdi: str) -> bool:
         return lfdi not in self.unreachable
 
-    def follow(
-        self, lfdi: str, limit_pct: float, target_var: float | None, connected: bool, var_pct: float | None
-    ) -> None:
+    def follow(self, lfdi: str, now: Following) -> None:
         der = self.ders.get(lfdi)
         if der is None or lfdi in self.ignoring:
             return
         limits = der.limits
-        p_limit = None if limit_pct >= 100.0 else max(limit_pct, 0.0) / 100.0 * limits.p_max_kw
-        q_kvar = 0.0 if target_var is None else target_var / 1e3
-        if var_pct is not None:  # opModFixedVar: a share of the var rating that way (setMaxVar)
-            q_kvar = var_pct / 100.0 * (limits.q_inj_max_kvar if var_pct >= 0 else limits.q_abs_max_kvar)
-        self.following[lfdi] = DerCommand(p_limit, limits.held_q(q_kvar), connected)
+        p_limit = None if now.limit_pct >= 100.0 else max(now.limit_pct, 0.0) / 100.0 * limits.p_max_kw
+        if now.target_w is not None:  # opModTargetW: a PV inverter can only hold it from above
+            target_kw = min(max(now.target_w / 1e3, 0.0), limits.p_max_kw)
+            p_limit = target_kw if p_limit is None else min(p_limit, target_kw)
+        q_kvar = 0.0 if now.target_var is None else now.target_var / 1e3
+        if now.var_pct is not None:  # opModFixedVar: a share of the var rating that way (setMaxVar)
+            share = now.var_pct / 100.0
+            q_kvar = share * (limits.q_inj_max_kvar if share >= 0 else limits.q_abs_max_kvar)
+        self.following[lfdi] = DerCommand(p_limit, limits.held_q(q_kvar), now.connected)
         if lfdi not in self.tripped:
             self._apply(der.name, self.following[lfdi])
 

@@ -28,6 +28,7 @@ class Following:
     limit_pct: float = 100.0  # opModMaxLimW, % of setMaxW
     target_var: float | None = None  # opModTargetVar, var
     var_pct: float | None = None  # opModFixedVar, % of setMaxVar
+    target_w: float | None = None  # opModTargetW, W
     connected: bool = True  # opModConnect and opModEnergize both not false
     in_force: tuple[str, ...] = ()  # mRIDs of the controls in force
 
@@ -58,6 +59,7 @@ class _Modes:
     connected: bool | None = None
     limit_pct: float | None = None
     q: tuple[str, float] | None = None  # ("target_var", var) or ("var_pct", % of setMaxVar)
+    target_w: float | None = None
 
 
 def _modes(control: ET.Element) -> _Modes:
@@ -73,7 +75,8 @@ def _modes(control: ET.Element) -> _Modes:
         reactive = ("target_var", target)
     elif fixed is not None:
         reactive = ("var_pct", int(fixed.findtext(q("value")) or 0) / 100.0)
-    return _Modes(all(given) if given else None, None if limit is None else int(limit) / 100.0, reactive)
+    limit_pct = None if limit is None else int(limit) / 100.0
+    return _Modes(all(given) if given else None, limit_pct, reactive, scaled(base, "opModTargetW"))
 
 
 def following(programs: Sequence[ProgramControls], now: dt.datetime, lfdi: str) -> Following:
@@ -82,6 +85,7 @@ def following(programs: Sequence[ProgramControls], now: dt.datetime, lfdi: str) 
     connected: bool | None = None
     limit: float | None = None
     reactive: tuple[str, float] | None = None
+    target_w: float | None = None
     used: list[str] = []
     for program in sorted(programs, key=lambda p: p.primacy):
         live = [c for c in program.controls if in_force(c, now, lfdi)]
@@ -91,12 +95,14 @@ def following(programs: Sequence[ProgramControls], now: dt.datetime, lfdi: str) 
             connected = modes.connected if connected is None else connected
             limit = modes.limit_pct if limit is None else limit
             reactive = modes.q if reactive is None else reactive
+            target_w = modes.target_w if target_w is None else target_w
             used.append(control.findtext(q("mRID")) or "")
     kind, amount = reactive or ("", 0.0)
     return Following(
         limit_pct=100.0 if limit is None else limit,
         target_var=amount if kind == "target_var" else None,
         var_pct=amount if kind == "var_pct" else None,
+        target_w=target_w,
         connected=True if connected is None else connected,
         in_force=tuple(used),
     )

@@ -17,7 +17,7 @@ from apps.der_registry.engine.sep2.http import HttpError, Reply, Request
 from apps.der_registry.engine.sep2.model import Client, GroupControlView, GroupProgramView, Store
 from apps.der_registry.engine.sep2.replies import document, page
 from apps.der_registry.engine.sep2.resources import RESPONSE_SET, edev, fsa, list_doc, mrid
-from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, link
+from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, link, scaled_element
 
 KIND_GROUP_FSA, KIND_GROUP_PROGRAM, KIND_GROUP_CONTROL = 7, 8, 9  # mRID kinds (resources: 1–6)
 ENDED_KEPT_S = 3600.0  # an ended or cancelled control stays listed this long, so every poller sees it
@@ -77,6 +77,7 @@ def _base(req: gc.GroupControlRequest) -> ET.Element:
             leaf("opModEnergize", req.energize),
             fixed_var,
             None if req.max_lim_pct is None else leaf("opModMaxLimW", round(req.max_lim_pct * 100)),
+            None if req.target_w_kw is None else scaled_element("opModTargetW", req.target_w_kw * 1000.0),
             None if req.ramp_s is None else leaf("rampTms", round(req.ramp_s * 100)),
         ],
     )

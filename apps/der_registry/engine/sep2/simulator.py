@@ -57,11 +57,10 @@ class DeviceField(Protocol):
     def measure(self, lfdi: str) -> dict[str, float] | None:
         """P and Q in W and var (injected), V in volts, f in Hz; None: nothing for this device."""
 
-    def follow(
-        self, lfdi: str, limit_pct: float, target_var: float | None, connected: bool, var_pct: float | None
-    ) -> None:
-        """What the device now follows: P limit in % of its rating, Q target in var or in % of its
-        var rating, and whether it is connected (opModConnect, opModEnergize)."""
+    def follow(self, lfdi: str, now: Following) -> None:
+        """What the device now follows (by its programs' primacy): P limit in % of its rating, P
+        target in W, Q target in var or in % of its var rating, and whether it is connected
+        (opModConnect, opModEnergize)."""
 
     def reachable(self, lfdi: str) -> bool:
         """False while the device's network segment is down: it neither polls nor posts."""
@@ -245,7 +244,7 @@ def _follow(device: DeviceState, now: Following) -> None:
     device.target_var = now.target_var if now.connected else 0.0
     device.connected = now.connected
     if device.grid is not None:
-        device.grid.follow(device.lfdi, device.limit_pct, device.target_var, now.connected, now.var_pct)
+        device.grid.follow(device.lfdi, now)
 
 
 async def _assigned(conn: Sep2Connection, edev: str) -> list[tuple[int, str]]:
