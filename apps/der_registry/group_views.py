@@ -73,6 +73,8 @@ def _page(
         "device_primacy": DEVICE_PROGRAM_PRIMACY,
         "silent_shown": SILENT_SHOWN,
     }
+    if request.GET.get("fragment"):  # the live page redraws its controls as devices answer
+        return render(request, "der_registry/_group_controls.html", context)
     return render(request, "der_registry/group.html", context, status=status)
 
 

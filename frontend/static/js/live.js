@@ -171,6 +171,21 @@ function followDispatch(p) {
   }
 }
 
+// A group's page follows its controls: redrawn once a burst of answers is over (a group of a
+// thousand devices answers a control within one poll), issues and cancellations included.
+let groupRedraw = null;
+function followGroup(p) {
+  const controls = document.querySelector("[data-live-group]");
+  if (!controls || controls.dataset.liveGroup !== p.group) return;
+  clearTimeout(groupRedraw);
+  groupRedraw = setTimeout(async () => {
+    const url = new URL(location.href);
+    url.search = "?fragment=1";
+    const response = await fetch(url, { headers: { "X-Requested-With": "fetch" } });
+    if (response.ok) controls.innerHTML = await response.text();
+  }, 1000);
+}
+
 // The cycle timeline and a cycle's page redraw (once per burst of events) when a cycle or stage changes.
 let cycleRedraw = null;
 function followCycle(event, p) {
@@ -269,6 +284,7 @@ function connect(delayMs) {
     if (msg.event === "study.progress") { followStudy(p); return; }
     if (msg.event === "dispatch.run") { followDispatch(p); return; }
     if (msg.event === "cycle.scenario") followScenarios();
+    if (msg.event && msg.event.startsWith("group.")) followGroup(p);
     if (msg.event && (msg.event.startsWith("cycle.") || msg.event.startsWith("stage."))) followCycle(msg.event, p);
     if (msg.event && msg.event.startsWith("ems.")) followEmsRun(msg.event, p);
     if (msg.topic === "alarms" || /^(cycle|stage|ems)\./.test(msg.event || "")) followOverview();
