@@ -6,12 +6,24 @@ from __future__ import annotations
 import datetime as dt
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from apps.der_registry.engine.group_controls import GroupControlRequest
 from apps.der_registry.engine.sep2 import groups
 from apps.der_registry.engine.sep2 import resources as res
-from apps.der_registry.engine.sep2.following import ProgramControls, following, in_force, spread_s
-from apps.der_registry.engine.sep2.model import ControlView, GroupControlView
-from apps.der_registry.engine.sep2.xmlcodec import q
+from apps.der_registry.engine.sep2.defaults import curves, default_control
+from apps.der_registry.engine.sep2.following import (
+    Curve,
+    ProgramControls,
+    curve_of,
+    following,
+    in_force,
+    on_curve,
+    spread_s,
+    with_curve,
+)
+from apps.der_registry.engine.sep2.model import CURVE_VOLT_VAR, ControlView, GroupControlView
+from apps.der_registry.engine.sep2.xmlcodec import q, to_bytes
 
 NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 LFDI = "AB" * 20
@@ -78,3 +90,43 @@ def test_a_p_target_is_its_own_mode_beside_the_limit() -> None:
     now = following([own(1500.0, 80.0), group(20, target)], NOW, LFDI)
     assert (now.limit_pct, now.target_w, now.target_var) == (80.0, 3500.0, 1500.0)
     assert following([own(1500.0, 80.0)], NOW, LFDI).target_w is None
+
+
+VOLT_VAR_B = [[0.92, 0.44], [0.98, 0.0], [1.02, 0.0], [1.08, -0.44]]
+
+
+def own_default(mode: str, params: dict[str, object]) -> ProgramControls:
+    return ProgramControls(10, (), res.default_der_control(default_control(5, mode, params)))
+
+
+def test_the_default_sets_what_no_control_in_force_sets() -> None:
+    constant = own_default("constant_var", {"q_kvar": -2.0})
+    assert following([constant], NOW, LFDI).target_var == -2000.0
+    # The dispatch's Q wins over the default; its P limit beside the default's nothing.
+    with_set_point = ProgramControls(10, own(1500.0, 80.0).controls, constant.default)
+    assert (
+        following([with_set_point], NOW, LFDI).target_var,
+        following([with_set_point], NOW, LFDI).limit_pct,
+    ) == (
+        1500.0,
+        80.0,
+    )
+    # The default of the lowest-primacy program that has one.
+    other = ProgramControls(
+        5, (), res.default_der_control(default_control(6, "constant_var", {"q_kvar": 1.0}))
+    )
+    assert following([constant, other], NOW, LFDI).target_var == 1000.0
+
+
+def test_a_curve_mode_is_followed_on_the_curve_it_links() -> None:
+    now = following([own_default("volt_var", {"curve": VOLT_VAR_B})], NOW, LFDI)
+    assert (now.curve, now.target_var, now.var_pct) == ("/derp/5/dc/1", None, None)
+    (served,) = curves("volt_var", {"curve": VOLT_VAR_B}, NOW)
+    curve = curve_of(ET.fromstring(to_bytes(res.der_curve(5, served))))
+    assert curve == Curve(CURVE_VOLT_VAR, ((92.0, 44.0), (98.0, 0.0), (102.0, 0.0), (108.0, -44.0)))
+    # Hand-solved on IEEE 1547 category B: linear between points, flat beyond the ends.
+    assert [on_curve(curve, v) for v in (90.0, 95.0, 100.0, 103.0, 110.0)] == pytest.approx(
+        [44.0, 22.0, 0.0, -44.0 / 6, -44.0]
+    )
+    assert with_curve(now, curve, 103.0, 50.0).var_pct == pytest.approx(-7.33)
+    assert with_curve(following([], NOW, LFDI), curve, 103.0, 50.0).var_pct is None  # no curve asked

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from apps.der_registry.engine.sep2.following import Following
+from apps.der_registry.engine.sep2.simulator import SERVICE_V
 from apps.dms.engine.dnp3.inverter import der_readings
 from apps.dms.engine.dnp3.points import AO, BO, CommandRefused, Point
 from apps.plant.engine.feeder import DerCommand, DerReading, FeederReading, PlantDER
 
 NOMINAL_F_HZ = 60.0
-SERVICE_V = 240.0  # a 2030.5 device reports volts at its 120/240 V service
 Apply = Callable[[str, DerCommand], None]
 
 
@@ -103,6 +103,7 @@ class PlantSep2Grid:
             "Q": reading.q_kvar * 1e3,
             "V": reading.v_pu * SERVICE_V,
             "f": NOMINAL_F_HZ,
+            "Wmax": der.limits.p_max_kw * 1e3,  # what a watt–var curve's P share is of
         }
 
     def reachable(self, lfdi: str) -> bool:

@@ -2,16 +2,21 @@
 a control is in force from its start (pushed later by its randomizeStart) for its duration (changed
 by its randomizeDuration) unless cancelled or superseded; where controls of several programs set the
 same mode, the program of lowest primacy wins; modes no control sets are left as the device keeps
-them. Used by the simulated devices (`simulator.py`); framework-free."""
+them, or as the DefaultDERControl of the lowest-primacy program that has one says. A volt–var or
+watt–var mode is followed on its DERCurve: Q in % of the available var, read off the curve at the
+device's voltage (or its output) each poll. Used by the simulated devices (`simulator.py`);
+framework-free."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from apps.der_registry.engine.sep2.model import CURVE_VOLT_VAR, CURVE_WATT_VAR
 from apps.der_registry.engine.sep2.xmlcodec import q, scaled
 
 ACTIVE, SCHEDULED = 1, 0
@@ -21,6 +26,7 @@ ACTIVE, SCHEDULED = 1, 0
 class ProgramControls:
     primacy: int
     controls: tuple[ET.Element, ...]  # its DERControlList's DERControls
+    default: ET.Element | None = None  # its DefaultDERControl, if it has one
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,13 @@ class Following:
     target_w: float | None = None  # opModTargetW, W
     connected: bool = True  # opModConnect and opModEnergize both not false
     in_force: tuple[str, ...] = ()  # mRIDs of the controls in force
+    curve: str = ""  # href of the DERCurve the reactive mode follows (opModVoltVar, opModWattVar)
+
+
+@dataclass(frozen=True)
+class Curve:
+    curve_type: int  # DERCurveType, 2013 numbering: CURVE_VOLT_VAR or CURVE_WATT_VAR
+    points: tuple[tuple[float, float], ...]  # (V % of nominal or P % of rating, Q % of var available)
 
 
 def spread_s(lfdi: str, mrid: str, randomize_s: int) -> int:
@@ -58,7 +71,7 @@ def in_force(control: ET.Element, now: dt.datetime, lfdi: str) -> bool:
 class _Modes:
     connected: bool | None = None
     limit_pct: float | None = None
-    q: tuple[str, float] | None = None  # ("target_var", var) or ("var_pct", % of setMaxVar)
+    q: tuple[str, float, str] | None = None  # ("target_var", var, ""), ("var_pct", %, ""), ("curve", 0, href)
     target_w: float | None = None
 
 
@@ -70,39 +83,87 @@ def _modes(control: ET.Element) -> _Modes:
     given = [f.strip() == "true" for f in flags if f is not None]
     limit = base.findtext(q("opModMaxLimW"))
     target, fixed = scaled(base, "opModTargetVar"), base.find(q("opModFixedVar"))
-    reactive = None  # one reactive mode: the target var or the fixed share
+    curve = next((c for c in base if c.tag in (q("opModVoltVar"), q("opModWattVar"))), None)
+    reactive = None  # one reactive mode: the target var, the fixed share or a curve
     if target is not None:
-        reactive = ("target_var", target)
+        reactive = ("target_var", target, "")
     elif fixed is not None:
-        reactive = ("var_pct", int(fixed.findtext(q("value")) or 0) / 100.0)
+        reactive = ("var_pct", int(fixed.findtext(q("value")) or 0) / 100.0, "")
+    elif curve is not None:
+        reactive = ("curve", 0.0, curve.attrib.get("href", ""))
     limit_pct = None if limit is None else int(limit) / 100.0
     return _Modes(all(given) if given else None, limit_pct, reactive, scaled(base, "opModTargetW"))
 
 
 def following(programs: Sequence[ProgramControls], now: dt.datetime, lfdi: str) -> Following:
     """Each mode from the in-force control of the lowest primacy that sets it (within a program,
-    the latest start)."""
-    connected: bool | None = None
-    limit: float | None = None
-    reactive: tuple[str, float] | None = None
-    target_w: float | None = None
+    the latest start); a mode no control sets, from the default of the lowest-primacy program that
+    has one."""
+    found = _Modes()
     used: list[str] = []
-    for program in sorted(programs, key=lambda p: p.primacy):
+    ranked = sorted(programs, key=lambda p: p.primacy)
+    for program in ranked:
         live = [c for c in program.controls if in_force(c, now, lfdi)]
         live.sort(key=lambda c: int(c.findtext(f"{q('interval')}/{q('start')}") or 0), reverse=True)
         for control in live:
-            modes = _modes(control)
-            connected = modes.connected if connected is None else connected
-            limit = modes.limit_pct if limit is None else limit
-            reactive = modes.q if reactive is None else reactive
-            target_w = modes.target_w if target_w is None else target_w
+            found = _fill(found, _modes(control))
             used.append(control.findtext(q("mRID")) or "")
-    kind, amount = reactive or ("", 0.0)
+    default = next((p.default for p in ranked if p.default is not None), None)
+    if default is not None:
+        found = _fill(found, _modes(default))
+    kind, amount, href = found.q or ("", 0.0, "")
     return Following(
-        limit_pct=100.0 if limit is None else limit,
+        limit_pct=100.0 if found.limit_pct is None else found.limit_pct,
         target_var=amount if kind == "target_var" else None,
         var_pct=amount if kind == "var_pct" else None,
-        target_w=target_w,
-        connected=True if connected is None else connected,
+        target_w=found.target_w,
+        connected=True if found.connected is None else found.connected,
         in_force=tuple(used),
+        curve=href,
     )
+
+
+def _fill(found: _Modes, more: _Modes) -> _Modes:
+    """The modes found so far, with those still unset taken from `more`."""
+    return _Modes(
+        more.connected if found.connected is None else found.connected,
+        more.limit_pct if found.limit_pct is None else found.limit_pct,
+        more.q if found.q is None else found.q,
+        more.target_w if found.target_w is None else found.target_w,
+    )
+
+
+def curve_of(doc: ET.Element) -> Curve | None:
+    """A DERCurve as served (x and y in value × 10^multiplier, percent); None for a curve type the
+    devices do not follow."""
+    curve_type = int(doc.findtext(q("curveType")) or -1)
+    if curve_type not in (CURVE_VOLT_VAR, CURVE_WATT_VAR):
+        return None
+    x_scale = 10.0 ** int(doc.findtext(q("xMultiplier")) or 0)
+    y_scale = 10.0 ** int(doc.findtext(q("yMultiplier")) or 0)
+    points = tuple(
+        (int(d.findtext(q("xvalue")) or 0) * x_scale, int(d.findtext(q("yvalue")) or 0) * y_scale)
+        for d in doc.iter(q("CurveData"))
+    )
+    return Curve(curve_type, points) if points else None
+
+
+def on_curve(curve: Curve, x: float) -> float:
+    """y at x: linear between the points, flat beyond the first and the last (IEEE 1547-2018
+    §5.3.3: the curve's end values hold outside its range)."""
+    points = sorted(curve.points)
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else y1
+    return points[-1][1]
+
+
+def with_curve(now: Following, curve: Curve | None, v_pct: float, p_pct: float) -> Following:
+    """What a device following a curve holds now: the curve's Q share at its voltage (volt–var) or
+    its output (watt–var), both in % of nominal / rating, as a fixed share of its var rating."""
+    if not now.curve or curve is None:
+        return now
+    x = v_pct if curve.curve_type == CURVE_VOLT_VAR else p_pct
+    return replace(now, var_pct=round(on_curve(curve, x), 2), target_var=None)

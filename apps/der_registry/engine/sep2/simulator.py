@@ -12,13 +12,14 @@ import logging
 import random
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from apps.der_registry.engine.sep2 import mirror as mup
+from apps.der_registry.engine.sep2 import sim_programs
 from apps.der_registry.engine.sep2.client import Latencies, Sep2ClientError, Sep2Connection
-from apps.der_registry.engine.sep2.following import Following, ProgramControls, following
+from apps.der_registry.engine.sep2.following import Following, following, with_curve
 from apps.der_registry.engine.sep2.model import (
     RESPONSE_CANCELLED,
     RESPONSE_COMPLETED,
@@ -29,7 +30,8 @@ from apps.der_registry.engine.sep2.server import CIPHERS, client_context
 from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, q
 
 log = logging.getLogger("crest.sep2.sim")
-ASSIGNMENTS_EVERY = 5  # polls between reads of a device's FunctionSetAssignments and program lists
+SERVICE_V = 240.0  # a simulated device reports volts at its 120/240 V service
+VAR_DEADBAND_PCT = 1.0  # a device on a curve moves its Q when the curve's share moves this much
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,8 @@ class DeviceState:
     limit_pct: float = 100.0  # opModMaxLimW of the control followed
     target_var: float | None = None  # opModTargetVar of the control followed
     connected: bool = True  # no control in force disconnects or de-energizes it
-    following: Following = field(default_factory=Following)  # what its programs' controls ask now
-    programs: list[tuple[int, str]] = field(default_factory=list)  # (primacy, DERControlList href)
-    polls: int = 0
+    following: Following = field(default_factory=Following)  # what it holds now, by its programs
+    programs: sim_programs.Programs = field(default_factory=sim_programs.Programs)
 
 
 @dataclass
@@ -136,7 +137,8 @@ def sim_measurements(device: DeviceState, rng: random.Random) -> dict[str, float
     """What the simulated inverter measures now, in W, var (both injected into the grid), V and Hz."""
     p_w = device.rated_w * rng.uniform(0.55, 0.75) * min(1.0, device.limit_pct / 100.0)
     q_var = device.target_var if device.target_var is not None else rng.uniform(-200.0, 200.0)
-    return {"P": p_w, "Q": q_var, "V": 240.0 * rng.uniform(0.99, 1.03), "f": 60.0 + rng.uniform(-0.02, 0.02)}
+    v = SERVICE_V * rng.uniform(0.99, 1.03)
+    return {"P": p_w, "Q": q_var, "V": v, "f": 60.0 + rng.uniform(-0.02, 0.02)}
 
 
 def meter_readings(
@@ -179,13 +181,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _href(doc: ET.Element, tag: str) -> str:
-    node = doc.find(q(tag))
-    if node is None:
-        raise Sep2ClientError(f"{doc.tag} has no {tag}")
-    return node.attrib["href"]
-
-
 async def register(
     conn: Sep2Connection, sim: SimClient, stats: SimStats, grid: DeviceField | None = None
 ) -> tuple[list[DeviceState], int]:
@@ -193,7 +188,7 @@ async def register(
     and make each device's metering mirror."""
     dcap = (await conn.get("/dcap")).doc()
     poll_s = int(dcap.attrib.get("pollRate", "900"))
-    edev_list = _href(dcap, "EndDeviceListLink")
+    edev_list = sim_programs.href(dcap, "EndDeviceListLink")
     for device in sim.devices:
         answer = await conn.post(edev_list, end_device_doc(device))
         if answer.status != 201:
@@ -207,7 +202,7 @@ async def register(
         lfdi = edev.findtext(q("lFDI")) or ""
         if lfdi not in wanted:
             continue
-        rg = (await conn.get(_href(edev, "RegistrationLink"))).doc()
+        rg = (await conn.get(sim_programs.href(edev, "RegistrationLink"))).doc()
         pin = wanted[lfdi].pin
         if pin is not None and int(rg.findtext(q("pIN")) or -1) != pin:
             raise Sep2ClientError(f"the server's PIN for {lfdi} does not match the device's")
@@ -247,42 +242,30 @@ def _follow(device: DeviceState, now: Following) -> None:
         device.grid.follow(device.lfdi, now)
 
 
-async def _assigned(conn: Sep2Connection, edev: str) -> list[tuple[int, str]]:
-    """The device's programs (primacy, DERControlList href), by its FunctionSetAssignments: its own
-    and its groups'."""
-    fsas = (await conn.get(f"{edev}/fsa?l=255")).doc().findall(q("FunctionSetAssignments"))
-    if not fsas:
-        raise Sep2ClientError(f"{edev} has no FunctionSetAssignments")
-    out = []
-    for fsa in fsas:
-        programs = (await conn.get(f"{_href(fsa, 'DERProgramListLink')}?l=255")).doc()
-        for program in programs.findall(q("DERProgram")):
-            out.append((int(program.findtext(q("primacy")) or 255), _href(program, "DERControlListLink")))
-    return out
-
-
-async def _programs(conn: Sep2Connection, device: DeviceState) -> list[ProgramControls]:
-    """Every program's controls. The assignments (FSA and program lists) change seldom: read every
-    ASSIGNMENTS_EVERY polls, and again at once when a program is gone; the controls, every poll."""
-    if not device.programs or device.polls % ASSIGNMENTS_EVERY == 0:
-        device.programs = await _assigned(conn, device.edev)
-    device.polls += 1
-    out = []
-    for primacy, href in device.programs:
-        answer = await conn.get(f"{href}?l=255")
-        if answer.status == 404:  # no longer a member: read the assignments again next poll
-            device.programs = []
-            continue
-        out.append(ProgramControls(primacy, tuple(answer.doc().findall(q("DERControl")))))
-    return out
+async def _held(conn: Sep2Connection, device: DeviceState, asked: Following) -> Following:
+    """What the device holds: as asked, with a volt–var or watt–var curve read at its voltage or
+    output now (a device with no grid behind it has neither to read). Inside the deadband it keeps
+    the Q it has."""
+    measured = device.grid.measure(device.lfdi) if device.grid is not None and asked.curve else None
+    if measured is None:
+        return asked
+    curve = await sim_programs.curve(conn, device.programs, asked.curve)
+    rated_w = measured.get("Wmax", device.rated_w)
+    now = with_curve(asked, curve, 100.0 * measured["V"] / SERVICE_V, 100.0 * measured["P"] / rated_w)
+    held = device.following
+    same_curve = held.curve == now.curve and held.var_pct is not None and now.var_pct is not None
+    if same_curve and abs((now.var_pct or 0.0) - (held.var_pct or 0.0)) < VAR_DEADBAND_PCT:
+        return replace(now, var_pct=held.var_pct)
+    return now
 
 
 async def follow(conn: Sep2Connection, device: DeviceState, stats: SimStats) -> None:
     """One poll: read every program's controls, follow what is in force (by primacy), answer what
     changed, report status."""
-    programs = await _programs(conn, device)
+    programs = await sim_programs.programs(conn, device.edev, device.programs)
     stats.polls += 1
-    now = following(programs, _now(), device.lfdi)
+    asked = following(programs, _now(), device.lfdi)
+    now = await _held(conn, device, asked)
     fresh = [m for m in now.in_force if m not in device.answered]
     if now != device.following:
         device.following = now
@@ -290,7 +273,7 @@ async def follow(conn: Sep2Connection, device: DeviceState, stats: SimStats) -> 
         stats.controls_followed += len(fresh)
     for program in programs:
         for control in program.controls:
-            await _answer(conn, device, control, control.findtext(q("mRID")) or "", now, stats)
+            await _answer(conn, device, control, control.findtext(q("mRID")) or "", asked, stats)
     await conn.put(f"{device.edev}/der/0/ders", der_status_doc(device.connected))
     await post_readings(conn, device, stats)
 
