@@ -227,7 +227,8 @@ class DefaultModeForm(forms.Form):
         help_text="V pu and P as a fraction of the rating, e.g. 1.06 1; 1.1 0.2 (IEEE 1547); empty: off",
     )
 
-    def __init__(self, *args: Any, der: DER, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, der: DER | DERGroup, **kwargs: Any) -> None:
+        """For a DER, or for a group's program (its modes: those every member it reaches supports)."""
         params = der.mode_params if isinstance(der.mode_params, dict) else {}
         curve = params.get("curve")
         points = curve if isinstance(curve, list) else []
@@ -242,9 +243,12 @@ class DefaultModeForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["default_mode"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [("", "None (the device's own settings)")] + [
-            (m, ieee1547.mode_label(m)) for m in der.supported_modes
-        ]
+        none = (
+            "None (each member keeps its own)"
+            if isinstance(der, DERGroup)
+            else "None (the device's own settings)"
+        )
+        field.choices = [("", none)] + [(m, ieee1547.mode_label(m)) for m in der.supported_modes]
 
     def clean_curve(self) -> list[list[float]] | None:
         return _points(self.cleaned_data["curve"], "0.92 0.44")

@@ -65,6 +65,26 @@ class DERGroupViewSet(
             raise refused(exc) from exc
         return Response(DERGroupSerializer(live_groups().get(pk=group.pk)).data)
 
+    @extend_schema(request=dict, responses={200: DERGroupSerializer})
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="default-mode",
+        required_permission="der_registry.change_dergroup",
+    )
+    def default_mode(self, request: Request, pk: str) -> Response:
+        """Give the group's 2030.5 program a DefaultDERControl: {"default_mode": …, "mode_params": …}
+        as a DER's default mode ("" and {} take it away). Every member it reaches must follow it."""
+        group, body = self.get_object(), json_object(request)
+        mode, params = body.get("default_mode", ""), body.get("mode_params", {})
+        if not isinstance(mode, str):
+            mode = repr(mode)  # refused below as not a mode, in words
+        try:
+            actions.do_set_group_default_mode(request.user, "api", group.name, mode, params)
+        except actions.RegistryError as exc:
+            raise refused(exc) from exc
+        return Response(DERGroupSerializer(live_groups().get(pk=group.pk)).data)
+
     @extend_schema(
         request=dict, responses={200: GroupControlSerializer(many=True), 201: GroupControlSerializer}
     )

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from apps.der_registry import actions
 from apps.der_registry.engine.group_controls import DEVICE_PROGRAM_PRIMACY, MAX_DURATION_S
+from apps.der_registry.forms import DefaultModeForm
 from apps.der_registry.group_api import live_groups, response_counts
 from apps.der_registry.group_forms import GroupControlForm, PrimacyForm
 from apps.der_registry.models import DER, DERGroup, GroupControl
@@ -52,6 +53,7 @@ def _page(
     control_form: GroupControlForm | None = None,
     primacy_form: PrimacyForm | None = None,
     status: int = 200,
+    default_form: DefaultModeForm | None = None,
 ) -> HttpResponse:
     counted = live_groups().get(pk=group.pk)
     controls = list(
@@ -70,6 +72,7 @@ def _page(
         "controls": controls,
         "control_form": control_form or GroupControlForm(),
         "primacy_form": primacy_form or PrimacyForm(initial={"primacy": group.primacy}),
+        "default_form": default_form or DefaultModeForm(der=group),
         "device_primacy": DEVICE_PROGRAM_PRIMACY,
         "silent_shown": SILENT_SHOWN,
     }
@@ -120,6 +123,24 @@ def group_control_cancel(request: HttpRequest, pk: int, control_id: int) -> Http
     except actions.RegistryError as exc:
         messages.error(request, exc.issues[0].message)
     return redirect("der_registry:group", pk=pk)
+
+
+@require_POST
+@permission_required("der_registry.change_dergroup", raise_exception=True)
+def group_default_mode(request: HttpRequest, pk: int) -> HttpResponse:
+    group = get_object_or_404(DERGroup, pk=pk)
+    form = DefaultModeForm(request.POST, der=group)
+    if form.is_valid():
+        try:
+            actions.do_set_group_default_mode(request.user, "web", group.name, *form.settings())
+        except actions.RegistryError as exc:
+            form.add_issues(exc.issues)
+        else:
+            messages.success(
+                request, f"Default of {group.name}'s program set; its devices read it at their next poll."
+            )
+            return redirect("der_registry:group", pk=pk)
+    return _page(request, group, default_form=form, status=400)
 
 
 @require_POST

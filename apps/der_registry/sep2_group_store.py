@@ -25,7 +25,10 @@ class GroupStore:
     def _group_programs(self, der_ids: tuple[int, ...]) -> list[GroupProgramView]:
         # The client's DERs are live ones (a decommissioned DER's certificate identifies no client).
         groups = DERGroup.objects.filter(ders__pk__in=der_ids)
-        return [GroupProgramView(g.pk, g.name, g.primacy) for g in groups.distinct().order_by("pk")]
+        return [
+            GroupProgramView(g.pk, g.name, g.primacy, g.default_mode, g.mode_params, g.default_changed_at)
+            for g in groups.distinct().order_by("pk")
+        ]
 
     def _group_controls(self, group_id: int) -> list[GroupControlView]:
         # Only what groups.listed can keep: those not over (or cancelled) before the cutoff.

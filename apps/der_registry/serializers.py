@@ -263,8 +263,18 @@ class DERGroupSerializer(serializers.ModelSerializer[DERGroup]):
 
     class Meta:
         model = DERGroup
-        fields = ["id", "name", "kind", "description", "primacy", "members", "reached_by_group_controls"]
-        read_only_fields = ["primacy"]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "description",
+            "primacy",
+            "default_mode",
+            "mode_params",
+            "members",
+            "reached_by_group_controls",
+        ]
+        read_only_fields = ["primacy", "default_mode", "mode_params"]
 
 
 class GroupControlSerializer(serializers.ModelSerializer[GroupControl]):

@@ -9,6 +9,7 @@ urlpatterns = [
     path("groups/<int:pk>/", group_views.group_detail, name="group"),
     path("groups/<int:pk>/control/", group_views.group_control, name="group_control"),
     path("groups/<int:pk>/primacy/", group_views.group_primacy, name="group_primacy"),
+    path("groups/<int:pk>/default-mode/", group_views.group_default_mode, name="group_default_mode"),
     path(
         "groups/<int:pk>/control/<int:control_id>/cancel/",
         group_views.group_control_cancel,

@@ -7,11 +7,13 @@ import asyncio
 import datetime as dt
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from lxml import etree
 
+from apps.der_registry.engine.sep2 import default_docs as dd
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2 import xmlcodec
 from apps.der_registry.engine.sep2.derstate import (
@@ -50,8 +52,8 @@ DOCUMENTS = {
     "FunctionSetAssignmentsList": res.fsa_list(7, 60, 0, 1),
     "DERProgramList": res.der_program_list(7, 2, 1, 60, 0, 1),
     "DERControlList": res.der_control_list(7, [ACTIVE, OLD], 2),
-    "DefaultDERControl": res.default_der_control(DefaultControlView(7, "Connected, energized")),
-    "DERCurveList": res.der_curve_list(
+    "DefaultDERControl": dd.default_der_control(DefaultControlView(7, "Connected, energized")),
+    "DERCurveList": dd.der_curve_list(
         7, [CurveView(1, T0, CURVE_VOLT_VAR, ((92.0, 44.0), (108.0, -44.0)))], 1
     ),
     "DERList": res.der_list(7, 60, 0, 1),
@@ -245,3 +247,15 @@ def test_documents_refused_at_once_by_many_threads_each_say_why() -> None:
         t.join()
     assert failed == [] and len(said) == 2400
     assert all(s.startswith("line 1:") and "currentTime" in s for s in said), {s for s in said}
+
+
+def test_no_two_programs_curves_share_an_mrid() -> None:
+    """Every DER's default curve is /derp/{id}/dc/1: their mRIDs differ (they named only the curve
+    number, so every DER's curve 1 had one mRID) — and a set point's curve differs from both."""
+    view = CurveView(1, T0, 0, ((95.0, 50.0), (105.0, -50.0)))
+    mrids = {
+        dd.der_curve(der_id, replace(view, curve_id=n)).findtext(xmlcodec.q("mRID"))
+        for der_id in (5, 6)
+        for n in (1, 2, 107)
+    }
+    assert len(mrids) == 6

@@ -11,6 +11,7 @@ import pytest
 from lxml import etree
 
 from apps.der_registry.engine.group_controls import GroupControlRequest
+from apps.der_registry.engine.sep2 import default_docs as dd
 from apps.der_registry.engine.sep2 import groups, xmlcodec
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.editions import NS_2013, NS_2018
@@ -43,6 +44,12 @@ def test_the_server_was_given_ieee_s_2018_schema() -> None:
 
 
 PROGRAM = GroupProgramView(7, "north", 5)
+# A group program with a default: its DefaultDERControl and DERCurve links, a volt–watt curve beside.
+VV_B = {
+    "curve": [[0.92, 0.44], [0.98, 0.0], [1.02, 0.0], [1.08, -0.44]],
+    "volt_watt": [[1.06, 1.0], [1.1, 0.2]],
+}
+WITH_DEFAULT = GroupProgramView(7, "north", 5, "volt_var", VV_B, T0)
 EVERY_MODE = GroupControlRequest(T0, 600, 60, 30, False, False, 50.0, -25.5, 10.0, "Feeder north", 3.5)
 GROUP_CONTROLS = (
     GroupControlView(1, 7, T0, EVERY_MODE),
@@ -64,16 +71,16 @@ def _documents() -> Iterator[tuple[str, bytes]]:
         res.der_program_list(5, 1, 1, 20, 0, 1),
         res.der_control_list(5, (CONTROL,), 1),
         res.der_control_list(5, (CURVE_CONTROL,), 1),
-        res.default_der_control(DefaultControlView(5, "Connected, energized")),
-        res.default_der_control(DefaultControlView(5, "Default: Constant power factor", fixed_pf=-0.95)),
-        res.default_der_control(DefaultControlView(5, "Default: Constant var", target_var=-2000.0)),
-        res.default_der_control(DefaultControlView(5, "Default: Volt–var", curve="opModVoltVar")),
-        res.default_der_control(DefaultControlView(5, "Default: Watt–var", curve="opModWattVar")),
-        res.default_der_control(DefaultControlView(5, "VV + VW", curve="opModVoltVar", volt_watt=True)),
-        res.default_der_control(DefaultControlView(5, "WV + VW", curve="opModWattVar", volt_watt=True)),
-        res.default_der_control(DefaultControlView(5, "VW only", volt_watt=True)),
-        res.der_curve_list(5, [CurveView(2, T0, CURVE_VOLT_WATT, ((106.0, 100.0), (110.0, 20.0)), 1)], 1),
-        res.der_curve_list(5, [CurveView(1, T0, CURVE_VOLT_VAR, ((95.0, 50.0), (105.0, -50.0)))], 1),
+        dd.default_der_control(DefaultControlView(5, "Connected, energized")),
+        dd.default_der_control(DefaultControlView(5, "Default: Constant power factor", fixed_pf=-0.95)),
+        dd.default_der_control(DefaultControlView(5, "Default: Constant var", target_var=-2000.0)),
+        dd.default_der_control(DefaultControlView(5, "Default: Volt–var", curve="opModVoltVar")),
+        dd.default_der_control(DefaultControlView(5, "Default: Watt–var", curve="opModWattVar")),
+        dd.default_der_control(DefaultControlView(5, "VV + VW", curve="opModVoltVar", volt_watt=True)),
+        dd.default_der_control(DefaultControlView(5, "WV + VW", curve="opModWattVar", volt_watt=True)),
+        dd.default_der_control(DefaultControlView(5, "VW only", volt_watt=True)),
+        dd.der_curve_list(5, [CurveView(2, T0, CURVE_VOLT_WATT, ((106.0, 100.0), (110.0, 20.0)), 1)], 1),
+        dd.der_curve_list(5, [CurveView(1, T0, CURVE_VOLT_VAR, ((95.0, 50.0), (105.0, -50.0)))], 1),
         res.der_list(5, 20, 0, 1),
         res.response_list([ResponseView(1, "A" * 40, "0" * 32, 1, T0)], 1),
         res.response_set_list(20, 1),
@@ -82,6 +89,9 @@ def _documents() -> Iterator[tuple[str, bytes]]:
         res.notification(5, sub, res.der_control_list(5, (CONTROL,), 1)),
         res.fsa_list(5, 20, 0, 2, [groups.group_fsa(5, PROGRAM)]),
         groups.group_program(PROGRAM, 2, 1),
+        groups.group_program(WITH_DEFAULT, 2, 1),
+        dd.default_der_control(groups.group_default(WITH_DEFAULT), "/gderp/7", groups.KIND_GROUP_DEFAULT),
+        dd.der_curve_list(7, groups.group_curves(WITH_DEFAULT), 2, "/gderp/7", groups.KIND_GROUP_CURVE),
         groups.group_control_list(7, GROUP_CONTROLS, 2, T0),
     ]
     for doc in docs:
@@ -141,7 +151,7 @@ def test_a_curve_s_type_is_numbered_as_its_edition_numbers_it(
     every device was sent its volt-var curve as 11, a reserved number in 2013."""
     assert f"\n{number_2013} - {mode} (" in _curve_type_documentation(NS_2013)
     assert f"\n{number_2018} - {mode} (" in _curve_type_documentation(NS_2018)
-    body = to_bytes(res.der_curve_list(5, [CurveView(1, T0, number_2013, ((95.0, 50.0), (105.0, -50.0)))], 1))
+    body = to_bytes(dd.der_curve_list(5, [CurveView(1, T0, number_2013, ((95.0, 50.0), (105.0, -50.0)))], 1))
     assert _curve_types(body, NS_2013) == [str(number_2013)]
     translated = in_namespace(body, NS_2018)
     assert _curve_types(translated, NS_2018) == [str(number_2018)]

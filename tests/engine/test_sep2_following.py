@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from apps.der_registry.engine.group_controls import GroupControlRequest
+from apps.der_registry.engine.sep2 import default_docs as dd
 from apps.der_registry.engine.sep2 import groups
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.defaults import curves, default_control
@@ -96,7 +97,7 @@ VOLT_VAR_B = [[0.92, 0.44], [0.98, 0.0], [1.02, 0.0], [1.08, -0.44]]
 
 
 def own_default(mode: str, params: dict[str, object]) -> ProgramControls:
-    return ProgramControls(10, (), res.default_der_control(default_control(5, mode, params)))
+    return ProgramControls(10, (), dd.default_der_control(default_control(5, mode, params)))
 
 
 def test_the_default_sets_what_no_control_in_force_sets() -> None:
@@ -113,7 +114,7 @@ def test_the_default_sets_what_no_control_in_force_sets() -> None:
     )
     # The default of the lowest-primacy program that has one.
     other = ProgramControls(
-        5, (), res.default_der_control(default_control(6, "constant_var", {"q_kvar": 1.0}))
+        5, (), dd.default_der_control(default_control(6, "constant_var", {"q_kvar": 1.0}))
     )
     assert following([constant, other], NOW, LFDI).target_var == 1000.0
 
@@ -122,7 +123,7 @@ def test_a_curve_mode_is_followed_on_the_curve_it_links() -> None:
     now = following([own_default("volt_var", {"curve": VOLT_VAR_B})], NOW, LFDI)
     assert (now.curve, now.target_var, now.var_pct) == ("/derp/5/dc/1", None, None)
     (served,) = curves("volt_var", {"curve": VOLT_VAR_B}, NOW)
-    curve = curve_of(ET.fromstring(to_bytes(res.der_curve(5, served))))
+    curve = curve_of(ET.fromstring(to_bytes(dd.der_curve(5, served))))
     assert curve == Curve(CURVE_VOLT_VAR, ((92.0, 44.0), (98.0, 0.0), (102.0, 0.0), (108.0, -44.0)))
     # Hand-solved on IEEE 1547 category B: linear between points, flat beyond the ends.
     assert [on_curve(curve, v) for v in (90.0, 95.0, 100.0, 103.0, 110.0)] == pytest.approx(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from apps.der_registry.engine.sep2 import default_docs as dd
 from apps.der_registry.engine.sep2 import lists
 from apps.der_registry.engine.sep2 import mirror as mup
 from apps.der_registry.engine.sep2 import resources as res
@@ -98,7 +99,7 @@ CASES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "curves": (
         "DERCurve",
         lambda: to_bytes(
-            res.der_curve_list(
+            dd.der_curve_list(
                 5,
                 lists.curves(
                     _shuffled([CurveView(i, _t(i % 3), CURVE_VOLT_VAR, ((95.0, 5.0),)) for i in range(1, 7)])

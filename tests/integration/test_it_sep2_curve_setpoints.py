@@ -170,7 +170,7 @@ def test_it_issues_a_curve_set_point_from_the_der_page(
     done = operator_client.post(page, {"control_mode": "volt_var", "curve": "0.94 0.3; 1.05 -0.3"})
     assert done.status_code == 302
     shown = operator_client.get(f"/ders/{der.pk}/").content.decode()
-    assert "Volt–var <span class=\"muted\"><br>curve (0.94, 0.3) → (1.05, -0.3)</span>" in shown
+    assert 'Volt–var <span class="muted"><br>curve (0.94, 0.3) → (1.05, -0.3)</span>' in shown
 
 
 def test_a_dnp3_der_is_sent_no_curve(enrolled: Callable[..., Any], operator_client: Client) -> None:

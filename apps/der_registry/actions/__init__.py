@@ -20,6 +20,7 @@ from apps.der_registry.actions.groups import (
     do_cancel_group_control,
     do_issue_group_control,
     do_record_group_response,
+    do_set_group_default_mode,
     do_set_group_primacy,
 )
 from apps.der_registry.actions.sep2 import (
@@ -75,6 +76,7 @@ __all__ = [
     "do_sep2_subscribe",
     "do_sep2_unsubscribe",
     "do_set_default_mode",
+    "do_set_group_default_mode",
     "do_set_group_lfdi",
     "do_set_group_primacy",
     "do_transition_der",

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from apps.der_registry.actions._common import RegistryError, _user, refuse
-from apps.der_registry.engine import group_controls
+from apps.der_registry.engine import group_controls, ieee1547, mode_settings
+from apps.der_registry.engine.setpoint_params import ReactiveRoom
 from apps.der_registry.models import DER, DERGroup, GroupControl, Sep2Response
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
 from crest_web.events import publish_on_commit
+
+# Ratings no DER exceeds: settings refused against these are wrong whatever the members' ratings.
+UNBOUNDED = ReactiveRoom(1.0, "a 1 kW rating", 1e9, 1e9)
 
 
 def _group(name: str) -> DERGroup:
@@ -43,6 +48,48 @@ def do_set_group_primacy(actor: Actor, source: str, name: str, primacy: object) 
         audit.record(actor, source, "dergroup.update", group, before=before, after=audit.snapshot(group))
         _publish(group, "group.primacy")
     return group
+
+
+@transaction.atomic
+def do_set_group_default_mode(actor: Actor, source: str, name: str, mode: str, params: Any) -> DERGroup:
+    """Give the group's program a DefaultDERControl (a mode and its settings, as a DER's own default
+    mode, `engine/mode_settings.py`), or take it away ("" and no settings). Refused unless every
+    member it reaches supports the mode and can hold its settings."""
+    group = _group(name)
+    if problem := _group_default_problem(group, mode, params):
+        raise refuse("default_mode" if problem.startswith("Not every") else "mode_params", problem)
+    before = audit.snapshot(group, ["default_mode", "mode_params"])
+    group.default_mode = mode
+    group.mode_params = mode_settings.normalised(params) if isinstance(params, dict) else {}
+    group.default_changed_at = timezone.now()
+    group.save(update_fields=["default_mode", "mode_params", "default_changed_at"])
+    after = audit.snapshot(group, ["default_mode", "mode_params"])
+    audit.record(actor, source, "dergroup.default_mode", group, before=before, after=after)
+    _publish(group, "group.default")
+    return group
+
+
+def _group_default_problem(group: DERGroup, mode: str, params: Any) -> str:
+    """Why `mode` with `params` cannot be the default of every member the group's program reaches."""
+    if problem := mode_settings.problem(mode, params, UNBOUNDED):
+        return problem  # wrong whatever the members' ratings
+    unfit: list[str] = []
+    first = ""
+    for der in group.reached().order_by("name"):
+        if mode and mode not in der.supported_modes:
+            unfit.append(f"{der.name} (no {ieee1547.mode_label(mode).lower()} mode)")
+            continue
+        room = ReactiveRoom.of({k: v.value for k, v in der.effective().items()})
+        if problem := mode_settings.problem(mode, params, room):
+            unfit.append(f"{der.name} (its ratings cannot hold it)")
+            first = first or f" {der.name}: {problem}"
+    if not unfit:
+        return ""
+    named = ", ".join(unfit[:3]) + (f" and {len(unfit) - 3} more" if len(unfit) > 3 else "")
+    return (
+        f"Not every member can follow this default: {named}. A group's default is the same for every "
+        f"member it reaches.{first}"
+    )
 
 
 @transaction.atomic

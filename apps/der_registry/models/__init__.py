@@ -62,6 +62,11 @@ class DERGroup(models.Model):
     # Its own 2030.5 DERProgram's primacy (lower takes precedence; each DER's own program is at
     # group_controls.DEVICE_PROGRAM_PRIMACY).
     primacy = models.PositiveSmallIntegerField(default=DEFAULT_GROUP_PRIMACY)
+    # Its program's DefaultDERControl (`engine/mode_settings.py`, as a DER's own default mode); ""
+    # with no settings: the program has none, and each member keeps its own.
+    default_mode = models.CharField(max_length=20, choices=CONTROL_MODE_CHOICES, blank=True, default="")
+    mode_params = models.JSONField(default=dict, blank=True)
+    default_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -73,6 +78,18 @@ class DERGroup(models.Model):
         """The members a group control reaches: active, and talking IEEE 2030.5 (a DNP3 DER has no
         program to read)."""
         return self.ders.filter(status=Status.ACTIVE).exclude(comm_path="dnp3_direct")
+
+    @property
+    def has_default(self) -> bool:
+        return bool(self.default_mode or self.mode_params)
+
+    @property
+    def supported_modes(self) -> list[str]:
+        """The modes its default may be in: those every member it reaches supports (any, with none)."""
+        modes = list(ieee1547.CONTROL_MODE_LABELS.keys())
+        for supported in self.reached().values_list("supported_modes", flat=True):
+            modes = [m for m in modes if m in supported]
+        return [str(m.value) for m in modes]
 
 
 GROUP_KIND_CHOICES = DERGroup.Kind.choices  # named for the OpenAPI schema's enum

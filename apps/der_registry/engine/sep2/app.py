@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 
+from apps.der_registry.engine.sep2 import default_docs as dd
 from apps.der_registry.engine.sep2 import hostclock, lists
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.contact import ContactBook, heard_from
@@ -274,18 +275,18 @@ class Sep2App:
         return document(res.der_control(der_id, view))
 
     def get_default_control(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
-        return document(res.default_der_control(self.store.default_control(self._own(client, ids[0]))))
+        return document(dd.default_der_control(self.store.default_control(self._own(client, ids[0]))))
 
     def get_curves(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id = self._own(client, ids[0])
         views = lists.curves(self.store.curves(der_id))
-        return document(res.der_curve_list(der_id, page(req).of(views), len(views)))
+        return document(dd.der_curve_list(der_id, page(req).of(views), len(views)))
 
     def get_curve(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id = self._own(client, ids[0])
         for view in self.store.curves(der_id):
             if view.curve_id == ids[1]:
-                return document(res.der_curve(der_id, view))
+                return document(dd.der_curve(der_id, view))
         raise HttpError(404, f"DER program {der_id} has no curve {ids[1]}.")
 
     def get_response_sets(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:

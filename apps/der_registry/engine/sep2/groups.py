@@ -3,8 +3,9 @@
 DERControls are the group controls an operator issued (`engine/group_controls.py`). Routes and
 encoders; a device reaches a group program only while one of its DERs is a member.
 
-A group program has no DefaultDERControl: a device takes the default of the program of highest
-primacy, and a group default would hide each member's own default mode (ADR 0018)."""
+A group program has a DefaultDERControl (and the DERCurves it links) only when an admin gave the group
+a default mode: a device takes the default of the first program by primacy that has one, so a group
+default ranked above the members' own programs replaces each member's own default mode (ADR 0018)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,22 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 
 from apps.der_registry.engine import group_controls as gc
+from apps.der_registry.engine.sep2 import default_docs, defaults
 from apps.der_registry.engine.sep2.http import HttpError, Reply, Request
-from apps.der_registry.engine.sep2.model import Client, GroupControlView, GroupProgramView, Store
+from apps.der_registry.engine.sep2.model import (
+    Client,
+    CurveView,
+    DefaultControlView,
+    GroupControlView,
+    GroupProgramView,
+    Store,
+)
 from apps.der_registry.engine.sep2.replies import document, page
 from apps.der_registry.engine.sep2.resources import RESPONSE_SET, edev, fsa, list_doc, mrid
 from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, link, scaled_element
 
-KIND_GROUP_FSA, KIND_GROUP_PROGRAM, KIND_GROUP_CONTROL = 7, 8, 9  # mRID kinds (resources: 1–6)
+# mRID kinds (resources: 1–6)
+KIND_GROUP_FSA, KIND_GROUP_PROGRAM, KIND_GROUP_CONTROL, KIND_GROUP_DEFAULT, KIND_GROUP_CURVE = 7, 8, 9, 10, 11
 ENDED_KEPT_S = 3600.0  # an ended or cancelled control stays listed this long, so every poller sees it
 Handler = Callable[[Client, Request, tuple[int, ...]], Reply]
 
@@ -49,8 +59,22 @@ def group_fsa(edev_id: int, program: GroupProgramView) -> ET.Element:
     return fsa(edev_id, program.group_id, group_mrid, f"Group {program.name}")
 
 
+def group_default(program: GroupProgramView) -> DefaultControlView | None:
+    """The group program's DefaultDERControl, if the group has a default mode."""
+    if not program.has_default:
+        return None
+    return defaults.default_control(program.group_id, program.default_mode, program.mode_params)
+
+
+def group_curves(program: GroupProgramView) -> list[CurveView]:
+    if not program.has_default or program.default_changed_at is None:
+        return []
+    return defaults.curves(program.default_mode, program.mode_params, program.default_changed_at)
+
+
 def group_program(program: GroupProgramView, controls: int, active_controls: int) -> ET.Element:
     base = gderp(program.group_id)
+    with_default = program.has_default
     return element(
         "DERProgram",
         {"href": base, "subscribable": "0"},
@@ -58,7 +82,9 @@ def group_program(program: GroupProgramView, controls: int, active_controls: int
             leaf("mRID", mrid(KIND_GROUP_PROGRAM, program.group_id)),
             leaf("description", f"Group {program.name}"[:32]),
             link("ActiveDERControlListLink", f"{base}/actderc", active_controls),
+            link("DefaultDERControlLink", f"{base}/dderc") if with_default else None,
             link("DERControlListLink", f"{base}/derc", controls),
+            link("DERCurveListLink", f"{base}/dc", len(group_curves(program))) if with_default else None,
             leaf("primacy", program.primacy),
         ],
     )
@@ -141,6 +167,9 @@ class GroupRoutes:
             ("GET", f"/gderp/{n}/derc", self.get_controls),
             ("GET", f"/gderp/{n}/actderc", self.get_active_controls),
             ("GET", f"/gderp/{n}/derc/{n}", self.get_control),
+            ("GET", f"/gderp/{n}/dderc", self.get_default),
+            ("GET", f"/gderp/{n}/dc", self.get_curves),
+            ("GET", f"/gderp/{n}/dc/{n}", self.get_curve),
         ]
 
     def programs(self, der_id: int) -> list[GroupProgramView]:
@@ -193,3 +222,27 @@ class GroupRoutes:
         if view is None:
             raise HttpError(404, f"DERControl {ids[1]} is not in group program {group_id}.")
         return document(group_control(view, dt.datetime.now(dt.UTC)))
+
+    def get_default(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        program = self._program(client, ids[0])
+        view = group_default(program)
+        if view is None:
+            raise HttpError(404, f"Group program {program.group_id} has no DefaultDERControl.")
+        return document(default_docs.default_der_control(view, gderp(program.group_id), KIND_GROUP_DEFAULT))
+
+    def get_curves(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        program = self._program(client, ids[0])
+        views = group_curves(program)
+        base = gderp(program.group_id)
+        items = page(req).of(views)
+        return document(
+            default_docs.der_curve_list(program.group_id, items, len(views), base, KIND_GROUP_CURVE)
+        )
+
+    def get_curve(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
+        program = self._program(client, ids[0])
+        for view in group_curves(program):
+            if view.curve_id == ids[1]:
+                base = gderp(program.group_id)
+                return document(default_docs.der_curve(program.group_id, view, base, KIND_GROUP_CURVE))
+        raise HttpError(404, f"Group program {program.group_id} has no curve {ids[1]}.")

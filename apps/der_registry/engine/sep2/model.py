@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from apps.der_registry.engine.group_controls import GroupControlRequest
 from apps.der_registry.engine.sep2.editions import NS_2013
@@ -116,6 +116,14 @@ class GroupProgramView:
     group_id: int
     name: str
     primacy: int
+    # Its DefaultDERControl, when an admin gave it one (the registry's default mode and settings).
+    default_mode: str = ""
+    mode_params: Any = None
+    default_changed_at: dt.datetime | None = None
+
+    @property
+    def has_default(self) -> bool:
+        return self.default_changed_at is not None and bool(self.default_mode or self.mode_params)
 
 
 @dataclass(frozen=True)

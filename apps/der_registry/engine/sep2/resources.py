@@ -11,14 +11,10 @@ from apps.der_registry.engine.group_controls import DEVICE_PROGRAM_PRIMACY
 from apps.der_registry.engine.sep2 import hostclock
 from apps.der_registry.engine.sep2.derstate import encode_state
 from apps.der_registry.engine.sep2.model import (
-    CURVE_ID,
     EVENT_ACTIVE,
     EVENT_SUPERSEDED,
     FOREVER_S,
-    VOLT_WATT_CURVE_ID,
     ControlView,
-    CurveView,
-    DefaultControlView,
     DerState,
     EndDeviceView,
     LogEventView,
@@ -208,7 +204,7 @@ def der_program_list(
     return list_doc("DERProgramList", f"{edev(edev_id)}/fsa/0/derp", 1, items, poll_s)
 
 
-def _fixed_pf(pf: float | None) -> ET.Element | None:
+def fixed_pf(pf: float | None) -> ET.Element | None:
     # Signed, EEI convention (as the set point's pf): negative while the DER absorbs vars.
     if pf is None:
         return None
@@ -220,7 +216,7 @@ def control_base(der_id: int, view: ControlView) -> ET.Element:
     target_var = None if view.target_var is None else scaled_element("opModTargetVar", view.target_var)
     # The curve link comes last: opModVoltVar and opModWattVar follow opModTargetVar in the schema.
     curve = link(view.curve, f"{derp(der_id)}/dc/{view.curve_id}") if view.curve else None
-    return element("DERControlBase", children=[_fixed_pf(view.fixed_pf), max_lim, target_var, curve])
+    return element("DERControlBase", children=[fixed_pf(view.fixed_pf), max_lim, target_var, curve])
 
 
 def der_control(der_id: int, view: ControlView) -> ET.Element:
@@ -258,61 +254,6 @@ def der_control_list(
     return list_doc(
         "DERControlList", f"{derp(der_id)}/{href_tail}", total, [der_control(der_id, v) for v in views], None
     )
-
-
-def default_der_control(view: DefaultControlView) -> ET.Element:
-    return element(
-        "DefaultDERControl",
-        {"href": f"{derp(view.der_id)}/dderc", "subscribable": "0"},
-        [
-            leaf("mRID", mrid(KIND_DEFAULT, view.der_id)),
-            leaf("description", view.description[:32]),
-            element(
-                "DERControlBase",
-                children=[  # in the schema's order
-                    leaf("opModConnect", view.connect),
-                    leaf("opModEnergize", view.energize),
-                    _fixed_pf(view.fixed_pf),
-                    None if view.target_var is None else scaled_element("opModTargetVar", view.target_var),
-                    *_curve_links(view),
-                ],
-            ),
-        ],
-    )
-
-
-def _curve_links(view: DefaultControlView) -> list[ET.Element]:
-    """The curve modes' links in the schema's order: opModVoltVar, opModVoltWatt, opModWattVar."""
-    base = f"{derp(view.der_id)}/dc"
-    links = [(view.curve, link(view.curve, f"{base}/{CURVE_ID}"))] if view.curve else []
-    if view.volt_watt:
-        links.append(("opModVoltWatt", link("opModVoltWatt", f"{base}/{VOLT_WATT_CURVE_ID}")))
-    order = ("opModVoltVar", "opModVoltWatt", "opModWattVar")
-    return [element for _, element in sorted(links, key=lambda pair: order.index(pair[0]))]
-
-
-def der_curve(der_id: int, view: CurveView) -> ET.Element:
-    points = [
-        element("CurveData", children=[leaf("xvalue", round(x * 100)), leaf("yvalue", round(y * 100))])
-        for x, y in view.points[:10]
-    ]
-    return element(
-        "DERCurve",
-        {"href": f"{derp(der_id)}/dc/{view.curve_id}"},
-        [
-            leaf("mRID", mrid(KIND_CURVE, view.curve_id)),
-            leaf("creationTime", epoch(view.created_at)),
-            *points,
-            leaf("curveType", view.curve_type),
-            leaf("xMultiplier", -2),
-            leaf("yMultiplier", -2),
-            leaf("yRefType", view.y_ref_type),
-        ],
-    )
-
-
-def der_curve_list(der_id: int, views: Sequence[CurveView], total: int) -> ET.Element:
-    return list_doc("DERCurveList", f"{derp(der_id)}/dc", total, [der_curve(der_id, v) for v in views], None)
 
 
 def der_list(edev_id: int, poll_s: int, start: int, limit: int) -> ET.Element:
