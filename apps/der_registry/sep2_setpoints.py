@@ -64,15 +64,12 @@ def control(der_id: int, setpoint_id: int) -> ControlView | None:
 
 
 def curves(der_id: int) -> list[CurveView]:
-    """The curves of the set points whose controls are listed."""
-    listed = {
-        v.setpoint_id for v in lists.controls([_control(sp, 0.0) for sp in _recent(der_id)], timezone.now())
-    }
-    out = []
-    for sp in SetPoint.objects.filter(pk__in=listed, control_mode__in=("volt_var", "watt_var")):
-        if curve := defaults.setpoint_curve(sp.pk, sp.issued_at, sp.control_mode, sp.params):
-            out.append(curve)
-    return out
+    """The curves of the set points whose controls are listed (one query: the program list asks
+    for these on every poll)."""
+    setpoints = _recent(der_id)
+    listed = {v.setpoint_id for v in lists.controls([_control(sp, 0.0) for sp in setpoints], timezone.now())}
+    found = (defaults.setpoint_curve(sp.pk, sp.issued_at, sp.control_mode, sp.params) for sp in setpoints)
+    return [c for sp, c in zip(setpoints, found, strict=True) if c is not None and sp.pk in listed]
 
 
 def curve(der_id: int, curve_id: int) -> CurveView | None:
