@@ -7,24 +7,18 @@ limit — the device was never told to change mode."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from apps.der_registry.engine.curves import VOLT_VAR_1547_B
-from apps.der_registry.engine.sep2.simulator import SimClient, SimStats, run_client
 from apps.der_registry.engine.sep2.xmlcodec import schema_problem
 from apps.der_registry.models import SetPoint
-from apps.dms.engine.dnp3.points import DERLimits
-from apps.plant.engine.feeder import DerCommand, DerReading, PlantDER
-from apps.plant.engine.field import PlantSep2Grid
+from apps.plant.engine.feeder import DerReading
 from tests.conftest import as_json
+from tests.integration.sep2_device_support import follows, plant_device, plant_field
 from tests.integration.test_it_sep2_default_mode import MODES, local, q
 from tests.integration.test_it_sep2_server import Pki, connect, pki, run, server  # noqa: F401
 
@@ -191,27 +185,6 @@ def test_a_dnp3_der_is_sent_no_curve(enrolled: Callable[..., Any], operator_clie
     assert SetPoint.objects.get(der=der).params == {}
 
 
-@contextlib.contextmanager
-def plant_device(server: str, who: Pki, field: PlantSep2Grid) -> Iterator[SimStats]:  # noqa: F811
-    """The plant's simulated 2030.5 device for `who`, polling every 0.2 s until the block ends."""
-    sim = SimClient(who.device.cert, who.device.key, who.device.lfdi, who.device.sfdi)
-    stats, loop = SimStats(), asyncio.new_event_loop()
-    polling = loop.create_task(run_client(server, who.ca.cert, sim, 60.0, stats, poll_s=0.2, grid=field))
-
-    def power_on() -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(polling)
-        loop.close()
-
-    device = threading.Thread(target=power_on, daemon=True)
-    device.start()
-    try:
-        yield stats
-    finally:
-        loop.call_soon_threadsafe(polling.cancel)  # the device is switched off
-        device.join(10)
-
-
 def test_the_plant_device_holds_the_curves_q_at_its_voltage(
     server: str,  # noqa: F811
     pki: Pki,  # noqa: F811
@@ -223,20 +196,11 @@ def test_the_plant_device_holds_the_curves_q_at_its_voltage(
     poll. Hand-solved on the curve (94 %, +30), (99 %, 0), (101 %, 0), (105 %, −30), Q in % of the
     4.84 kvar the inverter can absorb or inject."""
     der = enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi, supported_modes=MODES)
-    held: list[DerCommand] = []
-    limits = DERLimits(p_max_kw=10.0, q_inj_max_kvar=4.84, q_abs_max_kvar=4.84, s_max_kva=11.0)
-    field = PlantSep2Grid(
-        {pki.device.lfdi: PlantDER("pv", "675", (1,), 10.0, limits)}, lambda _n, c: held.append(c)
-    )
+    field, held = plant_field(pki.device.lfdi)
     field.readings[pki.device.lfdi] = DerReading(p_kw=6.0, q_kvar=0.0, v_pu=1.03, available_kw=6.0)
 
     def holds(q_kvar: float) -> None:
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline and not (
-            held and held[-1].q_set_kvar == pytest.approx(q_kvar, abs=1e-3)
-        ):
-            time.sleep(0.1)
-        assert held and held[-1].q_set_kvar == pytest.approx(q_kvar, abs=1e-3), held[-1:]
+        follows(held, lambda c: c.q_set_kvar == pytest.approx(q_kvar, abs=1e-3))
 
     with plant_device(server, pki, field) as stats:
         curve = [[0.94, 0.3], [0.99, 0.0], [1.01, 0.0], [1.05, -0.3]]

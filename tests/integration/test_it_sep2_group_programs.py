@@ -6,10 +6,8 @@ one set point at a time, and could not connect, disconnect, de-energize, ramp or
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,14 +19,13 @@ from apps.der_registry import actions
 from apps.der_registry.engine.group_controls import DEVICE_PROGRAM_PRIMACY
 from apps.der_registry.engine.sep2.editions import NS_2013
 from apps.der_registry.engine.sep2.server import server_context
-from apps.der_registry.engine.sep2.simulator import SimClient, SimStats, response_doc, run_client
+from apps.der_registry.engine.sep2.simulator import response_doc
 from apps.der_registry.engine.sep2.xmlcodec import schema_problem
 from apps.der_registry.models import DERGroup, GroupControl, Sep2EndDevice, Sep2Response
-from apps.dms.engine.dnp3.points import DERLimits
-from apps.plant.engine.feeder import DerCommand, PlantDER
-from apps.plant.engine.field import PlantSep2Grid
+from apps.plant.engine.feeder import DerCommand
 from crest_web.accounts.models import AuditRecord
 from tests.conftest import as_json, client_for, dnp3
+from tests.integration.sep2_device_support import follows, plant_device, plant_field
 from tests.integration.test_it_sep2_server import (  # noqa: F401
     Pki,
     connect,
@@ -390,30 +387,7 @@ def test_it_a_member_device_follows_its_programs_by_primacy_and_answers(
     """The plant's 2030.5 device (the simulator over the plant's field) walks every program it is
     assigned and follows, mode by mode, the control of lowest primacy in force."""
     group, inside = members["group"], members["inside"]
-    held: list[DerCommand] = []
-    limits = DERLimits(p_max_kw=10.0, q_inj_max_kvar=4.84, q_abs_max_kvar=4.84, s_max_kva=11.0)
-    field = PlantSep2Grid(
-        {pki.device.lfdi: PlantDER("pv", "675", (1,), 10.0, limits)}, lambda _n, c: held.append(c)
-    )
-    sim = SimClient(pki.device.cert, pki.device.key, pki.device.lfdi, pki.device.sfdi)
-
-    stats, loop = SimStats(), asyncio.new_event_loop()
-    polling = loop.create_task(run_client(server, pki.ca.cert, sim, 60.0, stats, poll_s=0.2, grid=field))
-
-    def power_on() -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(polling)
-        loop.close()
-
-    device = threading.Thread(target=power_on, daemon=True)
-
-    def follows(expected: Callable[[DerCommand], bool]) -> DerCommand:
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline and not (held and expected(held[-1])):
-            time.sleep(0.1)
-        assert held and expected(held[-1]), held[-1:]
-        return held[-1]
-
+    field, held = plant_field(pki.device.lfdi)
     actions.do_issue_setpoint(
         None, "system", inside.pk, control_mode="active_reactive", q_kvar=1.5, p_limit_kw=8
     )
@@ -424,33 +398,33 @@ def test_it_a_member_device_follows_its_programs_by_primacy_and_answers(
     curtail = as_json(
         post(operator_client, url, {"max_lim_pct": 40, "fixed_var_pct": -50, "duration_s": 600})
     )
-    device.start()
-    # The group's program (primacy 20) ranks below the device's own (10): its set point holds.
-    own = DerCommand(p_limit_kw=8.0, q_set_kvar=1.5, connected=True)
-    follows(lambda c: c == own)
-    post(admin_client, f"/api/der-groups/{group.pk}/primacy/", {"primacy": 5})
-    # Now the group's P limit and fixed Q (−50 % of the 4.84 kvar it can absorb) take precedence.
-    grouped = DerCommand(p_limit_kw=4.0, q_set_kvar=pytest.approx(-2.42), connected=True)
-    follows(lambda c: c == grouped)
+    with plant_device(server, pki, field) as stats:  # switched on now, off at the end
+        # The group's program (primacy 20) ranks below the device's own (10): its set point holds.
+        own = DerCommand(p_limit_kw=8.0, q_set_kvar=1.5, connected=True)
+        follows(held, lambda c: c == own)
+        post(admin_client, f"/api/der-groups/{group.pk}/primacy/", {"primacy": 5})
+        # Now the group's P limit and fixed Q (−50 % of the 4.84 kvar it can absorb) take precedence.
+        grouped = DerCommand(p_limit_kw=4.0, q_set_kvar=pytest.approx(-2.42), connected=True)
+        follows(held, lambda c: c == grouped)
 
-    trip = as_json(post(operator_client, url, {"connect": False, "duration_s": 600}))
-    follows(lambda c: c.connected is False)
-    deadline = time.monotonic() + 5.0  # and it reports itself disconnected (DERStatus)
-    while time.monotonic() < deadline and Sep2EndDevice.objects.get(der=inside).status.get(
-        "genConnectStatus"
-    ):
-        time.sleep(0.1)
-    assert Sep2EndDevice.objects.get(der=inside).status["genConnectStatus"] == 0
-    post(operator_client, f"{url}{trip['id']}/cancel/", {})
-    follows(lambda c: c == grouped)
-    deadline = time.monotonic() + 5.0  # and it answers the cancellation (6)
-    while time.monotonic() < deadline and not Sep2Response.objects.filter(status=6).exists():
-        time.sleep(0.1)
-    # A P target of 3 kW for each device (opModTargetW) beside the 40 % limit: the PV holds 3 kW.
-    post(operator_client, url, {"target_w_kw": 3, "duration_s": 600})
-    follows(lambda c: c == DerCommand(p_limit_kw=3.0, q_set_kvar=pytest.approx(-2.42), connected=True))
-    loop.call_soon_threadsafe(polling.cancel)  # the device is switched off
-    device.join(10)
+        trip = as_json(post(operator_client, url, {"connect": False, "duration_s": 600}))
+        follows(held, lambda c: c.connected is False)
+        deadline = time.monotonic() + 5.0  # and it reports itself disconnected (DERStatus)
+        while time.monotonic() < deadline and Sep2EndDevice.objects.get(der=inside).status.get(
+            "genConnectStatus"
+        ):
+            time.sleep(0.1)
+        assert Sep2EndDevice.objects.get(der=inside).status["genConnectStatus"] == 0
+        post(operator_client, f"{url}{trip['id']}/cancel/", {})
+        follows(held, lambda c: c == grouped)
+        deadline = time.monotonic() + 5.0  # and it answers the cancellation (6)
+        while time.monotonic() < deadline and not Sep2Response.objects.filter(status=6).exists():
+            time.sleep(0.1)
+        # A P target of 3 kW for each device (opModTargetW) beside the 40 % limit: the PV holds 3 kW.
+        post(operator_client, url, {"target_w_kw": 3, "duration_s": 600})
+        follows(
+            held, lambda c: c == DerCommand(p_limit_kw=3.0, q_set_kvar=pytest.approx(-2.42), connected=True)
+        )
     assert stats.latency.errors == 0
     answered = {
         (r.group_control_id, r.status) for r in Sep2Response.objects.filter(group_control__isnull=False)

@@ -22,6 +22,12 @@ from crest_web.events import publish_on_commit
 UNBOUNDED = ReactiveRoom(1.0, "a 1 kW rating", 1e9, 1e9)
 
 
+def _named(members: list[str], shown: int = 3) -> str:
+    """The first few members by name, and how many more ("a, b, c and 4 more")."""
+    more = len(members) - shown
+    return ", ".join(members[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def _group(name: str) -> DERGroup:
     group = DERGroup.objects.select_for_update().filter(name=name).first()
     if group is None:
@@ -85,9 +91,8 @@ def _group_default_problem(group: DERGroup, mode: str, params: Any) -> str:
             first = first or f" {der.name}: {problem}"
     if not unfit:
         return ""
-    named = ", ".join(unfit[:3]) + (f" and {len(unfit) - 3} more" if len(unfit) > 3 else "")
     return (
-        f"Not every member can follow this default: {named}. A group's default is the same for every "
+        f"Not every member can follow this default: {_named(unfit)}. A group's default is the same for every "
         f"member it reaches.{first}"
     )
 
@@ -141,10 +146,9 @@ def _target_problem(group: DERGroup, target_kw: float) -> str:
             below.append(f"{der.name} ({rated_kw:g} kW)")
     if not below:
         return ""
-    named = ", ".join(below[:3]) + (f" and {len(below) - 3} more" if len(below) > 3 else "")
     return (
         f"A P target of {target_kw:g} kW is asked of every device, but {len(below)} of the group's "
-        f"members are rated below it: {named}. Lower the target, or give a P limit in % of each "
+        f"members are rated below it: {_named(below)}. Lower the target, or give a P limit in % of each "
         "device's rating instead."
     )
 
