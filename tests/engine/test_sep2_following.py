@@ -22,6 +22,7 @@ from apps.der_registry.engine.sep2.following import (
     on_curve,
     spread_s,
     with_curve,
+    with_power_factor,
 )
 from apps.der_registry.engine.sep2.model import CURVE_VOLT_VAR, ControlView, GroupControlView
 from apps.der_registry.engine.sep2.xmlcodec import q, to_bytes
@@ -131,3 +132,13 @@ def test_a_curve_mode_is_followed_on_the_curve_it_links() -> None:
     )
     assert with_curve(now, curve, 103.0, 50.0).var_pct == pytest.approx(-7.33)
     assert with_curve(following([], NOW, LFDI), curve, 103.0, 50.0).var_pct is None  # no curve asked
+
+
+def test_a_fixed_power_factor_is_held_as_the_q_the_output_needs() -> None:
+    now = following([own_default("constant_pf", {"pf": -0.95})], NOW, LFDI)
+    assert (now.fixed_pf, now.target_var) == (-0.95, None)
+    # Hand-solved: 6 kW at 0.95 needs 6000·tan(acos 0.95) = 1972.1 var, absorbed (EEI: pf < 0).
+    assert with_power_factor(now, 6000.0).target_var == pytest.approx(-1972.1, abs=0.1)
+    assert with_power_factor(now, 0.0).target_var == 0.0
+    injecting = following([own_default("constant_pf", {"pf": 0.9})], NOW, LFDI)
+    assert with_power_factor(injecting, 4000.0).target_var == pytest.approx(1937.3, abs=0.1)

@@ -7,6 +7,7 @@ limit — the device was never told to change mode."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -229,4 +230,25 @@ def test_the_plant_device_holds_the_curves_q_at_its_voltage(
             == 201
         )
         holds(-0.088 * 4.84)
+    assert stats.latency.errors == 0
+
+
+def test_the_plant_device_holds_a_power_factor_at_its_output(
+    server: str,  # noqa: F811
+    pki: Pki,  # noqa: F811
+    enrolled: Callable[..., Any],
+    operator_client: Client,
+) -> None:
+    """A constant power factor set point (opModFixedPF) held as the Q the device's output needs:
+    Q = P·tan(acos|pf|), absorbed for a negative power factor (EEI). Hand-solved at 6 kW and 4 kW.
+    Seen before: the device answered it completed and held Q = 0."""
+    der = enrolled("active", lfdi=pki.device.lfdi, sfdi=pki.device.sfdi, supported_modes=MODES)
+    field, held = plant_field(pki.device.lfdi)
+    field.readings[pki.device.lfdi] = DerReading(p_kw=6.0, q_kvar=0.0, v_pu=1.0, available_kw=6.0)
+    with plant_device(server, pki, field) as stats:
+        answer = issue(operator_client, der.pk, {"control_mode": "constant_pf", "params": {"pf": -0.95}})
+        assert answer.status_code == 201, answer.content
+        follows(held, lambda c: c.q_set_kvar == pytest.approx(-6.0 * math.tan(math.acos(0.95)), abs=1e-3))
+        field.readings[pki.device.lfdi] = DerReading(p_kw=4.0, q_kvar=0.0, v_pu=1.0, available_kw=4.0)
+        follows(held, lambda c: c.q_set_kvar == pytest.approx(-4.0 * math.tan(math.acos(0.95)), abs=1e-3))
     assert stats.latency.errors == 0

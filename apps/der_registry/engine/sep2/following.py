@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ class Following:
     connected: bool = True  # opModConnect and opModEnergize both not false
     in_force: tuple[str, ...] = ()  # mRIDs of the controls in force
     curve: str = ""  # href of the DERCurve the reactive mode follows (opModVoltVar, opModWattVar)
+    fixed_pf: float | None = None  # opModFixedPF, signed (EEI: negative while absorbing vars)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ def in_force(control: ET.Element, now: dt.datetime, lfdi: str) -> bool:
 class _Modes:
     connected: bool | None = None
     limit_pct: float | None = None
-    q: tuple[str, float, str] | None = None  # ("target_var", var, ""), ("var_pct", %, ""), ("curve", 0, href)
+    # ("target_var", var, ""), ("var_pct", %, ""), ("pf", signed pf, ""), ("curve", 0, href)
+    q: tuple[str, float, str] | None = None
     target_w: float | None = None
 
 
@@ -83,12 +86,16 @@ def _modes(control: ET.Element) -> _Modes:
     given = [f.strip() == "true" for f in flags if f is not None]
     limit = base.findtext(q("opModMaxLimW"))
     target, fixed = scaled(base, "opModTargetVar"), base.find(q("opModFixedVar"))
+    pf = base.find(q("opModFixedPF"))
     curve = next((c for c in base if c.tag in (q("opModVoltVar"), q("opModWattVar"))), None)
-    reactive = None  # one reactive mode: the target var, the fixed share or a curve
+    reactive = None  # one reactive mode: the target var, the fixed share, a power factor or a curve
     if target is not None:
         reactive = ("target_var", target, "")
     elif fixed is not None:
         reactive = ("var_pct", int(fixed.findtext(q("value")) or 0) / 100.0, "")
+    elif pf is not None:  # 2013: displacement × 10^multiplier, signed
+        power = int(pf.findtext(q("multiplier")) or 0)
+        reactive = ("pf", round(int(pf.findtext(q("displacement")) or 0) * 10.0**power, 6), "")
     elif curve is not None:
         reactive = ("curve", 0.0, curve.attrib.get("href", ""))
     limit_pct = None if limit is None else int(limit) / 100.0
@@ -116,6 +123,7 @@ def following(programs: Sequence[ProgramControls], now: dt.datetime, lfdi: str) 
         limit_pct=100.0 if found.limit_pct is None else found.limit_pct,
         target_var=amount if kind == "target_var" else None,
         var_pct=amount if kind == "var_pct" else None,
+        fixed_pf=amount if kind == "pf" else None,
         target_w=found.target_w,
         connected=True if found.connected is None else found.connected,
         in_force=tuple(used),
@@ -158,6 +166,15 @@ def on_curve(curve: Curve, x: float) -> float:
         if x <= x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else y1
     return points[-1][1]
+
+
+def with_power_factor(now: Following, p_w: float) -> Following:
+    """What a device at a fixed power factor holds now: the Q its output P needs,
+    P·tan(acos|pf|), absorbed for a negative power factor (EEI)."""
+    if now.fixed_pf is None or not 0 < abs(now.fixed_pf) <= 1:
+        return now
+    q_var = max(p_w, 0.0) * math.tan(math.acos(abs(now.fixed_pf)))
+    return replace(now, target_var=round(q_var if now.fixed_pf > 0 else -q_var, 1), var_pct=None)
 
 
 def with_curve(now: Following, curve: Curve | None, v_pct: float, p_pct: float) -> Following:

@@ -19,7 +19,7 @@ from typing import Protocol
 from apps.der_registry.engine.sep2 import mirror as mup
 from apps.der_registry.engine.sep2 import sim_programs
 from apps.der_registry.engine.sep2.client import Latencies, Sep2ClientError, Sep2Connection
-from apps.der_registry.engine.sep2.following import Following, following, with_curve
+from apps.der_registry.engine.sep2.following import Following, following, with_curve, with_power_factor
 from apps.der_registry.engine.sep2.model import (
     RESPONSE_CANCELLED,
     RESPONSE_COMPLETED,
@@ -244,18 +244,32 @@ def _follow(device: DeviceState, now: Following) -> None:
 
 async def _held(conn: Sep2Connection, device: DeviceState, asked: Following) -> Following:
     """What the device holds: as asked, with a volt–var or watt–var curve read at its voltage or
-    output now (a device with no grid behind it has neither to read). Inside the deadband it keeps
-    the Q it has."""
-    measured = device.grid.measure(device.lfdi) if device.grid is not None and asked.curve else None
+    output now, or the Q a fixed power factor needs at its output now (a device with no grid behind
+    it has neither to read). Inside the deadband it keeps the Q it has."""
+    varies = bool(asked.curve) or asked.fixed_pf is not None
+    measured = device.grid.measure(device.lfdi) if device.grid is not None and varies else None
     if measured is None:
         return asked
-    curve = await sim_programs.curve(conn, device.programs, asked.curve)
     rated_w = measured.get("Wmax", device.rated_w)
-    now = with_curve(asked, curve, 100.0 * measured["V"] / SERVICE_V, 100.0 * measured["P"] / rated_w)
-    held = device.following
-    same_curve = held.curve == now.curve and held.var_pct is not None and now.var_pct is not None
-    if same_curve and abs((now.var_pct or 0.0) - (held.var_pct or 0.0)) < VAR_DEADBAND_PCT:
-        return replace(now, var_pct=held.var_pct)
+    if asked.fixed_pf is not None:
+        now = with_power_factor(asked, measured["P"])
+    else:
+        curve = await sim_programs.curve(conn, device.programs, asked.curve)
+        now = with_curve(asked, curve, 100.0 * measured["V"] / SERVICE_V, 100.0 * measured["P"] / rated_w)
+    return _within_deadband(device.following, now, rated_w)
+
+
+def _within_deadband(held: Following, now: Following, rated_w: float) -> Following:
+    """`now`, but with the Q the device holds while a curve's or a power factor's Q moved less than
+    the deadband (1 % of its var rating, or of its rating): an inverter does not chase every ripple."""
+    if held.curve != now.curve or held.fixed_pf != now.fixed_pf:
+        return now  # another mode: followed at once (as is every set point's own value)
+    if now.curve and held.var_pct is not None and now.var_pct is not None:
+        small = abs(now.var_pct - held.var_pct) < VAR_DEADBAND_PCT
+        return replace(now, var_pct=held.var_pct) if small else now
+    if now.fixed_pf is not None and held.target_var is not None and now.target_var is not None:
+        small = abs(now.target_var - held.target_var) < VAR_DEADBAND_PCT / 100.0 * rated_w
+        return replace(now, target_var=held.target_var) if small else now
     return now
 
 
