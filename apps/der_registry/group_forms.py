@@ -32,6 +32,9 @@ class GroupControlForm(forms.Form):
     fixed_var_pct = forms.CharField(
         required=False, label="Fixed Q (% of setMaxVar, + = injected)", max_length=16
     )
+    fixed_pf = forms.CharField(
+        required=False, label="Power factor (− = absorbing vars; or a fixed Q, not both)", max_length=16
+    )
     ramp_s = forms.CharField(required=False, label=f"Ramp time (s, up to {gc.MAX_RAMP_S:g})", max_length=16)
     start_at = forms.CharField(
         required=False,

@@ -295,6 +295,7 @@ class GroupControlSerializer(serializers.ModelSerializer[GroupControl]):
             "energize",
             "max_lim_pct",
             "fixed_var_pct",
+            "fixed_pf",
             "target_w_kw",
             "ramp_s",
             "cancelled_at",

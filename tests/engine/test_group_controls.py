@@ -115,6 +115,23 @@ def test_a_p_target_is_kw_for_each_device_served_as_active_power_in_watts() -> N
     assert [i.field for i in issues] == ["target_w_kw"]
 
 
+def test_a_power_factor_for_every_device_one_reactive_mode_at_a_time() -> None:
+    req, issues = gc.check({"fixed_pf": "-0.95", "duration_s": 600}, NOW)
+    assert issues == [] and req is not None and (req.fixed_pf, req.description) == (-0.95, "PF -0.95")
+    doc = etree.fromstring(to_bytes(groups.group_control(GroupControlView(3, 7, NOW, req), NOW)))
+    pf = doc.find(q("DERControlBase")).find(q("opModFixedPF"))
+    assert (pf.findtext(q("displacement")), pf.findtext(q("multiplier"))) == ("-95", "-2")  # signed, EEI
+    _, both = gc.check({"fixed_pf": 0.9, "fixed_var_pct": 10, "duration_s": 600}, NOW)
+    assert [i.field for i in both] == ["fixed_pf"] and "one reactive mode" in both[0].message
+    for bad in (0, 1.5, "unity"):
+        _, issues = gc.check({"fixed_pf": bad, "duration_s": 600}, NOW)
+        assert [i.field for i in issues] == ["fixed_pf"], bad
+    # A power factor takes over from a fixed Q (the same quantity), not from a P limit.
+    var = gc.GroupControlRequest(NOW, 600, fixed_var_pct=-20.0)
+    limit = gc.GroupControlRequest(NOW, 600, max_lim_pct=50.0)
+    assert gc.supersedes(req, var) and not gc.supersedes(req, limit)
+
+
 def test_a_newer_control_supersedes_an_older_one_only_where_time_and_a_mode_overlap() -> None:
     old = gc.GroupControlRequest(NOW, 600, max_lim_pct=50.0, connect=True)
     same_mode = gc.GroupControlRequest(NOW + dt.timedelta(minutes=5), 600, max_lim_pct=30.0)

@@ -54,6 +54,7 @@ EVERY_MODE = GroupControlRequest(T0, 600, 60, 30, False, False, 50.0, -25.5, 10.
 GROUP_CONTROLS = (
     GroupControlView(1, 7, T0, EVERY_MODE),
     GroupControlView(2, 7, T0, GroupControlRequest(T0, 60, connect=True), cancelled_at=T0),
+    GroupControlView(3, 7, T0, GroupControlRequest(T0, 60, fixed_pf=-0.95)),  # 2018: opModFixedPFAbsorbW
 )
 
 

@@ -22,7 +22,7 @@ from apps.der_registry.engine.sep2.server import server_context
 from apps.der_registry.engine.sep2.simulator import response_doc
 from apps.der_registry.engine.sep2.xmlcodec import schema_problem
 from apps.der_registry.models import DERGroup, GroupControl, Sep2EndDevice, Sep2Response
-from apps.plant.engine.feeder import DerCommand
+from apps.plant.engine.feeder import DerCommand, DerReading
 from crest_web.accounts.models import AuditRecord
 from tests.conftest import as_json, client_for, dnp3
 from tests.integration.sep2_device_support import follows, plant_device, plant_field
@@ -205,6 +205,28 @@ def test_it_serves_a_p_target_for_each_device_as_op_mod_target_w(
     assert "P → 3.5 kW" in page
 
 
+def test_it_serves_a_power_factor_for_each_device_and_the_device_holds_it(
+    server: str,  # noqa: F811
+    pki: Pki,  # noqa: F811
+    members: dict[str, Any],
+    operator_client: Client,
+    admin_client: Client,
+) -> None:
+    group, inside = members["group"], members["inside"]
+    post(admin_client, f"/api/der-groups/{group.pk}/primacy/", {"primacy": 5})
+    answer = post(
+        operator_client, f"/api/der-groups/{group.pk}/controls/", {"fixed_pf": -0.95, "duration_s": 600}
+    )
+    assert answer.status_code == 201 and as_json(answer)["fixed_pf"] == -0.95, answer.content
+    (_own, grp) = walk_group_program(server, pki, inside.pk)["programs"]
+    assert grp["controls"][0]["base"]["opModFixedPF"] == ""  # present (its parts below)
+    field, held = plant_field(pki.device.lfdi)
+    field.readings[pki.device.lfdi] = DerReading(p_kw=5.0, q_kvar=0.0, v_pu=1.0, available_kw=5.0)
+    with plant_device(server, pki, field):
+        # 5 kW at 0.95 absorbing: 5·tan(acos 0.95) = 1.643 kvar absorbed.
+        follows(held, lambda c: c.q_set_kvar == pytest.approx(-1.643, abs=1e-3))
+
+
 def test_it_keeps_group_programs_from_devices_outside_the_group(
     server: str,  # noqa: F811
     pki: Pki,  # noqa: F811
@@ -294,6 +316,9 @@ def test_it_refuses_bad_group_controls_in_words_and_stores_nothing(
         ({"target_w_kw": -1, "duration_s": 60}, "from 0 to 10000"),
         # The same kW for every device: refused while a member it reaches is rated below it.
         ({"target_w_kw": 12, "duration_s": 60}, "2 of the group's members are rated below it"),
+        # 10 kW with 4.84 kvar holds down to 0.9: a power factor of 0.5 would need 17.3 kvar.
+        ({"fixed_pf": 0.5, "duration_s": 60}, "2 of the group's members cannot hold it at their rating"),
+        ({"fixed_pf": 0.95, "fixed_var_pct": 10, "duration_s": 60}, "one reactive mode"),
     ]
     for body, words in cases:
         answer = post(operator_client, url, body)

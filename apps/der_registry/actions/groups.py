@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.der_registry.actions._common import RegistryError, _user, refuse
 from apps.der_registry.engine import group_controls, ieee1547, mode_settings
-from apps.der_registry.engine.setpoint_params import ReactiveRoom
+from apps.der_registry.engine.setpoint_params import ReactiveRoom, power_factor_problem
 from apps.der_registry.models import DER, DERGroup, GroupControl, Sep2Response
 from crest_web.accounts import audit
 from crest_web.accounts.audit import Actor
@@ -114,6 +114,8 @@ def do_issue_group_control(
         )
     if request.target_w_kw is not None and (problem := _target_problem(group, request.target_w_kw)):
         raise refuse("target_w_kw", problem)
+    if request.fixed_pf is not None and (problem := _power_factor_problem(group, request.fixed_pf)):
+        raise refuse("fixed_pf", problem)
     control = GroupControl.objects.create(
         group=group,
         issued_by=_user(actor),
@@ -128,12 +130,29 @@ def do_issue_group_control(
         fixed_var_pct=request.fixed_var_pct,
         ramp_s=request.ramp_s,
         target_w_kw=request.target_w_kw,
+        fixed_pf=request.fixed_pf,
     )
     superseded = _supersede(control, request)
     after = {**audit.snapshot(control), "supersedes": superseded}
     audit.record(actor, source, "dergroup.control", group, after=after)
     _publish(group, "group.control", control)
     return control
+
+
+def _power_factor_problem(group: DERGroup, pf: float) -> str:
+    """A power factor every member reached must hold at its rating (its reactive rating that way)."""
+    unfit, first = [], ""
+    for der in group.reached().order_by("name"):
+        room = ReactiveRoom.of({k: v.value for k, v in der.effective().items()})
+        if problem := power_factor_problem(pf, room):
+            unfit.append(der.name)
+            first = first or f" {der.name}: {problem}"
+    if not unfit:
+        return ""
+    return (
+        f"A power factor of {pf:g} is asked of every device, but {len(unfit)} of the group's members "
+        f"cannot hold it at their rating: {_named(unfit)}.{first}"
+    )
 
 
 def _target_problem(group: DERGroup, target_kw: float) -> str:

@@ -6,15 +6,17 @@ here before anything is stored, and the 2030.5 event status it has at a given ti
 A group control carries modes that mean the same for every member whatever its size: connect,
 energize, a P limit and a fixed Q in percent of each device's own settings (setMaxW, setMaxVar),
 a ramp time, and a randomized start and duration so that a thousand devices do not step at once.
-One mode is absolute: a P target in kW for each device (opModTargetW), for fleets of alike devices;
-the action refuses it when a member is rated below it."""
+A fixed power factor (opModFixedPF, signed by the EEI convention) means the same for every member
+too; the action refuses one a member's reactive rating cannot hold at its rating. One mode is
+absolute: a P target in kW for each device (opModTargetW), for fleets of alike devices; the action
+refuses it when a member is rated below it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from apps.der_registry.engine.ieee1547 import Issue
 
@@ -30,7 +32,10 @@ DEVICE_PROGRAM_PRIMACY = 10
 DEFAULT_GROUP_PRIMACY = 20
 # 2030.5 EventStatus.currentStatus
 SCHEDULED, ACTIVE, CANCELLED, CANCELLED_RANDOMIZED, SUPERSEDED = 0, 1, 2, 3, 4
-MODES = ("connect", "energize", "max_lim_pct", "fixed_var_pct", "target_w_kw")
+MODES = ("connect", "energize", "max_lim_pct", "fixed_var_pct", "fixed_pf", "target_w_kw")
+# Modes that set the same quantity: a newer control setting one of them takes over from an older
+# control setting another (a power factor after a fixed Q), as a device holds one reactive mode.
+SAME_QUANTITY = {"fixed_var_pct": "reactive", "fixed_pf": "reactive"}
 MAX_TARGET_KW = 10_000.0  # a P target per device: no DER on a distribution feeder is larger
 
 
@@ -47,11 +52,20 @@ class GroupControlRequest:
     ramp_s: float | None = None  # rampTms
     description: str = ""
     target_w_kw: float | None = None  # opModTargetW, kW for each device
+    fixed_pf: float | None = None  # opModFixedPF, signed (EEI: negative while absorbing vars)
 
     @property
     def words(self) -> str:
         """The modes it sets, in words ("disconnect, P ≤ 50 %")."""
-        return describe(self.connect, self.energize, self.max_lim_pct, self.fixed_var_pct, self.target_w_kw)
+        words = [
+            "" if self.connect is None else ("connect" if self.connect else "disconnect"),
+            "" if self.energize is None else ("energize" if self.energize else "cease to energize"),
+            "" if self.max_lim_pct is None else f"P ≤ {self.max_lim_pct:g} %",
+            "" if self.target_w_kw is None else f"P → {self.target_w_kw:g} kW",
+            "" if self.fixed_var_pct is None else f"Q {self.fixed_var_pct:+g} %",
+            "" if self.fixed_pf is None else f"PF {self.fixed_pf:g}",
+        ]
+        return ", ".join(w for w in words if w)
 
     @property
     def end_at(self) -> dt.datetime:
@@ -67,7 +81,11 @@ def supersedes(new: GroupControlRequest, old: GroupControlRequest) -> bool:
     they set at least one mode in common (2030.5 §10.10.3: the later creationTime wins); one that
     sets other modes runs beside it."""
     overlap = new.start_at < old.end_at and old.start_at < new.end_at
-    return overlap and bool(new.modes & old.modes)
+
+    def quantities(req: GroupControlRequest) -> set[str]:
+        return {SAME_QUANTITY.get(m, m) for m in req.modes}
+
+    return overlap and bool(quantities(new) & quantities(old))
 
 
 def event_status(
@@ -106,15 +124,20 @@ def check(values: Mapping[str, object], now: dt.datetime) -> tuple[GroupControlR
     fixed_var = _bounded_float(values, "fixed_var_pct", -100.0, 100.0, issues)
     ramp = _bounded_float(values, "ramp_s", 0.0, MAX_RAMP_S, issues)
     target_w = _bounded_float(values, "target_w_kw", 0.0, MAX_TARGET_KW, issues)
+    pf = _power_factor(values, issues)
+    if fixed_var is not None and pf is not None:
+        issues.append(
+            Issue("fixed_pf", "A device holds one reactive mode: a fixed Q or a power factor, not both.")
+        )
     description = str(values.get("description") or "").strip()
     if len(description) > MAX_DESCRIPTION:
         issues.append(Issue("description", f"Keep the description to {MAX_DESCRIPTION} characters."))
-    if not issues and all(v is None for v in (connect, energize, max_lim, fixed_var, target_w)):
+    if not issues and all(v is None for v in (connect, energize, max_lim, fixed_var, target_w, pf)):
         issues.append(
             Issue(
                 "__all__",
                 "Say what the group should do: connect or disconnect, energize or cease to energize, "
-                "a P limit, a P target or a fixed Q.",
+                "a P limit, a P target, a fixed Q or a power factor.",
             )
         )
     if start is not None and duration is not None and start + dt.timedelta(seconds=duration) <= now:
@@ -131,28 +154,20 @@ def check(values: Mapping[str, object], now: dt.datetime) -> tuple[GroupControlR
         max_lim,
         fixed_var,
         ramp,
-        description or describe(connect, energize, max_lim, fixed_var, target_w)[:MAX_DESCRIPTION],
+        description,
         target_w,
+        pf,
     )
-    return request, []
+    return (request if description else replace(request, description=request.words[:MAX_DESCRIPTION])), []
 
 
-def describe(
-    connect: bool | None,
-    energize: bool | None,
-    max_lim: float | None,
-    var: float | None,
-    target_w_kw: float | None = None,
-) -> str:
-    """The modes a control sets, in words ("disconnect, P ≤ 50 %")."""
-    words = [
-        "" if connect is None else ("connect" if connect else "disconnect"),
-        "" if energize is None else ("energize" if energize else "cease to energize"),
-        "" if max_lim is None else f"P ≤ {max_lim:g} %",
-        "" if target_w_kw is None else f"P → {target_w_kw:g} kW",
-        "" if var is None else f"Q {var:+g} %",
-    ]
-    return ", ".join(w for w in words if w)
+def _power_factor(values: Mapping[str, object], issues: list[Issue]) -> float | None:
+    """A signed power factor (EEI: negative while absorbing vars), 0 < |pf| ≤ 1."""
+    pf = _bounded_float(values, "fixed_pf", -1.0, 1.0, issues)
+    if pf == 0.0:
+        issues.append(Issue("fixed_pf", "A power factor of 0 is no power factor: give e.g. 0.95 or -0.95."))
+        return None
+    return pf
 
 
 def _start(value: object, now: dt.datetime, issues: list[Issue]) -> dt.datetime | None:

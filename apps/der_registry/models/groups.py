@@ -31,6 +31,7 @@ class GroupControl(models.Model):
     fixed_var_pct = models.FloatField(null=True, blank=True)  # opModFixedVar, % of setMaxVar
     ramp_s = models.FloatField(null=True, blank=True)  # rampTms
     target_w_kw = models.FloatField(null=True, blank=True)  # opModTargetW, kW for each device
+    fixed_pf = models.FloatField(null=True, blank=True)  # opModFixedPF, signed (EEI)
     # A newer control of the group that sets one of its modes over its interval takes over.
     superseded_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded"
@@ -69,4 +70,5 @@ class GroupControl(models.Model):
             self.ramp_s,
             self.description,
             self.target_w_kw,
+            self.fixed_pf,
         )

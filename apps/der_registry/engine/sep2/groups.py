@@ -25,7 +25,7 @@ from apps.der_registry.engine.sep2.model import (
     Store,
 )
 from apps.der_registry.engine.sep2.replies import document, page
-from apps.der_registry.engine.sep2.resources import RESPONSE_SET, edev, fsa, list_doc, mrid
+from apps.der_registry.engine.sep2.resources import RESPONSE_SET, edev, fixed_pf, fsa, list_doc, mrid
 from apps.der_registry.engine.sep2.xmlcodec import element, epoch, leaf, link, scaled_element
 
 # mRID kinds (resources: 1–6)
@@ -101,6 +101,7 @@ def _base(req: gc.GroupControlRequest) -> ET.Element:
         children=[  # in the schema's order
             leaf("opModConnect", req.connect),
             leaf("opModEnergize", req.energize),
+            fixed_pf(req.fixed_pf),
             fixed_var,
             None if req.max_lim_pct is None else leaf("opModMaxLimW", round(req.max_lim_pct * 100)),
             None if req.target_w_kw is None else scaled_element("opModTargetW", req.target_w_kw * 1000.0),
