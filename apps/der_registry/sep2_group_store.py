@@ -18,6 +18,20 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 RECENT = 255  # list documents carry at most 255 entries (results is a UInt8)
 
 
+def group_control_views(group_id: int) -> list[GroupControlView]:
+    """A group's controls as plain records: only what groups.listed can keep (those not over, or
+    cancelled, before the cutoff)."""
+    cutoff = timezone.now() - dt.timedelta(seconds=ENDED_KEPT_S)
+    rows = (
+        GroupControl.objects.filter(
+            group_id=group_id, start_at__gte=cutoff - dt.timedelta(seconds=MAX_DURATION_S)
+        )
+        .exclude(cancelled_at__lt=cutoff)
+        .exclude(superseded_at__lt=cutoff)
+    )
+    return [group_control_view(r) for r in rows.order_by("-start_at", "-id") if r.end_at >= cutoff][:RECENT]
+
+
 class GroupStore:
     """Runs on the server's worker threads, as the rest of the store (`sep2_store.on_worker_thread`
     wraps these in RegistryStore)."""
@@ -31,18 +45,7 @@ class GroupStore:
         ]
 
     def _group_controls(self, group_id: int) -> list[GroupControlView]:
-        # Only what groups.listed can keep: those not over (or cancelled) before the cutoff.
-        cutoff = timezone.now() - dt.timedelta(seconds=ENDED_KEPT_S)
-        rows = (
-            GroupControl.objects.filter(
-                group_id=group_id, start_at__gte=cutoff - dt.timedelta(seconds=MAX_DURATION_S)
-            )
-            .exclude(cancelled_at__lt=cutoff)
-            .exclude(superseded_at__lt=cutoff)
-        )
-        return [group_control_view(r) for r in rows.order_by("-start_at", "-id") if r.end_at >= cutoff][
-            :RECENT
-        ]
+        return group_control_views(group_id)
 
     def _group_control(self, group_id: int, control_id: int) -> GroupControlView | None:
         row = GroupControl.objects.filter(group_id=group_id, pk=control_id).first()

@@ -28,6 +28,7 @@ from apps.der_registry.forms import (
     initial_from_der,
 )
 from apps.der_registry.models import DER, CsvImport
+from apps.der_registry.sep2_in_force import asked_now
 from crest_web.accounts.models import AuditRecord
 from crest_web.pagination import DeferredJoinPaginator
 
@@ -100,6 +101,8 @@ def _detail_page(
             "setpoint_form": setpoint_form or SetPointForm(der=der),
             "default_mode_form": default_mode_form or DefaultModeForm(der=der),
             "mode_labels": dict(ieee1547.CONTROL_MODE_LABELS),
+            # What its 2030.5 device is asked now, by program primacy (a DNP3 DER has no programs).
+            "asked": asked_now(der) if der.comm_path != "dnp3_direct" and der.status == "active" else None,
             "out_of_service": AlarmOutOfService.objects.filter(
                 source_type="der", source_id=str(der.pk), returned_at__isnull=True
             )

@@ -142,3 +142,15 @@ def test_a_fixed_power_factor_is_held_as_the_q_the_output_needs() -> None:
     assert with_power_factor(now, 0.0).target_var == 0.0
     injecting = following([own_default("constant_pf", {"pf": 0.9})], NOW, LFDI)
     assert with_power_factor(injecting, 4000.0).target_var == pytest.approx(1937.3, abs=0.1)
+
+
+def test_it_says_which_control_or_default_set_each_quantity() -> None:
+    curtail = GroupControlRequest(NOW - dt.timedelta(minutes=1), 600, max_lim_pct=40.0)
+    programs = [
+        ProgramControls(10, own(1500.0, 80.0).controls, own_default("", {}).default),
+        group(5, curtail),
+    ]
+    by = dict(following(programs, NOW, LFDI).set_by)
+    # mRID kinds: 09 a group control, 01 a set point, 03 a DER's own default.
+    assert (by["limit_pct"][:2], by["q"][:2], by["connected"][:2]) == ("09", "01", "03")
+    assert "target_w" not in by

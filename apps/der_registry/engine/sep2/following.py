@@ -39,7 +39,10 @@ class Following:
     connected: bool = True  # opModConnect and opModEnergize both not false
     in_force: tuple[str, ...] = ()  # mRIDs of the controls in force
     curve: str = ""  # href of the DERCurve the reactive mode follows (opModVoltVar, opModWattVar)
+    curve_mode: str = ""  # "volt_var" or "watt_var", with a curve
     fixed_pf: float | None = None  # opModFixedPF, signed (EEI: negative while absorbing vars)
+    # Which control (or default) set each quantity: ("connected" | "limit_pct" | "q" | "target_w", mRID).
+    set_by: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def in_force(control: ET.Element, now: dt.datetime, lfdi: str) -> bool:
 class _Modes:
     connected: bool | None = None
     limit_pct: float | None = None
-    # ("target_var", var, ""), ("var_pct", %, ""), ("pf", signed pf, ""), ("curve", 0, href)
+    # ("target_var", var, ""), ("var_pct", %, ""), ("pf", signed pf, ""), ("volt_var" | "watt_var", 0, href)
     q: tuple[str, float, str] | None = None
     target_w: float | None = None
 
@@ -97,7 +100,8 @@ def _modes(control: ET.Element) -> _Modes:
         power = int(pf.findtext(q("multiplier")) or 0)
         reactive = ("pf", round(int(pf.findtext(q("displacement")) or 0) * 10.0**power, 6), "")
     elif curve is not None:
-        reactive = ("curve", 0.0, curve.attrib.get("href", ""))
+        mode = "volt_var" if curve.tag == q("opModVoltVar") else "watt_var"
+        reactive = (mode, 0.0, curve.attrib.get("href", ""))
     limit_pct = None if limit is None else int(limit) / 100.0
     return _Modes(all(given) if given else None, limit_pct, reactive, scaled(base, "opModTargetW"))
 
@@ -108,16 +112,17 @@ def following(programs: Sequence[ProgramControls], now: dt.datetime, lfdi: str) 
     has one."""
     found = _Modes()
     used: list[str] = []
+    set_by: dict[str, str] = {}
     ranked = sorted(programs, key=lambda p: p.primacy)
     for program in ranked:
         live = [c for c in program.controls if in_force(c, now, lfdi)]
         live.sort(key=lambda c: int(c.findtext(f"{q('interval')}/{q('start')}") or 0), reverse=True)
         for control in live:
-            found = _fill(found, _modes(control))
+            found = _fill(found, _modes(control), control.findtext(q("mRID")) or "", set_by)
             used.append(control.findtext(q("mRID")) or "")
     default = next((p.default for p in ranked if p.default is not None), None)
     if default is not None:
-        found = _fill(found, _modes(default))
+        found = _fill(found, _modes(default), default.findtext(q("mRID")) or "", set_by)
     kind, amount, href = found.q or ("", 0.0, "")
     return Following(
         limit_pct=100.0 if found.limit_pct is None else found.limit_pct,
@@ -128,11 +133,16 @@ def following(programs: Sequence[ProgramControls], now: dt.datetime, lfdi: str) 
         connected=True if found.connected is None else found.connected,
         in_force=tuple(used),
         curve=href,
+        curve_mode=kind if href else "",
+        set_by=tuple(sorted(set_by.items())),
     )
 
 
-def _fill(found: _Modes, more: _Modes) -> _Modes:
-    """The modes found so far, with those still unset taken from `more`."""
+def _fill(found: _Modes, more: _Modes, mrid: str, set_by: dict[str, str]) -> _Modes:
+    """The modes found so far, with those still unset taken from `more` (set by `mrid`)."""
+    for name in ("connected", "limit_pct", "q", "target_w"):
+        if getattr(found, name) is None and getattr(more, name) is not None:
+            set_by[name] = mrid
     return _Modes(
         more.connected if found.connected is None else found.connected,
         more.limit_pct if found.limit_pct is None else found.limit_pct,
