@@ -45,9 +45,12 @@ imports: install
 # Four processes on two cores: the slowest files mostly wait on interval boundaries and killed
 # processes (tests/conftest.py starts them first), so the other processes fill those waits.
 pytest: install browser-deps interop-deps
-	$(BIN)/python -m pytest -n 4 --dist loadfile --no-loadscope-reorder --durations=15
+	$(BIN)/python -m pytest -n 5 --dist loadfile --no-loadscope-reorder --durations=15
 
-test: lint typecheck imports pytest
+# The type check and the import contracts run beside the test suite (its first minutes mostly wait
+# on killed processes and interval boundaries); lines of their output are kept whole.
+test: lint install browser-deps interop-deps
+	@$(MAKE) --no-print-directory --output-sync=line -j3 typecheck imports pytest
 
 bench: install
 	$(BIN)/python benchmarks/registry.py
