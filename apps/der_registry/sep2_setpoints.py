@@ -8,7 +8,7 @@ import datetime as dt
 from django.utils import timezone
 
 from apps.der_registry.engine.sep2 import defaults, lists
-from apps.der_registry.engine.sep2.model import SETPOINT_CURVE_BASE, ControlView, CurveView
+from apps.der_registry.engine.sep2.model import ControlView, CurveView
 from apps.der_registry.models import DER, Sep2EndDevice, SetPoint
 
 RECENT = 255  # list documents carry at most 255 entries (results is a UInt8)
@@ -70,10 +70,3 @@ def curves(der_id: int) -> list[CurveView]:
     listed = {v.setpoint_id for v in lists.controls([_control(sp, 0.0) for sp in setpoints], timezone.now())}
     found = (defaults.setpoint_curve(sp.pk, sp.issued_at, sp.control_mode, sp.params) for sp in setpoints)
     return [c for sp, c in zip(setpoints, found, strict=True) if c is not None and sp.pk in listed]
-
-
-def curve(der_id: int, curve_id: int) -> CurveView | None:
-    """A set point's curve by its id, while it is listed."""
-    if curve_id <= SETPOINT_CURVE_BASE:
-        return None
-    return next((c for c in curves(der_id) if c.curve_id == curve_id), None)
