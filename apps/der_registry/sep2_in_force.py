@@ -19,7 +19,7 @@ from apps.der_registry.engine.sep2 import default_docs, defaults, groups
 from apps.der_registry.engine.sep2 import resources as res
 from apps.der_registry.engine.sep2.following import Following, ProgramControls, following
 from apps.der_registry.engine.sep2.model import GroupProgramView
-from apps.der_registry.models import DER, DERGroup
+from apps.der_registry.models import DER, DERGroup, GroupControl
 from apps.der_registry.sep2_group_store import group_control_views
 
 
@@ -107,5 +107,5 @@ def _line(what: str, value: str, mrid: str, der: DER, group_rows: dict[int, DERG
 def _group_of(kind: int, n: int, group_rows: dict[int, DERGroup]) -> DERGroup | None:
     if kind == groups.KIND_GROUP_DEFAULT:
         return group_rows.get(n)
-    found = [g for g in group_rows.values() if g.controls.filter(pk=n).exists()]
-    return found[0] if found else None
+    group_id = GroupControl.objects.filter(pk=n).values_list("group_id", flat=True).first()
+    return None if group_id is None else group_rows.get(group_id)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from apps.der_registry.engine.ieee1547 import Issue
+from apps.der_registry.engine.setpoint_params import ReactiveRoom
 from apps.der_registry.models import (
     DER,
 )
@@ -25,6 +26,11 @@ class RegistryError(ValueError):
         for issue in self.issues:
             out[issue.field].append(issue.message)
         return dict(out)
+
+
+def effective_room(der: DER) -> ReactiveRoom:
+    """What a DER's effective ratings allow a power factor or a Q setting (at its active power rating)."""
+    return ReactiveRoom.of({k: v.value for k, v in der.effective().items()})
 
 
 def refuse(field: str, message: str) -> RegistryError:

@@ -7,12 +7,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.der_registry.actions._common import RegistryError, _name, _publish, _user, refuse
+from apps.der_registry.actions._common import RegistryError, _name, _publish, _user, effective_room, refuse
 from apps.der_registry.adapters import build_context, der_values
 from apps.der_registry.engine import ieee1547, mode_settings
 from apps.der_registry.engine.ieee1547 import DERRecord, Issue
 from apps.der_registry.engine.lifecycle import Status, transition_problem
-from apps.der_registry.engine.setpoint_params import ReactiveRoom
 from apps.der_registry.models import (
     DER,
     DERGroup,
@@ -288,5 +287,4 @@ def _default_mode_problem(der: DER, mode: str, params: Any) -> str:
     ratings; ""."""
     if mode and mode not in der.supported_modes:
         return f"{der.name} does not support the {ieee1547.mode_label(mode)} mode."
-    room = ReactiveRoom.of({k: v.value for k, v in der.effective().items()})
-    return mode_settings.problem(mode, params, room)
+    return mode_settings.problem(mode, params, effective_room(der))

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.der_registry.actions._common import RegistryError, _user, refuse
+from apps.der_registry.actions._common import RegistryError, _user, effective_room, refuse
 from apps.der_registry.engine import group_controls, ieee1547, mode_settings
 from apps.der_registry.engine.setpoint_params import ReactiveRoom, power_factor_problem
 from apps.der_registry.models import DER, DERGroup, GroupControl, Sep2Response
@@ -62,8 +62,9 @@ def do_set_group_default_mode(actor: Actor, source: str, name: str, mode: str, p
     mode, `engine/mode_settings.py`), or take it away ("" and no settings). Refused unless every
     member it reaches supports the mode and can hold its settings."""
     group = _group(name)
-    if problem := _group_default_problem(group, mode, params):
-        raise refuse("default_mode" if problem.startswith("Not every") else "mode_params", problem)
+    field, problem = _group_default_problem(group, mode, params)
+    if problem:
+        raise refuse(field, problem)
     before = audit.snapshot(group, ["default_mode", "mode_params"])
     group.default_mode = mode
     group.mode_params = mode_settings.normalised(params) if isinstance(params, dict) else {}
@@ -75,23 +76,23 @@ def do_set_group_default_mode(actor: Actor, source: str, name: str, mode: str, p
     return group
 
 
-def _group_default_problem(group: DERGroup, mode: str, params: Any) -> str:
-    """Why `mode` with `params` cannot be the default of every member the group's program reaches."""
+def _group_default_problem(group: DERGroup, mode: str, params: Any) -> tuple[str, str]:
+    """(field, why) `mode` with `params` cannot be the default of every member the group's program
+    reaches; ("", "") when it can."""
     if problem := mode_settings.problem(mode, params, UNBOUNDED):
-        return problem  # wrong whatever the members' ratings
+        return "mode_params", problem  # wrong whatever the members' ratings
     unfit: list[str] = []
     first = ""
     for der in group.reached().order_by("name"):
         if mode and mode not in der.supported_modes:
             unfit.append(f"{der.name} (no {ieee1547.mode_label(mode).lower()} mode)")
             continue
-        room = ReactiveRoom.of({k: v.value for k, v in der.effective().items()})
-        if problem := mode_settings.problem(mode, params, room):
+        if problem := mode_settings.problem(mode, params, effective_room(der)):
             unfit.append(f"{der.name} (its ratings cannot hold it)")
             first = first or f" {der.name}: {problem}"
     if not unfit:
-        return ""
-    return (
+        return "", ""
+    return "default_mode", (
         f"Not every member can follow this default: {_named(unfit)}. A group's default is the same for every "
         f"member it reaches.{first}"
     )
@@ -143,8 +144,7 @@ def _power_factor_problem(group: DERGroup, pf: float) -> str:
     """A power factor every member reached must hold at its rating (its reactive rating that way)."""
     unfit, first = [], ""
     for der in group.reached().order_by("name"):
-        room = ReactiveRoom.of({k: v.value for k, v in der.effective().items()})
-        if problem := power_factor_problem(pf, room):
+        if problem := power_factor_problem(pf, effective_room(der)):
             unfit.append(der.name)
             first = first or f" {der.name}: {problem}"
     if not unfit:
