@@ -26,14 +26,30 @@ from dnp3.master.handler import DefaultSOEHandler
 from dnp3.master.master import Master
 from dnp3.master.tcp_runner import MasterTcpRunner
 
+from apps.dms.engine.dnp3.der_maps import IEEE1815_2
 from apps.dms.engine.dnp3.dms_outstation import DmsAnswer, DmsOutstation
-from apps.dms.engine.dnp3.points import AI, AO, BI, EMS_DMS, INT32_MAX, Kind, Point
+from apps.dms.engine.dnp3.outstation import OutstationChannel
+from apps.dms.engine.dnp3.points import (
+    AI,
+    AO,
+    BI,
+    BO,
+    DER,
+    EMS_DMS,
+    INT32_MAX,
+    SUBSTATION_RTU,
+    Kind,
+    Point,
+    PointMap,
+)
 from tests.integration.dnp3_support import ports, send_junk
 
 PROFILE = Path(__file__).resolve().parents[2] / "docs" / "protocols" / "dnp3-ems-dms-device-profile.xml"
 NS = {"d": "http://www.dnp.org/DNP3/DeviceProfile"}
 
 STATIC_GROUP = {BI: 1, AI: 30, AO: 40}  # the groups an integrity poll reports each kind in
+STATIC_GROUP_OF = {**STATIC_GROUP, BO: 10}
+EVENT_GROUPS = {2, 11, 32, 42}
 EVENT_GROUP = {BI: 2, AI: 32, AO: 42}
 COUNT_INDEX = 0x17  # qualifier: 1-octet count, each object prefixed by a 1-octet index
 COUNT = 0x07  # qualifier: 1-octet count
@@ -83,6 +99,10 @@ class Lab:
 
     async def integrity_poll(self) -> Reply:
         return await self._exchange(self.master.build_integrity_poll())
+
+    async def class_poll(self, event_class: int) -> Reply:
+        """A read of one event class (1, 2 or 3)."""
+        return await self._exchange(self.master.build_class_poll(*(c == event_class for c in (1, 2, 3))))
 
     async def _exchange(self, request: RequestFragment) -> Reply:
         self.master.fragments.clear()
@@ -178,16 +198,15 @@ def _analog_inputs(port: int) -> dict[int, float]:
     return talk(port, poll)
 
 
-ONLINE, RESTART = 0x01, 0x02  # quality flag bits of binary, analog and analog output status objects
+ONLINE = 0x01  # quality flag bit of binary, analog and analog output status objects
 
 
-def test_it_serves_the_documented_points_online_and_beyond_them_only_the_documented_restart_padding(
+def test_it_serves_exactly_the_documented_points_each_online(
     dms: tuple[DmsOutstation, int, list[str]],
 ) -> None:
-    """Every documented input is served ONLINE once the DMS published it. The binding sizes every
-    object type alike, so a kind with fewer points than the largest is padded up to its count
-    (docs/protocols/dnp3-ems-dms.md, "Known gap: extra indices"): those indices, and no others, are
-    there, flagged RESTART and never ONLINE, so a master knows their values are not valid."""
+    """An integrity poll carries the documented indices of each object type and nothing above them:
+    no padding a master would have to know to ignore. Every documented input is ONLINE once the DMS
+    published it."""
     station, port, _ = dms
     station.answer(DmsAnswer(q_achieved_kvar=-1.0, q_min_kvar=-2.0, q_max_kvar=3.0, interval_id=1))
     station.measured(p_kw=900.0, q_kvar=-40.0, v_pu=1.01, at_s=time.time())
@@ -198,20 +217,34 @@ def test_it_serves_the_documented_points_online_and_beyond_them_only_the_documen
         quality = {
             BI: {i: v.quality for i, v in lab.values.binary_inputs.items()},
             AI: {i: v.quality for i, v in lab.values.analog_inputs.items()},
-            AO: {i: v.quality for i, v in lab.values.analog_outputs.items()},
         }
         return reply, quality
 
     reply, quality = talk(port, poll)
-    padded_to = max(len(EMS_DMS.of_kind(k)) for k in STATIC_GROUP)
     for kind, group in STATIC_GROUP.items():
-        documented = {p.index for p in EMS_DMS.of_kind(kind)}
-        assert static_indices(reply, group) == set(range(padded_to)), f"group {group}"
-        for index, flags in quality[kind].items():
-            if index in documented:  # an analog output's status is valid once the master operated it
-                assert flags & ONLINE or kind == AO, f"g{group} documented index {index} is not ONLINE"
-            else:
-                assert flags & RESTART and not flags & ONLINE, f"g{group} padding index {index}: {flags:#x}"
+        assert static_indices(reply, group) == {p.index for p in EMS_DMS.of_kind(kind)}, f"group {group}"
+    for kind, flags_of in quality.items():
+        assert flags_of and all(flags & ONLINE for flags in flags_of.values()), f"{kind}: {flags_of}"
+
+
+@pytest.mark.parametrize("points", [DER, IEEE1815_2, SUBSTATION_RTU], ids=lambda m: m.name)
+def test_every_outstation_map_is_served_with_exactly_its_points(points: PointMap) -> None:
+    """The DER simulators and the substation RTU use the same outstation: an integrity poll carries
+    exactly each map's indices of each type, and a class 0 poll nothing of types the map lacks."""
+    port = ports(1)
+    channel = OutstationChannel(port)
+    channel.add(10, points, on_command=lambda point, value: value)
+    try:
+        reply = talk(port, Lab.integrity_poll)
+    finally:
+        channel.close()
+    assert reply.malformed == []
+    served = {STATIC_GROUP_OF[kind] for kind in Kind if points.of_kind(kind)}
+    assert {group for group, _ in reply.groups()} - EVENT_GROUPS == served
+    for kind in Kind:
+        if points.of_kind(kind):
+            indices = {p.index for p in points.of_kind(kind)}
+            assert static_indices(reply, STATIC_GROUP_OF[kind]) == indices, f"{points.name} {kind}"
 
 
 def test_it_reads_back_every_analog_output_at_its_documented_scale(
@@ -429,3 +462,48 @@ def test_the_published_device_profile_names_the_level_it_claims() -> None:
         "d:referenceDevice/d:configuration/d:deviceConfig/d:dnpLevelSupported/d:currentValue/d:outStation", NS
     )
     assert level is not None and [child.tag.split("}")[1] for child in level] == ["level2"]
+
+
+def test_each_point_reports_its_changes_in_the_event_class_its_map_gives_it() -> None:
+    """A point's `event_class` is what the outstation serves: class 2 events for a class 2 point,
+    none at all for a class 0 (static only) point, class 1 for the rest."""
+    points = PointMap(
+        "classes",
+        (
+            Point(AI, 0, "fast", "kW", "class 2", event_class=2),
+            Point(AI, 1, "static", "kW", "class 0: never an event", event_class=0),
+            Point(AI, 2, "usual", "kW", "class 1"),
+        ),
+    )
+    port = ports(1)
+    channel = OutstationChannel(port)
+    station = channel.add(10, points, on_command=lambda point, value: value)
+
+    async def scenario(lab: Lab) -> dict[int, set[int]]:
+        await lab.integrity_poll()  # reads the statics, clears the start-up events
+        station.update({"fast": 5.0, "static": 6.0, "usual": 7.0})
+        seen: dict[int, set[int]] = {}
+        for event_class in (1, 2, 3):
+            seen[event_class] = event_indices(await lab.class_poll(event_class), 32)
+        return seen
+
+    try:
+        seen = talk(port, scenario)
+    finally:
+        channel.close()
+    assert seen == {1: {2}, 2: {0}, 3: set()}
+
+
+def event_indices(reply: Reply, group: int) -> set[int]:
+    """Indices of the events of a group in a reply (1-octet count, 1- or 2-octet index prefix)."""
+    out: set[int] = set()
+    for b in reply.blocks:
+        if b.header.group != group:
+            continue
+        width = {0x17: 1, 0x28: 2}[b.header.qualifier]
+        size = (len(b.data) - width) // int.from_bytes(b.data[:width], "little") - width
+        offset = width
+        while offset < len(b.data):
+            out.add(int.from_bytes(b.data[offset : offset + width], "little"))
+            offset += width + size
+    return out

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import opendnp3 as dnp3
+import opendnp3_points
 
 from apps.dms.engine.dnp3.points import AI, AO, BI, BO, CommandRefused, Point, PointMap, encode_analog
 from apps.dms.engine.dnp3.stack import ChannelListener, TlsFiles, manager, now_ms
@@ -21,10 +22,8 @@ CommandCallback = Callable[[Point, float], float]
 # Called on SELECT with the same arguments; raises CommandRefused for a command OPERATE would refuse.
 CommandCheck = Callable[[Point, float], object]
 
-# Object types no point map uses (double-bit inputs, counters, frozen counters, time-and-interval,
-# octet strings): without them a master's integrity poll shows only the map's types, and no g50v4
-# object that some parsers cannot size.
-_UNUSED_TYPES = ("double_binary", "counter", "frozen_counter", "time_and_interval", "octet_string")
+# The event class each point's `event_class` names (0: static only, never an event).
+_POINT_CLASS = {n: getattr(dnp3.PointClass, f"Class{n}") for n in range(4)}
 _TYPE_OF_KIND = {
     AI: "analog_input",
     BI: "binary_input",
@@ -34,14 +33,13 @@ _TYPE_OF_KIND = {
 
 
 def database(points: PointMap) -> Any:
-    """The outstation database for a map: its kinds only. The binding creates N points of every type
-    (its per-point configuration is not reachable from Python, docs/adr/0008-dnp3-gateway.md), so a
-    kind with fewer points than the largest is served with the difference as extra indices, flagged
-    RESTART (never updated); a type can only be emptied, which is done for every type the map lacks."""
-    config = dnp3.DatabaseConfig(max(points.count(k) for k in _TYPE_OF_KIND))
-    unused = [*_UNUSED_TYPES, *(name for kind, name in _TYPE_OF_KIND.items() if points.count(kind) == 0)]
-    for name in unused:
-        setattr(config, name, {})
+    """The outstation database for a map: exactly its points, each in its event class, and no point
+    of any other type, so an integrity poll carries what the map documents and nothing else."""
+    config = dnp3.DatabaseConfig(0)
+    template = opendnp3_points.defaults()
+    for kind, name in _TYPE_OF_KIND.items():
+        settings = {p.index: {"clazz": int(_POINT_CLASS[p.event_class])} for p in points.of_kind(kind)}
+        setattr(config, name, opendnp3_points.points(template[name], settings))
     return config
 
 
