@@ -36,6 +36,7 @@ AGGREGATOR = "demo-aggregator"
 # the default seed has live DERs of each kind (the deliberately silent ones get no device).
 DNP3_HOST, DNP3_BASE_PORT, DNP3_ADDRESS = "127.0.0.1", 20000, 10
 DNP3_DEVICES, SEP2_DEVICES, SEP2_AGGREGATED = 24, 55, 19
+IEEE1815_2_EVERY = 4  # one demo DNP3 DER in four serves the IEEE 1815.2 map
 CKT5_SERIAL = "CKT5-PV-"  # ckt5's rooftop PV, behind the aggregator after these (demo_ckt5.py)
 SIM_RATINGS = (10.0, 11.0, 4.84)  # run_field_sim's inverter: P max kW, S max kVA, Q max kvar
 
@@ -177,6 +178,14 @@ def _repoint(der: DER, **changes: Any) -> int:
     return 1
 
 
+def _dnp3_profile(k: int) -> dict[str, str]:
+    """Every IEEE1815_2_EVERY-th demo DNP3 DER is a Level 2 device on the IEEE 1815.2 map (32-bit
+    integer set points in W and var); the others serve the compact map with double set points."""
+    if k % IEEE1815_2_EVERY == IEEE1815_2_EVERY - 1:
+        return {"dnp3_point_map": "ieee1815_2", "dnp3_ao_variation": "g41v1"}
+    return {"dnp3_point_map": "compact", "dnp3_ao_variation": "g41v4"}
+
+
 def _sim_nameplate(der: DER) -> Ratings:
     p_kw, s_kva, q_kvar = SIM_RATINGS
     return replace(
@@ -210,6 +219,7 @@ def connect_field(cert_dir: Path, dnp3_base_port: int = DNP3_BASE_PORT) -> dict[
             dnp3_outstation_address=DNP3_ADDRESS,
             dnp3_master_address=1,
             nameplate=_sim_nameplate(der),
+            **_dnp3_profile(k),
         )
         for k, der in enumerate(dnp3)
     )

@@ -7,8 +7,8 @@ Plain words for each problem; the point maps themselves live with the DNP3 stack
 
 from __future__ import annotations
 
-# The CReST compact map (indices from 0) is what the field simulator and the demo plant serve; the
-# IEEE 1815.2 map uses the MESA-DER profile's indices, as a certified inverter serves them.
+# The CReST compact map (indices from 0) and the IEEE 1815.2 map (the MESA-DER profile's indices, as a
+# certified inverter serves them); the field simulator and the demo plant serve either.
 POINT_MAPS: dict[str, str] = {
     "compact": "CReST compact map (indices from 0)",
     "ieee1815_2": "IEEE 1815.2 (MESA-DER) indices",

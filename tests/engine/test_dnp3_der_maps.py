@@ -11,7 +11,8 @@ import pytest
 
 from apps.der_registry.engine.ieee1547 import RegistryContext, Severity, validate_der
 from apps.dms.engine.dnp3.der_maps import DER_MAPS, IEEE1815_2, encode_setpoint, operating_state, v_pu
-from apps.dms.engine.dnp3.points import AI, AO, BI, BO, DER, CommandRefused
+from apps.dms.engine.dnp3.inverter import SimulatedInverter
+from apps.dms.engine.dnp3.points import AI, AO, BI, BO, DER, CommandRefused, DERLimits
 from tests.conftest import dnp3, make_record
 
 P_LIMIT = IEEE1815_2.named(AO, "p_limit_kw")  # AO509 in the device's profile
@@ -97,3 +98,27 @@ def test_the_registry_accepts_what_a_devices_profile_can_say_and_explains_what_i
     assert "g41v3 or g41v4" in _issues(dnp3_ao_variation="g41v1")["dnp3_ao_variation"]
     assert "must be one of" in _issues(dnp3_ao_variation="g41v9")["dnp3_ao_variation"]
     assert "must be one of" in _issues(dnp3_point_map="mesa")["dnp3_point_map"]
+
+
+def test_a_simulated_inverter_on_the_1815_2_map_holds_a_value_until_its_mode_is_enabled() -> None:
+    """IEEE 1815.2 separates a mode's value from its enable; the compact map's value enables it."""
+    limits = DERLimits(10.0, 4.84, 4.84, 11.0)
+    mesa = SimulatedInverter(limits, available_kw=8.0, point_map=DER_MAPS["ieee1815_2"])
+    mesa.command(IEEE1815_2.named(AO, "q_set_kvar"), 3.0)  # type: ignore[arg-type]
+    assert mesa.output() == (8.0, 0.0) and mesa.measure()["q_set_kvar"] == 3.0
+    mesa.command(IEEE1815_2.named(BO, "q_set_enable"), 1.0)  # type: ignore[arg-type]
+    assert mesa.output()[1] == 3.0
+    compact = SimulatedInverter(limits, available_kw=8.0)
+    compact.command(DER.named(AO, "q_set_kvar"), 3.0)  # type: ignore[arg-type]
+    assert compact.output()[1] == 3.0
+
+
+def test_a_simulated_inverter_reports_what_each_map_names() -> None:
+    """One set of readings serves either map: 1815.2's line-to-line voltage over its reference
+    reads back as the pu the compact map sends, and its state bits as the operating state."""
+    readings = SimulatedInverter(DERLimits(10.0, 4.84, 4.84, 11.0), available_kw=8.0).measure()
+    served = {p.name for p in IEEE1815_2.points if p.kind in (AI, BI)}
+    assert served <= set(readings)
+    values = {k: float(v) for k, v in readings.items()}
+    assert v_pu(values) == pytest.approx(values["v_pu"])
+    assert operating_state(values) == "on"

@@ -14,6 +14,7 @@ from tests.integration.dnp3_support import ports
 from tests.integration.dso_support import _manage, feeder
 
 PV = 6
+IEEE1815_2_DER = PV - 1  # the last DER by name serves the IEEE 1815.2 map; the others the compact one
 
 
 def plant_layout(tmp_path: Path, *extra: str) -> tuple[Path, int, int]:
@@ -22,7 +23,11 @@ def plant_layout(tmp_path: Path, *extra: str) -> tuple[Path, int, int]:
     first = ports(PV + 1)
     for i, der in enumerate(DER.objects.filter(feeder=made).order_by("name")):
         DER.objects.filter(pk=der.pk).update(
-            comm_path="dnp3_direct", dnp3_host="127.0.0.1", dnp3_port=first + i, dnp3_outstation_address=10
+            comm_path="dnp3_direct",
+            dnp3_host="127.0.0.1",
+            dnp3_port=first + i,
+            dnp3_outstation_address=10,
+            dnp3_point_map="ieee1815_2" if i == IEEE1815_2_DER else "compact",
         )
     out = tmp_path / "layout.json"
     args = ["--out", str(out), "--feeder", "plant13", "--tie", "plant13:5"]

@@ -168,8 +168,11 @@ def acknowledged(sp: SetPoint) -> bool:
 
 def test_it_the_demo_field_reports_and_follows_set_points_over_dnp3_and_2030_5(field: Field) -> None:
     dnp3, device, behind = field.dnp3[0], field.sep2[0], field.aggregated[0]
+    mesa = next(d for d in field.dnp3 if d.dnp3_point_map == "ieee1815_2")  # a Level 2 device, g41v1
     assert len(field.sep2) == SIM_SEP2 and len(field.aggregated) == SIM_AGGREGATED
-    assert until(lambda: all(reported(d, field.started) for d in (dnp3, device, behind)), limit_s=60)
+    assert until(lambda: all(reported(d, field.started) for d in (dnp3, mesa, device, behind)), limit_s=60)
+    # The 1815.2 device's voltage is its line-to-line average over its reference: the plant's, in pu.
+    assert 0.9 <= (LatestMonitoring.objects.get(der=mesa).v_pu or 0.0) <= 1.1
 
     latest = LatestMonitoring.objects.get(der=dnp3)
     assert latest.p_kw is not None and 0 < latest.p_kw <= 10.0  # the simulated inverter's output
@@ -189,14 +192,14 @@ def test_it_the_demo_field_reports_and_follows_set_points_over_dnp3_and_2030_5(f
         actions.do_issue_setpoint(
             None, "system", der.pk, control_mode="active_reactive", q_kvar=-1.5, p_limit_kw=4.0
         )
-        for der in (dnp3, device, behind)
+        for der in (dnp3, mesa, device, behind)
     ]
     assert until(lambda: all(acknowledged(sp) for sp in sps), limit_s=60), [
         SetPoint.objects.get(pk=sp.pk).status for sp in sps
     ]
     # Every inverter now runs at the set point, and says so in its measurements (DNP3 analog
     # inputs; 2030.5 mirror readings with the registry's sign: -1.5 kvar is absorbed).
-    for der in (dnp3, device, behind):
+    for der in (dnp3, mesa, device, behind):
         assert until(functools.partial(at_set_point, der), limit_s=30), LatestMonitoring.objects.get(der=der)
 
     # The trainer cuts the field area network: the 2030.5 devices behind it go silent (no poll, no

@@ -21,6 +21,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.der_registry.models import DER, MonitoringSample
+from apps.dms.engine.dnp3.der_maps import DER_MAPS, IEEE1815_2
 from apps.dms.engine.dnp3.master import Endpoint, MasterOptions, MasterPool
 from apps.dms.engine.dnp3.points import DER as DER_POINTS
 from apps.dms.engine.dnp3.points import SUBSTATION_RTU
@@ -29,7 +30,7 @@ from apps.plant.engine.ltc import BANDWIDTH_PU
 from crest_web.launcher import free_port
 from tests.integration.dnp3_support import until
 from tests.integration.dso_support import _end, _manage, feeder
-from tests.integration.plant_support import PV, plant_layout, start_plant
+from tests.integration.plant_support import IEEE1815_2_DER, PV, plant_layout, start_plant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,6 +76,46 @@ def test_it_a_der_reports_the_q_it_was_set_to_and_its_limit_when_asked_for_more(
         assert link.operate("q_set_kvar", 10 * q_max).result(timeout=30).ok  # clamped, not refused
         assert until(lambda: near(q_max), lambda: values_of(pool, seen)), seen["der"]
         assert seen["der"]["q_set_kvar"] == pytest.approx(q_max, abs=1e-3)  # the limit in force
+    finally:
+        pool.close()
+
+
+@pytest.mark.usefixtures("plant")
+def test_it_a_der_on_the_ieee1815_2_map_reports_in_its_indices_and_takes_q_only_once_its_mode_is_enabled(
+    layout: tuple[Path, int, int],
+) -> None:
+    """IEEE 1815.2 separates a mode's value from its enable (docs/protocols/dnp3-dms-der.md): the
+    plant's device holds a written var target without acting on it until the mode is latched on,
+    and reports W, var, its line-to-line voltage over its reference and its operating state bits."""
+    _, first, _ = layout
+    port = first + IEEE1815_2_DER
+    der = DER.objects.get(dnp3_port=port)
+    q_max = float(der.effective()["reactive_injected_kvar"].value)
+    pool = MasterPool(MASTER)
+    seen: dict[str, dict[str, float]] = {}
+    try:
+        bare = pool.add("bare", Endpoint("127.0.0.1", port, 10), IEEE1815_2)  # writes values, no enables
+        assert until(lambda: "v_ll_v" in seen.get("bare", {}), lambda: values_of(pool, seen))
+        now = seen["bare"]
+        assert 0.9 <= now["v_ll_v"] / now["v_ref_v"] <= 1.1, now
+        assert now["connected"] and now["connected_generating"] and not now["off_available"], now
+        assert now["p_kw"] > 0 and abs(now["q_kvar"]) <= 0.01 * q_max, now
+
+        wanted = 0.5 * q_max
+        assert bare.operate("q_set_kvar", wanted).result(timeout=30).ok
+        assert until(lambda: seen["bare"].get("q_set_kvar") == pytest.approx(wanted, abs=1e-3),
+                     lambda: values_of(pool, seen))  # fmt: skip
+        for _ in range(3):  # three more poll rounds: the value alone changes nothing
+            values_of(pool, seen)
+        assert not seen["bare"]["q_set_enabled"] and abs(seen["bare"]["q_kvar"]) <= 0.01 * q_max
+
+        pool.remove("bare")
+        mesa = pool.add("mesa", Endpoint("127.0.0.1", port, 10), DER_MAPS["ieee1815_2"])  # value, then enable
+        assert until(lambda: "q_kvar" in seen.get("mesa", {}), lambda: values_of(pool, seen))
+        assert mesa.operate("q_set_kvar", wanted).result(timeout=30).ok
+        near = lambda q: abs(seen["mesa"]["q_kvar"] - q) <= 0.01 * q_max  # noqa: E731
+        assert until(lambda: near(wanted), lambda: values_of(pool, seen))
+        assert seen["mesa"]["q_set_enabled"]
     finally:
         pool.close()
 
@@ -217,6 +258,9 @@ def test_it_the_gateway_records_the_rtus_head_reading_and_the_ders_telemetry(
         reported = MonitoringSample.objects.filter(der=der).latest("t")
         truths = [r["ders"][der.name][0] for r in records]
         assert any(abs(p - float(reported.p_kw)) <= 1e-3 for p in truths), (der.name, reported.p_kw)
+        assert reported.v_pu is not None and 0.9 <= float(reported.v_pu) <= 1.1, (
+            der.name
+        )  # 1815.2: V_LL / V_ref
 
 
 def test_it_the_gateway_refuses_a_bad_rtu_setting_in_words() -> None:

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 from apps.der_registry.engine.sep2.following import Following
 from apps.der_registry.engine.sep2.simulator import SERVICE_V
+from apps.dms.engine.dnp3.der_maps import DER_MAPS, DerMap
 from apps.dms.engine.dnp3.inverter import der_readings
 from apps.dms.engine.dnp3.points import AO, BO, CommandRefused, Point
 from apps.plant.engine.feeder import DerCommand, DerReading, FeederReading, PlantDER
+from apps.standards.dnp3_profile import DEFAULT_POINT_MAP
 
 NOMINAL_F_HZ = 60.0
 Apply = Callable[[str, DerCommand], None]
@@ -43,10 +45,11 @@ class InverterSettings:
 
 
 class PlantInverter:
-    """One DER's DNP3 face (the DER point map, apps/dms/engine/dnp3/points.py `DER`)."""
+    """One DER's DNP3 face, on the compact map (apps/dms/engine/dnp3/points.py `DER`) or IEEE
+    1815.2's (der_maps.py), whose mode is enabled apart from its value."""
 
-    def __init__(self, der: PlantDER, apply: Apply) -> None:
-        self.der, self._apply = der, apply
+    def __init__(self, der: PlantDER, apply: Apply, point_map: DerMap = DER_MAPS[DEFAULT_POINT_MAP]) -> None:
+        self.der, self._apply, self.map = der, apply, point_map
         self.settings = InverterSettings(p_limit_kw=der.limits.p_max_kw)
         self._lock = threading.Lock()
 
@@ -56,12 +59,14 @@ class PlantInverter:
             raise CommandRefused(f"{point.name}: {value} is not a number")
         with self._lock:
             s, limits = self.settings, self.der.limits
+            # On a map that enables a mode apart (1815.2), a value waits for its enable.
+            enables = point.kind is AO and not self.map.enable_for(point.name)
             if point.kind is AO and point.name == "p_limit_kw":
-                s.p_limit_kw, s.p_limit_enabled = limits.held_p(value), True
-                in_force = s.p_limit_kw
+                s.p_limit_kw = limits.held_p(value)
+                s.p_limit_enabled, in_force = s.p_limit_enabled or enables, s.p_limit_kw
             elif point.kind is AO and point.name == "q_set_kvar":
                 s.q_set_kvar = limits.held_q(value)
-                s.q_set_enabled, in_force = True, s.q_set_kvar
+                s.q_set_enabled, in_force = s.q_set_enabled or enables, s.q_set_kvar
             elif point.kind is BO:
                 flag = "p_limit_enabled" if point.name == "p_limit_enable" else "q_set_enabled"
                 setattr(s, flag, bool(value))
@@ -79,7 +84,7 @@ class PlantInverter:
 
     def measure(self, reading: DerReading | None) -> dict[str, float | bool]:
         p_kw, q_kvar, v_pu = (reading.p_kw, reading.q_kvar, reading.v_pu) if reading else (0.0, 0.0, 1.0)
-        return der_readings(p_kw, q_kvar, v_pu, NOMINAL_F_HZ, self.settings)
+        return der_readings(p_kw, q_kvar, v_pu, NOMINAL_F_HZ, self.settings, SERVICE_V)
 
 
 class PlantSep2Grid:

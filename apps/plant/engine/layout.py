@@ -17,6 +17,7 @@ from apps.dms.engine.dnp3.points import DERLimits
 from apps.dms.engine.network import FeederImportError, Network
 from apps.plant.engine import shapes
 from apps.plant.engine.feeder import PlantDER
+from apps.standards.dnp3_profile import DEFAULT_POINT_MAP, point_map_problem
 from apps.standards.scenarios import NETWORK_TIERS
 
 MAX_LAYOUT_BYTES = 64 * 1024 * 1024
@@ -39,6 +40,7 @@ class DerSpec:
     dnp3: Endpoint | None = None
     lfdi: str = ""
     tier: str = ""  # the network tier its link crosses (the plant can cut it); "" direct
+    dnp3_map: str = DEFAULT_POINT_MAP  # the point map its DNP3 outstation serves (registry names)
 
 
 @dataclass(frozen=True)
@@ -180,4 +182,12 @@ def _der(x: Any, i: int, feeders: dict[str, FeederSpec]) -> DerSpec:
         raise LayoutError(
             f"{where}: a tier is one of {', '.join(NETWORK_TIERS)}, for a DER reached over DNP3 or 2030.5"
         )
-    return DerSpec(der, feeder, dnp3, lfdi, tier)
+    return DerSpec(der, feeder, dnp3, lfdi, tier, _point_map(x.get("dnp3"), where))
+
+
+def _point_map(x: Any, where: str) -> str:
+    """The `map` of a DNP3 endpoint, as the registry names it (absent: the compact map)."""
+    name = x.get("map", DEFAULT_POINT_MAP) if isinstance(x, dict) else DEFAULT_POINT_MAP
+    if problem := point_map_problem(name if isinstance(name, str) else repr(name)):
+        raise LayoutError(f"{where}: {problem}")
+    return str(name)

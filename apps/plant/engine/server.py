@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from apps.dms.engine.dnp3.der_maps import DER_MAPS
 from apps.dms.engine.dnp3.netem import TIERS, Tier, TierRelay
 from apps.dms.engine.dnp3.outstation import Outstation, OutstationChannel
-from apps.dms.engine.dnp3.points import DER, SUBSTATION_RTU, CommandRefused, Point
+from apps.dms.engine.dnp3.points import SUBSTATION_RTU, CommandRefused, Point
 from apps.dms.engine.dnp3.simulator import RELAY_OFFSET
 from apps.ems.engine.case import branch_names
 from apps.plant.engine.clock import STEP_S, PlantClock
@@ -69,7 +70,9 @@ class PlantServer:
         self.truth_every, self.steps = max(int(truth_every), 1), 0
         self.plant = build_plant(layout)
         self.feeder_of = {d.der.name: d.feeder for d in layout.ders}
-        self.inverters = {d.der.name: PlantInverter(d.der, self.apply) for d in layout.ders if d.dnp3}
+        self.inverters = {
+            d.der.name: PlantInverter(d.der, self.apply, DER_MAPS[d.dnp3_map]) for d in layout.ders if d.dnp3
+        }
         self.sep2_lfdi = {d.lfdi: d.der.name for d in layout.ders if d.lfdi}
         self.lfdi_of = {name: lfdi for lfdi, name in self.sep2_lfdi.items()}
         self.sep2 = PlantSep2Grid({d.lfdi: d.der for d in layout.ders if d.lfdi}, self.apply)
@@ -118,7 +121,7 @@ class PlantServer:
                 if spec.tier:  # the outstation listens behind its tier's relay
                     where = Endpoint(spec.dnp3.port + RELAY_OFFSET, spec.dnp3.address)
                     behind.setdefault(spec.tier, set()).add((spec.dnp3.port, where.port))
-                station = self._channel(where).add(where.address, DER, inverter.command)
+                station = self._channel(where).add(where.address, inverter.map.points, inverter.command)
                 self.der_stations[spec.der.name] = station
         for name, feeder in self.layout.feeders.items():
             if feeder.rtu is not None:

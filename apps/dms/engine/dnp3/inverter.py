@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from apps.dms.engine.dnp3.der_maps import DER_MAPS, DerMap
 from apps.dms.engine.dnp3.points import AO, BO, DER, CommandRefused, DERLimits, Point
 
 
@@ -25,8 +26,11 @@ class InverterState:
 class SimulatedInverter:
     """The set points are checked against the unit's own ratings (refused → nothing changes)."""
 
-    def __init__(self, limits: DERLimits, available_kw: float, seed: int = 0) -> None:
+    def __init__(
+        self, limits: DERLimits, available_kw: float, seed: int = 0, point_map: DerMap | None = None
+    ) -> None:
         self.limits = limits
+        self.map = point_map or DER_MAPS["compact"]
         self.state = InverterState(available_kw=available_kw, p_limit_kw=limits.p_max_kw)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -36,12 +40,14 @@ class SimulatedInverter:
         with self._lock:
             if point.kind is AO:
                 accepted = self.limits.check(point.name, value)
+                # On a map that enables a mode apart (1815.2), a value waits for its enable.
+                enables = not self.map.enable_for(point.name)
                 if point.name == "p_limit_kw":
                     self.state.p_limit_kw = accepted
-                    self.state.p_limit_enabled = True
+                    self.state.p_limit_enabled = self.state.p_limit_enabled or enables
                 else:
                     self.state.q_set_kvar = accepted
-                    self.state.q_set_enabled = True
+                    self.state.q_set_enabled = self.state.q_set_enabled or enables
                 return accepted
             if point.kind is BO:
                 flag = "p_limit_enabled" if point.name == "p_limit_enable" else "q_set_enabled"
@@ -72,9 +78,23 @@ class Modes(Protocol):
     connected: bool
 
 
-def der_readings(p_kw: float, q_kvar: float, v_pu: float, f_hz: float, s: Modes) -> dict[str, float | bool]:
-    """A DER outstation's inputs (the DER point map) from what it delivers and the modes in force."""
+# P below this is "connected and idle" in the 1815.2 operating state bits.
+IDLE_KW = 0.01
+
+
+def der_readings(
+    p_kw: float, q_kvar: float, v_pu: float, f_hz: float, s: Modes, v_ref_v: float = 240.0
+) -> dict[str, float | bool]:
+    """A DER outstation's inputs from what it delivers and the modes in force, named as on either
+    map (the compact `DER` and IEEE 1815.2's, with its line-to-line voltage over a reference and its
+    operating state bits); an outstation takes the names its map has."""
     return {
+        "v_ref_v": v_ref_v,
+        "v_ll_v": v_pu * v_ref_v,
+        "connected_generating": s.connected and p_kw >= IDLE_KW,
+        "connected_idle": s.connected and p_kw < IDLE_KW,
+        "off_available": not s.connected,
+        "off_blocked": False,
         "p_kw": p_kw,
         "q_kvar": q_kvar,
         "v_pu": v_pu,

@@ -7,10 +7,11 @@ import socket
 import threading
 from dataclasses import dataclass
 
+from apps.dms.engine.dnp3.der_maps import DER_MAPS
 from apps.dms.engine.dnp3.inverter import SimulatedInverter
 from apps.dms.engine.dnp3.netem import TIERS, Tier, TierRelay
 from apps.dms.engine.dnp3.outstation import Outstation, OutstationChannel
-from apps.dms.engine.dnp3.points import DER, DERLimits
+from apps.dms.engine.dnp3.points import DERLimits
 from apps.dms.engine.dnp3.stack import TlsFiles
 
 RELAY_OFFSET = 10000  # an outstation behind a tier listens here above its public port
@@ -46,6 +47,7 @@ class SimDER:
     limits: DERLimits
     available_kw: float
     tier: str = ""
+    point_map: str = "compact"  # the registry's name of the map it serves (der_maps.DER_MAPS)
 
 
 @dataclass
@@ -78,10 +80,7 @@ class FieldSim:
                     by_tier[spec.tier].append((spec.port, listen))
             channel = self.channels.get(listen) or OutstationChannel(listen, tls=self.tls)
             self.channels[listen] = channel
-            inverter = SimulatedInverter(spec.limits, spec.available_kw, seed=spec.address)
-            station = channel.add(spec.address, DER, inverter.command)
-            station.update(inverter.measure())
-            self.running[(spec.port, spec.address)] = Running(spec, inverter, station, channel)
+            self._serve(spec, channel)
         for name, pairs in by_tier.items():
             relay = TierRelay(self.tiers[name], pairs)
             relay.start()
@@ -113,10 +112,15 @@ class FieldSim:
         channel = OutstationChannel(listen, tls=self.tls)
         self.channels[listen] = channel
         for spec in specs:
-            inverter = SimulatedInverter(spec.limits, spec.available_kw, seed=spec.address)
-            station = channel.add(spec.address, DER, inverter.command)
-            station.update(inverter.measure())
-            self.running[(spec.port, spec.address)] = Running(spec, inverter, station, channel)
+            self._serve(spec, channel)
+
+    def _serve(self, spec: SimDER, channel: OutstationChannel) -> None:
+        """One simulated inverter behind an outstation of its map on the channel."""
+        point_map = DER_MAPS[spec.point_map]
+        inverter = SimulatedInverter(spec.limits, spec.available_kw, seed=spec.address, point_map=point_map)
+        station = channel.add(spec.address, point_map.points, inverter.command)
+        station.update(inverter.measure())
+        self.running[(spec.port, spec.address)] = Running(spec, inverter, station, channel)
 
     def stop(self) -> None:
         self._stop.set()

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.dms.feeders import dispatch_network
 from apps.dms.models import Feeder
+from apps.standards import dnp3_profile
 from apps.standards.scenarios import NETWORK_TIERS
 
 RTU_ADDRESS = 10
@@ -66,7 +67,11 @@ def der_doc(der: Any) -> dict[str, Any]:
         "array_kw": eff["active_power_kw"],
     }
     if der.comm_path == "dnp3_direct" and der.dnp3_port and der.dnp3_host in ("127.0.0.1", "localhost", ""):
-        doc["dnp3"] = {"port": der.dnp3_port, "address": der.dnp3_outstation_address or 0}
+        doc["dnp3"] = {
+            "port": der.dnp3_port,
+            "address": der.dnp3_outstation_address or 0,
+            "map": der.dnp3_point_map or dnp3_profile.DEFAULT_POINT_MAP,
+        }
     elif der.lfdi:
         doc["lfdi"] = der.lfdi
     return doc

@@ -58,7 +58,8 @@ def registry_ders(feeder: str, ports: tuple[int, int] | None) -> list[SimDER]:
         )
         latest = getattr(der, "latest", None)
         p_kw = float(latest.p_kw) if latest and latest.p_kw is not None else limits.p_max_kw
-        specs.append(SimDER(int(der.dnp3_port or 0), int(der.dnp3_outstation_address or 0), limits, p_kw))
+        where = (int(der.dnp3_port or 0), int(der.dnp3_outstation_address or 0))
+        specs.append(SimDER(*where, limits, p_kw, point_map=der.dnp3_point_map or "compact"))
     if not specs:
         raise CommandError(f"Feeder {feeder} has no active DNP3 DERs{' on those ports' if ports else ''}.")
     return specs
