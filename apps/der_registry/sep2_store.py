@@ -226,9 +226,16 @@ class RegistryStore(GroupStore):
 
     @on_worker_thread
     def curves(self, der_id: int) -> list[CurveView]:
+        return self._own_curves(der_id) + sep2_setpoints.curves(der_id)
+
+    @on_worker_thread
+    def program_counts(self, der_id: int) -> tuple[int, int]:
+        controls, setpoint_curves = sep2_setpoints.counts(der_id)
+        return controls, len(self._own_curves(der_id)) + setpoint_curves
+
+    def _own_curves(self, der_id: int) -> list[CurveView]:
         der = DER.objects.only("default_mode", "mode_params", "updated_at").get(pk=der_id)
-        own = defaults.curves(der.default_mode, der.mode_params, der.updated_at)
-        return own + sep2_setpoints.curves(der_id)
+        return defaults.curves(der.default_mode, der.mode_params, der.updated_at)
 
     @on_worker_thread
     def group_programs(self, der_ids: tuple[int, ...]) -> list[GroupProgramView]:

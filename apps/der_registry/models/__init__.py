@@ -397,6 +397,8 @@ class SetPoint(models.Model):
 
     class Meta:
         ordering = ["-issued_at", "-id"]
+        # A 2030.5 device's newest set points, read on every poll (sep2_setpoints._recent).
+        indexes = [models.Index(fields=["der", "-issued_at", "-id"], name="setpoint_der_newest")]
 
     def __str__(self) -> str:
         return f"{self.control_mode} P≤{self.p_limit_kw} Q={self.q_kvar} ({self.status})"

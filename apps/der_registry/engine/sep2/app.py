@@ -229,12 +229,12 @@ class Sep2App:
 
     def get_program_list(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id, p = self._own(client, ids[0]), page(req)
-        counts = len(self.store.controls(der_id)), len(self.store.curves(der_id))
+        counts = self.store.program_counts(der_id)
         return document(res.der_program_list(der_id, *counts, self.poll_s, p.start, p.limit))
 
     def get_program(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
         der_id = self._own(client, ids[0])
-        counts = len(self.store.controls(der_id)), len(self.store.curves(der_id))
+        counts = self.store.program_counts(der_id)
         return document(res.der_program(der_id, *counts))
 
     def get_der_list(self, client: Client, req: Request, ids: tuple[int, ...]) -> Reply:
