@@ -8,25 +8,21 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.db import close_old_connections, connection, models
+from django.db import close_old_connections, connection
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from apps.der_registry import actions, sep2_setpoints
+from apps.der_registry import actions, sep2_mirror_rows, sep2_setpoints
 from apps.der_registry.actions import RegistryError
 from apps.der_registry.engine.lifecycle import Status
 from apps.der_registry.engine.sep2 import defaults
 from apps.der_registry.engine.sep2.editions import EDITIONS
 from apps.der_registry.engine.sep2.groups import KIND_GROUP_CONTROL
 from apps.der_registry.engine.sep2.mirror import (
-    HOUR_S,
-    READINGS_KEPT_S,
     MeterReadingPost,
-    MeterReadingView,
     MirrorPost,
     MirrorView,
     ReadingSetView,
-    ReadingType,
     ReadingValue,
 )
 from apps.der_registry.engine.sep2.model import (
@@ -53,13 +49,13 @@ from apps.der_registry.models import (
     GroupControl,
     Sep2EndDevice,
     Sep2LogEvent,
-    Sep2MirrorReading,
     Sep2MirrorUsagePoint,
     Sep2Response,
     Sep2Subscription,
     SetPoint,
 )
 from apps.der_registry.sep2_group_store import GroupStore
+from apps.der_registry.sep2_mirror_rows import mirror_view
 from apps.der_registry.sep2_rows import subscription_view
 from apps.der_registry.sep2_setpoints import RECENT
 
@@ -115,37 +111,6 @@ def _by_sfdi(live: QuerySet[DER], client: Client, sfdi: int) -> DER:
             f"the SFDI {sfdi}; register the EndDevice with its lFDI.",
         )
     return mine[0]
-
-
-def _kept(mup_id: int, mrid: str) -> QuerySet[Sep2MirrorReading]:
-    """A MeterReading's series as served: the last READINGS_KEPT_S (older rows wait for the hourly prune)."""
-    since_s = int(timezone.now().timestamp()) - READINGS_KEPT_S
-    return Sep2MirrorReading.objects.filter(mirror_id=mup_id, mr_mrid=mrid, t_s__gte=since_s)
-
-
-def _mirror(row: Sep2MirrorUsagePoint) -> MirrorView:
-    readings = tuple(
-        MeterReadingView(
-            mrid,
-            str(mr.get("description", "")),
-            ReadingType(mr["uom"], mr["power_of_ten"], mr["flow_direction"], mr["phase"]),
-            mr.get("last_update_s"),
-            mr.get("last_value"),
-            mr.get("index", 0),
-        )
-        for mrid, mr in sorted(row.meter_readings.items())
-    )
-    return MirrorView(
-        row.pk,
-        row.mrid,
-        row.der.lfdi,
-        row.role_flags,
-        row.service_category,
-        row.status,
-        row.description,
-        row.post_rate,
-        readings,
-    )
 
 
 class RegistryStore(GroupStore):
@@ -344,13 +309,13 @@ class RegistryStore(GroupStore):
     @on_worker_thread
     def mirrors(self, client: Client) -> list[MirrorView]:
         rows = Sep2MirrorUsagePoint.objects.filter(der_id__in=client.der_ids).select_related("der")
-        return [_mirror(r) for r in rows[:RECENT]]
+        return [mirror_view(r) for r in rows[:RECENT]]
 
     @on_worker_thread
     def mirror(self, client: Client, mup_id: int) -> MirrorView | None:
         row = Sep2MirrorUsagePoint.objects.filter(pk=mup_id, der_id__in=client.der_ids).select_related("der")
         found = row.first()
-        return None if found is None else _mirror(found)
+        return None if found is None else mirror_view(found)
 
     @on_worker_thread
     def save_mirror(self, client: Client, post: MirrorPost) -> tuple[int, bool]:
@@ -372,20 +337,11 @@ class RegistryStore(GroupStore):
 
     @on_worker_thread
     def reading_sets(self, mup_id: int, mrid: str) -> list[ReadingSetView]:
-        hours = (
-            _kept(mup_id, mrid)
-            .annotate(hour=models.F("t_s") / HOUR_S)
-            .values("hour")
-            .annotate(count=Count("id"))
-            .values_list("hour", "count")
-        )
-        return [ReadingSetView(hour, count) for hour, count in hours]
+        return sep2_mirror_rows.reading_sets(mup_id, mrid)
 
     @on_worker_thread
     def readings(self, mup_id: int, mrid: str, start_s: int, end_s: int) -> list[ReadingValue]:
-        kept = _kept(mup_id, mrid).filter(t_s__gte=start_s, t_s__lt=end_s)
-        rows = kept.values_list("value", "t_s", "quality_flags")
-        return [ReadingValue(value, t_s, flags) for value, t_s, flags in rows.order_by("t_s")]
+        return sep2_mirror_rows.readings(mup_id, mrid, start_s, end_s)
 
     @on_worker_thread
     def delete_mirror(self, client: Client, mup_id: int) -> None:

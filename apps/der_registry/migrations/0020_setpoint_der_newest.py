@@ -5,16 +5,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('der_registry', '0019_group_control_fixed_pf'),
-        ('dms', '0012_remove_demo_meter_schedule'),
+        ("der_registry", "0019_group_control_fixed_pf"),
+        ("dms", "0012_remove_demo_meter_schedule"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='setpoint',
-            index=models.Index(fields=['der', '-issued_at', '-id'], name='setpoint_der_newest'),
+            model_name="setpoint",
+            index=models.Index(fields=["der", "-issued_at", "-id"], name="setpoint_der_newest"),
         ),
     ]
