@@ -381,6 +381,9 @@ def test_it_the_group_page_issues_shows_and_cancels_controls(
     assert '#group-controls"><span class="badge warn">1</span>' in listing  # in force now
     page = operator_client.get(f"/ders/groups/{group.pk}/").content.decode()
     assert "P ≤ 50 %" in page and "0 received · 0 completed" in page and ">active<" in page
+    row = page.split(f'<tr data-control="{control.pk}">')[1].split("</tr>")[0]
+    # None given: the row says so rather than repeating what it asks for (devices are sent the words).
+    assert row.count("P ≤ 50 %") == 1 and "none given" in row
     not_answered = page.split('id="not-answered">')[1].split("</p>")[0]
     assert f"control {control.pk} yet (0 of 2 received)" in not_answered
     assert ">pv-675-a</a>, <a" in not_answered and ">pv-b</a>" in not_answered  # by name, linked
