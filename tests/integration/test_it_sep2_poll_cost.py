@@ -45,9 +45,10 @@ def _link_all(doc: Any, tag: str) -> int:
     return int(link.attrib["all"])
 
 
-def _history(der_id: int, days: int) -> None:
-    """A set point per dispatch for `days` days (every 5 minutes), all older than an hour."""
-    for _ in range(days * 288 // 24):  # a sample of the history is enough for the reads' shape
+def _history(der_id: int, days: int, count: int = 24) -> None:
+    """`count` dispatches' set points, 5 minutes apart from `days` days ago: all older than an hour
+    (a sample of a long history is enough for the shape of the reads)."""
+    for _ in range(count):
         issue(der_id, -1.0)
     start = timezone.now() - dt.timedelta(days=days)
     for k, sp in enumerate(SetPoint.objects.filter(der_id=der_id).order_by("id")):
