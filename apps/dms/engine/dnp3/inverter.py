@@ -9,8 +9,10 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from apps.der_registry.engine.sep2.simulator import SERVICE_V
 from apps.dms.engine.dnp3.der_maps import DER_MAPS, DerMap
 from apps.dms.engine.dnp3.points import AO, BO, DER, CommandRefused, DERLimits, Point
+from apps.standards.dnp3_profile import DEFAULT_POINT_MAP
 
 
 @dataclass
@@ -30,7 +32,7 @@ class SimulatedInverter:
         self, limits: DERLimits, available_kw: float, seed: int = 0, point_map: DerMap | None = None
     ) -> None:
         self.limits = limits
-        self.map = point_map or DER_MAPS["compact"]
+        self.map = point_map or DER_MAPS[DEFAULT_POINT_MAP]
         self.state = InverterState(available_kw=available_kw, p_limit_kw=limits.p_max_kw)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -67,7 +69,7 @@ class SimulatedInverter:
         with self._lock:
             p, q = self.output()
             v = 1.0 + 0.02 * q / max(self.limits.s_max_kva, 1e-9) + self._rng.gauss(0, 0.002)
-            return der_readings(p, q, v, 60.0 + self._rng.gauss(0, 0.005), self.state)
+            return der_readings(p, q, v, 60.0 + self._rng.gauss(0, 0.005), self.state, SERVICE_V)
 
 
 class Modes(Protocol):
@@ -83,7 +85,7 @@ IDLE_KW = 0.01
 
 
 def der_readings(
-    p_kw: float, q_kvar: float, v_pu: float, f_hz: float, s: Modes, v_ref_v: float = 240.0
+    p_kw: float, q_kvar: float, v_pu: float, f_hz: float, s: Modes, v_ref_v: float
 ) -> dict[str, float | bool]:
     """A DER outstation's inputs from what it delivers and the modes in force, named as on either
     map (the compact `DER` and IEEE 1815.2's, with its line-to-line voltage over a reference and its

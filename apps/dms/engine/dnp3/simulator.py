@@ -13,6 +13,7 @@ from apps.dms.engine.dnp3.netem import TIERS, Tier, TierRelay
 from apps.dms.engine.dnp3.outstation import Outstation, OutstationChannel
 from apps.dms.engine.dnp3.points import DERLimits
 from apps.dms.engine.dnp3.stack import TlsFiles
+from apps.standards.dnp3_profile import DEFAULT_POINT_MAP
 
 RELAY_OFFSET = 10000  # an outstation behind a tier listens here above its public port
 
@@ -47,7 +48,7 @@ class SimDER:
     limits: DERLimits
     available_kw: float
     tier: str = ""
-    point_map: str = "compact"  # the registry's name of the map it serves (der_maps.DER_MAPS)
+    point_map: str = DEFAULT_POINT_MAP  # the registry's name of the map it serves (der_maps.DER_MAPS)
 
 
 @dataclass

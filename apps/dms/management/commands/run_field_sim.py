@@ -16,6 +16,7 @@ from apps.dms.engine.dnp3.points import DERLimits
 from apps.dms.engine.dnp3.simulator import FieldSim, SimDER
 from apps.dms.engine.dnp3.stack import TlsFiles, shutdown_manager
 from apps.dms.models import Feeder
+from apps.standards.dnp3_profile import DEFAULT_POINT_MAP
 
 SEP2_SIMULATOR = "apps.der_registry.engine.sep2.sim_fleet"
 
@@ -59,7 +60,7 @@ def registry_ders(feeder: str, ports: tuple[int, int] | None) -> list[SimDER]:
         latest = getattr(der, "latest", None)
         p_kw = float(latest.p_kw) if latest and latest.p_kw is not None else limits.p_max_kw
         where = (int(der.dnp3_port or 0), int(der.dnp3_outstation_address or 0))
-        specs.append(SimDER(*where, limits, p_kw, point_map=der.dnp3_point_map or "compact"))
+        specs.append(SimDER(*where, limits, p_kw, point_map=der.dnp3_point_map or DEFAULT_POINT_MAP))
     if not specs:
         raise CommandError(f"Feeder {feeder} has no active DNP3 DERs{' on those ports' if ports else ''}.")
     return specs
